@@ -1,0 +1,34 @@
+"""nootification: a shop's theft alert onto the phones of the staff standing in that shop."""
+
+from collections.abc import Mapping
+
+from flask import Flask
+
+from nootification import senders
+from nootification.api import register_api
+from nootification.cli import register_commands
+from nootification.config import Config
+from nootification.errors import register_error_handlers
+from nootification.extensions import db, migrate, redis_queue
+from nootification.observability import register_observability
+
+
+def create_app(config: type | Mapping | None = None) -> Flask:
+    """Build the application from a config class or mapping (default: `Config`, read from the environment)."""
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if isinstance(config, Mapping):
+        app.config.from_mapping(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    register_observability(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"])
+    redis_queue.init_app(app)
+    senders.init_app(app)
+    register_api(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+

@@ -1,0 +1,16 @@
+"""The HTTP API: one blueprint per resource, documented in OpenAPI by flask-smorest."""
+
+from flask import Flask
+from flask_smorest import Api
+
+from nootification.api import alerts, health, locations, preferences, users, webhooks
+
+BLUEPRINTS = (webhooks.blp, preferences.blp, alerts.blp, locations.blp, users.blp, health.blp)
+
+
+def register_api(app: Flask) -> Api:
+    """Register every blueprint and serve the OpenAPI document at `/openapi.json`."""
+    api = Api(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)
+    return api

@@ -1,0 +1,50 @@
+"""`/locations`: the shops alerts refer to (admin)."""
+
+from flask_smorest import Blueprint
+
+from nootification.schemas import LocationSchema, LocationUpdateSchema
+from nootification.services import directory
+
+blp = Blueprint("locations", __name__, url_prefix="/locations", description="Shops (admin)")
+
+
+@blp.route("", methods=["GET"], strict_slashes=False)
+@blp.response(200, LocationSchema(many=True))
+def list_locations():
+    """Every shop."""
+    return directory.list_locations()
+
+
+@blp.route("", methods=["POST"], strict_slashes=False)
+@blp.arguments(LocationSchema)
+@blp.response(201, LocationSchema)
+@blp.alt_response(409, description="A location with this name exists.")
+def create_location(location: dict):
+    """Add a shop."""
+    return directory.create_location(**location)
+
+
+@blp.route("/<name>", methods=["GET"])
+@blp.response(200, LocationSchema)
+@blp.alt_response(404, description="No location with this name.")
+def read_location(name: str):
+    """One shop."""
+    return directory.get_location(name)
+
+
+@blp.route("/<name>", methods=["PATCH"])
+@blp.arguments(LocationUpdateSchema)
+@blp.response(200, LocationSchema)
+@blp.alt_response(404, description="No location with this name.")
+def update_location(changes: dict, name: str):
+    """Change a shop's display name or timezone."""
+    return directory.update_location(name, **changes)
+
+
+@blp.route("/<name>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, description="No location with this name.")
+@blp.alt_response(409, description="The location has alerts.")
+def delete_location(name: str):
+    """Remove a shop that has no alerts."""
+    directory.delete_location(name)

@@ -1,0 +1,20 @@
+"""`POST /webhooks/alerts`: alerts from the video-analytics system."""
+
+from flask_smorest import Blueprint
+
+from nootification.schemas import AlertCreatedSchema, AlertInSchema
+from nootification.services.alerts import ingest_alert
+
+blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Alerts from the video-analytics system")
+
+
+@blp.route("/alerts", methods=["POST"], strict_slashes=False)
+@blp.arguments(AlertInSchema)
+@blp.response(201, AlertCreatedSchema, description="The alert is stored and its deliveries are queued.")
+@blp.alt_response(200, schema=AlertCreatedSchema, description="The same alert was already received.")
+@blp.alt_response(409, description="The alert_uuid was already received with different content.")
+@blp.alt_response(422, description="A field is invalid, or the location is unknown.")
+def receive_alert(alert: dict):
+    """Store an alert and notify the shop's staff; a repeat of a stored alert is answered 200."""
+    result = ingest_alert(**alert)
+    return result.alert, 201 if result.created else 200

@@ -1,0 +1,66 @@
+"""Configuration classes: the only place that reads environment variables."""
+
+import os
+from pathlib import Path
+
+
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+
+
+class Config:
+    """Defaults for a local run: SQLite in the instance folder, Redis and the provider stub on loopback."""
+
+    SQLALCHEMY_DATABASE_URI = _env_str("DATABASE_URL", "sqlite:///nootification.db")
+    MIGRATIONS_DIRECTORY = str(Path(__file__).resolve().parent.parent / "migrations")
+    REDIS_URL = _env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+    RQ_QUEUE_NAME = _env_str("RQ_QUEUE_NAME", "notifications")
+
+    # Alerts: which labels exist and which of them are critical; every other label is standard.
+    ALERT_LABELS = _env_list("ALERT_LABELS", ("theft", "suspicious", "normal"))
+    CRITICAL_LABELS = _env_list("CRITICAL_LABELS", ("theft",))
+
+    # The push provider (third_party.py in a local run) and how we talk to it.
+    THIRD_PARTY_URL = _env_str("THIRD_PARTY_URL", "http://127.0.0.1:5000")
+    HTTP_CONNECT_TIMEOUT = _env_float("HTTP_CONNECT_TIMEOUT", 3.05)
+    HTTP_READ_TIMEOUT = _env_float("HTTP_READ_TIMEOUT", 10.0)
+    SEND_MAX_ATTEMPTS = _env_int("SEND_MAX_ATTEMPTS", 3)
+    SEND_RETRY_WAIT = _env_float("SEND_RETRY_WAIT", 3.0)
+
+    # Requests larger than this are refused with 413 before they are parsed.
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
+
+    LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
+    SENTRY_DSN = _env_str("SENTRY_DSN", "")
+
+    API_TITLE = "nootification"
+    API_VERSION = "0.1.0"
+    OPENAPI_VERSION = "3.1.0"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+
+class TestConfig(Config):
+    """Settings for the test suite: no waiting between retries, short HTTP timeouts."""
+
+    TESTING = True
+    SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
+    SEND_RETRY_WAIT = 0.01
+    HTTP_CONNECT_TIMEOUT = 1.0
+    HTTP_READ_TIMEOUT = 1.0

@@ -1,0 +1,109 @@
+"""The domain error tree and the one JSON error handler used for every failed request."""
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+
+log = logging.getLogger(__name__)
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class NootificationError(Exception):
+    """Base of the errors services raise; each maps to one HTTP status."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, message: str, *, field: str | None = None, errors: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors if errors is not None else ({field: [message]} if field else None)
+
+
+class NotFound(NootificationError):
+    """The named thing does not exist."""
+
+    status_code = HTTPStatus.NOT_FOUND
+
+
+class Conflict(NootificationError):
+    """The request contradicts what is already stored."""
+
+    status_code = HTTPStatus.CONFLICT
+
+
+class InvalidInput(NootificationError):
+    """The request is well formed but refers to something that cannot be accepted."""
+
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+def error_body(status: int, message: str | None = None, errors: dict | None = None) -> dict:
+    """The JSON shape of every error: code, status phrase, message and per-field reasons."""
+    phrase = HTTPStatus(status).phrase
+    body: dict = {"code": status, "status": phrase, "message": message or phrase}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def _json_error(status: int, message: str | None = None, errors: dict | None = None) -> Response:
+    response = jsonify(error_body(status, message, errors))
+    response.status_code = status
+    return response
+
+
+def _field_errors(messages: dict) -> dict:
+    # webargs nests reasons under the request part ("json", "query"); a JSON API client wants
+    # the field names themselves, so the body's reasons are lifted to the top.
+    flat: dict = {}
+    for location, reasons in messages.items():
+        if location == "json" and isinstance(reasons, dict):
+            flat.update(reasons)
+        elif location == "json":
+            flat["_body"] = reasons
+        else:
+            flat[location] = reasons
+    return flat
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Render any HTTP error (404, 405, 413, webargs' 400/422...) as the JSON error shape."""
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if messages:
+        message = "Invalid JSON body." if error.code == 400 else "The request did not pass validation."
+        response = _json_error(error.code, message, _field_errors(messages))
+    else:
+        response = _json_error(error.code, error.description)
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_domain_error(error: NootificationError) -> Response:
+    """Render a service's domain error."""
+    return _json_error(int(error.status_code), error.message, error.errors)
+
+
+def handle_unexpected_error(error: Exception) -> Response:
+    """Log an unexpected failure with its traceback and answer a 500 without details."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _json_error(500, "The server failed to handle the request.")
+
+
+def require_json_body() -> None:
+    """Refuse a request body that is not JSON with 415, before any view parses it."""
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if request.method in BODY_METHODS and has_body and not request.is_json:
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Make every error, expected or not, a JSON response of one shape."""
+    app.before_request(require_json_body)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(NootificationError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,71 @@
+"""Unbound extensions, initialised by the application factory."""
+
+import sqlite3
+
+from flask import Flask, current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from redis import Redis
+from rq import Queue
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every model; constraints are named so migrations can drop them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+
+
+@event.listens_for(Engine, "connect")
+def _tune_sqlite(dbapi_connection, _connection_record) -> None:
+    # The API and the workers are separate processes sharing one SQLite file: WAL lets readers
+    # and one writer proceed together, and foreign keys are off by default in SQLite.
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+class RedisQueue:
+    """Holds the Redis connection and the RQ queue of one application, in `app.extensions`."""
+
+    extension_name = "nootification.redis"
+
+    def init_app(self, app: Flask) -> None:
+        """Connect lazily to `REDIS_URL` and create the delivery queue."""
+        connection = Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection)
+        app.extensions[self.extension_name] = {"connection": connection, "queue": queue}
+
+    @property
+    def connection(self) -> Redis:
+        """The current application's Redis connection."""
+        return current_app.extensions[self.extension_name]["connection"]
+
+    @property
+    def queue(self) -> Queue:
+        """The current application's delivery queue."""
+        return current_app.extensions[self.extension_name]["queue"]
+
+
+redis_queue = RedisQueue()

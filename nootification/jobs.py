@@ -1,0 +1,14 @@
+"""RQ job functions; they take primitive ids and run inside the worker's application context."""
+
+from nootification.extensions import db
+from nootification.models import DeliveryStatus
+from nootification.services.delivery import deliver
+
+
+def send_notification(delivery_id: str) -> str | None:
+    """Deliver one message; the session is released after every job so the next starts clean."""
+    try:
+        status: DeliveryStatus | None = deliver(delivery_id)
+        return None if status is None else status.value
+    finally:
+        db.session.remove()

@@ -1,0 +1,167 @@
+"""The stored things: shops, their staff, the alerts they receive and each delivery of an alert."""
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from nootification.extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A new random identifier, as text."""
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always read back timezone-aware, on SQLite too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Refuse naive datetimes and store aware ones converted to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Attach UTC to values a backend returns without a timezone."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Level(enum.StrEnum):
+    """A user's preference: CRITICAL alerts only, or every (STANDARD) alert."""
+
+    CRITICAL = "CRITICAL"
+    STANDARD = "STANDARD"
+
+
+class Severity(enum.StrEnum):
+    """How urgent an alert is, derived from its label."""
+
+    CRITICAL = "critical"
+    STANDARD = "standard"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one delivery stands: pending -> queued -> sending -> sent | failed."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def _enum_column(enum_class: type[enum.StrEnum]) -> sa.Enum:
+    return sa.Enum(
+        enum_class,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+user_locations = sa.Table(
+    "user_locations",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("location_id", sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Location(db.Model):
+    """A shop, named the way the video-analytics system names it in alerts."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+
+    users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
+
+
+class User(db.Model):
+    """A member of staff, attached to one or more shops, with an alerting preference."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_uuid: Mapped[str] = mapped_column(sa.String(36), unique=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    level: Mapped[Level] = mapped_column(_enum_column(Level), default=Level.CRITICAL)
+    push_address: Mapped[str | None] = mapped_column(sa.String(512))
+
+    locations: Mapped[list[Location]] = relationship(
+        secondary=user_locations, back_populates="users", order_by=Location.name
+    )
+
+    @property
+    def location_names(self) -> list[str]:
+        """The names of the shops this user covers."""
+        return [location.name for location in self.locations]
+
+
+class Alert(db.Model):
+    """An alert as received from the video-analytics system."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_uuid: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("locations.id", ondelete="RESTRICT"), index=True)
+    label: Mapped[str] = mapped_column(sa.String(64))
+    severity: Mapped[Severity] = mapped_column(_enum_column(Severity))
+    time_spotted: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    location: Mapped[Location] = relationship()
+    deliveries: Mapped[list["Delivery"]] = relationship(back_populates="alert", order_by="Delivery.created_at")
+
+
+class Delivery(db.Model):
+    """One message of one alert to one user on one channel, and how far it got."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (sa.UniqueConstraint("alert_id", "user_id", "channel", name="uq_deliveries_alert_user_channel"),)
+
+    # A random id rather than a sequence: it is the provider's idempotency key, which must stay
+    # unique even across databases that are rebuilt while the provider remembers old keys.
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="deliveries")
+    user: Mapped[User] = relationship()
+
+    @property
+    def user_uuid(self) -> str:
+        """The recipient's public identifier."""
+        return self.user.user_uuid

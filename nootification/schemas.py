@@ -1,0 +1,190 @@
+"""Marshmallow schemas for what the API accepts and returns."""
+
+import time
+import zoneinfo
+from datetime import UTC, datetime
+
+from flask import current_app
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
+
+from nootification.models import DeliveryStatus, Level, Severity
+
+EARLIEST_TIME_SPOTTED = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+MAX_SECONDS_AHEAD = 24 * 3600
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class CaseInsensitiveEnum(fields.Enum):
+    """An enum field that accepts its values in any letter case."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.upper() if self.enum is Level else value.lower()
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class EpochSeconds(fields.Float):
+    """A point in time given and returned as seconds since the Unix epoch."""
+
+    def _serialize(self, value: datetime | None, attr, obj, **kwargs):
+        return None if value is None else value.timestamp()
+
+
+class AlertInSchema(Schema):
+    """An alert as posted by the video-analytics system (the original service's wire format)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    url = fields.Url(
+        required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048)
+    )
+    location = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    alert_uuid = fields.UUID(required=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    time_spotted = fields.Float(required=True, allow_nan=False)
+
+    @validates("label")
+    def _known_label(self, value: str, data_key: str) -> None:
+        if value.strip().lower() not in current_app.config["ALERT_LABELS"]:
+            labels = ", ".join(current_app.config["ALERT_LABELS"])
+            raise ValidationError(f"Unknown label; expected one of: {labels}.")
+
+    @validates("time_spotted")
+    def _plausible_time(self, value: float, data_key: str) -> None:
+        if value < EARLIEST_TIME_SPOTTED:
+            raise ValidationError("Must be epoch seconds no earlier than 2000-01-01.")
+        if value > time.time() + MAX_SECONDS_AHEAD:
+            raise ValidationError("Must not be more than a day in the future.")
+
+    @post_load
+    def _normalise(self, data: dict, **kwargs) -> dict:
+        data["label"] = data["label"].strip().lower()
+        data["alert_uuid"] = str(data["alert_uuid"])
+        data["time_spotted"] = datetime.fromtimestamp(data["time_spotted"], UTC)
+        return data
+
+
+class DeliverySchema(Schema):
+    """One delivery of an alert as shown to clients."""
+
+    id = fields.String()
+    user_uuid = fields.String()
+    channel = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    queued_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class AlertSchema(Schema):
+    """A stored alert."""
+
+    alert_uuid = fields.String()
+    url = fields.String()
+    location = fields.String(attribute="location.name")
+    label = fields.String()
+    severity = fields.Enum(Severity, by_value=True)
+    time_spotted = EpochSeconds()
+    received_at = fields.DateTime()
+
+
+class AlertCreatedSchema(AlertSchema):
+    """The webhook's answer: the stored alert and how many deliveries it produced."""
+
+    delivery_count = fields.Function(lambda alert: len(alert.deliveries))
+
+
+class AlertDetailSchema(AlertSchema):
+    """A stored alert with every delivery it produced."""
+
+    deliveries = fields.List(fields.Nested(DeliverySchema))
+
+
+class PreferenceInSchema(Schema):
+    """The original service's preference body: `{"user_id": ..., "level": ...}`."""
+
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    level = CaseInsensitiveEnum(Level, by_value=True, required=True)
+
+
+class LevelInSchema(Schema):
+    """A preference body for `/preferences/<user_id>`."""
+
+    level = CaseInsensitiveEnum(Level, by_value=True, required=True)
+
+
+class PreferenceSchema(Schema):
+    """A user's stored preference."""
+
+    user_id = fields.String(attribute="user_uuid")
+    level = fields.Enum(Level, by_value=True)
+
+
+def _valid_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise ValidationError("Unknown IANA timezone.") from error
+
+
+class LocationSchema(Schema):
+    """A shop, for the admin API."""
+
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=128), validate.Regexp(NAME_PATTERN)])
+    display_name = fields.String(validate=validate.Length(min=1, max=200))
+    timezone = fields.String(load_default="UTC", validate=_valid_timezone)
+
+
+class LocationUpdateSchema(Schema):
+    """The fields of a shop that can change; its name is its identity."""
+
+    display_name = fields.String(validate=validate.Length(min=1, max=200))
+    timezone = fields.String(validate=_valid_timezone)
+
+
+class UserSchema(Schema):
+    """A member of staff, for the admin API."""
+
+    user_uuid = fields.UUID()
+    name = fields.String(validate=validate.Length(max=200))
+    level = CaseInsensitiveEnum(Level, by_value=True)
+    push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
+    locations = fields.List(
+        fields.String(validate=validate.Length(min=1, max=128)), attribute="location_names", data_key="locations"
+    )
+
+    @post_load
+    def _normalise(self, data: dict, **kwargs) -> dict:
+        if "user_uuid" in data:
+            data["user_uuid"] = str(data["user_uuid"])
+        return data
+
+
+class UserUpdateSchema(UserSchema):
+    """The fields of a user that can change; the uuid is its identity."""
+
+    class Meta:
+        exclude = ("user_uuid",)
+
+
+class UserQuerySchema(Schema):
+    """Filters for the user list."""
+
+    location = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class ComponentSchema(Schema):
+    """The health of one component."""
+
+    status = fields.String()
+    error = fields.String()
+
+
+class HealthSchema(Schema):
+    """The service's health and that of what it depends on."""
+
+    status = fields.String()
+    components = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentSchema))

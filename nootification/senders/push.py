@@ -1,0 +1,45 @@
+"""The push channel: the HTTP provider of the original service, in its wire format."""
+
+from collections.abc import Mapping
+
+from nootification.senders import register
+from nootification.senders.base import Message, MessageSender
+from nootification.senders.http import new_session, post_json
+
+
+@register
+class PushSender(MessageSender):
+    """POSTs each message to `{THIRD_PARTY_URL}/webhook/notifications/` with an idempotency key."""
+
+    channel = "push"
+    path = "/webhook/notifications/"
+
+    def __init__(self, config: Mapping, **kwargs):
+        super().__init__(config, **kwargs)
+        self.endpoint = config["THIRD_PARTY_URL"].rstrip("/") + self.path
+        self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
+        self.session = new_session()
+
+    @staticmethod
+    def payload(message: Message) -> dict:
+        """The original five fields, plus the sighting time, severity and delivery id."""
+        return {
+            "target_user_uuid": message.user_uuid,
+            "url": message.url,
+            "alert_uuid": message.alert_uuid,
+            "location": message.location,
+            "label": message.label,
+            "time_spotted": message.time_spotted,
+            "severity": message.severity,
+            "delivery_id": message.delivery_id,
+        }
+
+    def send(self, message: Message) -> None:
+        """POST the message once; the delivery id as Idempotency-Key lets the provider drop repeats."""
+        post_json(
+            self.session,
+            self.endpoint,
+            self.payload(message),
+            headers={"Idempotency-Key": message.delivery_id},
+            timeout=self.timeout,
+        )

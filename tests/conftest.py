@@ -1,0 +1,150 @@
+"""The fixture chain: a real redis-server, the stub provider over loopback HTTP, app -> db -> client, worker."""
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from redis import Redis
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from nootification import create_app
+from nootification.config import TestConfig
+from nootification.extensions import db as _db
+from nootification.extensions import redis_queue
+from nootification.redis_server import find_redis_server, server_arguments
+from third_party import create_stub_app
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A real redis-server on a free loopback port for the whole session."""
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [find_redis_server(), *server_arguments(port=port, directory=directory, persist=False)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class LiveServer:
+    """A WSGI app served on a free loopback port in a background thread."""
+
+    def __init__(self, wsgi_app):
+        self.server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+class StubClient:
+    """Reads and steers the stub provider over HTTP, as a chaos or e2e run would."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def messages(self, alert_uuid: str | None = None) -> dict:
+        """The stub's record of received messages."""
+        params = {"alert_uuid": alert_uuid} if alert_uuid else None
+        return requests.get(f"{self.url}/messages", params=params, timeout=5).json()
+
+    def control(self, **settings) -> dict:
+        """Change the stub's failure injection."""
+        response = requests.put(f"{self.url}/control", json=settings, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture
+def stub() -> Iterator[StubClient]:
+    """The provider stub (third_party.py) over real loopback HTTP, healthy at start."""
+    with LiveServer(create_stub_app()) as server:
+        yield StubClient(server.url)
+
+
+def test_config(**overrides) -> dict:
+    """The test settings as a mapping, with per-test values on top."""
+    config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def app(tmp_path, redis_url, stub):
+    """An application on a fresh database, the session's Redis and the stub provider."""
+    overrides = {"REDIS_URL": redis_url, "THIRD_PARTY_URL": stub.url}
+    if TestConfig.SQLALCHEMY_DATABASE_URI == "sqlite://":
+        overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'test.db'}"
+    application = create_app(test_config(**overrides))
+    with application.app_context():
+        Redis.from_url(redis_url).flushdb()
+        yield application
+        Redis.from_url(redis_url).flushdb()
+
+
+@pytest.fixture
+def redis_down(app, db):
+    """Point the application at a loopback port where no Redis listens, as if Redis had crashed."""
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    app.config["REDIS_URL"] = dead_url
+    redis_queue.init_app(app)
+    return dead_url
+
+
+@pytest.fixture
+def db(app):
+    """The application's database with every table created, dropped afterwards."""
+    _db.create_all()
+    yield _db
+    _db.session.remove()
+    _db.drop_all()
+
+
+@pytest.fixture
+def client(app, db):
+    """A test client for the API."""
+    return app.test_client()
+
+
+@pytest.fixture
+def run_worker(app, db):
+    """Run every queued job in-process, as `flask worker --burst` would; returns how many were queued."""
+
+    def run() -> int:
+        queued = redis_queue.queue.count
+        SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+        return queued
+
+    return run
