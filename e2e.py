@@ -203,9 +203,14 @@ def fetch_received(session: requests.Session, stub: str, alert_uuids: Iterable[s
     return Received(messages, raw_duplicates)
 
 
+def message_pair(message: Mapping[str, Any]) -> Pair:
+    """The (alert, user) pair a stored message is for."""
+    return message["alert_uuid"], message["target_user_uuid"]
+
+
 def received_pairs(messages: Iterable[Mapping[str, Any]]) -> Counter[Pair]:
     """How many stored messages each (alert, user) pair has."""
-    return Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages)
+    return Counter(map(message_pair, messages))
 
 
 def poll_receipts(
@@ -246,7 +251,7 @@ def latencies_ms(alerts: Iterable[PostedAlert], messages: Iterable[Mapping[str, 
     posted_at = {a.alert_uuid: a.posted_at for a in alerts}
     first: dict[Pair, float] = {}
     for m in messages:
-        pair = (m["alert_uuid"], m["target_user_uuid"])
+        pair = message_pair(m)
         first[pair] = min(first.get(pair, math.inf), m["received_at"])
     # Both clocks are this machine's (stub and e2e run side by side), so the difference is meaningful.
     return [(at - posted_at[alert_uuid]) * 1000 for (alert_uuid, _), at in first.items()]

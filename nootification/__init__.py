@@ -31,4 +31,3 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
-

@@ -33,7 +33,9 @@ def wait_for_redis(timeout: float) -> None:
 
 
 @click.command("worker")
-@click.option("--fork", is_flag=True, help="Run each job in a forked child (RQ's Worker) instead of in-process.")
+@click.option(
+    "--fork", is_flag=True, help="Run each job in a forked child (RQ's Worker) instead of in-process."
+)
 @click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext

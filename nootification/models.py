@@ -133,14 +133,18 @@ class Alert(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     location: Mapped[Location] = relationship()
-    deliveries: Mapped[list["Delivery"]] = relationship(back_populates="alert", order_by="Delivery.created_at")
+    deliveries: Mapped[list["Delivery"]] = relationship(
+        back_populates="alert", order_by="Delivery.created_at"
+    )
 
 
 class Delivery(db.Model):
     """One message of one alert to one user on one channel, and how far it got."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (sa.UniqueConstraint("alert_id", "user_id", "channel", name="uq_deliveries_alert_user_channel"),)
+    __table_args__ = (
+        sa.UniqueConstraint("alert_id", "user_id", "channel", name="uq_deliveries_alert_user_channel"),
+    )
 
     # A random id rather than a sequence: it is the provider's idempotency key, which must stay
     # unique even across databases that are rebuilt while the provider remembers old keys.

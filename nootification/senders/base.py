@@ -103,11 +103,19 @@ class MessageSender:
             log.info("delivery %s attempt %d/%d: sent", message.delivery_id, outcome.number, total)
         elif isinstance(outcome.error, TransientSendError) and outcome.number < total:
             log.warning(
-                "delivery %s attempt %d/%d: %s, retrying", message.delivery_id, outcome.number, total, outcome.error
+                "delivery %s attempt %d/%d: %s, retrying",
+                message.delivery_id,
+                outcome.number,
+                total,
+                outcome.error,
             )
         else:
             log.error(
-                "delivery %s attempt %d/%d: %s, giving up", message.delivery_id, outcome.number, total, outcome.error
+                "delivery %s attempt %d/%d: %s, giving up",
+                message.delivery_id,
+                outcome.number,
+                total,
+                outcome.error,
             )
         if on_attempt is not None:
             on_attempt(outcome)

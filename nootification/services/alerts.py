@@ -43,7 +43,9 @@ def _replay(alert_uuid: str, **content) -> IngestResult:
     return IngestResult(alert=existing, created=False)
 
 
-def ingest_alert(*, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime) -> IngestResult:
+def ingest_alert(
+    *, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime
+) -> IngestResult:
     """Store a new alert with its deliveries and queue them; a repeat of a stored alert changes nothing."""
     shop = db.session.scalar(sa.select(Location).where(Location.name == location))
     if shop is None:
