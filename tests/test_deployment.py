@@ -34,7 +34,11 @@ def test_compose_runs_the_same_processes_with_postgres_redis_and_e2e():
 @pytest.mark.parametrize("command", ["worker", "scheduler", "load-data", "db"])
 def test_flask_commands_used_by_the_process_files_exist(app, command):
     assert command in app.cli.list_commands(None)
-    files = (ROOT / "Procfile").read_text() + (ROOT / "docker-compose.yml").read_text() + (ROOT / "Makefile").read_text()
+    files = (
+        (ROOT / "Procfile").read_text()
+        + (ROOT / "docker-compose.yml").read_text()
+        + (ROOT / "Makefile").read_text()
+    )
     assert f"flask {command}" in files
 
 
