@@ -23,6 +23,14 @@ def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
 
+def read_secret(name: str) -> str | None:
+    """A secret from the environment variable `name`, or from the file that `name_FILE` points to."""
+    value = os.environ.get(name)
+    if value is None and os.environ.get(f"{name}_FILE"):
+        value = Path(os.environ[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
+    return value
+
+
 class Config:
     """Defaults for a local run: SQLite in the instance folder, Redis and the provider stub on loopback."""
 

@@ -3,10 +3,12 @@
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+from nootification.config import read_secret
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,10 @@ class SendError(Exception):
 
 class TransientSendError(SendError):
     """A failure worth retrying: network trouble, a timeout, a 5xx, a 408 or a 429."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class PermanentSendError(SendError):
@@ -36,6 +42,9 @@ class Message:
     label: str
     severity: str
     time_spotted: float
+    subject: str = ""
+    body: str = ""
+    options: Mapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,18 @@ class MessageSender:
     """Delivers messages on one channel; subclasses implement `send` and raise `SendError`s."""
 
     channel: ClassVar[str]
+    # Names of the secrets the channel needs, read by `secret()` from the environment or a file.
+    secret_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Mapping, *, sleep: Callable[[float], None] = time.sleep):
         self.config = config
         self.retry_policy = RetryPolicy.from_config(config)
         self._sleep = sleep
+
+    @staticmethod
+    def secret(name: str) -> str | None:
+        """One of the channel's secrets; they never live in the database."""
+        return read_secret(name)
 
     def send(self, message: Message) -> None:
         """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""
