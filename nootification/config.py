@@ -50,6 +50,23 @@ class Config:
     SEND_MAX_ATTEMPTS = _env_int("SEND_MAX_ATTEMPTS", 3)
     SEND_RETRY_WAIT = _env_float("SEND_RETRY_WAIT", 3.0)
 
+    # After the quick in-job attempts, a transient failure is rescheduled with exponential backoff
+    # and full jitter, honouring the provider's Retry-After up to a cap, until the alert is stale.
+    RETRY_BACKOFF_BASE = _env_float("RETRY_BACKOFF_BASE", 5.0)
+    RETRY_BACKOFF_CAP = _env_float("RETRY_BACKOFF_CAP", 300.0)
+    RETRY_AFTER_MAX = _env_float("RETRY_AFTER_MAX", 600.0)
+    FRESHNESS_CRITICAL = _env_float("FRESHNESS_CRITICAL", 15 * 60.0)
+    FRESHNESS_STANDARD = _env_float("FRESHNESS_STANDARD", 60 * 60.0)
+
+    # The sweeper queues what was never queued or was lost, and takes back deliveries whose worker died.
+    SWEEP_INTERVAL = _env_int("SWEEP_INTERVAL", 10)
+    PENDING_GRACE = _env_float("PENDING_GRACE", 5.0)
+    DELIVERY_LEASE = _env_float("DELIVERY_LEASE", 120.0)
+
+    # Circuit breaker per channel and destination host, shared by every worker through Redis.
+    BREAKER_FAILURE_THRESHOLD = _env_int("BREAKER_FAILURE_THRESHOLD", 5)
+    BREAKER_COOLDOWN = _env_float("BREAKER_COOLDOWN", 30.0)
+
     # Requests larger than this are refused with 413 before they are parsed.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 

@@ -7,6 +7,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
 from rq import Queue
+from rq_scheduler import Scheduler
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -44,7 +45,7 @@ def _tune_sqlite(dbapi_connection, _connection_record) -> None:
 
 
 class RedisQueue:
-    """Holds the Redis connection and the RQ queue of one application, in `app.extensions`."""
+    """Holds the Redis connection, the RQ queue and its scheduler of one application, in `app.extensions`."""
 
     extension_name = "nootification.redis"
 
@@ -54,7 +55,12 @@ class RedisQueue:
             app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
         queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection)
-        app.extensions[self.extension_name] = {"connection": connection, "queue": queue}
+        scheduler = Scheduler(queue=queue, connection=connection)
+        app.extensions[self.extension_name] = {
+            "connection": connection,
+            "queue": queue,
+            "scheduler": scheduler,
+        }
 
     @property
     def connection(self) -> Redis:
@@ -65,6 +71,11 @@ class RedisQueue:
     def queue(self) -> Queue:
         """The current application's delivery queue."""
         return current_app.extensions[self.extension_name]["queue"]
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The rq-scheduler that queues delayed jobs onto the delivery queue when they are due."""
+        return current_app.extensions[self.extension_name]["scheduler"]
 
 
 redis_queue = RedisQueue()

@@ -57,13 +57,31 @@ class Severity(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    """Where one delivery stands: pending -> queued -> sending -> sent | failed."""
+    """Where one delivery stands.
+
+    pending -> queued -> sending -> sent | failed | expired; a transient failure or an open
+    circuit makes it `scheduled` for a later attempt, which queues it again when due.
+    """
 
     PENDING = "pending"
     QUEUED = "queued"
     SENDING = "sending"
+    SCHEDULED = "scheduled"
     SENT = "sent"
     FAILED = "failed"
+    EXPIRED = "expired"
+
+
+FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
+DEAD_LETTER_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
+
+
+class AttemptOutcomeKind(enum.StrEnum):
+    """How one attempt ended."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
 
 
 def _enum_column(enum_class: type[enum.StrEnum]) -> sa.Enum:
@@ -161,11 +179,42 @@ class Delivery(db.Model):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # After this the message is no use to anyone: it expires instead of being sent.
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A worker that claimed the delivery must finish before this, or the sweeper hands it to another.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retry_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Each enqueue gets a new job id, so a re-queued delivery never collides with its old job.
+    enqueue_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
     user: Mapped[User] = relationship()
+    attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
+        back_populates="delivery", order_by="DeliveryAttempt.number", cascade="all, delete-orphan"
+    )
 
     @property
     def user_uuid(self) -> str:
         """The recipient's public identifier."""
         return self.user.user_uuid
+
+
+class DeliveryAttempt(db.Model):
+    """The ledger: one row per try of a delivery, whatever its outcome."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[AttemptOutcomeKind] = mapped_column(_enum_column(AttemptOutcomeKind))
+    http_status: Mapped[int | None]
+    error_class: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.String(500))
+    latency_ms: Mapped[float]
+    retry_after: Mapped[float | None]
+
+    delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")

@@ -25,38 +25,33 @@ def stored_delivery() -> Delivery:
     return db.session.scalars(sa.select(Delivery)).one()
 
 
+T, P, S = "transient", "permanent", "sent"
+
+
 @pytest.mark.parametrize(
-    ("control", "status", "attempts", "received", "error"),
+    ("control", "status", "ledger", "received", "error"),
     [
-        ({}, DeliveryStatus.SENT, 1, 1, None),
-        ({"fail_next": 2, "fail_next_status": 500}, DeliveryStatus.SENT, 3, 1, "HTTP 500"),
-        ({"fail_next": 3, "fail_next_status": 503}, DeliveryStatus.FAILED, 3, 0, "HTTP 503"),
-        ({"fail_next": 1, "fail_next_status": 429}, DeliveryStatus.SENT, 2, 1, "HTTP 429"),
-        ({"fail_next": 1, "fail_next_status": 408}, DeliveryStatus.SENT, 2, 1, "HTTP 408"),
-        ({"fail_next": 1, "fail_next_status": 400}, DeliveryStatus.FAILED, 1, 0, "HTTP 400"),
-        ({"fail_next": 1, "fail_next_status": 404}, DeliveryStatus.FAILED, 1, 0, "HTTP 404"),
-        ({"hang_next": 1, "hang_seconds": 1.5}, DeliveryStatus.SENT, 2, 1, "timeout"),
+        ({}, DeliveryStatus.SENT, [S], 1, None),
+        ({"fail_next": 2, "fail_next_status": 500}, DeliveryStatus.SENT, [T, T, S], 1, None),
+        ({"fail_next": 3, "fail_next_status": 500}, DeliveryStatus.SCHEDULED, [T, T, T], 0, "HTTP 500"),
+        ({"fail_next": 1, "fail_next_status": 503}, DeliveryStatus.SCHEDULED, [T], 0, "HTTP 503"),
+        ({"fail_next": 1, "fail_next_status": 429}, DeliveryStatus.SCHEDULED, [T], 0, "HTTP 429"),
+        ({"fail_next": 1, "fail_next_status": 408}, DeliveryStatus.SENT, [T, S], 1, None),
+        ({"fail_next": 1, "fail_next_status": 400}, DeliveryStatus.FAILED, [P], 0, "HTTP 400"),
+        ({"fail_next": 1, "fail_next_status": 404}, DeliveryStatus.FAILED, [P], 0, "HTTP 404"),
+        ({"hang_next": 1, "hang_seconds": 1.5}, DeliveryStatus.SENT, [T, S], 1, None),
     ],
-    ids=[
-        "ok",
-        "5xx-then-ok",
-        "5xx-exhausted",
-        "429-retried",
-        "408-retried",
-        "400-final",
-        "404-final",
-        "timeout",
-    ],
+    ids=["ok", "5xx-then-ok", "5xx-rescheduled", "503-retry-after", "429-retry-after", "408-retried", "400-final", "404-final", "timeout-retried"],
 )
-def test_retry_policy_against_the_stub(
-    queued_delivery, stub, run_worker, control, status, attempts, received, error
-):
+def test_retry_policy_against_the_stub(queued_delivery, stub, run_worker, control, status, ledger, received, error):
     if control:
         stub.control(**control)
     run_worker()
     delivery = stored_delivery()
     assert delivery.status is status
-    assert delivery.attempts == attempts
+    assert delivery.attempts == len(ledger)
+    assert [attempt.outcome.value for attempt in delivery.attempt_log] == ledger
+    assert [attempt.number for attempt in delivery.attempt_log] == list(range(1, len(ledger) + 1))
     assert stub.messages(queued_delivery)["count"] == received
     if error is None:
         assert delivery.last_error is None
@@ -64,12 +59,24 @@ def test_retry_policy_against_the_stub(
         assert error in delivery.last_error
 
 
-def test_unreachable_provider_fails_after_every_attempt(app, queued_delivery, run_worker):
+def test_ledger_records_status_latency_and_error_of_each_attempt(queued_delivery, stub, run_worker):
+    stub.control(fail_next=1, fail_next_status=502)
+    run_worker()
+    failed, sent = stored_delivery().attempt_log
+    assert (failed.http_status, failed.error_class) == (502, "TransientSendError")
+    assert "injected failure" in failed.error_message
+    assert failed.finished_at >= failed.started_at
+    assert failed.latency_ms > 0
+    assert (sent.http_status, sent.error_class, sent.error_message) == (None, None, None)
+    assert sent.started_at >= failed.finished_at
+
+
+def test_unreachable_provider_is_retried_later_after_the_quick_attempts(app, queued_delivery, run_worker):
     app.config["THIRD_PARTY_URL"] = f"http://127.0.0.1:{free_port()}"
     app.extensions["nootification.senders"] = build_senders(app.config)
     run_worker()
     delivery = stored_delivery()
-    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.status is DeliveryStatus.SCHEDULED
     assert delivery.attempts == 3
     assert "connection error" in delivery.last_error
 

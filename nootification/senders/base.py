@@ -4,10 +4,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
+from nootification.circuit import CircuitBreaker
 from nootification.config import read_secret
 
 log = logging.getLogger(__name__)
@@ -16,17 +18,22 @@ log = logging.getLogger(__name__)
 class SendError(Exception):
     """A message could not be delivered."""
 
+    def __init__(self, reason: str, *, http_status: int | None = None, retry_after: float | None = None):
+        super().__init__(reason)
+        self.http_status = http_status
+        self.retry_after = retry_after
+
 
 class TransientSendError(SendError):
     """A failure worth retrying: network trouble, a timeout, a 5xx, a 408 or a 429."""
 
-    def __init__(self, reason: str, *, retry_after: float | None = None):
-        super().__init__(reason)
-        self.retry_after = retry_after
-
 
 class PermanentSendError(SendError):
     """A failure that retrying cannot fix, such as a 4xx refusal of the message."""
+
+
+class CircuitOpenError(SendError):
+    """The destination's circuit breaker is open: nothing was attempted; try again in `retry_after` s."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,11 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class AttemptOutcome:
-    """The result of one try: its number, and the error if it failed."""
+    """The result of one try: its number within this delivery run, when it started, how long it took."""
 
     number: int
+    started_at: datetime
+    latency: float
     error: SendError | None
 
 
@@ -92,45 +101,78 @@ class MessageSender:
         """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""
         raise NotImplementedError
 
-    def deliver(self, message: Message, on_attempt: AttemptCallback | None = None) -> int:
-        """Send with retries on transient errors; return the attempts used or raise the last error."""
+    def destination(self, message: Message) -> str:
+        """Where the message goes, as a circuit-breaker name: the provider's host by default."""
+        return self.channel
+
+    def _retry_inline(self, retry_state: RetryCallState) -> bool:
+        # A worker retries quick failures itself; a provider asking for a longer pause gets it
+        # through rescheduling instead, so no worker sleeps through long waits.
+        error = retry_state.outcome.exception()
+        if not isinstance(error, TransientSendError):
+            return False
+        return error.retry_after is None or error.retry_after <= self.retry_policy.wait_seconds
+
+    def deliver(
+        self,
+        message: Message,
+        *,
+        breaker: CircuitBreaker | None = None,
+        on_attempt: AttemptCallback | None = None,
+    ) -> int:
+        """Send with quick retries on transient errors; return the attempts used or raise the last error.
+
+        Raises `CircuitOpenError`, without attempting, while the destination's breaker is open.
+        """
         policy = self.retry_policy
         retrying = Retrying(
             stop=stop_after_attempt(policy.max_attempts),
             wait=wait_fixed(policy.wait_seconds),
-            retry=retry_if_exception_type(TransientSendError),
+            retry=self._retry_inline,
             sleep=self._sleep,
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
-                try:
-                    self.send(message)
-                except SendError as error:
-                    self._report(message, AttemptOutcome(number, error), on_attempt)
-                    raise
-                self._report(message, AttemptOutcome(number, None), on_attempt)
+                if breaker is not None and not breaker.allow():
+                    raise CircuitOpenError(f"circuit {breaker.name} is open", retry_after=breaker.retry_in())
+                self._attempt(message, number, breaker, on_attempt)
         return number
+
+    def _attempt(
+        self,
+        message: Message,
+        number: int,
+        breaker: CircuitBreaker | None,
+        on_attempt: AttemptCallback | None,
+    ) -> None:
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        error: SendError | None = None
+        try:
+            self.send(message)
+        except SendError as caught:
+            error = caught
+        if breaker is not None and error is None:
+            breaker.record_success()
+        elif breaker is not None and isinstance(error, TransientSendError):
+            breaker.record_failure()
+        outcome = AttemptOutcome(number, started_at, time.perf_counter() - started, error)
+        self._report(message, outcome, on_attempt)
+        if error is not None:
+            raise error
 
     def _report(self, message: Message, outcome: AttemptOutcome, on_attempt: AttemptCallback | None) -> None:
         total = self.retry_policy.max_attempts
         if outcome.error is None:
             log.info("delivery %s attempt %d/%d: sent", message.delivery_id, outcome.number, total)
-        elif isinstance(outcome.error, TransientSendError) and outcome.number < total:
-            log.warning(
-                "delivery %s attempt %d/%d: %s, retrying",
-                message.delivery_id,
-                outcome.number,
-                total,
-                outcome.error,
-            )
         else:
-            log.error(
-                "delivery %s attempt %d/%d: %s, giving up",
+            log.warning(
+                "delivery %s attempt %d/%d: %s: %s",
                 message.delivery_id,
                 outcome.number,
                 total,
+                type(outcome.error).__name__,
                 outcome.error,
             )
         if on_attempt is not None:

@@ -1,5 +1,8 @@
 """Helpers shared by the channels that speak HTTP: one pooled session and status classification."""
 
+import email.utils
+import time
+
 import requests
 
 from nootification.senders.base import PermanentSendError, TransientSendError
@@ -25,6 +28,20 @@ def post_json(session: requests.Session, url: str, payload: dict, *, headers: di
     raise_for_status(response)
 
 
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
 def raise_for_status(response: requests.Response) -> None:
     """Classify an HTTP answer: 2xx is success, 5xx/408/429 transient, any other status permanent."""
     status = response.status_code
@@ -32,5 +49,6 @@ def raise_for_status(response: requests.Response) -> None:
         return
     reason = f"HTTP {status}: {response.text[:200]}"
     if status >= 500 or status in RETRYABLE_STATUSES:
-        raise TransientSendError(reason)
-    raise PermanentSendError(reason)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise TransientSendError(reason, http_status=status, retry_after=retry_after)
+    raise PermanentSendError(reason, http_status=status)

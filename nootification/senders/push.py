@@ -1,6 +1,7 @@
 """The push channel: the HTTP provider of the original service, in its wire format."""
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from nootification.senders import register
 from nootification.senders.base import Message, MessageSender
@@ -33,6 +34,10 @@ class PushSender(MessageSender):
             "severity": message.severity,
             "delivery_id": message.delivery_id,
         }
+
+    def destination(self, message: Message) -> str:
+        """The provider's host and port: every push message goes there."""
+        return urlsplit(self.endpoint).netloc
 
     def send(self, message: Message) -> None:
         """POST the message once; the delivery id as Idempotency-Key lets the provider drop repeats."""

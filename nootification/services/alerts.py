@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Location
+from nootification.models import Alert, Location, utcnow
 from nootification.services.publish import publish
 from nootification.services.recipients import severity_for
 
@@ -61,6 +61,7 @@ def ingest_alert(
         label=label,
         severity=severity_for(label, current_app.config["CRITICAL_LABELS"]),
         time_spotted=time_spotted,
+        received_at=utcnow(),
     )
     db.session.add(alert)
     try:
