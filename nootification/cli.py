@@ -1,4 +1,4 @@
-"""`flask` commands: worker, scheduler and data loading."""
+"""`flask` commands: worker, scheduler, data loading, sweeping and replaying deliveries."""
 
 import logging
 import time
@@ -11,8 +11,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker, Worker
 from rq_scheduler import Scheduler
 
+from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
+from nootification.models import DeliveryStatus
+from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.directory import load_data
+from nootification.services.outbox import schedule_sweeper, sweep
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +56,9 @@ def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext
 def scheduler_command(interval: float, wait_redis: float) -> None:
-    """Run rq-scheduler, which moves scheduled jobs onto the delivery queue when they are due."""
+    """Run rq-scheduler: it queues retries when they are due and the periodic delivery sweep."""
     wait_for_redis(wait_redis)
+    schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
     scheduler = Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval)
     scheduler.run()
 
@@ -67,7 +72,78 @@ def load_data_command(path: Path) -> None:
     click.echo(f"loaded {locations} locations and {users} users from {path}")
 
 
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Run one delivery sweep now (the scheduler runs it every SWEEP_INTERVAL seconds)."""
+    report = sweep()
+    click.echo(f"queued {report.queued} (reclaimed {report.reclaimed}), expired {report.expired}")
+
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """Look into deliveries and send dead letters again."""
+
+
+@deliveries_group.command("list")
+@click.option(
+    "--status", type=click.Choice([status.value for status in DeliveryStatus]), help="Only this status."
+)
+@click.option("--alert", "alert_uuid", help="Only this alert's deliveries.")
+@click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
+@with_appcontext
+def list_deliveries_command(status: str | None, alert_uuid: str | None, limit: int) -> None:
+    """Print deliveries: id, status, attempts, channel, alert, last error."""
+    page = list_deliveries(
+        status=DeliveryStatus(status) if status else None, alert_uuid=alert_uuid, page_size=limit
+    )
+    for delivery in page.items:
+        click.echo(
+            f"{delivery.id}  {delivery.status.value:9}  {delivery.attempts:3}  {delivery.channel:8}  "
+            f"{delivery.alert.alert_uuid}  {delivery.last_error or ''}"
+        )
+    click.echo(f"{len(page.items)} of {page.total}")
+
+
+@deliveries_group.command("retry")
+@click.argument("delivery_id")
+@with_appcontext
+def retry_delivery_command(delivery_id: str) -> None:
+    """Send a failed or expired delivery again."""
+    delivery = _or_exit(retry_delivery, delivery_id)
+    click.echo(f"delivery {delivery.id} is {delivery.status.value}")
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Act on stored alerts."""
+
+
+@alerts_group.command("replay")
+@click.argument("alert_uuid")
+@with_appcontext
+def replay_alert_command(alert_uuid: str) -> None:
+    """Send again an alert's failed or expired deliveries (never the sent ones)."""
+    replayed = _or_exit(replay_alert, alert_uuid)
+    click.echo(f"replayed {len(replayed)} deliveries of alert {alert_uuid}")
+
+
+def _or_exit(action, argument):
+    try:
+        return action(argument)
+    except NootificationError as error:
+        raise click.ClickException(error.message) from error
+
+
 def register_commands(app: Flask) -> None:
     """Add the commands to `flask`."""
-    for command in (worker_command, scheduler_command, load_data_command):
+    commands = (
+        worker_command,
+        scheduler_command,
+        load_data_command,
+        sweep_command,
+        deliveries_group,
+        alerts_group,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -3,6 +3,7 @@
 from nootification.extensions import db
 from nootification.models import DeliveryStatus
 from nootification.services.delivery import deliver
+from nootification.services.outbox import sweep
 
 
 def send_notification(delivery_id: str) -> str | None:
@@ -10,5 +11,14 @@ def send_notification(delivery_id: str) -> str | None:
     try:
         status: DeliveryStatus | None = deliver(delivery_id)
         return None if status is None else status.value
+    finally:
+        db.session.remove()
+
+
+def sweep_deliveries() -> dict:
+    """The periodic sweep: queue what has no job, take back abandoned deliveries, expire stale ones."""
+    try:
+        report = sweep()
+        return {"queued": report.queued, "reclaimed": report.reclaimed, "expired": report.expired}
     finally:
         db.session.remove()

@@ -16,7 +16,9 @@ from nootification import create_app
 from nootification.config import TestConfig
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
+from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
+from tests.factories import alert_payload, make_location, make_user
 from third_party import FailureSettings, create_stub_app
 
 
@@ -151,3 +153,12 @@ def run_worker(app, db):
         return queued
 
     return run
+
+
+@pytest.fixture
+def queued_delivery(client) -> str:
+    """One alert posted for a shop with one STANDARD user: one queued delivery; returns the alert uuid."""
+    make_user(make_location(), level=Level.STANDARD)
+    payload = alert_payload()
+    assert client.post("/webhooks/alerts", json=payload).json["delivery_count"] == 1
+    return payload["alert_uuid"]

@@ -3,8 +3,10 @@
 import time
 import uuid
 
+import sqlalchemy as sa
+
 from nootification.extensions import db
-from nootification.models import Level, Location, User
+from nootification.models import Delivery, Level, Location, User
 
 
 def make_location(name: str = "fr-auchan-larochelle", **fields) -> Location:
@@ -34,3 +36,15 @@ def alert_payload(location: str = "fr-auchan-larochelle", **fields) -> dict:
     }
     payload.update(fields)
     return payload
+
+
+def stored_deliveries() -> list[Delivery]:
+    """Every delivery as the database holds it now, oldest first."""
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(Delivery).order_by(Delivery.created_at, Delivery.id)))
+
+
+def stored_delivery() -> Delivery:
+    """The one delivery in the database, as it holds it now."""
+    [delivery] = stored_deliveries()
+    return delivery

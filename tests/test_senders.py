@@ -1,29 +1,13 @@
 """The push sender and the shared retry policy, against the stub provider over real loopback HTTP."""
 
 import pytest
-import sqlalchemy as sa
 
-from nootification.extensions import db
-from nootification.models import Delivery, DeliveryStatus, Level
+from nootification.models import DeliveryStatus
 from nootification.senders import build_senders, channels, register
 from nootification.senders.base import Message, MessageSender, PermanentSendError, TransientSendError
 from nootification.senders.push import PushSender
 from tests.conftest import free_port
-from tests.factories import alert_payload, make_location, make_user
-
-
-@pytest.fixture
-def queued_delivery(client, db):
-    make_user(make_location(), level=Level.STANDARD)
-    payload = alert_payload()
-    assert client.post("/webhooks/alerts", json=payload).json["delivery_count"] == 1
-    return payload["alert_uuid"]
-
-
-def stored_delivery() -> Delivery:
-    db.session.expire_all()
-    return db.session.scalars(sa.select(Delivery)).one()
-
+from tests.factories import stored_delivery
 
 T, P, S = "transient", "permanent", "sent"
 
@@ -41,9 +25,21 @@ T, P, S = "transient", "permanent", "sent"
         ({"fail_next": 1, "fail_next_status": 404}, DeliveryStatus.FAILED, [P], 0, "HTTP 404"),
         ({"hang_next": 1, "hang_seconds": 1.5}, DeliveryStatus.SENT, [T, S], 1, None),
     ],
-    ids=["ok", "5xx-then-ok", "5xx-rescheduled", "503-retry-after", "429-retry-after", "408-retried", "400-final", "404-final", "timeout-retried"],
+    ids=[
+        "ok",
+        "5xx-then-ok",
+        "5xx-rescheduled",
+        "503-retry-after",
+        "429-retry-after",
+        "408-retried",
+        "400-final",
+        "404-final",
+        "timeout-retried",
+    ],
 )
-def test_retry_policy_against_the_stub(queued_delivery, stub, run_worker, control, status, ledger, received, error):
+def test_retry_policy_against_the_stub(
+    queued_delivery, stub, run_worker, control, status, ledger, received, error
+):
     if control:
         stub.control(**control)
     run_worker()

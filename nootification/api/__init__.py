@@ -3,9 +3,9 @@
 from flask import Flask
 from flask_smorest import Api
 
-from nootification.api import alerts, health, locations, preferences, users, webhooks
+from nootification.api import alerts, deliveries, health, locations, preferences, users, webhooks
 
-BLUEPRINTS = (webhooks.blp, preferences.blp, alerts.blp, locations.blp, users.blp, health.blp)
+BLUEPRINTS = (webhooks.blp, preferences.blp, alerts.blp, deliveries.blp, locations.blp, users.blp, health.blp)
 
 
 def register_api(app: Flask) -> Api:

@@ -2,8 +2,9 @@
 
 from flask_smorest import Blueprint
 
-from nootification.schemas import AlertDetailSchema
+from nootification.schemas import AlertDetailSchema, ReplaySchema
 from nootification.services.alerts import get_alert
+from nootification.services.deliveries import replay_alert
 
 blp = Blueprint("alerts", __name__, url_prefix="/alerts", description="Stored alerts and their deliveries")
 
@@ -14,3 +15,12 @@ blp = Blueprint("alerts", __name__, url_prefix="/alerts", description="Stored al
 def read_alert(alert_uuid: str):
     """An alert with each delivery and its status."""
     return get_alert(alert_uuid)
+
+
+@blp.route("/<alert_uuid>/replay", methods=["POST"])
+@blp.response(202, ReplaySchema)
+@blp.alt_response(404, description="No alert with this uuid.")
+def replay(alert_uuid: str):
+    """Send again the alert's failed or expired deliveries; sent ones are never sent twice."""
+    replayed = replay_alert(alert_uuid)
+    return {"alert_uuid": alert_uuid, "replayed": len(replayed), "deliveries": replayed}

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 # Named by path: the job module imports the services, so importing it here would be circular.
 SEND_JOB = "nootification.jobs.send_notification"
+SWEEP_JOB = "nootification.jobs.sweep_deliveries"
+SWEEPER_ID = "nootification-sweeper"
 SWEEP_BATCH = 1000
 REQUEUEABLE = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
 
@@ -138,3 +140,10 @@ def sweep(now: datetime | None = None) -> SweepReport:
     if report.queued or report.expired:
         log.info("sweep: %s", report)
     return report
+
+
+def schedule_sweeper(interval: int) -> None:
+    """Register the periodic sweep with rq-scheduler, replacing any earlier registration."""
+    scheduler = redis_queue.scheduler
+    scheduler.cancel(SWEEPER_ID)
+    scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)

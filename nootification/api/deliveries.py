@@ -1,0 +1,35 @@
+"""`/deliveries`: every delivery, the dead letters among them, and sending again (admin)."""
+
+from flask_smorest import Blueprint
+
+from nootification.schemas import DeliveryDetailSchema, DeliveryPageSchema, DeliveryQuerySchema
+from nootification.services import deliveries
+
+blp = Blueprint(
+    "deliveries", __name__, url_prefix="/deliveries", description="Deliveries and dead letters (admin)"
+)
+
+
+@blp.route("", methods=["GET"], strict_slashes=False)
+@blp.arguments(DeliveryQuerySchema, location="query")
+@blp.response(200, DeliveryPageSchema)
+def list_deliveries(filters: dict):
+    """Deliveries, newest first: filter by status, location, channel, alert_uuid, since/until; paginated."""
+    return deliveries.list_deliveries(**filters)
+
+
+@blp.route("/<delivery_id>", methods=["GET"])
+@blp.response(200, DeliveryDetailSchema)
+@blp.alt_response(404, description="No delivery with this id.")
+def read_delivery(delivery_id: str):
+    """One delivery with its schedule and every attempt."""
+    return deliveries.get_delivery(delivery_id)
+
+
+@blp.route("/<delivery_id>/retry", methods=["POST"])
+@blp.response(202, DeliveryDetailSchema)
+@blp.alt_response(404, description="No delivery with this id.")
+@blp.alt_response(409, description="The delivery is not failed or expired.")
+def retry_delivery(delivery_id: str):
+    """Send a failed or expired delivery again, with a fresh freshness window."""
+    return deliveries.retry_delivery(delivery_id)

@@ -1,0 +1,98 @@
+"""Looking into deliveries, and sending again what failed or expired (dead letters)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nootification.errors import Conflict, NotFound
+from nootification.extensions import db
+from nootification.models import DEAD_LETTER_STATUSES, Alert, Delivery, DeliveryStatus, Location, utcnow
+from nootification.services.alerts import get_alert
+from nootification.services.outbox import requeue
+from nootification.services.retry import freshness
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """One page of a filtered list of deliveries."""
+
+    items: list[Delivery]
+    total: int
+    page: int
+    page_size: int
+
+
+def list_deliveries(
+    *,
+    page: int = 1,
+    page_size: int = 50,
+    status: DeliveryStatus | None = None,
+    location: str | None = None,
+    channel: str | None = None,
+    alert_uuid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> DeliveryPage:
+    """Deliveries matching every given filter, newest first."""
+    conditions = []
+    if status is not None:
+        conditions.append(Delivery.status == status)
+    if channel is not None:
+        conditions.append(Delivery.channel == channel)
+    if alert_uuid is not None:
+        conditions.append(Delivery.alert.has(Alert.alert_uuid == alert_uuid))
+    if location is not None:
+        conditions.append(Delivery.alert.has(Alert.location.has(Location.name == location)))
+    if since is not None:
+        conditions.append(Delivery.created_at >= since)
+    if until is not None:
+        conditions.append(Delivery.created_at < until)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(*conditions))
+    items = db.session.scalars(
+        sa.select(Delivery)
+        .where(*conditions)
+        .order_by(Delivery.created_at.desc(), Delivery.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    return DeliveryPage(items=list(items), total=total, page=page, page_size=page_size)
+
+
+def get_delivery(delivery_id: str) -> Delivery:
+    """The delivery with this id."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound("No delivery with this id.")
+    return delivery
+
+
+def _send_again(deliveries: list[Delivery]) -> None:
+    # A manual retry is a fresh chance: the freshness window starts again from now.
+    now = utcnow()
+    for delivery in deliveries:
+        delivery.deadline_at = now + freshness(delivery.alert.severity, current_app.config)
+        delivery.retry_round = 0
+        delivery.last_error = None
+    requeue(deliveries)
+
+
+def retry_delivery(delivery_id: str) -> Delivery:
+    """Send a failed or expired delivery again."""
+    delivery = get_delivery(delivery_id)
+    if delivery.status not in DEAD_LETTER_STATUSES:
+        raise Conflict(
+            f"Only failed or expired deliveries can be retried; this one is {delivery.status.value}."
+        )
+    _send_again([delivery])
+    return delivery
+
+
+def replay_alert(alert_uuid: str) -> list[Delivery]:
+    """Send again every failed or expired delivery of an alert, never one already sent; return them."""
+    alert = get_alert(alert_uuid)
+    dead = [delivery for delivery in alert.deliveries if delivery.status in DEAD_LETTER_STATUSES]
+    if dead:
+        _send_again(dead)
+    return dead

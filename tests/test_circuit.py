@@ -1,0 +1,84 @@
+import pytest
+from redis import Redis
+
+from nootification.circuit import CircuitBreaker, CircuitState
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def breaker(redis_url, clock):
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    return CircuitBreaker(connection, "push:test", threshold=3, cooldown=30, clock=clock)
+
+
+def test_opens_after_threshold_consecutive_failures(breaker):
+    for _ in range(2):
+        breaker.record_failure()
+        assert breaker.state() is CircuitState.CLOSED and breaker.allow()
+    breaker.record_failure()
+    assert breaker.state() is CircuitState.OPEN
+    assert not breaker.allow()
+    assert breaker.retry_in() == 30
+
+
+def test_a_success_resets_the_count(breaker):
+    breaker.record_failure()
+    breaker.record_failure()
+    breaker.record_success()
+    breaker.record_failure()
+    assert breaker.state() is CircuitState.CLOSED
+
+
+def test_half_open_lets_exactly_one_probe_through(breaker, clock):
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 31
+    assert breaker.state() is CircuitState.HALF_OPEN
+    assert breaker.allow()
+    assert not breaker.allow()
+
+
+def test_successful_probe_closes(breaker, clock):
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 31
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state() is CircuitState.CLOSED
+    assert breaker.allow() and breaker.allow()
+
+
+def test_failed_probe_opens_again_for_a_full_cooldown(breaker, clock):
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 31
+    assert breaker.allow()
+    breaker.record_failure()
+    assert breaker.state() is CircuitState.OPEN
+    assert breaker.retry_in() == 30
+
+
+def test_state_is_shared_through_redis(breaker, redis_url, clock):
+    other_worker = CircuitBreaker(
+        Redis.from_url(redis_url), "push:test", threshold=3, cooldown=30, clock=clock
+    )
+    for _ in range(3):
+        breaker.record_failure()
+    assert not other_worker.allow()
+    unrelated = CircuitBreaker(
+        Redis.from_url(redis_url), "push:elsewhere", threshold=3, cooldown=30, clock=clock
+    )
+    assert unrelated.allow()

@@ -1,0 +1,107 @@
+"""One delivery through the worker: Retry-After, freshness deadlines and the circuit breaker, on real parts."""
+
+from datetime import timedelta
+
+import pytest
+
+from nootification.circuit import KEY_PREFIX
+from nootification.extensions import db, redis_queue
+from nootification.models import DeliveryStatus, Level, utcnow
+from tests.factories import alert_payload, make_location, make_user, stored_deliveries, stored_delivery
+
+
+def test_retry_after_is_honoured_by_rescheduling_not_sleeping(client, queued_delivery, stub, run_worker):
+    stub.control(fail_next=1, fail_next_status=429, retry_after=120)
+    before = utcnow()
+    run_worker()
+
+    delivery = stored_delivery()
+    assert delivery.status is DeliveryStatus.SCHEDULED
+    assert delivery.attempts == 1
+    assert delivery.attempt_log[0].retry_after == 120
+    assert timedelta(seconds=119) <= delivery.next_attempt_at - before <= timedelta(seconds=125)
+    [(job, due)] = redis_queue.scheduler.get_jobs(with_times=True)
+    assert job.args == (delivery.id,)
+    assert abs(due.replace(tzinfo=before.tzinfo) - delivery.next_attempt_at) < timedelta(seconds=1)
+
+
+def test_exhausted_quick_attempts_back_off_with_a_growing_round(
+    app, client, queued_delivery, stub, run_worker
+):
+    app.config.update(RETRY_BACKOFF_BASE=10.0, RETRY_BACKOFF_CAP=10.0)
+    stub.control(fail_next=3, fail_next_status=500)
+    before = utcnow()
+    run_worker()
+    delivery = stored_delivery()
+    assert (delivery.status, delivery.retry_round) == (DeliveryStatus.SCHEDULED, 1)
+    assert before <= delivery.next_attempt_at <= before + timedelta(seconds=11)
+
+
+def test_delivery_picked_up_after_its_deadline_expires_unsent(client, queued_delivery, stub, run_worker):
+    delivery = stored_delivery()
+    delivery.deadline_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    run_worker()
+    delivery = stored_delivery()
+    assert delivery.status is DeliveryStatus.EXPIRED
+    assert delivery.attempts == 0
+    assert stub.messages(queued_delivery)["count"] == 0
+
+
+def test_retry_that_would_land_after_the_deadline_expires_instead(client, queued_delivery, stub, run_worker):
+    delivery = stored_delivery()
+    delivery.deadline_at = utcnow() + timedelta(seconds=60)
+    db.session.commit()
+    stub.control(fail_next=1, fail_next_status=429, retry_after=300)
+    run_worker()
+    delivery = stored_delivery()
+    assert delivery.status is DeliveryStatus.EXPIRED
+    assert "HTTP 429" in delivery.last_error
+
+
+@pytest.fixture
+def busy_shop(client):
+    shop = make_location()
+    for _ in range(3):
+        make_user(shop, level=Level.STANDARD)
+
+
+def test_open_breaker_defers_without_calling_the_provider_then_a_probe_closes_it(
+    app, client, busy_shop, stub, run_worker
+):
+    app.config.update(BREAKER_FAILURE_THRESHOLD=2, BREAKER_COOLDOWN=60)
+    stub.control(fail_next=2, fail_next_status=500)
+    payload = alert_payload()
+    client.post("/webhooks/alerts", json=payload)
+    run_worker()
+
+    # The first delivery fails twice, which opens the breaker before its third quick attempt.
+    deliveries = stored_deliveries()
+    assert all(d.status is DeliveryStatus.SCHEDULED for d in deliveries)
+    assert sorted(d.attempts for d in deliveries) == [0, 0, 2]
+    for deferred in deliveries:
+        assert "circuit push:127.0.0.1:" in deferred.last_error
+        assert deferred.next_attempt_at - utcnow() > timedelta(seconds=50)
+    assert stub.messages(payload["alert_uuid"])["raw_receipts"] == 0
+    control = stub.control()
+    assert control["counters"]["rejected"] == 2
+
+    # The cooldown ends: one probe goes out, succeeds and closes the breaker for the rest.
+    for key in redis_queue.connection.scan_iter(f"{KEY_PREFIX}*:open_until"):
+        redis_queue.connection.set(key, 0)
+    for scheduled_job in redis_queue.scheduler.get_jobs():
+        redis_queue.scheduler.change_execution_time(scheduled_job, utcnow() - timedelta(seconds=1))
+    redis_queue.scheduler.enqueue_jobs()
+    run_worker()
+    assert {d.status for d in stored_deliveries()} == {DeliveryStatus.SENT}
+    assert stub.messages(payload["alert_uuid"])["count"] == 3
+
+
+def test_permanent_refusal_does_not_trip_the_breaker(app, client, busy_shop, stub, run_worker):
+    app.config.update(BREAKER_FAILURE_THRESHOLD=2)
+    stub.control(fail_next=2, fail_next_status=400)
+    payload = alert_payload()
+    client.post("/webhooks/alerts", json=payload)
+    run_worker()
+    statuses = sorted(d.status.value for d in stored_deliveries())
+    assert statuses == ["failed", "failed", "sent"]

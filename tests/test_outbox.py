@@ -1,0 +1,122 @@
+"""The outbox and its sweeper: nothing accepted is lost, whatever Redis or a worker does."""
+
+from datetime import timedelta
+
+from nootification.extensions import db, redis_queue
+from nootification.models import DeliveryStatus, utcnow
+from nootification.services.delivery import claim
+from nootification.services.outbox import SWEEPER_ID, schedule, schedule_sweeper, sweep
+from tests.factories import alert_payload, stored_delivery
+
+LATER = timedelta(seconds=30)
+
+
+def test_alert_accepted_while_redis_is_down_is_sent_once_redis_is_back(
+    app, client, queued_delivery, stub, run_worker
+):
+    redis_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    redis_queue.init_app(app)
+    payload = alert_payload()
+    response = client.post("/webhooks/alerts", json=payload)
+    assert response.status_code == 201
+    assert response.json["delivery_count"] == 1
+
+    app.config["REDIS_URL"] = redis_url
+    redis_queue.init_app(app)
+    run_worker()
+    assert stub.messages(payload["alert_uuid"])["count"] == 0
+
+    report = sweep(now=utcnow() + LATER)
+    assert report.queued == 1
+    run_worker()
+    assert stub.messages(payload["alert_uuid"])["count"] == 1
+
+
+def test_fresh_pending_deliveries_are_left_to_the_request_that_made_them(client, queued_delivery):
+    delivery = stored_delivery()
+    delivery.status = DeliveryStatus.PENDING
+    db.session.commit()
+    assert sweep().queued == 0
+
+
+def test_jobs_lost_by_redis_are_queued_again(client, queued_delivery, stub, run_worker):
+    redis_queue.connection.flushdb()
+    assert run_worker() == 0
+
+    assert sweep(now=utcnow() + LATER).queued == 1
+    assert stored_delivery().enqueue_count == 2
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 1
+
+
+def test_queued_deliveries_whose_job_is_still_there_are_left_alone(client, queued_delivery):
+    assert sweep(now=utcnow() + LATER).queued == 0
+    assert redis_queue.queue.count == 1
+
+
+def test_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(
+    client, queued_delivery, stub, run_worker
+):
+    delivery_id = stored_delivery().id
+    assert claim(delivery_id)  # a worker took it, then died before sending
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 0
+    assert stored_delivery().status is DeliveryStatus.SENDING
+
+    assert sweep().queued == 0  # its lease still runs
+    lease_end = stored_delivery().lease_expires_at
+    report = sweep(now=lease_end + timedelta(seconds=1))
+    assert (report.queued, report.reclaimed) == (1, 1)
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 1
+    assert stored_delivery().status is DeliveryStatus.SENT
+
+
+def test_two_claims_of_one_delivery_give_it_to_one_worker(client, queued_delivery):
+    delivery_id = stored_delivery().id
+    assert [claim(delivery_id), claim(delivery_id)] == [True, False]
+
+
+def test_stale_deliveries_are_expired_by_the_sweep(client, queued_delivery, stub, run_worker):
+    deadline = stored_delivery().deadline_at
+    report = sweep(now=deadline + timedelta(seconds=1))
+    assert report.expired == 1
+    assert stored_delivery().status is DeliveryStatus.EXPIRED
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 0
+
+
+def test_scheduled_retry_is_queued_by_rq_scheduler_when_due(client, queued_delivery, stub, run_worker):
+    redis_queue.queue.empty()
+    delivery = stored_delivery()
+    due = utcnow() + timedelta(minutes=5)
+    schedule(delivery, at=due, reason="test")
+    scheduler = redis_queue.scheduler
+    redis_queue.scheduler.enqueue_jobs()
+    assert run_worker() == 0
+    [(job, scheduled_for)] = scheduler.get_jobs(with_times=True)
+    assert abs(scheduled_for.replace(tzinfo=due.tzinfo) - due) < timedelta(seconds=1)
+    assert job.args == (delivery.id,)
+
+    scheduler.change_execution_time(job, utcnow() - timedelta(seconds=1))  # time passes
+    scheduler.enqueue_jobs()
+    assert run_worker() == 1
+    assert stub.messages(queued_delivery)["count"] == 1
+
+
+def test_scheduled_retry_whose_job_was_lost_is_queued_by_the_sweep(client, queued_delivery, stub, run_worker):
+    redis_queue.queue.empty()
+    schedule(stored_delivery(), at=utcnow(), reason="test")
+    redis_queue.connection.flushdb()
+    assert sweep(now=utcnow() + LATER).queued == 1
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 1
+
+
+def test_sweeper_is_registered_once_however_often_the_scheduler_starts(app, db):
+    schedule_sweeper(10)
+    schedule_sweeper(10)
+    jobs = [job for job in redis_queue.scheduler.get_jobs() if job.id == SWEEPER_ID]
+    assert len(jobs) == 1
+    assert jobs[0].meta["interval"] == 10
