@@ -1,4 +1,4 @@
-"""One delivery through the worker: Retry-After, freshness deadlines and the circuit breaker, on real parts."""
+"""One delivery through the worker: Retry-After, freshness deadlines and the circuit breaker."""
 
 from datetime import timedelta
 
