@@ -12,7 +12,7 @@ export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export THIRD_PARTY_URL ?= http://127.0.0.1:$(STUB_PORT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test e2e lint lock clean
+.PHONY: install run test e2e chaos lint lock clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install  ## the whole test suite (set TEST_DATABASE_URL to run it on Postg
 
 e2e: install  ## check a running stack end to end
 	python e2e.py --api http://127.0.0.1:$(API_PORT) --stub http://127.0.0.1:$(STUB_PORT) $(E2E_ARGS)
+
+chaos: install  ## ~2,000 deliveries through provider failures, a killed worker and Redis/API restarts
+	python -m bench.chaos $(CHAOS_ARGS)
 
 lint: install
 	ruff check .

@@ -2,12 +2,14 @@
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq_scheduler import Scheduler
 
@@ -23,17 +25,30 @@ log = logging.getLogger(__name__)
 DEMO_DATA = Path(__file__).resolve().parent / "data" / "demo.json"
 
 
-def wait_for_redis(timeout: float) -> None:
-    """Block until Redis answers, so processes started together do not race the server."""
-    deadline = time.monotonic() + timeout
+def wait_for_redis(timeout: float | None) -> None:
+    """Block until Redis answers (for ever when timeout is None), so processes do not race the server."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         try:
             redis_queue.connection.ping()
             return
         except RedisConnectionError:
-            if time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def keep_running(run_once: Callable[[], bool], name: str) -> None:
+    """Call `run_once` until it returns True; when it ends early (Redis went away), wait and start again."""
+    while True:
+        try:
+            if run_once():
+                return
+            log.warning("%s stopped on its own; starting it again once Redis answers", name)
+        except RedisError as error:
+            log.error("%s lost Redis (%s); starting it again once Redis answers", name, error)
+        time.sleep(1)
+        wait_for_redis(timeout=None)
 
 
 @click.command("worker")
@@ -47,8 +62,14 @@ def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
     """Run an RQ worker on the delivery queue inside the application context."""
     wait_for_redis(wait_redis)
     worker_class = Worker if fork else SimpleWorker
-    worker = worker_class([redis_queue.queue], connection=redis_queue.connection)
-    worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
+
+    def work() -> bool:
+        worker = worker_class([redis_queue.queue], connection=redis_queue.connection)
+        worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
+        # RQ's work() also returns when Redis fails under it; only a burst or a stop request is final.
+        return burst or worker._stop_requested
+
+    keep_running(work, "worker")
 
 
 @click.command("scheduler")
@@ -58,9 +79,13 @@ def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
 def scheduler_command(interval: float, wait_redis: float) -> None:
     """Run rq-scheduler: it queues retries when they are due and the periodic delivery sweep."""
     wait_for_redis(wait_redis)
-    schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
-    scheduler = Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval)
-    scheduler.run()
+
+    def run() -> bool:
+        schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
+        Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval).run()
+        return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises
+
+    keep_running(run, "scheduler")
 
 
 @click.command("load-data")

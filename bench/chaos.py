@@ -1,0 +1,216 @@
+"""Chaos run: deliveries under provider failures, a SIGKILLed worker, a Redis restart and an API restart.
+
+Asserts that every expected (alert, user) pair reached the stub provider and none twice, and prints
+lost / duplicated / raw-duplicate / expired counts and the time to drain. Loopback only, bounded in time.
+"""
+
+import argparse
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import requests
+
+from bench.stack import Stack
+
+NON_FINAL = ("pending", "queued", "sending", "scheduled")
+
+# Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
+CHAOS_SETTINGS = {
+    "HTTP_CONNECT_TIMEOUT": "1",
+    "HTTP_READ_TIMEOUT": "1",
+    "SEND_RETRY_WAIT": "0.2",
+    "RETRY_BACKOFF_BASE": "0.5",
+    "RETRY_BACKOFF_CAP": "5",
+    "RETRY_AFTER_MAX": "5",
+    "SWEEP_INTERVAL": "2",
+    "PENDING_GRACE": "3",
+    "DELIVERY_LEASE": "10",
+    "BREAKER_COOLDOWN": "2",
+}
+
+
+@dataclass
+class Shop:
+    """A shop made for the run and the levels of its staff."""
+
+    name: str
+    staff: dict[str, str]  # user_uuid -> level
+
+
+@dataclass
+class Run:
+    """What was posted and accepted."""
+
+    expected: set[tuple[str, str]] = field(default_factory=set)
+    alerts: int = 0
+    post_retries: int = 0
+
+
+def create_shops(api: str, shops: int, staff: int, rng: random.Random) -> list[Shop]:
+    """Create the shops and their staff through the admin API."""
+    created = []
+    for number in range(shops):
+        name = f"chaos-{uuid.uuid4().hex[:8]}-{number}"
+        requests.post(f"{api}/locations", json={"name": name}, timeout=10).raise_for_status()
+        members = {}
+        for _ in range(staff):
+            level = rng.choice(["STANDARD", "STANDARD", "STANDARD", "CRITICAL"])
+            response = requests.post(f"{api}/users", json={"level": level, "locations": [name]}, timeout=10)
+            response.raise_for_status()
+            members[response.json()["user_uuid"]] = level
+        created.append(Shop(name, members))
+    return created
+
+
+def post_alert(api: str, body: dict, run: Run, deadline: float) -> dict:
+    """POST an alert until the API answers (it may be restarting), as a camera system would."""
+    while True:
+        try:
+            response = requests.post(f"{api}/webhooks/alerts", json=body, timeout=5)
+            if response.status_code in (200, 201):
+                return response.json()
+            response.raise_for_status()
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+        run.post_retries += 1
+        time.sleep(0.2)
+
+
+def post_alerts(api: str, shops: list[Shop], target: int, rate: float, run: Run, rng: random.Random) -> None:
+    """Post alerts at `rate` per second until `target` deliveries are expected."""
+    deadline = time.monotonic() + 600
+    while len(run.expected) < target:
+        shop = rng.choice(shops)
+        label = rng.choice(["theft", "suspicious", "normal"])
+        body = {
+            "url": f"https://media.example.com/{uuid.uuid4()}.mp4",
+            "location": shop.name,
+            "alert_uuid": str(uuid.uuid4()),
+            "label": label,
+            "time_spotted": time.time(),
+        }
+        answer = post_alert(api, body, run, deadline)
+        critical = answer["severity"] == "critical"
+        for user_uuid, level in shop.staff.items():
+            if critical or level == "STANDARD":
+                run.expected.add((body["alert_uuid"], user_uuid))
+        run.alerts += 1
+        time.sleep(1 / rate)
+
+
+def undrained(api: str) -> int:
+    """How many deliveries are not yet sent, failed or expired."""
+    return sum(
+        requests.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
+            "total"
+        ]
+        for status in NON_FINAL
+    )
+
+
+def count_status(api: str, status: str) -> int:
+    """How many deliveries have this status."""
+    return requests.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
+        "total"
+    ]
+
+
+def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int) -> list[str]:
+    """Inject the failures while the poster runs; return what was done, in order."""
+    events = []
+    steps = [
+        (
+            0.25,
+            "SIGKILL worker-0 and start it again",
+            lambda: (stack.kill("worker-0"), stack.start_worker(0)),
+        ),
+        (0.50, "restart redis", lambda: stack.restart("redis")),
+        (0.75, "restart the API", lambda: stack.restart("api")),
+    ]
+    for fraction, description, action in steps:
+        while poster.is_alive() and len(run.expected) < fraction * target:
+            time.sleep(0.05)
+        action()
+        events.append(f"{time.strftime('%H:%M:%S')} {description} (at {len(run.expected)} expected)")
+    return events
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chaos scenario and report; exit 1 on any lost or duplicated notification."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--deliveries", type=int, default=2000, help="deliveries to cause (default 2000)")
+    parser.add_argument("--rate", type=float, default=25.0, help="alerts posted per second (default 25)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--shops", type=int, default=20, help="shops to create (default 20)")
+    parser.add_argument("--staff", type=int, default=10, help="staff per shop (default 10)")
+    parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the drain")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the run and of the stub's failures")
+    options = parser.parse_args(argv)
+
+    rng = random.Random(options.seed)
+    stub_env = {
+        "STUB_ERROR_RATE": "0.2",
+        "STUB_RATE_LIMIT_RATE": "0.05",
+        "STUB_RETRY_AFTER": "1",
+        "STUB_HANG_RATE": "0.05",
+        "STUB_HANG_SECONDS": "3",
+        "STUB_SEED": str(options.seed),
+    }
+    with Stack(workers=options.workers, settings=CHAOS_SETTINGS, stub_env=stub_env) as stack:
+        print(f"stack in {stack.directory}", file=sys.stderr)
+        shops = create_shops(stack.api_url, options.shops, options.staff, rng)
+        run = Run()
+        started = time.monotonic()
+        poster = threading.Thread(
+            target=post_alerts,
+            args=(stack.api_url, shops, options.deliveries, options.rate, run, rng),
+            daemon=True,
+        )
+        poster.start()
+        events = chaos(stack, run, poster, options.deliveries)
+        poster.join()
+        posted = time.monotonic()
+
+        drain_deadline = posted + options.drain_timeout
+        while (left := undrained(stack.api_url)) and time.monotonic() < drain_deadline:
+            time.sleep(0.5)
+        drained = time.monotonic()
+
+        messages = requests.get(f"{stack.stub_url}/messages", timeout=30).json()
+        pairs = Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages["messages"])
+        received = set(pairs)
+        report = {
+            "alerts posted": run.alerts,
+            "alert POSTs retried": run.post_retries,
+            "expected receipts": len(run.expected),
+            "received": len(received & run.expected),
+            "lost": len(run.expected - received),
+            "extra": len(received - run.expected),
+            "duplicated (pair received under two keys)": sum(1 for count in pairs.values() if count > 1),
+            "raw duplicates (same key re-sent, absorbed by the provider)": messages["duplicates"],
+            "expired": count_status(stack.api_url, "expired"),
+            "failed": count_status(stack.api_url, "failed"),
+            "not drained": left,
+            "posting time (s)": round(posted - started, 1),
+            "time to drain after the last post (s)": round(drained - posted, 1),
+        }
+    for event in events:
+        print(event)
+    width = max(map(len, report))
+    for name, value in report.items():
+        print(f"{name:<{width}}  {value}")
+    bad = report["lost"] or report["extra"] or report["duplicated (pair received under two keys)"] or left
+    print("FAILED" if bad else "OK")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

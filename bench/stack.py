@@ -1,0 +1,199 @@
+"""Start the service's processes on loopback, each on a free port, and stop, kill or restart any of them."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from redis import Redis
+
+from nootification.redis_server import find_redis_server, server_arguments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 30.0) -> None:
+    """Poll `check` until it returns true, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (requests.RequestException, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+class Stack:
+    """Redis, the API under gunicorn, K workers, the scheduler and the stub provider, on 127.0.0.1."""
+
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        api_workers: int = 2,
+        settings: dict[str, str] | None = None,
+        stub_env: dict[str, str] | None = None,
+        directory: Path | None = None,
+    ):
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="nootification-stack-"))
+        self.redis_port, self.api_port, self.stub_port = free_port(), free_port(), free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.stub_url = f"http://127.0.0.1:{self.stub_port}"
+        self.worker_count = workers
+        self.api_workers = api_workers
+        self.env = {
+            **os.environ,
+            "FLASK_APP": "nootification",
+            "DATABASE_URL": f"sqlite:///{self.directory / 'nootification.db'}",
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "THIRD_PARTY_URL": self.stub_url,
+            "LOG_LEVEL": "WARNING",
+            **(settings or {}),
+        }
+        self.stub_env = {**self.env, **(stub_env or {})}
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env or self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_redis(self) -> None:
+        """Start redis-server with append-only persistence in the stack's directory."""
+        arguments = server_arguments(port=self.redis_port, directory=self.directory, persist=True)
+        self._spawn("redis", [find_redis_server(), *arguments])
+        wait_for(lambda: Redis(port=self.redis_port).ping(), "redis")
+
+    def start_api(self) -> None:
+        """Start gunicorn serving the API."""
+        self._spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.api_port}",
+                "--workers",
+                str(self.api_workers),
+                "--threads",
+                "4",
+                "wsgi:app",
+            ],
+        )
+        wait_for(lambda: requests.get(f"{self.api_url}/health", timeout=1).ok, "api")
+
+    def start_worker(self, index: int) -> None:
+        """Start worker number `index`."""
+        self._spawn(f"worker-{index}", [sys.executable, "-m", "flask", "worker"])
+
+    def start_scheduler(self) -> None:
+        """Start the rq-scheduler process."""
+        self._spawn("scheduler", [sys.executable, "-m", "flask", "scheduler"])
+
+    def start_stub(self) -> None:
+        """Start the stub provider under gunicorn (one process, so its record is one)."""
+        self._spawn(
+            "stub",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.stub_port}",
+                "--workers",
+                "1",
+                "--threads",
+                "32",
+                "third_party:create_stub_app()",
+            ],
+            env=self.stub_env,
+        )
+        wait_for(lambda: requests.get(f"{self.stub_url}/control", timeout=1).ok, "stub")
+
+    def migrate(self) -> None:
+        """Build the schema."""
+        subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> "Stack":
+        """Start everything, in dependency order."""
+        self.migrate()
+        self.start_redis()
+        self.start_stub()
+        self.start_api()
+        for index in range(self.worker_count):
+            self.start_worker(index)
+        self.start_scheduler()
+        return self
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process, as a crash would."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        """SIGTERM one process (and its children) and wait for it; SIGKILL it if it lingers."""
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def restart(self, name: str) -> None:
+        """Stop one process cleanly and start it again."""
+        self.stop(name)
+        starters = {
+            "redis": self.start_redis,
+            "api": self.start_api,
+            "scheduler": self.start_scheduler,
+            "stub": self.start_stub,
+        }
+        if name.startswith("worker-"):
+            self.start_worker(int(name.split("-")[1]))
+        else:
+            starters[name]()
+
+    def close(self) -> None:
+        """Stop every process, the services before Redis."""
+        for name in [name for name in self.processes if name != "redis"] + ["redis"]:
+            self.stop(name)
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
