@@ -5,6 +5,7 @@ import uuid
 
 from nootification.extensions import db
 from nootification.models import Level, Location, User
+from nootification.senders.base import Message
 
 
 def make_location(name: str = "fr-auchan-larochelle", **fields) -> Location:
@@ -34,3 +35,27 @@ def alert_payload(location: str = "fr-auchan-larochelle", **fields) -> dict:
     }
     payload.update(fields)
     return payload
+
+
+def make_message(**fields) -> Message:
+    """A rendered message about one alert, as a sender receives it; fields override."""
+    values = {
+        "delivery_id": str(uuid.uuid4()),
+        "user_uuid": str(uuid.uuid4()),
+        "address": None,
+        "alert_uuid": str(uuid.uuid4()),
+        "url": "https://media.example.com/b36006d7.mp4",
+        "location": "fr-auchan-larochelle",
+        "label": "theft",
+        "severity": "critical",
+        "time_spotted": 1742470260.083,
+        "subject": "Theft at Auchan La Rochelle",
+        "body": "A theft was spotted at 14:31 by camera 3.\n\nPlease check the shop floor.",
+    }
+    values.update(fields)
+    return Message(**values)
+
+
+def fail_next(status: int, times: int = 1, **settings) -> dict:
+    """Stub control settings that make the next `times` requests answer `status`."""
+    return {"fail_next": times, "fail_next_status": status, **settings}

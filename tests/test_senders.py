@@ -2,13 +2,20 @@
 
 import pytest
 import sqlalchemy as sa
+from marshmallow import Schema
 
 from nootification.extensions import db
 from nootification.models import Delivery, DeliveryStatus, Level
 from nootification.senders import build_senders, channels, register
-from nootification.senders.base import Message, MessageSender, PermanentSendError, TransientSendError
+from nootification.senders.base import (
+    Message,
+    MessageSender,
+    PermanentSendError,
+    RetryPolicy,
+    TransientSendError,
+)
 from nootification.senders.push import PushSender
-from tests.conftest import free_port
+from tests.conftest import free_port, make_config
 from tests.factories import alert_payload, make_location, make_user
 
 
@@ -95,6 +102,7 @@ def sender_config(stub_url: str, **overrides) -> dict:
         "HTTP_READ_TIMEOUT": 1.0,
         "SEND_MAX_ATTEMPTS": 3,
         "SEND_RETRY_WAIT": 3.0,
+        "SEND_RETRY_AFTER_MAX": 30.0,
     }
     config.update(overrides)
     return config
@@ -145,3 +153,24 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 
     with pytest.raises(ValueError, match="already registered"):
         register(AnotherPush)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [(None, 3.0), (1, 3.0), (7, 7.0), (3600, 30.0)],
+    ids=["none", "shorter", "longer", "capped"],
+)
+def test_the_wait_honours_retry_after_up_to_the_cap(retry_after, wait):
+    policy = RetryPolicy(max_attempts=3, wait_seconds=3.0, max_retry_after=30.0)
+
+    assert policy.wait_after(TransientSendError("HTTP 429", retry_after=retry_after)) == wait
+
+
+def test_every_channel_declares_its_facts():
+    senders = build_senders(make_config())
+
+    assert set(senders) == {"email", "push", "slack", "sms", "teams", "telegram", "webhook"}
+    for channel, sender in senders.items():
+        assert sender.channel == channel
+        assert issubclass(sender.config_schema, Schema)
+        assert all(name.isupper() for name in sender.secret_names)

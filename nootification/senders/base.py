@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+from marshmallow import Schema
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from nootification.config import read_secret
 
@@ -53,11 +54,22 @@ class RetryPolicy:
 
     max_attempts: int = 3
     wait_seconds: float = 3.0
+    max_retry_after: float = 30.0
 
     @classmethod
     def from_config(cls, config: Mapping) -> "RetryPolicy":
         """The policy an application is configured with."""
-        return cls(max_attempts=config["SEND_MAX_ATTEMPTS"], wait_seconds=config["SEND_RETRY_WAIT"])
+        return cls(
+            max_attempts=config["SEND_MAX_ATTEMPTS"],
+            wait_seconds=config["SEND_RETRY_WAIT"],
+            max_retry_after=config["SEND_RETRY_AFTER_MAX"],
+        )
+
+    def wait_after(self, error: TransientSendError) -> float:
+        """Seconds before the next try: the configured wait, or the provider's Retry-After up to a cap."""
+        retry_after = error.retry_after or 0.0
+        # Capped because a worker sleeping for an hour-long Retry-After would hold up every other delivery.
+        return max(self.wait_seconds, min(retry_after, self.max_retry_after))
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,8 @@ class MessageSender:
     """Delivers messages on one channel; subclasses implement `send` and raise `SendError`s."""
 
     channel: ClassVar[str]
+    # Validates a contact point's {"address": ..., <channel options>} before it is stored.
+    config_schema: ClassVar[type[Schema]]
     # Names of the secrets the channel needs, read by `secret()` from the environment or a file.
     secret_names: ClassVar[tuple[str, ...]] = ()
 
@@ -86,7 +100,24 @@ class MessageSender:
     @staticmethod
     def secret(name: str) -> str | None:
         """One of the channel's secrets; they never live in the database."""
-        return read_secret(name)
+        try:
+            return read_secret(name)
+        except OSError as error:
+            raise PermanentSendError(f"cannot read {name}_FILE: {error.strerror}") from None
+
+    def required_secret(self, name: str) -> str:
+        """A secret the channel cannot send without; PermanentSendError naming it when it is not set."""
+        value = self.secret(name)
+        if not value:
+            raise PermanentSendError(f"secret {name} is not set")
+        return value
+
+    @staticmethod
+    def address(message: Message) -> str:
+        """The contact point's address; PermanentSendError when the message has none."""
+        if not message.address:
+            raise PermanentSendError("the contact point has no address")
+        return message.address
 
     def send(self, message: Message) -> None:
         """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""
@@ -97,7 +128,7 @@ class MessageSender:
         policy = self.retry_policy
         retrying = Retrying(
             stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_fixed(policy.wait_seconds),
+            wait=self._wait,
             retry=retry_if_exception_type(TransientSendError),
             sleep=self._sleep,
             reraise=True,
@@ -112,6 +143,10 @@ class MessageSender:
                     raise
                 self._report(message, AttemptOutcome(number, None), on_attempt)
         return number
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        # Only TransientSendError is retried, so that is what the failed attempt raised.
+        return self.retry_policy.wait_after(retry_state.outcome.exception())
 
     def _report(self, message: Message, outcome: AttemptOutcome, on_attempt: AttemptCallback | None) -> None:
         total = self.retry_policy.max_attempts
