@@ -49,6 +49,21 @@ class Config:
     HTTP_READ_TIMEOUT = _env_float("HTTP_READ_TIMEOUT", 10.0)
     SEND_MAX_ATTEMPTS = _env_int("SEND_MAX_ATTEMPTS", 3)
     SEND_RETRY_WAIT = _env_float("SEND_RETRY_WAIT", 3.0)
+    # The longest a provider's Retry-After may stretch the wait between two tries, seconds.
+
+    # Channel providers: base URLs default to the public APIs; tests and the stub point them at loopback.
+    # Their tokens and passwords are secrets, read by the senders (see MessageSender.secret), never here.
+    SLACK_API_URL = _env_str("SLACK_API_URL", "https://slack.com/api")
+    TELEGRAM_API_URL = _env_str("TELEGRAM_API_URL", "https://api.telegram.org")
+    TWILIO_API_URL = _env_str("TWILIO_API_URL", "https://api.twilio.com")
+    TWILIO_FROM_NUMBER = _env_str("TWILIO_FROM_NUMBER", "")
+    SMTP_HOST = _env_str("SMTP_HOST", "localhost")
+    SMTP_PORT = _env_int("SMTP_PORT", 587)
+    SMTP_SECURITY = _env_str("SMTP_SECURITY", "starttls")
+    SMTP_FROM = _env_str("SMTP_FROM", "nootification@localhost")
+    SMTP_TIMEOUT = _env_float("SMTP_TIMEOUT", 10.0)
+    # A CA bundle for a relay whose certificate the system does not trust; empty: the system's CAs.
+    SMTP_CA_FILE = _env_str("SMTP_CA_FILE", "")
 
     # After the quick in-job attempts, a transient failure is rescheduled with exponential backoff
     # and full jitter, honouring the provider's Retry-After up to a cap, until the alert is stale.
@@ -89,3 +104,4 @@ class TestConfig(Config):
     SEND_RETRY_WAIT = 0.01
     HTTP_CONNECT_TIMEOUT = 1.0
     HTTP_READ_TIMEOUT = 1.0
+    SMTP_TIMEOUT = 1.0

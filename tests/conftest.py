@@ -1,4 +1,4 @@
-"""The fixture chain: real redis-server, stub provider over loopback HTTP, app -> db -> client, worker."""
+"""The fixture chain: real redis-server, stub providers (HTTP and SMTP), app -> db -> client, worker."""
 
 import socket
 import subprocess
@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from flask import Flask
 from redis import Redis
 from rq import SimpleWorker
 from werkzeug.serving import make_server
@@ -19,7 +20,7 @@ from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
 from tests.factories import alert_payload, make_location, make_user
-from third_party import FailureSettings, create_stub_app
+from third_party import FailureSettings, create_stub_app, start_smtp_server
 
 
 def free_port() -> int:
@@ -60,9 +61,11 @@ class StubClient:
     def __init__(self, url: str):
         self.url = url
 
-    def messages(self, alert_uuid: str | None = None) -> dict:
-        """The stub's record of received messages."""
-        params = {"alert_uuid": alert_uuid} if alert_uuid else None
+    def messages(self, alert_uuid: str | None = None, channel: str | None = None) -> dict:
+        """The stub's record of received messages, of one alert and/or one channel if given."""
+        params = {
+            name: value for name, value in {"alert_uuid": alert_uuid, "channel": channel}.items() if value
+        }
         return requests.get(f"{self.url}/messages", params=params, timeout=5).json()
 
     def control(self, **settings) -> dict:
@@ -72,31 +75,73 @@ class StubClient:
         return response.json()
 
 
+class SmtpStub(StubClient):
+    """The stub with its SMTP server: HTTP to read and steer it, `port` on 127.0.0.1 to send mail to."""
+
+    def __init__(self, url: str, port: int):
+        super().__init__(url)
+        self.port = port
+
+
 StartStub = Callable[[FailureSettings | None], str]
+StartSmtpStub = Callable[..., SmtpStub]
 
 
 @pytest.fixture
-def start_stub() -> Iterator[StartStub]:
-    """Start real stub servers (healthy unless given settings) on free loopback ports; stopped at teardown."""
+def serve_app() -> Iterator[Callable[[Flask], str]]:
+    """Serve WSGI apps with werkzeug's threaded server on free loopback ports; stopped at teardown."""
     servers = []
 
-    def start(settings: FailureSettings | None = None) -> str:
-        server = make_server("127.0.0.1", 0, create_stub_app(settings or FailureSettings()), threaded=True)
+    def serve(app: Flask) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
         # A short poll interval so shutdown() at teardown returns at once instead of after 0.5 s.
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}"
 
-    yield start
+    yield serve
     for server in servers:
         server.shutdown()
         server.server_close()
 
 
 @pytest.fixture
+def start_stub(serve_app) -> StartStub:
+    """Start real stub servers (healthy unless given settings) on free loopback ports; stopped at teardown."""
+
+    def start(settings: FailureSettings | None = None) -> str:
+        return serve_app(create_stub_app(settings or FailureSettings()))
+
+    return start
+
+
+@pytest.fixture
 def stub(start_stub: StartStub) -> StubClient:
     """The provider stub (third_party.py) over real loopback HTTP, healthy at start."""
     return StubClient(start_stub())
+
+
+@pytest.fixture
+def start_smtp_stub(serve_app) -> Iterator[StartSmtpStub]:
+    """Start healthy stubs with a real aiosmtpd server on a free port; options go to aiosmtpd (TLS, AUTH)."""
+    controllers = []
+
+    def start(**options) -> SmtpStub:
+        app = create_stub_app(FailureSettings())
+        url = serve_app(app)
+        controller = start_smtp_server(app.extensions["stub"], port=free_port(), **options)
+        controllers.append(controller)
+        return SmtpStub(url, controller.port)
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server(start_smtp_stub: StartSmtpStub) -> SmtpStub:
+    """The stub's plain SMTP server (no TLS, no AUTH) and its HTTP side for the record and failures."""
+    return start_smtp_stub()
 
 
 def make_config(**overrides) -> dict:

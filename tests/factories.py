@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 from nootification.models import Delivery, Level, Location, User
+from nootification.senders.base import Message
 
 
 def make_location(name: str = "fr-auchan-larochelle", **fields) -> Location:
@@ -48,3 +49,27 @@ def stored_delivery() -> Delivery:
     """The one delivery in the database, as it holds it now."""
     [delivery] = stored_deliveries()
     return delivery
+
+
+def make_message(**fields) -> Message:
+    """A rendered message about one alert, as a sender receives it; fields override."""
+    values = {
+        "delivery_id": str(uuid.uuid4()),
+        "user_uuid": str(uuid.uuid4()),
+        "address": None,
+        "alert_uuid": str(uuid.uuid4()),
+        "url": "https://media.example.com/b36006d7.mp4",
+        "location": "fr-auchan-larochelle",
+        "label": "theft",
+        "severity": "critical",
+        "time_spotted": 1742470260.083,
+        "subject": "Theft at Auchan La Rochelle",
+        "body": "A theft was spotted at 14:31 by camera 3.\n\nPlease check the shop floor.",
+    }
+    values.update(fields)
+    return Message(**values)
+
+
+def fail_next(status: int, times: int = 1, **settings) -> dict:
+    """Stub control settings that make the next `times` requests answer `status`."""
+    return {"fail_next": times, "fail_next_status": status, **settings}

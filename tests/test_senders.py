@@ -1,12 +1,13 @@
 """The push sender and the shared retry policy, against the stub provider over real loopback HTTP."""
 
 import pytest
+from marshmallow import Schema
 
 from nootification.models import DeliveryStatus
 from nootification.senders import build_senders, channels, register
 from nootification.senders.base import Message, MessageSender, PermanentSendError, TransientSendError
 from nootification.senders.push import PushSender
-from tests.conftest import free_port
+from tests.conftest import free_port, make_config
 from tests.factories import stored_delivery
 
 T, P, S = "transient", "permanent", "sent"
@@ -148,3 +149,30 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 
     with pytest.raises(ValueError, match="already registered"):
         register(AnotherPush)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "attempts"),
+    [(None, 3), (1, 3), (3, 3), (4, 1), (3600, 1)],
+    ids=["none", "1s", "3s", "4s", "1h"],
+)
+def test_only_short_retry_after_is_waited_for_in_the_worker(stub, retry_after, attempts):
+    waits: list[float] = []
+    sender = PushSender(sender_config(stub.url, SEND_RETRY_WAIT=3.0), sleep=waits.append)
+    sender.send = lambda message: (_ for _ in ()).throw(
+        TransientSendError("HTTP 429", retry_after=retry_after)
+    )
+    with pytest.raises(TransientSendError):
+        sender.deliver(sample_message())
+    assert len(waits) == attempts - 1
+    assert all(wait == 3.0 for wait in waits)
+
+
+def test_every_channel_declares_its_facts():
+    senders = build_senders(make_config())
+
+    assert set(senders) == {"email", "push", "slack", "sms", "teams", "telegram", "webhook"}
+    for channel, sender in senders.items():
+        assert sender.channel == channel
+        assert issubclass(sender.config_schema, Schema)
+        assert all(name.isupper() for name in sender.secret_names)

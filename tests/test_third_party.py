@@ -1,9 +1,14 @@
+import json
+import smtplib
 import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 import requests
+from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import StartStub
+from tests.conftest import SmtpStub, StartStub
 from third_party import FailureSettings, InvalidSettings
 
 FIELDS = ("target_user_uuid", "url", "alert_uuid", "location", "label")
@@ -348,3 +353,391 @@ def test_from_env_rejects_bad_values(
         FailureSettings.from_env()
 
     assert list(raised.value.errors) == [field]
+
+
+# --- The channel providers: Slack, Telegram, Twilio, Teams, generic webhooks and SMTP ---
+
+SLACK_TOKEN = "xoxb-1-2-abc"
+TELEGRAM_TOKEN = "123456:ABC-def"
+TWILIO_SID = "AC0123"
+SLACK_MESSAGE = {"channel": "C0123456789", "text": "Theft", "blocks": [{"type": "section"}]}
+TEAMS_MESSAGE = {
+    "type": "message",
+    "attachments": [
+        {
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Theft"}]},
+        }
+    ],
+}
+TWILIO_FORM = {"To": "+33612345678", "From": "+15005550006", "Body": "Theft"}
+
+
+def slack_post(
+    stub_url: str, body: object, token: str | None = SLACK_TOKEN, **headers: str
+) -> requests.Response:
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(
+        f"{stub_url}/slack/api/chat.postMessage", json=body, headers=headers, timeout=TIMEOUT
+    )
+
+
+def telegram_post(stub_url: str, body: object, token: str = TELEGRAM_TOKEN) -> requests.Response:
+    return requests.post(f"{stub_url}/telegram/bot{token}/sendMessage", json=body, timeout=TIMEOUT)
+
+
+def twilio_post(
+    stub_url: str, form: dict, sid: str = TWILIO_SID, user: str = TWILIO_SID
+) -> requests.Response:
+    url = f"{stub_url}/twilio/2010-04-01/Accounts/{sid}/Messages.json"
+    return requests.post(url, data=form, auth=(user, "token"), timeout=TIMEOUT)
+
+
+def test_slack_post_message_answers_ok_and_records_on_channel_slack(stub_url: str) -> None:
+    body = {**SLACK_MESSAGE, "metadata": {"event_payload": {"delivery_id": "d-1", "alert_uuid": "a-1"}}}
+
+    first = slack_post(stub_url, body)
+    again = slack_post(stub_url, body)
+
+    assert first.status_code == 200
+    assert first.json()["ok"] is True
+    assert first.json()["channel"] == "C0123456789"
+    assert float(first.json()["ts"]) > 0
+    assert again.json()["ok"] is True
+    listed = messages(stub_url, channel="slack")
+    assert (listed["count"], listed["duplicates"]) == (1, 1)
+    [message] = listed["messages"]
+    assert {k: message[k] for k in ("channel", "address", "text", "alert_uuid", "idempotency_key")} == {
+        "channel": "slack",
+        "address": "C0123456789",
+        "text": "Theft",
+        "alert_uuid": "a-1",
+        "idempotency_key": "d-1",
+    }
+    assert message["payload"] == body
+
+
+@pytest.mark.parametrize(
+    ("body", "token", "error"),
+    [
+        (SLACK_MESSAGE, None, "not_authed"),
+        (SLACK_MESSAGE, "xoxp-user-token", "invalid_auth"),
+        ({**SLACK_MESSAGE, "channel": "C0NOTFOUND"}, SLACK_TOKEN, "channel_not_found"),
+        ({"text": "Theft"}, SLACK_TOKEN, "channel_not_found"),
+        ({"channel": "C0123456789"}, SLACK_TOKEN, "no_text"),
+        (["not", "an", "object"], SLACK_TOKEN, "invalid_arguments"),
+    ],
+    ids=["no-token", "bad-token", "unknown-channel", "no-channel", "no-text", "not-json-object"],
+)
+def test_slack_refusals_are_200_with_ok_false(
+    stub_url: str, body: object, token: str | None, error: str
+) -> None:
+    response = slack_post(stub_url, body, token)
+
+    assert response.status_code == 200
+    assert response.json() == {"ok": False, "error": error}
+    assert messages(stub_url)["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("hook", "body", "status", "text"),
+    [
+        ("T1/B1/x", {"text": "Theft"}, 200, "ok"),
+        ("notfound", {"text": "Theft"}, 404, "no_service"),
+        ("T1/B1/x", {"username": "bot"}, 400, "no_text"),
+        ("T1/B1/x", "just a string", 400, "invalid_payload"),
+    ],
+    ids=["ok", "unknown-hook", "no-text", "not-an-object"],
+)
+def test_slack_incoming_webhook_answers_in_text(
+    stub_url: str, hook: str, body: object, status: int, text: str
+) -> None:
+    response = requests.post(f"{stub_url}/slack/webhook/{hook}", json=body, timeout=TIMEOUT)
+
+    assert (response.status_code, response.text) == (status, text)
+    listed = messages(stub_url, channel="slack")
+    assert listed["count"] == (1 if status == 200 else 0)
+    if status == 200:
+        assert listed["messages"][0]["address"] == f"webhook/{hook}"
+
+
+def test_telegram_send_message_answers_the_message(stub_url: str) -> None:
+    response = telegram_post(stub_url, {"chat_id": -100123, "text": "Theft"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True
+    assert body["result"]["chat"] == {"id": -100123}
+    assert body["result"]["text"] == "Theft"
+    assert isinstance(body["result"]["message_id"], int)
+    [message] = messages(stub_url, channel="telegram")["messages"]
+    assert (message["address"], message["text"], message["idempotency_key"]) == ("-100123", "Theft", None)
+
+
+def test_telegram_counts_every_post_as_it_carries_no_key(stub_url: str) -> None:
+    telegram_post(stub_url, {"chat_id": 1, "text": "Theft"})
+    telegram_post(stub_url, {"chat_id": 1, "text": "Theft"})
+
+    assert messages(stub_url, channel="telegram")["count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("token", "body", "status", "description"),
+    [
+        ("no-colon", {"chat_id": 1, "text": "x"}, 401, "Unauthorized"),
+        (TELEGRAM_TOKEN, {"text": "x"}, 400, "Bad Request: chat_id is empty"),
+        (TELEGRAM_TOKEN, {"chat_id": 1, "text": ""}, 400, "Bad Request: message text is empty"),
+        (TELEGRAM_TOKEN, {"chat_id": 1, "text": "x" * 4097}, 400, "Bad Request: message is too long"),
+        (TELEGRAM_TOKEN, {"chat_id": "@notfound", "text": "x"}, 400, "Bad Request: chat not found"),
+    ],
+    ids=["bad-token", "no-chat", "no-text", "too-long", "unknown-chat"],
+)
+def test_telegram_refusals(stub_url: str, token: str, body: dict, status: int, description: str) -> None:
+    response = telegram_post(stub_url, body, token)
+
+    assert response.status_code == status
+    assert response.json() == {"ok": False, "error_code": status, "description": description}
+    assert messages(stub_url)["count"] == 0
+
+
+def test_telegram_rate_limit_says_retry_after_in_the_body_only(stub_url: str) -> None:
+    control(stub_url, fail_next=1, fail_next_status=429, retry_after=12)
+
+    response = telegram_post(stub_url, {"chat_id": 1, "text": "x"})
+
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers
+    assert response.json() == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 12",
+        "parameters": {"retry_after": 12},
+    }
+
+
+def test_twilio_create_message_answers_201_with_a_message_sid(stub_url: str) -> None:
+    response = twilio_post(stub_url, TWILIO_FORM)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["sid"].startswith("SM")
+    assert len(body["sid"]) == 34
+    assert (body["account_sid"], body["to"], body["from"], body["body"], body["status"]) == (
+        TWILIO_SID,
+        "+33612345678",
+        "+15005550006",
+        "Theft",
+        "queued",
+    )
+    [message] = messages(stub_url, channel="sms")["messages"]
+    assert (message["address"], message["text"], message["payload"]) == ("+33612345678", "Theft", TWILIO_FORM)
+
+
+@pytest.mark.parametrize(
+    ("form", "user", "status", "code"),
+    [
+        (TWILIO_FORM, "ACother", 401, 20003),
+        ({"From": "+15005550006", "Body": "x"}, TWILIO_SID, 400, 21604),
+        ({"To": "+33612345678", "Body": "x"}, TWILIO_SID, 400, 21603),
+        ({"To": "+33612345678", "From": "+15005550006"}, TWILIO_SID, 400, 21602),
+        ({**TWILIO_FORM, "To": "+15005550001"}, TWILIO_SID, 400, 21211),
+        ({**TWILIO_FORM, "Body": "x" * 1601}, TWILIO_SID, 400, 21617),
+    ],
+    ids=["wrong-account", "no-to", "no-from", "no-body", "invalid-number", "too-long"],
+)
+def test_twilio_refusals(stub_url: str, form: dict, user: str, status: int, code: int) -> None:
+    response = twilio_post(stub_url, form, user=user)
+
+    assert response.status_code == status
+    body = response.json()
+    assert (body["code"], body["status"]) == (code, status)
+    assert body["more_info"].endswith(f"/{code}")
+    assert body["message"]
+    assert messages(stub_url)["count"] == 0
+
+
+def test_teams_webhook_answers_1_and_records_the_card_text(stub_url: str) -> None:
+    response = requests.post(f"{stub_url}/teams/webhook/abc/def", json=TEAMS_MESSAGE, timeout=TIMEOUT)
+
+    assert (response.status_code, response.text) == (200, "1")
+    [message] = messages(stub_url, channel="teams")["messages"]
+    assert (message["address"], message["text"]) == ("webhook/abc/def", "Theft")
+
+
+@pytest.mark.parametrize(
+    "body", [{"type": "message"}, {"text": "Theft"}, {"type": "message", "attachments": {}}]
+)
+def test_teams_webhook_refuses_a_message_without_attachments(stub_url: str, body: dict) -> None:
+    response = requests.post(f"{stub_url}/teams/webhook/abc", json=body, timeout=TIMEOUT)
+
+    assert (response.status_code, response.text) == (400, "Bad payload received by generic incoming webhook.")
+    assert messages(stub_url)["count"] == 0
+
+
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+WEBHOOK_BODY = {"type": "alert.notification", "data": {"alert_uuid": "a-1", "body": "Theft"}}
+
+
+def signed_headers(body: str, secret: str = WEBHOOK_SECRET, webhook_id: str = "d-1") -> dict[str, str]:
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(webhook_id, now, body),
+    }
+
+
+def test_generic_webhook_without_a_secret_accepts_and_dedups_by_webhook_id(stub_url: str) -> None:
+    url = f"{stub_url}/webhook/generic/h1"
+    first = requests.post(url, json=WEBHOOK_BODY, headers={"webhook-id": "d-1"}, timeout=TIMEOUT)
+    again = requests.post(url, json=WEBHOOK_BODY, headers={"webhook-id": "d-1"}, timeout=TIMEOUT)
+
+    assert (first.status_code, first.json()) == (201, {"status": "accepted", "webhook_id": "d-1"})
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    listed = messages(stub_url, channel="webhook")
+    assert (listed["count"], listed["duplicates"]) == (1, 1)
+    message = listed["messages"][0]
+    assert (message["address"], message["alert_uuid"], message["text"]) == ("generic/h1", "a-1", "Theft")
+
+
+@pytest.mark.parametrize(
+    ("secret", "status"),
+    [(WEBHOOK_SECRET, 201), ("whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ=", 401), (None, 401)],
+    ids=["right-secret", "other-secret", "unsigned"],
+)
+def test_generic_webhook_checks_signatures_when_it_has_a_secret(
+    start_stub: StartStub, monkeypatch: pytest.MonkeyPatch, secret: str | None, status: int
+) -> None:
+    monkeypatch.setenv("STUB_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    stub_url = start_stub()
+    body = json.dumps(WEBHOOK_BODY)
+    headers = signed_headers(body, secret) if secret else {"Content-Type": "application/json"}
+
+    response = requests.post(f"{stub_url}/webhook/generic/h1", data=body, headers=headers, timeout=TIMEOUT)
+
+    assert response.status_code == status
+    assert messages(stub_url)["count"] == (1 if status == 201 else 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "request_options", "answer"),
+    [
+        (
+            "/slack/api/chat.postMessage",
+            {"json": SLACK_MESSAGE, "headers": {"Authorization": f"Bearer {SLACK_TOKEN}"}},
+            {"ok": False, "error": "ratelimited"},
+        ),
+        ("/slack/webhook/x", {"json": {"text": "x"}}, "rate_limited"),
+        (
+            f"/twilio/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+            {"data": TWILIO_FORM, "auth": (TWILIO_SID, "token")},
+            {
+                "code": 20429,
+                "message": "Too Many Requests",
+                "more_info": "https://www.twilio.com/docs/errors/20429",
+                "status": 429,
+            },
+        ),
+        ("/teams/webhook/x", {"json": TEAMS_MESSAGE}, "Too Many Requests"),
+        (
+            "/webhook/generic/x",
+            {"json": WEBHOOK_BODY},
+            {"code": 429, "status": "Too Many Requests", "message": "injected failure (fail_next)"},
+        ),
+    ],
+    ids=["slack", "slack-webhook", "twilio", "teams", "generic-webhook"],
+)
+def test_injected_429_is_answered_in_each_providers_shape_with_retry_after(
+    stub_url: str, path: str, request_options: dict, answer: dict | str
+) -> None:
+    control(stub_url, fail_next=1, fail_next_status=429, retry_after=5)
+
+    response = requests.post(f"{stub_url}{path}", timeout=TIMEOUT, **request_options)
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "5"
+    assert (response.json() if isinstance(answer, dict) else response.text) == answer
+    assert messages(stub_url)["count"] == 0
+
+
+def test_one_failure_setting_serves_every_provider_path(stub_url: str) -> None:
+    control(stub_url, fail_next=3, fail_next_status=503)
+
+    failed = [
+        slack_post(stub_url, SLACK_MESSAGE).status_code,
+        telegram_post(stub_url, {"chat_id": 1, "text": "x"}).status_code,
+        post(stub_url, notification()).status_code,
+    ]
+    recovered = twilio_post(stub_url, TWILIO_FORM).status_code
+
+    assert failed == [503, 503, 503]
+    assert recovered == 201
+    assert requests.get(f"{stub_url}/control", timeout=TIMEOUT).json()["counters"]["rejected"] == 3
+
+
+def test_messages_filter_by_channel_and_push_keeps_its_wire_format(stub_url: str) -> None:
+    post(stub_url, notification(), key="k-1")
+    telegram_post(stub_url, {"chat_id": 1, "text": "x"})
+
+    [push] = messages(stub_url, channel="push")["messages"]
+    [telegram] = messages(stub_url, channel="telegram")["messages"]
+
+    assert "channel" not in push
+    assert push["target_user_uuid"] == "user-1"
+    assert telegram["channel"] == "telegram"
+    assert messages(stub_url)["count"] == 2
+    assert messages(stub_url, channel="email")["count"] == 0
+
+
+def send_mail(port: int, to: str, message_id: str = "<d-1@example.com>") -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"], mail["Message-ID"] = "a@example.com", to, "Theft", message_id
+    mail.set_content("Theft at the shop\n")
+    mail.add_alternative("<p>Theft at the shop</p>", subtype="html")
+    with smtplib.SMTP("127.0.0.1", port, timeout=TIMEOUT) as smtp:
+        smtp.send_message(mail)
+
+
+def test_smtp_server_records_mail_on_channel_email_and_dedups_by_message_id(smtp_server: SmtpStub) -> None:
+    send_mail(smtp_server.port, "staff@example.com")
+    send_mail(smtp_server.port, "staff@example.com")
+
+    listed = smtp_server.messages(channel="email")
+    assert (listed["count"], listed["duplicates"]) == (1, 1)
+    [mail] = listed["messages"]
+    assert (mail["address"], mail["text"], mail["idempotency_key"]) == (
+        "staff@example.com",
+        "Theft at the shop\n",
+        "<d-1@example.com>",
+    )
+    assert mail["payload"] == {
+        "from": "a@example.com",
+        "subject": "Theft",
+        "message_id": "<d-1@example.com>",
+        "html": "<p>Theft at the shop</p>\n",
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "to", "code"),
+    [
+        ({"fail_next": 1, "fail_next_status": 503}, "staff@example.com", 451),
+        ({"fail_next": 1, "fail_next_status": 429}, "staff@example.com", 451),
+        ({"fail_next": 1, "fail_next_status": 400}, "staff@example.com", 550),
+        ({}, "notfound@example.com", 550),
+    ],
+    ids=["5xx", "429", "4xx", "unknown-mailbox"],
+)
+def test_smtp_server_refuses_recipients_as_injected(
+    smtp_server: SmtpStub, settings: dict, to: str, code: int
+) -> None:
+    if settings:
+        smtp_server.control(**settings)
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as raised:
+        send_mail(smtp_server.port, to)
+
+    assert raised.value.recipients[to][0] == code
+    assert smtp_server.messages()["count"] == 0

@@ -39,4 +39,5 @@ def get_sender(channel: str) -> MessageSender:
     return current_app.extensions[EXTENSION_NAME][channel]
 
 
-from nootification.senders import push  # noqa: E402,F401  (registers the channel)
+# Each import registers its channel.
+from nootification.senders import email, push, slack, sms, teams, telegram, webhook  # noqa: E402,F401

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from marshmallow import Schema
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.circuit import CircuitBreaker
@@ -84,6 +85,8 @@ class MessageSender:
     """Delivers messages on one channel; subclasses implement `send` and raise `SendError`s."""
 
     channel: ClassVar[str]
+    # Validates a contact point's {"address": ..., <channel options>} before it is stored.
+    config_schema: ClassVar[type[Schema]]
     # Names of the secrets the channel needs, read by `secret()` from the environment or a file.
     secret_names: ClassVar[tuple[str, ...]] = ()
 
@@ -95,7 +98,24 @@ class MessageSender:
     @staticmethod
     def secret(name: str) -> str | None:
         """One of the channel's secrets; they never live in the database."""
-        return read_secret(name)
+        try:
+            return read_secret(name)
+        except OSError as error:
+            raise PermanentSendError(f"cannot read {name}_FILE: {error.strerror}") from None
+
+    def required_secret(self, name: str) -> str:
+        """A secret the channel cannot send without; PermanentSendError naming it when it is not set."""
+        value = self.secret(name)
+        if not value:
+            raise PermanentSendError(f"secret {name} is not set")
+        return value
+
+    @staticmethod
+    def address(message: Message) -> str:
+        """The contact point's address; PermanentSendError when the message has none."""
+        if not message.address:
+            raise PermanentSendError("the contact point has no address")
+        return message.address
 
     def send(self, message: Message) -> None:
         """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""
@@ -105,13 +125,17 @@ class MessageSender:
         """Where the message goes, as a circuit-breaker name: the provider's host by default."""
         return self.channel
 
-    def _retry_inline(self, retry_state: RetryCallState) -> bool:
+    def _retries_inline(self, error: SendError, number: int) -> bool:
         # A worker retries quick failures itself; a provider asking for a longer pause gets it
         # through rescheduling instead, so no worker sleeps through long waits.
-        error = retry_state.outcome.exception()
-        if not isinstance(error, TransientSendError):
-            return False
-        return error.retry_after is None or error.retry_after <= self.retry_policy.wait_seconds
+        return (
+            isinstance(error, TransientSendError)
+            and number < self.retry_policy.max_attempts
+            and (error.retry_after is None or error.retry_after <= self.retry_policy.wait_seconds)
+        )
+
+    def _retry_inline(self, retry_state: RetryCallState) -> bool:
+        return self._retries_inline(retry_state.outcome.exception(), retry_state.attempt_number)
 
     def deliver(
         self,
@@ -164,16 +188,18 @@ class MessageSender:
 
     def _report(self, message: Message, outcome: AttemptOutcome, on_attempt: AttemptCallback | None) -> None:
         total = self.retry_policy.max_attempts
-        if outcome.error is None:
+        error = outcome.error
+        if error is None:
             log.info("delivery %s attempt %d/%d: sent", message.delivery_id, outcome.number, total)
         else:
             log.warning(
-                "delivery %s attempt %d/%d: %s: %s",
+                "delivery %s attempt %d/%d: %s: %s, %s",
                 message.delivery_id,
                 outcome.number,
                 total,
-                type(outcome.error).__name__,
-                outcome.error,
+                type(error).__name__,
+                error,
+                "retrying" if self._retries_inline(error, outcome.number) else "giving up",
             )
         if on_attempt is not None:
             on_attempt(outcome)

@@ -1,13 +1,20 @@
-"""Helpers shared by the channels that speak HTTP: one pooled session and status classification."""
+"""Helpers shared by the channels that speak HTTP: one pooled session, one POST, status classification."""
 
-import email.utils
 import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
 
 from nootification.senders.base import PermanentSendError, TransientSendError
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+BAD_URL_ERRORS = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+)
 
 
 def new_session() -> requests.Session:
@@ -17,38 +24,73 @@ def new_session() -> requests.Session:
     return session
 
 
-def post_json(session: requests.Session, url: str, payload: dict, *, headers: dict, timeout: tuple) -> None:
-    """POST JSON and translate the outcome into nothing (2xx) or a transient/permanent `SendError`."""
+def post(session: requests.Session, url: str, *, timeout: tuple, **kwargs: Any) -> requests.Response:
+    """POST once and return the answer, whatever its status; network failures become TransientSendError."""
     try:
-        response = session.post(url, json=payload, headers=headers, timeout=timeout)
+        # A redirected POST turns into a GET in requests; for an API or webhook it means a wrong address.
+        return session.post(url, timeout=timeout, allow_redirects=False, **kwargs)
+    # requests quotes the URL in its messages, and some URLs hold a token (Telegram's, a webhook's),
+    # so the cause is named, not chained.
     except requests.Timeout as error:
-        raise TransientSendError(f"timeout: {type(error).__name__}") from error
+        raise TransientSendError(f"timeout: {type(error).__name__}") from None
+    except BAD_URL_ERRORS:
+        raise PermanentSendError("not a valid http(s) URL") from None
     except requests.RequestException as error:
-        raise TransientSendError(f"connection error: {type(error).__name__}") from error
+        raise TransientSendError(f"connection error: {type(error).__name__}") from None
+
+
+def post_json(
+    session: requests.Session, url: str, payload: dict, *, timeout: tuple, headers: dict | None = None
+) -> requests.Response:
+    """POST JSON and return a 2xx answer, or raise the transient/permanent `SendError` for its status."""
+    response = post(session, url, json=payload, headers=headers, timeout=timeout)
     raise_for_status(response)
+    return response
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if absent or unreadable."""
+def is_transient(status: int) -> bool:
+    """Whether an HTTP status is worth retrying: 5xx, 408 and 429."""
+    return status >= 500 or status in RETRYABLE_STATUSES
+
+
+def raise_for_status(
+    response: requests.Response, *, reason: str | None = None, retry_after: float | None = None
+) -> None:
+    """Classify an HTTP answer: 2xx is success, 5xx/408/429 transient, any other status permanent.
+
+    `reason` replaces the default "HTTP <status>: <body>" text; `retry_after` the Retry-After header.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    reason = reason or f"HTTP {status}: {response.text[:200]}"
+    if is_transient(status):
+        if retry_after is None:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise TransientSendError(reason, http_status=status, retry_after=retry_after)
+    raise PermanentSendError(reason, http_status=status)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None if absent or bad."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
         return float(value)
     try:
-        moment = email.utils.parsedate_to_datetime(value)
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+    if when.tzinfo is None:  # "-0000": the date is in UTC, its source's zone unknown
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
 
 
-def raise_for_status(response: requests.Response) -> None:
-    """Classify an HTTP answer: 2xx is success, 5xx/408/429 transient, any other status permanent."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    reason = f"HTTP {status}: {response.text[:200]}"
-    if status >= 500 or status in RETRYABLE_STATUSES:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise TransientSendError(reason, http_status=status, retry_after=retry_after)
-    raise PermanentSendError(reason, http_status=status)
+def json_body(response: requests.Response) -> dict:
+    """The answer's JSON object, or an empty dict when it is not one (an HTML error page, say)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -3,9 +3,17 @@
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from marshmallow import Schema, fields, validate
+
 from nootification.senders import register
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.http import new_session, post_json
+
+
+class PushConfigSchema(Schema):
+    """A push contact point: the device token, optional because the provider can target the user."""
+
+    address = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=4096))
 
 
 @register
@@ -13,6 +21,7 @@ class PushSender(MessageSender):
     """POSTs each message to `{THIRD_PARTY_URL}/webhook/notifications/` with an idempotency key."""
 
     channel = "push"
+    config_schema = PushConfigSchema
     path = "/webhook/notifications/"
 
     def __init__(self, config: Mapping, **kwargs):

@@ -1,0 +1,134 @@
+"""The Slack channel: chat.postMessage with a bot token, or the contact's incoming-webhook URL."""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from nootification.senders import register
+from nootification.senders.base import (
+    Message,
+    MessageSender,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
+from nootification.senders.http import json_body, new_session, post, post_json, raise_for_status
+from nootification.senders.text import subject_and_body
+
+CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{8,}")
+# Slack's limits on a header block's and a section block's text.
+MAX_HEADER = 150
+MAX_SECTION = 3000
+# chat.postMessage `error` codes worth retrying; every other one is a refusal.
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"}
+)
+METADATA_EVENT = "nootification_alert"
+
+
+def validate_address(value: str) -> None:
+    """A Slack channel id (C…, G…, D…) or an https incoming-webhook URL."""
+    if CHANNEL_ID.fullmatch(value):
+        return
+    try:
+        validate.URL(schemes={"https"})(value)
+    except ValidationError:
+        raise ValidationError("Not a Slack channel id or an https incoming-webhook URL.") from None
+
+
+class SlackConfigSchema(Schema):
+    """A Slack contact point: a channel id for the bot, or an incoming-webhook URL."""
+
+    address = fields.String(required=True, validate=validate_address)
+
+
+def is_webhook(address: str) -> bool:
+    """Whether the address is an incoming-webhook URL rather than a channel id."""
+    # http too: config_schema admits https only, but a loopback stub speaks plain http.
+    return address.startswith(("https://", "http://"))
+
+
+def blocks(message: Message) -> list[dict[str, Any]]:
+    """Block Kit: the subject as a header, the body as a section, a button that opens the video."""
+    header = {"type": "header", "text": {"type": "plain_text", "text": message.subject[:MAX_HEADER]}}
+    section = {"type": "section", "text": {"type": "plain_text", "text": message.body[:MAX_SECTION]}}
+    # Slack refuses a block with empty text, so an empty subject or body has no block.
+    return [
+        *([header] if message.subject else []),
+        *([section] if message.body else []),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Watch the video"},
+                    "url": message.url,
+                    "action_id": "open_video",
+                }
+            ],
+        },
+    ]
+
+
+def api_error(code: str) -> SendError:
+    """The error for a Web API `ok: false` answer: transient for rate limits and Slack's own trouble."""
+    if code in TRANSIENT_ERRORS:
+        return TransientSendError(f"Slack {code}")
+    return PermanentSendError(f"Slack {code}")
+
+
+@register
+class SlackSender(MessageSender):
+    """Posts a Block Kit message through the Web API (SLACK_BOT_TOKEN) or to an incoming webhook."""
+
+    channel = "slack"
+    config_schema = SlackConfigSchema
+    secret_names = ("SLACK_BOT_TOKEN",)
+
+    def __init__(self, config: Mapping, **kwargs):
+        super().__init__(config, **kwargs)
+        self.api_url = config["SLACK_API_URL"].rstrip("/")
+        self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
+        self.session = new_session()
+
+    @staticmethod
+    def payload(message: Message) -> dict:
+        """The blocks, with the plain text that notifications and old clients show."""
+        text = f"{subject_and_body(message.subject, message.body)}\n{message.url}".strip()
+        return {"text": text, "blocks": blocks(message), "unfurl_links": False}
+
+    def send(self, message: Message) -> None:
+        """Post once, through the address's incoming webhook or the Web API."""
+        address = self.address(message)
+        if is_webhook(address):
+            # An incoming webhook answers "ok", or a status with a text code such as channel_not_found.
+            post_json(self.session, address, self.payload(message), timeout=self.timeout)
+        else:
+            self.post_message(address, message)
+
+    def post_message(self, channel_id: str, message: Message) -> None:
+        """chat.postMessage, which answers 200 with `ok: false` and an error code when it refuses."""
+        token = self.required_secret("SLACK_BOT_TOKEN")
+        payload = {
+            "channel": channel_id,
+            **self.payload(message),
+            # Slack has no idempotency key; message metadata carries the delivery id to the receiver.
+            "metadata": {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"delivery_id": message.delivery_id, "alert_uuid": message.alert_uuid},
+            },
+        }
+        response = post(
+            self.session,
+            f"{self.api_url}/chat.postMessage",
+            json=payload,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=self.timeout,
+        )
+        answer = json_body(response)
+        error = answer.get("error")
+        raise_for_status(response, reason=f"HTTP {response.status_code}: Slack {error}" if error else None)
+        if answer.get("ok") is not True:
+            raise api_error(error or "answer without ok: true")

@@ -1,0 +1,70 @@
+"""The SMS channel: Twilio's Messages REST API."""
+
+import re
+from collections.abc import Mapping
+
+from marshmallow import Schema, fields, validate
+
+from nootification.senders import register
+from nootification.senders.base import Message, MessageSender, PermanentSendError
+from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.text import subject_and_body, with_link
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+# Twilio refuses a body over 1,600 characters (error 21617).
+MAX_BODY = 1600
+
+
+class SmsConfigSchema(Schema):
+    """An SMS contact point: a mobile number in E.164 form."""
+
+    address = fields.String(
+        required=True,
+        validate=validate.Regexp(rf"^{E164.pattern}$", error="Not an E.164 phone number, e.g. +33612345678."),
+    )
+
+
+def mask_numbers(text: str) -> str:
+    """`text` with every E.164 number but its last two digits hidden; Twilio quotes the number in errors."""
+    return E164.sub(lambda match: "+" + "*" * (len(match.group()) - 3) + match.group()[-2:], text)
+
+
+@register
+class SmsSender(MessageSender):
+    """POSTs `{TWILIO_API_URL}/2010-04-01/Accounts/<sid>/Messages.json` form-encoded, with basic auth."""
+
+    channel = "sms"
+    config_schema = SmsConfigSchema
+    secret_names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+
+    def __init__(self, config: Mapping, **kwargs):
+        super().__init__(config, **kwargs)
+        self.api_url = config["TWILIO_API_URL"].rstrip("/")
+        self.from_number = config["TWILIO_FROM_NUMBER"]
+        self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
+        self.session = new_session()
+
+    @staticmethod
+    def body(message: Message) -> str:
+        """The subject, the body and the video link, cut to Twilio's 1,600 characters but never the link."""
+        return with_link(subject_and_body(message.subject, message.body), message.url, MAX_BODY)
+
+    def send(self, message: Message) -> None:
+        """POST once; Twilio's `{code, message}` error is quoted with phone numbers masked."""
+        to = self.address(message)
+        if not E164.fullmatch(self.from_number):
+            raise PermanentSendError("TWILIO_FROM_NUMBER is not an E.164 phone number")
+        sid = self.required_secret("TWILIO_ACCOUNT_SID")
+        token = self.required_secret("TWILIO_AUTH_TOKEN")
+        response = post(
+            self.session,
+            f"{self.api_url}/2010-04-01/Accounts/{sid}/Messages.json",
+            data={"To": to, "From": self.from_number, "Body": self.body(message)},
+            auth=(sid, token),
+            timeout=self.timeout,
+        )
+        error = json_body(response)
+        # Twilio's 404 message quotes the request path, and with it the account SID.
+        detail = mask_numbers(str(error.get("message") or response.reason)).replace(sid, "<account>")
+        reason = f"HTTP {response.status_code}: Twilio {error.get('code')}: {detail}"
+        raise_for_status(response, reason=reason)

@@ -1,0 +1,56 @@
+"""The Microsoft Teams channel: an Adaptive Card posted to the contact's incoming-webhook URL."""
+
+from collections.abc import Mapping
+
+from marshmallow import Schema, fields
+
+from nootification.senders import register
+from nootification.senders.base import Message, MessageSender
+from nootification.senders.http import new_session, post_json
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+
+
+class TeamsConfigSchema(Schema):
+    """A Teams contact point: the channel's incoming-webhook HTTPS URL."""
+
+    address = fields.Url(required=True, schemes={"https"})
+
+
+@register
+class TeamsSender(MessageSender):
+    """POSTs an Adaptive Card 1.4 with the subject, the body and a button to the video."""
+
+    channel = "teams"
+    config_schema = TeamsConfigSchema
+    secret_names = ()
+
+    def __init__(self, config: Mapping, **kwargs):
+        super().__init__(config, **kwargs)
+        self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
+        self.session = new_session()
+
+    @staticmethod
+    def payload(message: Message) -> dict:
+        """A message activity whose one attachment is the Adaptive Card."""
+        card = {
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            "version": "1.4",
+            "body": [
+                {
+                    "type": "TextBlock",
+                    "text": message.subject,
+                    "weight": "Bolder",
+                    "size": "Medium",
+                    "wrap": True,
+                },
+                {"type": "TextBlock", "text": message.body, "wrap": True},
+            ],
+            "actions": [{"type": "Action.OpenUrl", "title": "Watch the video", "url": message.url}],
+        }
+        return {"type": "message", "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}]}
+
+    def send(self, message: Message) -> None:
+        """POST the card once; the webhook URL is itself the credential, so it is never quoted in errors."""
+        post_json(self.session, self.address(message), self.payload(message), timeout=self.timeout)

@@ -1,0 +1,72 @@
+"""The Telegram channel: the Bot API's sendMessage to a chat id or an @channel."""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields
+
+from nootification.senders import register
+from nootification.senders.base import Message, MessageSender
+from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.text import subject_and_body, with_link
+
+CHAT_ID = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31}")
+MAX_TEXT = 4096
+
+
+class ChatId(fields.Field):
+    """A Telegram chat: a numeric id (a JSON integer or a string of digits) or an @channelusername."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and CHAT_ID.fullmatch(value):
+            return value
+        raise ValidationError("Not a Telegram chat id or @channelusername.")
+
+
+class TelegramConfigSchema(Schema):
+    """A Telegram contact point: the chat to post into."""
+
+    address = ChatId(required=True)
+
+
+@register
+class TelegramSender(MessageSender):
+    """POSTs `{TELEGRAM_API_URL}/bot<TELEGRAM_BOT_TOKEN>/sendMessage` with the chat id and the text."""
+
+    channel = "telegram"
+    config_schema = TelegramConfigSchema
+    secret_names = ("TELEGRAM_BOT_TOKEN",)
+
+    def __init__(self, config: Mapping, **kwargs):
+        super().__init__(config, **kwargs)
+        self.api_url = config["TELEGRAM_API_URL"].rstrip("/")
+        self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
+        self.session = new_session()
+
+    @staticmethod
+    def payload(message: Message, chat_id: str) -> dict:
+        """sendMessage's parameters: the subject, the body and the video link as plain text."""
+        text = with_link(subject_and_body(message.subject, message.body), message.url, MAX_TEXT)
+        return {"chat_id": chat_id, "text": text}
+
+    def send(self, message: Message) -> None:
+        """POST once; a 429's `parameters.retry_after` becomes the wait before the next try."""
+        chat_id = self.address(message)
+        token = self.required_secret("TELEGRAM_BOT_TOKEN")
+        # The token is part of the URL: errors below quote Telegram's description, never the URL.
+        response = post(
+            self.session,
+            f"{self.api_url}/bot{token}/sendMessage",
+            json=self.payload(message, chat_id),
+            timeout=self.timeout,
+        )
+        body = json_body(response)
+        description = body.get("description") or response.reason
+        raise_for_status(
+            response,
+            reason=f"Telegram {response.status_code}: {description}",
+            retry_after=(body.get("parameters") or {}).get("retry_after"),
+        )

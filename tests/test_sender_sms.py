@@ -1,0 +1,165 @@
+"""The SMS sender against the stub's Twilio Messages API over real loopback HTTP."""
+
+import logging
+import traceback
+
+import pytest
+from marshmallow import ValidationError
+
+from nootification.senders.base import PermanentSendError, SendError, TransientSendError
+from nootification.senders.sms import MAX_BODY, SmsConfigSchema, SmsSender, mask_numbers
+from tests.conftest import free_port, make_config
+from tests.factories import fail_next, make_message
+from third_party import INVALID_TWILIO_NUMBER
+
+SID = "AC0123456789abcdef0123456789abcdef"
+AUTH_TOKEN = "twilio-auth-secret-42"
+FROM = "+15005550006"
+TO = "+33612345678"
+
+
+def sms_sender(api_url: str, **config) -> SmsSender:
+    settings = {"TWILIO_API_URL": api_url, "TWILIO_FROM_NUMBER": FROM, "HTTP_READ_TIMEOUT": 0.3, **config}
+    return SmsSender(make_config(**settings), sleep=lambda _: None)
+
+
+@pytest.fixture
+def secrets(monkeypatch) -> None:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+
+
+@pytest.fixture
+def sender(stub, secrets) -> SmsSender:
+    return sms_sender(f"{stub.url}/twilio")
+
+
+def test_posts_to_from_and_body_with_the_link(sender, stub):
+    message = make_message(address=TO)
+
+    sender.send(message)
+
+    [received] = stub.messages(channel="sms")["messages"]
+    assert received["payload"] == {
+        "To": TO,
+        "From": FROM,
+        "Body": f"{message.subject}\n{message.body}\n{message.url}",
+    }
+
+
+def test_a_long_body_is_cut_to_1600_characters_keeping_the_link(sender, stub):
+    message = make_message(address=TO, body="word " * 500)
+
+    sender.send(message)
+
+    [received] = stub.messages(channel="sms")["messages"]
+    assert len(received["text"]) <= MAX_BODY
+    assert received["text"].endswith("…\n" + message.url)
+
+
+@pytest.mark.parametrize(
+    ("control", "address", "error", "reason"),
+    [
+        (fail_next(500), TO, TransientSendError, "HTTP 500: Twilio 20500"),
+        (fail_next(503), TO, TransientSendError, "HTTP 503: Twilio 20503"),
+        (fail_next(429), TO, TransientSendError, "HTTP 429: Twilio 20429: Too Many Requests"),
+        (fail_next(408), TO, TransientSendError, "HTTP 408"),
+        (fail_next(400), TO, PermanentSendError, "HTTP 400: Twilio 20400"),
+        (fail_next(404), TO, PermanentSendError, "HTTP 404: Twilio 20404"),
+        (
+            {},
+            INVALID_TWILIO_NUMBER,
+            PermanentSendError,
+            "HTTP 400: Twilio 21211: The 'To' number +*********01",
+        ),
+        ({"hang_next": 1, "hang_seconds": 0.6}, TO, TransientSendError, "timeout"),
+    ],
+    ids=["500", "503", "429", "408", "400", "404", "invalid-number", "timeout"],
+)
+def test_failures_are_transient_or_permanent(sender, stub, control, address, error, reason):
+    if control:
+        stub.control(**control)
+
+    with pytest.raises(SendError) as raised:
+        sender.send(make_message(address=address))
+
+    assert type(raised.value) is error
+    assert reason in str(raised.value)
+    assert stub.messages(channel="sms")["count"] == 0
+
+
+def test_retry_after_header_is_extracted_and_left_to_rescheduling(stub, secrets):
+    waits: list[float] = []
+    settings = {"TWILIO_API_URL": f"{stub.url}/twilio", "TWILIO_FROM_NUMBER": FROM}
+    sender = SmsSender(make_config(**settings), sleep=waits.append)
+    stub.control(**fail_next(429, retry_after=6))
+
+    with pytest.raises(TransientSendError) as raised:
+        sender.deliver(make_message(address=TO))
+
+    assert raised.value.retry_after == 6
+    assert waits == []
+
+
+@pytest.mark.parametrize("name", ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+def test_a_missing_secret_is_permanent_and_nothing_is_sent(stub, secrets, monkeypatch, name):
+    monkeypatch.delenv(name)
+
+    with pytest.raises(PermanentSendError, match=f"{name} is not set"):
+        sms_sender(f"{stub.url}/twilio").send(make_message(address=TO))
+
+    assert stub.messages()["raw_receipts"] == 0
+
+
+def test_a_bad_from_number_is_permanent(stub, secrets):
+    with pytest.raises(PermanentSendError, match="TWILIO_FROM_NUMBER"):
+        sms_sender(f"{stub.url}/twilio", TWILIO_FROM_NUMBER="").send(make_message(address=TO))
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "not-found", "server-error"])
+def test_secrets_and_numbers_are_never_in_errors_or_logs(stub, secrets, caplog, failure):
+    caplog.set_level(logging.DEBUG, logger="nootification")
+    url = f"http://127.0.0.1:{free_port()}" if failure == "unreachable" else f"{stub.url}/twilio"
+    address = INVALID_TWILIO_NUMBER if failure == "not-found" else TO
+    if failure == "server-error":
+        stub.control(**fail_next(500, times=3))
+
+    with pytest.raises(SendError) as raised:
+        sms_sender(url).deliver(make_message(address=address))
+
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("nootification"))
+    text = ours + "".join(traceback.format_exception(raised.value))
+    assert "giving up" in ours
+    for secret in (SID, AUTH_TOKEN, address):
+        assert secret not in text
+
+
+def test_mask_numbers_keeps_the_last_two_digits():
+    assert (
+        mask_numbers("The 'To' number +33612345678 is not valid")
+        == "The 'To' number +*********78 is not valid"
+    )
+
+
+@pytest.mark.parametrize("address", ["+33612345678", "+15005550006", "+4915112345678"])
+def test_config_schema_accepts_e164_numbers(address):
+    assert SmsConfigSchema().load({"address": address}) == {"address": address}
+
+
+@pytest.mark.parametrize(
+    ("contact", "field"),
+    [
+        ({"address": "0612345678"}, "address"),
+        ({"address": "+0612345678"}, "address"),
+        ({"address": "+33 6 12 34 56 78"}, "address"),
+        ({"address": "+1234567890123456"}, "address"),
+        ({"address": 33612345678}, "address"),
+        ({}, "address"),
+        ({"address": TO, "sender": "ACME"}, "sender"),
+    ],
+)
+def test_config_schema_refuses_what_is_not_e164(contact, field):
+    with pytest.raises(ValidationError) as raised:
+        SmsConfigSchema().load(contact)
+
+    assert list(raised.value.messages) == [field]
