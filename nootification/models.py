@@ -125,15 +125,67 @@ class User(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     level: Mapped[Level] = mapped_column(_enum_column(Level), default=Level.CRITICAL)
     push_address: Mapped[str | None] = mapped_column(sa.String(512))
+    locale: Mapped[str] = mapped_column(sa.String(16), default="en", server_default="en")
 
     locations: Mapped[list[Location]] = relationship(
         secondary=user_locations, back_populates="users", order_by=Location.name
+    )
+    contact_points: Mapped[list["ContactPoint"]] = relationship(
+        back_populates="user", order_by="ContactPoint.channel", cascade="all, delete-orphan"
     )
 
     @property
     def location_names(self) -> list[str]:
         """The names of the shops this user covers."""
         return [location.name for location in self.locations]
+
+
+class ContactPoint(db.Model):
+    """Where and how a user wants to hear on one channel; a channel's level overrides the user's."""
+
+    __tablename__ = "contact_points"
+    __table_args__ = (sa.UniqueConstraint("user_id", "channel", name="uq_contact_points_user_channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    address: Mapped[str | None] = mapped_column(sa.String(2048))
+    options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    level: Mapped[Level | None] = mapped_column(_enum_column(Level))
+
+    user: Mapped[User] = relationship(back_populates="contact_points")
+
+
+class RouteRule(db.Model):
+    """Which channels an alert label goes out on, for one shop or (location unset) for every shop."""
+
+    __tablename__ = "route_rules"
+    __table_args__ = (sa.UniqueConstraint("location_id", "label", name="uq_route_rules_location_label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int | None] = mapped_column(sa.ForeignKey("locations.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(sa.String(64))
+    channels: Mapped[list[str]] = mapped_column(sa.JSON)
+
+    location: Mapped[Location | None] = relationship()
+
+
+class Template(db.Model):
+    """A Jinja2 subject and body for a label, channel and locale ("*" matches any label or channel)."""
+
+    __tablename__ = "templates"
+    __table_args__ = (
+        sa.UniqueConstraint("label", "channel", "locale", name="uq_templates_label_channel_locale"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(sa.String(64))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    locale: Mapped[str] = mapped_column(sa.String(16))
+    subject: Mapped[str] = mapped_column(sa.Text, default="")
+    body: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Alert(db.Model):

@@ -24,6 +24,11 @@ def channels() -> list[str]:
     return sorted(_SENDER_CLASSES)
 
 
+def sender_class(channel: str) -> type[MessageSender]:
+    """The sender class registered for a channel; KeyError when there is none."""
+    return _SENDER_CLASSES[channel]
+
+
 def build_senders(config: Mapping) -> dict[str, MessageSender]:
     """One sender instance per channel, configured from the application's config."""
     return {channel: sender_class(config) for channel, sender_class in _SENDER_CLASSES.items()}

@@ -19,8 +19,10 @@ from nootification.senders.base import (
     SendError,
     TransientSendError,
 )
+from nootification.services.contacts import contact_for
 from nootification.services.outbox import expire, schedule
 from nootification.services.retry import retry_delay
+from nootification.services.templates import TemplateRenderError, render_for
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +46,33 @@ def claim(delivery_id: str) -> bool:
     return result.rowcount == 1
 
 
+class UndeliverableError(Exception):
+    """The delivery cannot be made at all: its contact point is gone or its template fails."""
+
+
 def message_for(delivery: Delivery) -> Message:
-    """The channel-neutral message of a delivery."""
-    alert = delivery.alert
+    """The rendered message of a delivery, addressed to the user's contact point on its channel."""
+    alert, user = delivery.alert, delivery.user
+    contact = contact_for(user, delivery.channel)
+    if contact is None or not contact.enabled:
+        raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    try:
+        rendered = render_for(alert, user, delivery.channel)
+    except TemplateRenderError as error:
+        raise UndeliverableError(str(error)) from error
     return Message(
         delivery_id=delivery.id,
-        user_uuid=delivery.user.user_uuid,
-        address=delivery.user.push_address,
+        user_uuid=user.user_uuid,
+        address=contact.address,
         alert_uuid=alert.alert_uuid,
         url=alert.url,
         location=alert.location.name,
         label=alert.label,
         severity=alert.severity.value,
         time_spotted=alert.time_spotted.timestamp(),
+        subject=rendered.subject,
+        body=rendered.body,
+        options=contact.options,
     )
 
 
@@ -148,7 +164,13 @@ def deliver(delivery_id: str) -> DeliveryStatus | None:
         return delivery.status
 
     sender = get_sender(delivery.channel)
-    message = message_for(delivery)
+    try:
+        message = message_for(delivery)
+    except UndeliverableError as error:
+        delivery.last_error = _trim(str(error))
+        log.error("delivery %s cannot be made: %s", delivery_id, error)
+        _finish(delivery, DeliveryStatus.FAILED)
+        return delivery.status
     try:
         sender.deliver(
             message,

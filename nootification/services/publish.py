@@ -8,15 +8,15 @@ from nootification.services.outbox import enqueue
 from nootification.services.recipients import recipients_for
 from nootification.services.retry import deadline_for
 
-PUSH_CHANNEL = "push"
-
 
 def plan_deliveries(alert: Alert) -> list[Delivery]:
-    """Add a pending delivery for each recipient of the alert to the session (not committed)."""
+    """Add a pending delivery for each recipient and channel of the alert to the session (not committed)."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
     deliveries = [
-        Delivery(alert=alert, user=user, channel=PUSH_CHANNEL, deadline_at=deadline, enqueue_count=1)
-        for user in recipients_for(alert)
+        Delivery(
+            alert=alert, user=recipient.user, channel=recipient.channel, deadline_at=deadline, enqueue_count=1
+        )
+        for recipient in recipients_for(alert)
     ]
     db.session.add_all(deliveries)
     return deliveries

@@ -1,9 +1,14 @@
-"""Who should hear about an alert: the shop's staff whose preference wants its severity."""
+"""Who should hear about an alert, and on which channels."""
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from nootification.extensions import db
 from nootification.models import Alert, Level, Severity, User, user_locations
+from nootification.services.contacts import contacts_of
+from nootification.services.routing import routed_channels
 
 
 def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
@@ -16,12 +21,35 @@ def wants_alert(level: Level, severity: Severity) -> bool:
     return level is Level.STANDARD or severity is Severity.CRITICAL
 
 
-def recipients_for(alert: Alert) -> list[User]:
-    """The users attached to the alert's location whose preference wants it."""
-    staff = db.session.scalars(
-        sa.select(User)
-        .join(user_locations, user_locations.c.user_id == User.id)
-        .where(user_locations.c.location_id == alert.location.id)
-        .order_by(User.id)
+@dataclass(frozen=True)
+class Recipient:
+    """One user to notify on one channel."""
+
+    user: User
+    channel: str
+
+
+def staff_of(alert: Alert) -> list[User]:
+    """The users attached to the alert's location, with their contact points loaded."""
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .join(user_locations, user_locations.c.user_id == User.id)
+            .where(user_locations.c.location_id == alert.location.id)
+            .options(selectinload(User.contact_points))
+            .order_by(User.id)
+        )
     )
-    return [user for user in staff if wants_alert(user.level, alert.severity)]
+
+
+def recipients_for(alert: Alert) -> list[Recipient]:
+    """Each (user, channel) the alert goes to: a routed channel, an enabled contact, a level that wants it."""
+    allowed = routed_channels(alert)
+    return [
+        Recipient(user, contact.channel)
+        for user in staff_of(alert)
+        for contact in contacts_of(user)
+        if contact.enabled
+        and wants_alert(contact.level, alert.severity)
+        and (allowed is None or contact.channel in allowed)
+    ]

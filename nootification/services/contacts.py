@@ -1,0 +1,103 @@
+"""Contact points: on which channels, at which address and level each user wants to hear."""
+
+from dataclasses import dataclass, field
+
+from marshmallow import ValidationError
+
+from nootification.errors import InvalidInput, NotFound
+from nootification.extensions import db
+from nootification.models import ContactPoint, Level, User
+from nootification.senders import sender_class
+from nootification.services.directory import get_user
+
+PUSH = "push"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A contact point as deliveries use it: the channel, address, options and effective level."""
+
+    channel: str
+    address: str | None
+    level: Level
+    enabled: bool = True
+    options: dict = field(default_factory=dict)
+
+
+def contacts_of(user: User) -> list[Contact]:
+    """The user's contact points; push, on the user's push address and level, unless set otherwise."""
+    contacts = [
+        Contact(point.channel, point.address, point.level or user.level, point.enabled, point.options or {})
+        for point in user.contact_points
+    ]
+    if not any(contact.channel == PUSH for contact in contacts):
+        contacts.insert(0, Contact(PUSH, user.push_address, user.level))
+    return contacts
+
+
+def contact_for(user: User, channel: str) -> Contact | None:
+    """The user's contact on one channel, if any."""
+    return next((contact for contact in contacts_of(user) if contact.channel == channel), None)
+
+
+def _validated(channel: str, address: str | None, options: dict) -> dict:
+    try:
+        schema = sender_class(channel).config_schema()
+    except KeyError:
+        raise InvalidInput("Unknown channel.", field="channel") from None
+    try:
+        return schema.load({"address": address, **options})
+    except ValidationError as error:
+        raise InvalidInput(
+            "The contact point is not valid for this channel.", errors=error.messages
+        ) from None
+
+
+def set_contact_point(
+    user_uuid: str,
+    channel: str,
+    *,
+    address: str | None = None,
+    options: dict | None = None,
+    enabled: bool = True,
+    level: Level | None = None,
+) -> ContactPoint:
+    """Create or replace a user's contact point on a channel, validated by the channel's config schema."""
+    user = get_user(user_uuid)
+    valid = _validated(channel, address, options or {})
+    point = next((p for p in user.contact_points if p.channel == channel), None) or ContactPoint(
+        channel=channel
+    )
+    point.address = valid.pop("address", None)
+    point.options = valid
+    point.enabled = enabled
+    point.level = level
+    if point not in user.contact_points:
+        user.contact_points.append(point)
+    db.session.commit()
+    return point
+
+
+def set_channel_levels(user: User, levels: list[dict]) -> None:
+    """Apply `[{channel, level?, enabled?}]` to existing contact points (push is created if needed)."""
+    for entry in levels:
+        point = next((p for p in user.contact_points if p.channel == entry["channel"]), None)
+        if point is None and entry["channel"] == PUSH:
+            point = ContactPoint(channel=PUSH, address=user.push_address, options={})
+            user.contact_points.append(point)
+        if point is None:
+            raise InvalidInput(f"The user has no {entry['channel']} contact point.", field="channels")
+        if "level" in entry:
+            point.level = entry["level"]
+        if "enabled" in entry:
+            point.enabled = entry["enabled"]
+
+
+def delete_contact_point(user_uuid: str, channel: str) -> None:
+    """Remove a user's contact point on a channel."""
+    user = get_user(user_uuid)
+    point = next((p for p in user.contact_points if p.channel == channel), None)
+    if point is None:
+        raise NotFound("The user has no contact point on this channel.")
+    user.contact_points.remove(point)
+    db.session.commit()

@@ -1,0 +1,97 @@
+"""Routing rules: which channels an alert goes out on, by label, for one shop or for all."""
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nootification.errors import Conflict, InvalidInput, NotFound
+from nootification.extensions import db
+from nootification.models import Alert, RouteRule
+from nootification.senders import channels as registered_channels
+from nootification.services.directory import get_location
+
+ANY_LABEL = "*"
+
+
+def routed_channels(alert: Alert) -> set[str] | None:
+    """The channels the most specific matching rule allows; None when no rule applies (every channel).
+
+    Precedence: this shop and this label, this shop and any label, every shop and this label, every
+    shop and any label.
+    """
+    rules = db.session.scalars(
+        sa.select(RouteRule).where(
+            sa.or_(RouteRule.location_id == alert.location.id, RouteRule.location_id.is_(None)),
+            RouteRule.label.in_((alert.label, ANY_LABEL)),
+        )
+    ).all()
+    if not rules:
+        return None
+
+    def precedence(rule: RouteRule) -> tuple[bool, bool]:
+        return (rule.location_id is None, rule.label == ANY_LABEL)
+
+    return set(min(rules, key=precedence).channels)
+
+
+def list_routes() -> list[RouteRule]:
+    """Every rule, global ones first."""
+    return list(
+        db.session.scalars(sa.select(RouteRule).order_by(RouteRule.location_id.nullsfirst(), RouteRule.id))
+    )
+
+
+def get_route(route_id: int) -> RouteRule:
+    """The rule with this id."""
+    rule = db.session.get(RouteRule, route_id)
+    if rule is None:
+        raise NotFound("No route with this id.")
+    return rule
+
+
+def _check(label: str, channels: list[str]) -> None:
+    if label != ANY_LABEL and label not in current_app.config["ALERT_LABELS"]:
+        raise InvalidInput(
+            f"Unknown label; expected one of: {', '.join(current_app.config['ALERT_LABELS'])}, *.",
+            field="label",
+        )
+    unknown = sorted(set(channels) - set(registered_channels()))
+    if unknown:
+        raise InvalidInput(f"Unknown channels: {', '.join(unknown)}.", field="channels")
+
+
+def _refuse_duplicate(location_id: int | None, label: str, route_id: int | None = None) -> None:
+    duplicate = db.session.scalar(
+        sa.select(RouteRule.id).where(
+            RouteRule.location_id.is_(None) if location_id is None else RouteRule.location_id == location_id,
+            RouteRule.label == label,
+            RouteRule.id != route_id if route_id is not None else sa.true(),
+        )
+    )
+    if duplicate is not None:
+        raise Conflict("A route for this location and label exists.", field="label")
+
+
+def create_route(*, label: str, channels: list[str], location: str | None = None) -> RouteRule:
+    """Add a rule; there is at most one per (location, label)."""
+    _check(label, channels)
+    location_id = get_location(location).id if location else None
+    _refuse_duplicate(location_id, label)
+    rule = RouteRule(location_id=location_id, label=label, channels=sorted(set(channels)))
+    db.session.add(rule)
+    db.session.commit()
+    return rule
+
+
+def update_route(route_id: int, *, channels: list[str]) -> RouteRule:
+    """Change the channels of a rule."""
+    rule = get_route(route_id)
+    _check(rule.label, channels)
+    rule.channels = sorted(set(channels))
+    db.session.commit()
+    return rule
+
+
+def delete_route(route_id: int) -> None:
+    """Remove a rule."""
+    db.session.delete(get_route(route_id))
+    db.session.commit()

@@ -1,0 +1,187 @@
+"""Message templates: Jinja2 in a sandbox, per (label, channel, locale), with shipped defaults."""
+
+import functools
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from nootification.errors import Conflict, InvalidInput, NotFound
+from nootification.extensions import db
+from nootification.models import Alert, Template, User
+from nootification.services.alerts import get_alert
+
+ANY = "*"
+DEFAULT_LOCALE = "en"
+
+# Used when no stored template matches; stored templates with label and channel "*" override them.
+SHIPPED = {
+    "en": (
+        "{{ label|capitalize }} at {{ location_name }}",
+        "{{ label|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity }}).\n"
+        "Video: {{ url }}",
+    ),
+    "fr": (
+        "{{ label|capitalize }} à {{ location_name }}",
+        "{{ label|capitalize }} repéré à {{ location_name }} à {{ local_time }} ({{ severity }}).\n"
+        "Vidéo : {{ url }}",
+    ),
+}
+
+_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class TemplateRenderError(Exception):
+    """A template could not be rendered for a delivery."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered subject and body."""
+
+    subject: str
+    body: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str):
+    # Compiling is the costly part and templates change rarely: cache by source text.
+    return _environment.from_string(source)
+
+
+def context_for(alert: Alert, user: User | None) -> dict:
+    """The variables a template sees: the alert's fields, the shop and its local time, the user's name."""
+    local = alert.time_spotted.astimezone(zoneinfo.ZoneInfo(alert.location.timezone))
+    return {
+        "alert_uuid": alert.alert_uuid,
+        "url": alert.url,
+        "label": alert.label,
+        "severity": alert.severity.value,
+        "time_spotted": alert.time_spotted.isoformat(),
+        "location": alert.location.name,
+        "location_name": alert.location.display_name,
+        "local_time": local.strftime("%H:%M"),
+        "local_datetime": local.strftime("%Y-%m-%d %H:%M %Z"),
+        "user_name": user.name if user is not None else "",
+    }
+
+
+def sample_context() -> dict:
+    """Variables with example values, used to check a template when it is saved."""
+    return {
+        "alert_uuid": "33cbb18c-3e9d-4acc-9667-2fbe7bf29137",
+        "url": "https://media.example.com/b36006d7.mp4",
+        "label": "theft",
+        "severity": "critical",
+        "time_spotted": datetime(2026, 3, 20, 11, 31).isoformat(),
+        "location": "fr-auchan-larochelle",
+        "location_name": "Auchan La Rochelle",
+        "local_time": "12:31",
+        "local_datetime": "2026-03-20 12:31 CET",
+        "user_name": "Camille",
+    }
+
+
+def render_text(subject: str, body: str, context: dict) -> Rendered:
+    """Render a subject and body; TemplateRenderError on any failure, sandbox refusals included."""
+    try:
+        return Rendered(_compiled(subject).render(context).strip(), _compiled(body).render(context).strip())
+    except TemplateError as error:
+        raise TemplateRenderError(f"template error: {error}") from error
+
+
+def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
+    """The most specific stored template's (subject, body), else the shipped default for the locale."""
+    locales = [locale] if locale == DEFAULT_LOCALE else [locale, DEFAULT_LOCALE]
+    candidates = db.session.scalars(
+        sa.select(Template).where(
+            Template.label.in_((label, ANY)),
+            Template.channel.in_((channel, ANY)),
+            Template.locale.in_(locales),
+        )
+    ).all()
+    if candidates:
+
+        def precedence(template: Template) -> tuple[int, bool, bool]:
+            return (locales.index(template.locale), template.label == ANY, template.channel == ANY)
+
+        best = min(candidates, key=precedence)
+        return best.subject, best.body
+    return SHIPPED.get(locale, SHIPPED[DEFAULT_LOCALE])
+
+
+def render_for(alert: Alert, user: User, channel: str) -> Rendered:
+    """The message one user receives about an alert on a channel."""
+    subject, body = find_template(alert.label, channel, user.locale)
+    return render_text(subject, body, context_for(alert, user))
+
+
+def _check_syntax(subject: str, body: str) -> None:
+    errors = {}
+    for field, source in (("subject", subject), ("body", body)):
+        try:
+            _compiled(source).render(sample_context())
+        except TemplateError as error:
+            errors[field] = [f"{type(error).__name__}: {error}"]
+    if errors:
+        raise InvalidInput("The template does not render.", errors=errors)
+
+
+def list_templates() -> list[Template]:
+    """Every stored template."""
+    return list(
+        db.session.scalars(sa.select(Template).order_by(Template.label, Template.channel, Template.locale))
+    )
+
+
+def get_template(template_id: int) -> Template:
+    """The template with this id."""
+    template = db.session.get(Template, template_id)
+    if template is None:
+        raise NotFound("No template with this id.")
+    return template
+
+
+def create_template(*, label: str, channel: str, locale: str, body: str, subject: str = "") -> Template:
+    """Store a template once it renders with sample values; one per (label, channel, locale)."""
+    _check_syntax(subject, body)
+    exists = db.session.scalar(
+        sa.select(Template.id).where(
+            Template.label == label, Template.channel == channel, Template.locale == locale
+        )
+    )
+    if exists is not None:
+        raise Conflict("A template for this label, channel and locale exists.", field="label")
+    template = Template(label=label, channel=channel, locale=locale, subject=subject, body=body)
+    db.session.add(template)
+    db.session.commit()
+    return template
+
+
+def update_template(template_id: int, **changes) -> Template:
+    """Change a template's subject or body; refused if it no longer renders."""
+    template = get_template(template_id)
+    _check_syntax(changes.get("subject", template.subject), changes.get("body", template.body))
+    for attribute, value in changes.items():
+        setattr(template, attribute, value)
+    db.session.commit()
+    return template
+
+
+def delete_template(template_id: int) -> None:
+    """Remove a template."""
+    db.session.delete(get_template(template_id))
+    db.session.commit()
+
+
+def preview(template_id: int, alert_uuid: str | None = None) -> Rendered:
+    """Render a stored template with a stored alert's values, or sample values."""
+    template = get_template(template_id)
+    context = context_for(get_alert(alert_uuid), None) if alert_uuid else sample_context()
+    try:
+        return render_text(template.subject, template.body, context)
+    except TemplateRenderError as error:
+        raise InvalidInput(str(error), field="template") from error
