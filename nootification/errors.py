@@ -6,6 +6,8 @@ from http import HTTPStatus
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
+from nootification.extensions import db
+
 log = logging.getLogger(__name__)
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -84,7 +86,8 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_domain_error(error: NootificationError) -> Response:
-    """Render a service's domain error."""
+    """Render a service's domain error, dropping whatever the refused request had changed."""
+    db.session.rollback()
     return _json_error(int(error.status_code), error.message, error.errors)
 
 

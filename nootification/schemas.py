@@ -168,24 +168,118 @@ class AlertDetailSchema(AlertSchema):
     deliveries = fields.List(fields.Nested(DeliverySchema))
 
 
-class PreferenceInSchema(Schema):
-    """The original service's preference body: `{"user_id": ..., "level": ...}`."""
+class ChannelLevelSchema(Schema):
+    """A per-channel preference: its level and whether it is on."""
 
-    user_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
-    level = CaseInsensitiveEnum(Level, by_value=True, required=True)
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    level = CaseInsensitiveEnum(Level, by_value=True)
+    enabled = fields.Boolean()
 
 
 class LevelInSchema(Schema):
-    """A preference body for `/preferences/<user_id>`."""
+    """A preference body for `/preferences/<user_id>`: the level, and optionally per-channel levels."""
 
     level = CaseInsensitiveEnum(Level, by_value=True, required=True)
+    channels = fields.List(fields.Nested(ChannelLevelSchema))
+
+
+class PreferenceInSchema(LevelInSchema):
+    """The original service's preference body `{"user_id": ..., "level": ...}`, optionally with `channels`."""
+
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+
+
+class ChannelPreferenceSchema(Schema):
+    """The effective level of one channel (push is there even when only implied by the push address)."""
+
+    channel = fields.String()
+    level = fields.Enum(Level, by_value=True)
+    enabled = fields.Boolean()
 
 
 class PreferenceSchema(Schema):
-    """A user's stored preference."""
+    """A user's stored preference, with the effective level of each channel."""
 
-    user_id = fields.String(attribute="user_uuid")
+    user_id = fields.String()
     level = fields.Enum(Level, by_value=True)
+    channels = fields.List(fields.Nested(ChannelPreferenceSchema))
+
+
+class ContactPointInSchema(Schema):
+    """A contact point to store for a user on the channel named in the path."""
+
+    address = fields.String(allow_none=True, validate=validate.Length(max=2048))
+    options = fields.Dict(keys=fields.String(), load_default=dict)
+    enabled = fields.Boolean(load_default=True)
+    level = CaseInsensitiveEnum(Level, by_value=True, allow_none=True, load_default=None)
+
+
+class ContactPointSchema(Schema):
+    """A stored contact point; `level` null means the user's level applies."""
+
+    channel = fields.String()
+    address = fields.String(allow_none=True)
+    options = fields.Dict()
+    enabled = fields.Boolean()
+    level = fields.Enum(Level, by_value=True, allow_none=True)
+
+
+class RouteSchema(Schema):
+    """A routing rule: the channels a label goes out on, for one location or (location null) for all."""
+
+    id = fields.Integer(dump_only=True)
+    location = fields.String(
+        attribute="location.name",
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(min=1, max=128),
+    )
+    label = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    channels = fields.List(fields.String(validate=validate.Length(min=1, max=32)), required=True)
+
+    @post_load
+    def _flatten(self, data: dict, **kwargs) -> dict:
+        data["location"] = (data.get("location") or {}).get("name")
+        data["label"] = data["label"].strip().lower()
+        return data
+
+
+class RouteUpdateSchema(Schema):
+    """The channels of a rule; its location and label are its identity."""
+
+    channels = fields.List(fields.String(validate=validate.Length(min=1, max=32)), required=True)
+
+
+class TemplateSchema(Schema):
+    """A message template; label and channel may be "*" to match any."""
+
+    id = fields.Integer(dump_only=True)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    locale = fields.String(required=True, validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    subject = fields.String(load_default="", validate=validate.Length(max=1000))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class TemplateUpdateSchema(Schema):
+    """The text of a template."""
+
+    subject = fields.String(validate=validate.Length(max=1000))
+    body = fields.String(validate=validate.Length(min=1, max=10_000))
+
+
+class TemplatePreviewInSchema(Schema):
+    """What to render a template with: a stored alert, or sample values."""
+
+    alert_uuid = fields.UUID(load_default=None)
+
+
+class RenderedSchema(Schema):
+    """A rendered subject and body."""
+
+    subject = fields.String()
+    body = fields.String()
 
 
 def _valid_timezone(value: str) -> None:
@@ -219,6 +313,8 @@ class UserSchema(Schema):
     name = fields.String(validate=validate.Length(max=200))
     level = CaseInsensitiveEnum(Level, by_value=True)
     push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
+    locale = fields.String(validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    contact_points = fields.List(fields.Nested(ContactPointSchema), dump_only=True)
     locations = fields.List(
         fields.String(validate=validate.Length(min=1, max=128)),
         attribute="location_names",

@@ -42,4 +42,7 @@ def test_recipients_are_the_shop_staff_whose_level_wants_the_alert(db):
     critical_alert = Alert(location=shop, severity=Severity.CRITICAL)
 
     assert recipients_for(standard_alert) == [Recipient(standard, "push")]
-    assert recipients_for(critical_alert) == [Recipient(standard, "push"), Recipient(critical_here_and_there, "push")]
+    assert recipients_for(critical_alert) == [
+        Recipient(standard, "push"),
+        Recipient(critical_here_and_there, "push"),
+    ]

@@ -3,9 +3,31 @@
 from flask import Flask
 from flask_smorest import Api
 
-from nootification.api import alerts, deliveries, health, locations, preferences, users, webhooks
+from nootification.api import (
+    alerts,
+    contact_points,
+    deliveries,
+    health,
+    locations,
+    preferences,
+    routes,
+    templates,
+    users,
+    webhooks,
+)
 
-BLUEPRINTS = (webhooks.blp, preferences.blp, alerts.blp, deliveries.blp, locations.blp, users.blp, health.blp)
+BLUEPRINTS = (
+    webhooks.blp,
+    preferences.blp,
+    alerts.blp,
+    deliveries.blp,
+    locations.blp,
+    users.blp,
+    contact_points.blp,
+    routes.blp,
+    templates.blp,
+    health.blp,
+)
 
 
 def register_api(app: Flask) -> Api:

@@ -3,7 +3,7 @@
 from flask_smorest import Blueprint
 
 from nootification.schemas import LevelInSchema, PreferenceInSchema, PreferenceSchema
-from nootification.services.directory import get_user
+from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level
 
 blp = Blueprint("preferences", __name__, url_prefix="/preferences", description="Users' alerting preferences")
@@ -13,9 +13,12 @@ blp = Blueprint("preferences", __name__, url_prefix="/preferences", description=
 @blp.arguments(PreferenceInSchema)
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
+@blp.alt_response(422, description="A bad level, or a channel the user has no contact point on.")
 def put_preference(preference: dict):
-    """Set a user's level with the original body `{"user_id": ..., "level": ...}`."""
-    return set_level(user_uuid=preference["user_id"], level=preference["level"])
+    """Set a user's level with the original body `{"user_id": ..., "level": ...}`, and optional `channels`."""
+    return set_level(
+        user_uuid=preference["user_id"], level=preference["level"], channels=preference.get("channels")
+    )
 
 
 @blp.route("/<user_id>", methods=["PUT"])
@@ -23,13 +26,13 @@ def put_preference(preference: dict):
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
 def put_user_preference(preference: dict, user_id: str):
-    """Set the level of the user named in the path."""
-    return set_level(user_uuid=user_id, level=preference["level"])
+    """Set the level (and optional per-channel levels) of the user named in the path."""
+    return set_level(user_uuid=user_id, level=preference["level"], channels=preference.get("channels"))
 
 
 @blp.route("/<user_id>", methods=["GET"])
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
 def get_preference(user_id: str):
-    """A user's stored level."""
-    return get_user(user_id)
+    """A user's stored level and each channel's effective level."""
+    return preference_of(user_id)

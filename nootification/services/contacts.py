@@ -79,14 +79,19 @@ def set_contact_point(
 
 
 def set_channel_levels(user: User, levels: list[dict]) -> None:
-    """Apply `[{channel, level?, enabled?}]` to existing contact points (push is created if needed)."""
+    """Apply `[{channel, level?, enabled?}]` to the user's contact points; push is created when implied.
+
+    Every channel is checked before anything changes, so a refused request changes nothing.
+    """
+    points = {point.channel: point for point in user.contact_points}
+    missing = sorted({entry["channel"] for entry in levels} - set(points) - {PUSH})
+    if missing:
+        raise InvalidInput(f"The user has no contact point on: {', '.join(missing)}.", field="channels")
     for entry in levels:
-        point = next((p for p in user.contact_points if p.channel == entry["channel"]), None)
-        if point is None and entry["channel"] == PUSH:
-            point = ContactPoint(channel=PUSH, address=user.push_address, options={})
-            user.contact_points.append(point)
+        point = points.get(entry["channel"])
         if point is None:
-            raise InvalidInput(f"The user has no {entry['channel']} contact point.", field="channels")
+            point = points[PUSH] = ContactPoint(channel=PUSH, address=user.push_address, options={})
+            user.contact_points.append(point)
         if "level" in entry:
             point.level = entry["level"]
         if "enabled" in entry:

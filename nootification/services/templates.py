@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from nootification.errors import Conflict, InvalidInput, NotFound
@@ -89,8 +89,10 @@ def render_text(subject: str, body: str, context: dict) -> Rendered:
     """Render a subject and body; TemplateRenderError on any failure, sandbox refusals included."""
     try:
         return Rendered(_compiled(subject).render(context).strip(), _compiled(body).render(context).strip())
-    except TemplateError as error:
-        raise TemplateRenderError(f"template error: {error}") from error
+    # A stored template is user input: whatever it raises (a sandbox refusal, 1/0, a huge range)
+    # is the template's failure, never the worker's.
+    except Exception as error:  # noqa: BLE001
+        raise TemplateRenderError(f"template error: {type(error).__name__}: {error}") from error
 
 
 def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
@@ -123,9 +125,9 @@ def _check_syntax(subject: str, body: str) -> None:
     errors = {}
     for field, source in (("subject", subject), ("body", body)):
         try:
-            _compiled(source).render(sample_context())
-        except TemplateError as error:
-            errors[field] = [f"{type(error).__name__}: {error}"]
+            render_text("", source, sample_context())
+        except TemplateRenderError as error:
+            errors[field] = [str(error)]
     if errors:
         raise InvalidInput("The template does not render.", errors=errors)
 

@@ -1,0 +1,40 @@
+"""`/users/<user_uuid>/contact-points`: where each user hears, channel by channel (admin)."""
+
+from flask_smorest import Blueprint
+
+from nootification.schemas import ContactPointInSchema, ContactPointSchema
+from nootification.services import contacts
+from nootification.services.directory import get_user
+
+blp = Blueprint(
+    "contact_points",
+    __name__,
+    url_prefix="/users/<user_uuid>/contact-points",
+    description="Contact points (admin)",
+)
+
+
+@blp.route("", methods=["GET"], strict_slashes=False)
+@blp.response(200, ContactPointSchema(many=True))
+@blp.alt_response(404, description="No user with this uuid.")
+def list_contact_points(user_uuid: str):
+    """The user's stored contact points."""
+    return get_user(user_uuid).contact_points
+
+
+@blp.route("/<channel>", methods=["PUT"])
+@blp.arguments(ContactPointInSchema)
+@blp.response(200, ContactPointSchema)
+@blp.alt_response(404, description="No user with this uuid.")
+@blp.alt_response(422, description="Unknown channel, or an address or option the channel refuses.")
+def put_contact_point(contact_point: dict, user_uuid: str, channel: str):
+    """Create or replace the user's contact point on a channel; the channel's schema validates it."""
+    return contacts.set_contact_point(user_uuid, channel, **contact_point)
+
+
+@blp.route("/<channel>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, description="No such user or contact point.")
+def delete_contact_point(user_uuid: str, channel: str):
+    """Remove the user's contact point on a channel."""
+    contacts.delete_contact_point(user_uuid, channel)

@@ -1,0 +1,101 @@
+"""One alert to staff with contact points on several channels, routed by label, rendered by templates."""
+
+import pytest
+import sqlalchemy as sa
+from rq import SimpleWorker
+
+from nootification import create_app
+from nootification.config import TestConfig
+from nootification.extensions import db as _db
+from nootification.extensions import redis_queue
+from nootification.models import Level
+from tests.conftest import make_config
+from tests.factories import alert_payload, make_location, make_user
+
+ADDRESSES = {
+    "slack": "C0123456789",
+    "telegram": "-1001234567890",
+    "sms": "+33612345678",
+    "email": "camille@example.com",
+}
+
+
+@pytest.fixture
+def channels_app(tmp_path, redis_url, smtp_server, monkeypatch):
+    """An app whose providers are all the stub: HTTP APIs at their paths and a real SMTP server."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1111-2222-secret")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456789:AAH-secret_token_value")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "twilio-auth-secret-42")
+    url = smtp_server.url
+    database = TestConfig.SQLALCHEMY_DATABASE_URI
+    if database == "sqlite://":
+        database = f"sqlite:///{tmp_path / 'channels.db'}"
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=database,
+        REDIS_URL=redis_url,
+        THIRD_PARTY_URL=url,
+        SLACK_API_URL=f"{url}/slack/api",
+        TELEGRAM_API_URL=f"{url}/telegram",
+        TWILIO_API_URL=f"{url}/twilio",
+        TWILIO_FROM_NUMBER="+15005550006",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_server.port,
+        SMTP_SECURITY="none",
+    )
+    app = create_app(config)
+    with app.app_context():
+        redis_queue.connection.flushdb()
+        _db.create_all()
+        yield app
+        _db.session.remove()
+        _db.drop_all()
+
+
+def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smtp_server):
+    client = channels_app.test_client()
+    shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
+    everywhere = make_user(shop, level=Level.STANDARD, name="Camille")
+    quiet = make_user(shop, level=Level.CRITICAL, name="Hugo")
+    for channel, address in ADDRESSES.items():
+        response = client.put(
+            f"/users/{everywhere.user_uuid}/contact-points/{channel}", json={"address": address}
+        )
+        assert response.status_code == 200, response.json
+    client.put(f"/users/{quiet.user_uuid}/contact-points/sms", json={"address": "+33699999999"})
+    client.post("/routes", json={"label": "theft", "channels": ["push", "sms", "email", "slack", "telegram"]})
+    client.post("/routes", json={"label": "suspicious", "channels": ["push", "slack"]})
+    client.post(
+        "/templates",
+        json={
+            "label": "theft",
+            "channel": "sms",
+            "locale": "en",
+            "body": "THEFT {{ location_name }} {{ local_time }}",
+        },
+    )
+
+    theft = alert_payload(label="theft", time_spotted=1742470260.0)  # 11:31 UTC, 12:31 in Paris
+    suspicious = alert_payload(label="suspicious")
+    assert client.post("/webhooks/alerts", json=theft).json["delivery_count"] == 5 + 2
+    assert client.post("/webhooks/alerts", json=suspicious).json["delivery_count"] == 2
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+
+    everything = smtp_server.messages()["messages"]
+
+    def received(channel: str) -> list[dict]:
+        # The push provider's records are the original wire format, without a channel field.
+        return [m for m in everything if m.get("channel", "push") == channel]
+
+    push_alerts = sorted(m["alert_uuid"] for m in received("push"))
+    assert push_alerts == sorted([theft["alert_uuid"]] * 2 + [suspicious["alert_uuid"]])
+    sms = received("sms")
+    assert sorted(m["address"] for m in sms) == ["+33612345678", "+33699999999"]
+    assert {m["text"].split("\n")[0] for m in sms} == {"THEFT Auchan La Rochelle 12:31"}
+    assert len(received("slack")) == 2
+    assert len(received("telegram")) == 1
+    [mail] = received("email")
+    assert mail["address"] == "camille@example.com"
+    assert "Theft spotted at Auchan La Rochelle at 12:31 (critical)." in mail["text"]
+    statuses = _db.session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all()
+    assert dict(statuses) == {"sent": 9}
