@@ -11,6 +11,7 @@ from nootification.config import Config
 from nootification.errors import register_error_handlers
 from nootification.extensions import db, migrate, redis_queue
 from nootification.observability import register_observability
+from nootification.security import register_security
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
@@ -27,6 +28,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"])
     redis_queue.init_app(app)
     senders.init_app(app)
+    register_security(app)
     register_api(app)
     register_error_handlers(app)
     register_commands(app)

@@ -19,10 +19,12 @@ from nootification.models import DeliveryStatus
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.directory import load_data
 from nootification.services.outbox import schedule_sweeper, sweep
+from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 
 log = logging.getLogger(__name__)
 
 DEMO_DATA = Path(__file__).resolve().parent / "data" / "demo.json"
+DEMO_TOKENS = Path("instance") / "demo-tokens.json"
 
 
 def wait_for_redis(timeout: float | None) -> None:
@@ -153,6 +155,54 @@ def replay_alert_command(alert_uuid: str) -> None:
     click.echo(f"replayed {len(replayed)} deliveries of alert {alert_uuid}")
 
 
+@click.group("tokens")
+def tokens_group() -> None:
+    """Create, list and revoke API bearer tokens."""
+
+
+@tokens_group.command("create")
+@click.option("--name", required=True, help="What the token is for, e.g. 'camera system, shop 12'.")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, type=click.Choice(SCOPES), help="Repeatable."
+)
+@click.option("--user", "user_uuid", help="The user a preferences:self token belongs to.")
+@with_appcontext
+def create_token_command(name: str, scopes: tuple[str, ...], user_uuid: str | None) -> None:
+    """Issue a token; it is printed once and stored only as a hash."""
+    issued = _or_exit(lambda _: create_token(name=name, scopes=list(scopes), user_uuid=user_uuid), None)
+    click.echo(f"token {issued.record.id} ({', '.join(issued.record.scopes)}): {issued.token}")
+
+
+@tokens_group.command("list")
+@with_appcontext
+def list_tokens_command() -> None:
+    """Print every token: id, scopes, user, created, revoked."""
+    for record in list_tokens():
+        user = record.user.user_uuid if record.user else "-"
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "live"
+        click.echo(f"{record.id:5}  {','.join(record.scopes):30}  {user:36}  {record.name}  {revoked}")
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def revoke_token_command(token_id: int) -> None:
+    """Revoke a token; it is refused from then on."""
+    record = _or_exit(revoke_token, token_id)
+    click.echo(f"token {record.id} revoked")
+
+
+@tokens_group.command("demo")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), default=DEMO_TOKENS, show_default=True
+)
+@with_appcontext
+def demo_tokens_command(output: Path) -> None:
+    """Replace the demo tokens (admin, alerts:write, preferences:self per user) and write them to a file."""
+    tokens = issue_demo_tokens(output)
+    click.echo(f"wrote {2 + len(tokens['users'])} demo tokens to {output}")
+
+
 def _or_exit(action, argument):
     try:
         return action(argument)
@@ -169,6 +219,7 @@ def register_commands(app: Flask) -> None:
         sweep_command,
         deliveries_group,
         alerts_group,
+        tokens_group,
     )
     for command in commands:
         app.cli.add_command(command)

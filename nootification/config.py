@@ -16,6 +16,10 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
 def _env_list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = os.environ.get(name)
     if raw is None:
@@ -29,6 +33,10 @@ def read_secret(name: str) -> str | None:
     if value is None and os.environ.get(f"{name}_FILE"):
         value = Path(os.environ[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
     return value
+
+
+def _secret_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (read_secret(name) or "").split(",") if item.strip())
 
 
 class Config:
@@ -82,6 +90,22 @@ class Config:
     BREAKER_FAILURE_THRESHOLD = _env_int("BREAKER_FAILURE_THRESHOLD", 5)
     BREAKER_COOLDOWN = _env_float("BREAKER_COOLDOWN", 30.0)
 
+    # Alerts must carry a Standard Webhooks signature made with one of these secrets (several at once
+    # during a rotation) or an alerts:write bearer token; the quick start also accepts neither.
+    ALERT_WEBHOOK_SECRETS = _secret_list("ALERT_WEBHOOK_SECRETS")
+    ALLOW_UNAUTHENTICATED_ALERTS = _env_bool("ALLOW_UNAUTHENTICATED_ALERTS", False)
+
+    # Rate limits per bearer token, or per client address without one (flask-limiter, on Redis).
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_DEFAULT = _env_str("RATELIMIT_DEFAULT", "300 per minute")
+    RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")
+    RATELIMIT_PREFERENCES = _env_str("RATELIMIT_PREFERENCES", "60 per minute")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_KEY_PREFIX = "nootification-limits"
+    # When Redis is down, requests are let through: an alert must never be refused for that.
+    RATELIMIT_SWALLOW_ERRORS = True
+
     # Requests larger than this are refused with 413 before they are parsed.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
@@ -97,9 +121,10 @@ class Config:
 
 
 class TestConfig(Config):
-    """Settings for the test suite: no waiting between retries, short HTTP timeouts."""
+    """Settings for the test suite: no waiting between retries, short HTTP timeouts, no rate limits."""
 
     TESTING = True
+    RATELIMIT_ENABLED = False
     SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
     SEND_RETRY_WAIT = 0.01
     HTTP_CONNECT_TIMEOUT = 1.0

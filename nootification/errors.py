@@ -80,6 +80,10 @@ def handle_http_exception(error: HTTPException) -> Response:
         response = _json_error(error.code, message, _field_errors(messages))
     else:
         response = _json_error(error.code, error.description)
+    # Keep what the error says beyond its body: WWW-Authenticate, Allow, Retry-After...
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     for name, value in (data.get("headers") or {}).items():
         response.headers[name] = value
     return response

@@ -1,8 +1,10 @@
 """Unbound extensions, initialised by the application factory."""
 
+import hashlib
 import sqlite3
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
@@ -27,8 +29,17 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def client_identity() -> str:
+    """Whom a rate limit counts against: the bearer token (hashed) if any, else the client address."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "token:" + hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+    return "address:" + (request.remote_addr or "unknown")
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+limiter = Limiter(key_func=client_identity)
 
 
 @event.listens_for(Engine, "connect")

@@ -270,3 +270,19 @@ class DeliveryAttempt(db.Model):
     retry_after: Mapped[float | None]
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
+
+
+class ApiToken(db.Model):
+    """A bearer token, stored as a hash, with its scopes and (for `preferences:self`) its user."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[User | None] = relationship()

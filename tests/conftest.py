@@ -19,6 +19,7 @@ from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
+from nootification.services.tokens import ADMIN, create_token
 from tests.factories import alert_payload, make_location, make_user
 from third_party import FailureSettings, create_stub_app, start_smtp_server
 
@@ -183,8 +184,22 @@ def db(app):
 
 
 @pytest.fixture
-def client(app, db):
-    """A test client for the API."""
+def admin_token(db) -> str:
+    """A bearer token with the admin scope."""
+    return create_token(name="tests", scopes=[ADMIN]).token
+
+
+@pytest.fixture
+def client(app, admin_token):
+    """A test client for the API, authenticated as admin."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {admin_token}"
+    return client
+
+
+@pytest.fixture
+def anonymous(app, db):
+    """A test client without credentials."""
     return app.test_client()
 
 

@@ -9,6 +9,7 @@ from nootification.config import TestConfig
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
+from nootification.services.tokens import ADMIN, create_token
 from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user
 
@@ -54,6 +55,7 @@ def channels_app(tmp_path, redis_url, smtp_server, monkeypatch):
 
 def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smtp_server):
     client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
     shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
     everywhere = make_user(shop, level=Level.STANDARD, name="Camille")
     quiet = make_user(shop, level=Level.CRITICAL, name="Hugo")

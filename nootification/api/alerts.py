@@ -2,11 +2,14 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import AlertDetailSchema, ReplaySchema
 from nootification.services.alerts import get_alert
 from nootification.services.deliveries import replay_alert
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint("alerts", __name__, url_prefix="/alerts", description="Stored alerts and their deliveries")
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("/<alert_uuid>")

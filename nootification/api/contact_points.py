@@ -2,9 +2,11 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import ContactPointInSchema, ContactPointSchema
 from nootification.services import contacts
 from nootification.services.directory import get_user
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint(
     "contact_points",
@@ -12,6 +14,7 @@ blp = Blueprint(
     url_prefix="/users/<user_uuid>/contact-points",
     description="Contact points (admin)",
 )
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

@@ -2,12 +2,15 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import DeliveryDetailSchema, DeliveryPageSchema, DeliveryQuerySchema
 from nootification.services import deliveries
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint(
     "deliveries", __name__, url_prefix="/deliveries", description="Deliveries and dead letters (admin)"
 )
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

@@ -2,10 +2,12 @@
 
 from flask_smorest import Blueprint
 
+from nootification.extensions import limiter
 from nootification.schemas import HealthSchema
 from nootification.services.health import check_health
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Service health")
+limiter.exempt(blp)
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

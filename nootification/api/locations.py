@@ -2,10 +2,13 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import LocationSchema, LocationUpdateSchema
 from nootification.services import directory
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint("locations", __name__, url_prefix="/locations", description="Shops (admin)")
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

@@ -2,20 +2,27 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import ensure_may_act_for, require_scope
 from nootification.schemas import LevelInSchema, PreferenceInSchema, PreferenceSchema
+from nootification.security import limit_by_setting
 from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level
+from nootification.services.tokens import PREFERENCES_SELF
 
 blp = Blueprint("preferences", __name__, url_prefix="/preferences", description="Users' alerting preferences")
+blp.before_request(require_scope(PREFERENCES_SELF))
+limit_by_setting(blp, "RATELIMIT_PREFERENCES")
 
 
 @blp.route("", methods=["PUT"], strict_slashes=False)
 @blp.arguments(PreferenceInSchema)
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
+@blp.alt_response(403, description="A preferences:self token of another user.")
 @blp.alt_response(422, description="A bad level, or a channel the user has no contact point on.")
 def put_preference(preference: dict):
     """Set a user's level with the original body `{"user_id": ..., "level": ...}`, and optional `channels`."""
+    ensure_may_act_for(preference["user_id"])
     return set_level(
         user_uuid=preference["user_id"], level=preference["level"], channels=preference.get("channels")
     )
@@ -25,14 +32,18 @@ def put_preference(preference: dict):
 @blp.arguments(LevelInSchema)
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
+@blp.alt_response(403, description="A preferences:self token of another user.")
 def put_user_preference(preference: dict, user_id: str):
     """Set the level (and optional per-channel levels) of the user named in the path."""
+    ensure_may_act_for(user_id)
     return set_level(user_uuid=user_id, level=preference["level"], channels=preference.get("channels"))
 
 
 @blp.route("/<user_id>", methods=["GET"])
 @blp.response(200, PreferenceSchema)
 @blp.alt_response(404, description="No user with this user_id.")
+@blp.alt_response(403, description="A preferences:self token of another user.")
 def get_preference(user_id: str):
     """A user's stored level and each channel's effective level."""
+    ensure_may_act_for(user_id)
     return preference_of(user_id)

@@ -2,10 +2,13 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import RouteSchema, RouteUpdateSchema
 from nootification.services import routing
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint("routes", __name__, url_prefix="/routes", description="Routing rules (admin)")
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

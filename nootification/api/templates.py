@@ -2,6 +2,7 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import (
     RenderedSchema,
     TemplatePreviewInSchema,
@@ -9,8 +10,10 @@ from nootification.schemas import (
     TemplateUpdateSchema,
 )
 from nootification.services import templates
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint("templates", __name__, url_prefix="/templates", description="Message templates (admin)")
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

@@ -2,10 +2,13 @@
 
 from flask_smorest import Blueprint
 
+from nootification.auth import require_scope
 from nootification.schemas import UserQuerySchema, UserSchema, UserUpdateSchema
 from nootification.services import directory
+from nootification.services.tokens import ADMIN
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="Staff (admin)")
+blp.before_request(require_scope(ADMIN))
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)

@@ -1,0 +1,54 @@
+"""Protections on every request: rate limits, security headers, and refusal of NUL characters."""
+
+from flask import Flask, current_app, request
+from flask_smorest import Blueprint
+from werkzeug.exceptions import UnprocessableEntity
+
+from nootification.auth import warn_if_alerts_are_open
+from nootification.extensions import limiter
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+# The interactive docs are a page with its own scripts and styles, all served from here.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
+
+
+def add_security_headers(response):
+    """Add the security headers, without overriding what a view set."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/docs"):
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+        response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def refuse_nul_characters() -> None:
+    """422 for a NUL character anywhere in the request: no database stores one, PostgreSQL refuses it."""
+    if "\x00" in request.path or b"%00" in request.query_string or b"\x00" in request.query_string:
+        raise UnprocessableEntity("NUL characters are not accepted.")
+    body = request.get_data(cache=True) if request.content_length else b""
+    if b"\x00" in body or b"\\u0000" in body:
+        raise UnprocessableEntity("NUL characters are not accepted.")
+
+
+def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
+    """Apply the rate limit named by a config setting to every route of a blueprint (once, at import)."""
+    limiter.limit(lambda: current_app.config[setting])(blueprint)
+
+
+def register_security(app: Flask) -> None:
+    """Rate limits on Redis, security headers and input guards; warn when alerts are open to anyone."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    limiter.init_app(app)
+    app.before_request(refuse_nul_characters)
+    app.after_request(add_security_headers)
+    warn_if_alerts_are_open(app)
