@@ -8,6 +8,7 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from nootification.extensions import redis_queue
@@ -23,7 +24,7 @@ REPLAY_TTL_SECONDS = 15 * 60  # longer than the ±5 min a signature is accepted 
 
 
 def _unauthorized(reason: str) -> Unauthorized:
-    return Unauthorized(reason, www_authenticate='Bearer realm="nootification"')
+    return Unauthorized(reason, www_authenticate=WWWAuthenticate("Bearer", {"realm": "nootification"}))
 
 
 def presented_token() -> str | None:

@@ -1,0 +1,74 @@
+"""Rate limits, security headers and input guards."""
+
+import time
+
+import pytest
+
+from nootification import create_app
+from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
+from tests.conftest import make_config
+from tests.factories import make_location, make_user
+
+
+@pytest.fixture
+def limited(app, db):
+    """A second app on the same database and Redis with small rate limits switched on."""
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_PREFERENCES="2 per 1 second",
+        RATELIMIT_DEFAULT="3 per 1 second",
+    )
+    limited_app = create_app(config)
+    with limited_app.app_context():
+        yield limited_app.test_client()
+
+
+def test_rate_limit_is_hit_with_retry_after_and_json_then_resets(limited, db):
+    user = make_user(make_location())
+    token = create_token(name="p", scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).token
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/preferences/{user.user_uuid}"
+    assert [limited.get(path, headers=headers).status_code for _ in range(2)] == [200, 200]
+    refused = limited.get(path, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json["code"] == 429
+    assert int(refused.headers["Retry-After"]) >= 0
+    time.sleep(1.1)
+    assert limited.get(path, headers=headers).status_code == 200
+
+
+def test_limits_count_per_token_and_per_address(limited, db):
+    first = {"Authorization": f"Bearer {create_token(name='a', scopes=[ADMIN]).token}"}
+    second = {"Authorization": f"Bearer {create_token(name='b', scopes=[ADMIN]).token}"}
+    assert [limited.get("/locations", headers=first).status_code for _ in range(4)][-1] == 429
+    assert limited.get("/locations", headers=second).status_code == 200
+    anonymous = [limited.get("/locations").status_code for _ in range(4)]
+    assert anonymous == [401, 401, 401, 429]
+
+
+def test_health_is_never_limited(limited):
+    assert {limited.get("/health").status_code for _ in range(10)} == {200}
+
+
+def test_security_headers_on_every_response(client):
+    for response in (client.get("/health"), client.get("/nowhere"), client.get("/openapi.json")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("get", "/users?location=a%00b", {}),
+        ("post", "/locations", {"json": {"name": "a\u0000b"}}),
+        ("get", "/users/a%00b", {}),
+    ],
+)
+def test_nul_characters_are_refused(client, method, path, kwargs):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == 422
+    assert "NUL" in response.json["message"]
