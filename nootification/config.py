@@ -117,6 +117,28 @@ class Config:
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+    API_SPEC_OPTIONS = {
+        "info": {"description": "Gets a shop's theft alert onto the phones of the staff in that shop."},
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "From `flask tokens create`: alerts:write, preferences:self or admin.",
+                },
+                "webhookSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "webhook-signature",
+                    "description": "Standard Webhooks: v1,base64(HMAC-SHA256(id.timestamp.body)), "
+                    "with webhook-id and webhook-timestamp headers, within ±5 minutes.",
+                },
+            }
+        },
+    }
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 
 

@@ -17,7 +17,8 @@ SECURITY_HEADERS = {
 }
 # The interactive docs are a page with its own scripts and styles, all served from here.
 DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
 )
 
 

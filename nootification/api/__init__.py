@@ -7,6 +7,7 @@ from nootification.api import (
     alerts,
     contact_points,
     deliveries,
+    docs,
     health,
     locations,
     preferences,
@@ -35,4 +36,5 @@ def register_api(app: Flask) -> Api:
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(docs.blp)
     return api

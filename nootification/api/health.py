@@ -11,6 +11,7 @@ limiter.exempt(blp)
 
 
 @blp.route("", methods=["GET"], strict_slashes=False)
+@blp.doc(security=[])
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="A component named in the body is failing.")
 def health():

@@ -28,7 +28,7 @@ def create_route(route: dict):
     return routing.create_route(**route)
 
 
-@blp.route("/<int:route_id>", methods=["GET"])
+@blp.route("/<int(max=2147483647):route_id>", methods=["GET"])
 @blp.response(200, RouteSchema)
 @blp.alt_response(404, description="No route with this id.")
 def read_route(route_id: int):
@@ -36,7 +36,7 @@ def read_route(route_id: int):
     return routing.get_route(route_id)
 
 
-@blp.route("/<int:route_id>", methods=["PUT"])
+@blp.route("/<int(max=2147483647):route_id>", methods=["PUT"])
 @blp.arguments(RouteUpdateSchema)
 @blp.response(200, RouteSchema)
 @blp.alt_response(404, description="No route with this id.")
@@ -46,7 +46,7 @@ def update_route(changes: dict, route_id: int):
     return routing.update_route(route_id, **changes)
 
 
-@blp.route("/<int:route_id>", methods=["DELETE"])
+@blp.route("/<int(max=2147483647):route_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="No route with this id.")
 def delete_route(route_id: int):

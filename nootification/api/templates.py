@@ -33,7 +33,7 @@ def create_template(template: dict):
     return templates.create_template(**template)
 
 
-@blp.route("/<int:template_id>", methods=["GET"])
+@blp.route("/<int(max=2147483647):template_id>", methods=["GET"])
 @blp.response(200, TemplateSchema)
 @blp.alt_response(404, description="No template with this id.")
 def read_template(template_id: int):
@@ -41,7 +41,7 @@ def read_template(template_id: int):
     return templates.get_template(template_id)
 
 
-@blp.route("/<int:template_id>", methods=["PATCH"])
+@blp.route("/<int(max=2147483647):template_id>", methods=["PATCH"])
 @blp.arguments(TemplateUpdateSchema)
 @blp.response(200, TemplateSchema)
 @blp.alt_response(404, description="No template with this id.")
@@ -51,7 +51,7 @@ def update_template(changes: dict, template_id: int):
     return templates.update_template(template_id, **changes)
 
 
-@blp.route("/<int:template_id>", methods=["DELETE"])
+@blp.route("/<int(max=2147483647):template_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="No template with this id.")
 def delete_template(template_id: int):
@@ -59,7 +59,7 @@ def delete_template(template_id: int):
     templates.delete_template(template_id)
 
 
-@blp.route("/<int:template_id>/render", methods=["POST"])
+@blp.route("/<int(max=2147483647):template_id>/render", methods=["POST"])
 @blp.arguments(TemplatePreviewInSchema)
 @blp.response(200, RenderedSchema)
 @blp.alt_response(404, description="No template, or no alert with this uuid.")

@@ -83,10 +83,13 @@ def create_user(
     name: str = "",
     level: Level = Level.CRITICAL,
     push_address: str | None = None,
+    locale: str = "en",
     location_names: list[str] = (),
 ) -> User:
     """Add a member of staff to the named shops."""
-    user = User(user_uuid=user_uuid or new_id(), name=name, level=level, push_address=push_address)
+    user = User(
+        user_uuid=user_uuid or new_id(), name=name, level=level, push_address=push_address, locale=locale
+    )
     user.locations = _locations_named(list(location_names))
     db.session.add(user)
     _commit_or_conflict("A user with this user_uuid already exists.", field="user_uuid")
