@@ -106,6 +106,9 @@ class Config:
     # When Redis is down, requests are let through: an alert must never be refused for that.
     RATELIMIT_SWALLOW_ERRORS = True
 
+    # Contact points may name webhook URLs; unless allowed, those must resolve to public addresses only.
+    ALLOW_PRIVATE_WEBHOOK_TARGETS = _env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", False)
+
     # Requests larger than this are refused with 413 before they are parsed.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
@@ -147,6 +150,7 @@ class TestConfig(Config):
 
     TESTING = True
     RATELIMIT_ENABLED = False
+    ALLOW_PRIVATE_WEBHOOK_TARGETS = True  # the stub providers listen on loopback
     SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
     SEND_RETRY_WAIT = 0.01
     HTTP_CONNECT_TIMEOUT = 1.0

@@ -12,6 +12,7 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.circuit import CircuitBreaker
 from nootification.config import read_secret
+from nootification.ssrf import non_public_reason
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,18 @@ class MessageSender:
         if not message.address:
             raise PermanentSendError("the contact point has no address")
         return message.address
+
+    def public_url(self, message: Message) -> str:
+        """The message's address as a URL to call, refused when it reaches a non-public address (SSRF).
+
+        Checked again at send time, since a name's DNS answer may have changed since it was saved.
+        """
+        url = self.address(message)
+        if not self.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"]:
+            reason = non_public_reason(url)
+            if reason:
+                raise PermanentSendError(f"refused to call the address: {reason}")
+        return url
 
     def send(self, message: Message) -> None:
         """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""

@@ -104,7 +104,7 @@ class SlackSender(MessageSender):
         address = self.address(message)
         if is_webhook(address):
             # An incoming webhook answers "ok", or a status with a text code such as channel_not_found.
-            post_json(self.session, address, self.payload(message), timeout=self.timeout)
+            post_json(self.session, self.public_url(message), self.payload(message), timeout=self.timeout)
         else:
             self.post_message(address, message)
 

@@ -53,4 +53,4 @@ class TeamsSender(MessageSender):
 
     def send(self, message: Message) -> None:
         """POST the card once; the webhook URL is itself the credential, so it is never quoted in errors."""
-        post_json(self.session, self.address(message), self.payload(message), timeout=self.timeout)
+        post_json(self.session, self.public_url(message), self.payload(message), timeout=self.timeout)

@@ -64,7 +64,7 @@ class WebhookSender(MessageSender):
 
     def send(self, message: Message) -> None:
         """POST once; the delivery id is the webhook-id, so a receiver can drop a retried repeat."""
-        url = self.address(message)
+        url = self.public_url(message)
         signer = self.signer()
         # Whole seconds: the signed timestamp and the header must be the same number.
         seconds = int(time.time())

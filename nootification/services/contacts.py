@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 
+from flask import current_app
 from marshmallow import ValidationError
 
 from nootification.errors import InvalidInput, NotFound
@@ -9,6 +10,7 @@ from nootification.extensions import db
 from nootification.models import ContactPoint, Level, User
 from nootification.senders import sender_class
 from nootification.services.directory import get_user
+from nootification.ssrf import is_url, non_public_reason
 
 PUSH = "push"
 
@@ -46,11 +48,16 @@ def _validated(channel: str, address: str | None, options: dict) -> dict:
     except KeyError:
         raise InvalidInput("Unknown channel.", field="channel") from None
     try:
-        return schema.load({"address": address, **options})
+        valid = schema.load({"address": address, **options})
     except ValidationError as error:
         raise InvalidInput(
             "The contact point is not valid for this channel.", errors=error.messages
         ) from None
+    if is_url(valid.get("address")) and not current_app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"]:
+        reason = non_public_reason(valid["address"])
+        if reason:
+            raise InvalidInput(f"Refused: {reason}.", field="address")
+    return valid
 
 
 def set_contact_point(
