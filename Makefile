@@ -6,11 +6,26 @@ BIN := $(CURDIR)/$(VENV)/bin
 API_PORT ?= 8000
 STUB_PORT ?= 5000
 REDIS_PORT ?= 6379
-export API_PORT STUB_PORT REDIS_PORT
+SMTP_PORT ?= 2525
+export API_PORT STUB_PORT REDIS_PORT SMTP_PORT
 export FLASK_APP := nootification
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export THIRD_PARTY_URL ?= http://127.0.0.1:$(STUB_PORT)
 export PATH := $(BIN):$(PATH)
+
+# The quick start's providers are all the local stub: its HTTP paths and its SMTP server on SMTP_PORT.
+# These secrets are dummies that only the stub accepts; they never reach a real provider. Each setting
+# can be overridden from the environment or the command line.
+run: export SLACK_API_URL ?= http://127.0.0.1:$(STUB_PORT)/slack/api
+run: export TELEGRAM_API_URL ?= http://127.0.0.1:$(STUB_PORT)/telegram
+run: export TWILIO_API_URL ?= http://127.0.0.1:$(STUB_PORT)/twilio
+run: export TWILIO_FROM_NUMBER ?= +15005550006
+run: export SMTP_HOST ?= 127.0.0.1
+run: export SMTP_SECURITY ?= none
+run: export SLACK_BOT_TOKEN ?= xoxb-stub-only
+run: export TELEGRAM_BOT_TOKEN ?= 1000000:stub-only
+run: export TWILIO_ACCOUNT_SID ?= ACstubonly
+run: export TWILIO_AUTH_TOKEN ?= stub-only
 
 .PHONY: install run test e2e chaos fuzz lint lock clean
 

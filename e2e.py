@@ -1,4 +1,4 @@
-"""End-to-end check: post alerts to a running API and verify what the stub provider received."""
+"""End-to-end check: post alerts to a running API and verify what the stub providers received, per channel."""
 
 import argparse
 import logging
@@ -7,7 +7,7 @@ import random
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,9 +21,11 @@ DEMO_USERS = 4
 REQUEST_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
 SHOWN = 5
+PUSH = "push"
+ANY_LABEL = "*"
 
-Pair = tuple[str, str]
-"""(alert_uuid, user_uuid): one expected or received notification."""
+Delivery = tuple[str, str, str]
+"""(alert_uuid, user_uuid, channel): one expected or received notification."""
 
 
 class StackUnreachable(Exception):
@@ -35,12 +37,32 @@ class CheckFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Contact:
+    """A user's contact point on one channel; a level of None follows the user's level."""
+
+    channel: str
+    address: str | None
+    level: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class User:
-    """A user as far as routing goes: their level and the shops they belong to."""
+    """A user as far as routing goes: their level, the shops they belong to, their stored contact points."""
 
     user_uuid: str
     level: str
     locations: frozenset[str]
+    contacts: tuple[Contact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A routing rule: the channels a label (or "*", any label) goes out on, at one shop or (None) at all."""
+
+    label: str
+    channels: frozenset[str]
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,25 +75,28 @@ class PostedAlert:
     severity: str
     delivery_count: int
     posted_at: float
+    url: str
 
 
 @dataclass(frozen=True)
-class Received:
-    """What the stub holds for this run's alerts."""
+class Receipt:
+    """A message the stub stored for this run, the delivery it is for, and how often it arrived."""
 
-    messages: list[dict[str, Any]]
-    raw_duplicates: int
+    delivery: Delivery
+    received_at: float
+    # More than 1 when the message was sent again with an idempotency key the stub had seen.
+    receipts: int = 1
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Expected against received, with everything that does not match."""
+    """Expected against received, per channel, with everything that does not match."""
 
-    expected: int
-    received: int
-    missing: list[Pair]
-    extra: list[Pair]
-    duplicated: list[Pair]
+    expected: dict[str, int]
+    received: dict[str, int]
+    missing: list[Delivery]
+    extra: list[Delivery]
+    duplicated: list[Delivery]
     raw_duplicates: int
     count_mismatches: list[tuple[str, int, int]]
 
@@ -106,12 +131,32 @@ def probe_stub(session: requests.Session, stub: str) -> dict[str, Any]:
 
 
 def fetch_users(session: requests.Session, api: str) -> list[User]:
-    """Every user with their level and shops."""
+    """Every user with their level, shops and contact points."""
     body = _call(session, "GET", f"{api}/users", 200)
     try:
-        return [User(u["user_uuid"], u["level"], frozenset(u["locations"])) for u in body]
+        return [
+            User(
+                u["user_uuid"],
+                u["level"],
+                frozenset(u["locations"]),
+                tuple(
+                    Contact(c["channel"], c["address"], c["level"], c["enabled"])
+                    for c in u.get("contact_points", [])
+                ),
+            )
+            for u in body
+        ]
     except (KeyError, TypeError) as exc:
         raise CheckFailed(f"GET {api}/users: unexpected user shape ({exc!r})") from exc
+
+
+def fetch_routes(session: requests.Session, api: str) -> list[Route]:
+    """Every routing rule; a rule for every shop may come without a location."""
+    body = _call(session, "GET", f"{api}/routes", 200)
+    try:
+        return [Route(r["label"], frozenset(r["channels"]), r.get("location")) for r in body]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CheckFailed(f"GET {api}/routes: unexpected route shape ({exc!r})") from exc
 
 
 def fetch_locations(session: requests.Session, api: str) -> list[str]:
@@ -134,11 +179,11 @@ def plan_preferences(users: Sequence[User], rng: random.Random) -> dict[str, str
 
 
 def apply_preferences(session: requests.Session, api: str, levels: Mapping[str, str]) -> None:
-    """PUT each level and check the API echoes it."""
+    """PUT each level and check the API echoes the user and the level (it may add each channel's level)."""
     for user_uuid, level in levels.items():
         sent = {"user_id": user_uuid, "level": level}
         body = _call(session, "PUT", f"{api}/preferences", 200, json=sent)
-        if body != sent:
+        if not isinstance(body, dict) or {name: body.get(name) for name in sent} != sent:
             raise CheckFailed(f"PUT {api}/preferences with {sent} answered {body}")
 
 
@@ -178,66 +223,153 @@ def post_alert(session: requests.Session, api: str, plan: Mapping[str, str]) -> 
     if answered_uuid != plan["alert_uuid"] or severity not in ("critical", "standard"):
         raise CheckFailed(f"POST {api}/webhooks/alerts with {plan['alert_uuid']}: unexpected answer {body!r}")
     return PostedAlert(
-        plan["alert_uuid"], plan["location"], plan["label"], severity, delivery_count, posted_at
+        plan["alert_uuid"], plan["location"], plan["label"], severity, delivery_count, posted_at, plan["url"]
     )
 
 
-def expected_receipts(alerts: Iterable[PostedAlert], users: Sequence[User]) -> set[Pair]:
-    """Who must hear of each alert: its shop's STANDARD users, and everyone there when it is critical."""
-    return {
-        (alert.alert_uuid, user.user_uuid)
-        for alert in alerts
-        for user in users
-        if alert.location in user.locations and (alert.severity == "critical" or user.level == "STANDARD")
-    }
+def contacts_of(user: User) -> list[Contact]:
+    """The user's contact points, with push implied (no address, the user's level) unless one is stored."""
+    if any(contact.channel == PUSH for contact in user.contacts):
+        return list(user.contacts)
+    return [Contact(PUSH, None), *user.contacts]
 
 
-def fetch_received(session: requests.Session, stub: str, alert_uuids: Iterable[str]) -> Received:
-    """Everything the stub holds for the given alerts."""
-    messages: list[dict[str, Any]] = []
-    raw_duplicates = 0
-    for alert_uuid in alert_uuids:
-        body = _call(session, "GET", f"{stub}/messages", 200, params={"alert_uuid": alert_uuid})
-        messages.extend(body["messages"])
-        raw_duplicates += body["duplicates"]
-    return Received(messages, raw_duplicates)
+def routed_channels(routes: Iterable[Route], location: str, label: str) -> frozenset[str] | None:
+    """The channels of the most specific rule for this shop and label; None when none applies (any channel).
+
+    Precedence: this shop and this label, this shop and any label, every shop and this label, every shop
+    and any label.
+    """
+    matching = [r for r in routes if r.location in (location, None) and r.label in (label, ANY_LABEL)]
+    if not matching:
+        return None
+    return min(matching, key=lambda r: (r.location is None, r.label == ANY_LABEL)).channels
 
 
-def message_pair(message: Mapping[str, Any]) -> Pair:
-    """The (alert, user) pair a stored message is for."""
-    return message["alert_uuid"], message["target_user_uuid"]
+def wants(level: str, severity: str) -> bool:
+    """STANDARD wants every alert, CRITICAL only critical ones."""
+    return level == "STANDARD" or severity == "critical"
 
 
-def received_pairs(messages: Iterable[Mapping[str, Any]]) -> Counter[Pair]:
-    """How many stored messages each (alert, user) pair has."""
-    return Counter(map(message_pair, messages))
+def expected_deliveries(
+    alerts: Iterable[PostedAlert], users: Sequence[User], routes: Sequence[Route]
+) -> set[Delivery]:
+    """Each (alert, user, channel) that must be notified, by the rule the service follows.
+
+    A user of the alert's shop, on each enabled contact point whose channel is routed for the alert and
+    whose level (its own, else the user's) wants the alert's severity.
+    """
+    expected = set()
+    for alert in alerts:
+        allowed = routed_channels(routes, alert.location, alert.label)
+        for user in users:
+            if alert.location not in user.locations:
+                continue
+            for contact in contacts_of(user):
+                if (
+                    contact.enabled
+                    and (allowed is None or contact.channel in allowed)
+                    and wants(contact.level or user.level, alert.severity)
+                ):
+                    expected.add((alert.alert_uuid, user.user_uuid, contact.channel))
+    return expected
+
+
+def fetch_messages(session: requests.Session, stub: str) -> list[dict[str, Any]]:
+    """Every message the stub holds, on every channel."""
+    body = _call(session, "GET", f"{stub}/messages", 200)
+    try:
+        return list(body["messages"])
+    except (KeyError, TypeError) as exc:
+        raise CheckFailed(f"GET {stub}/messages: unexpected answer shape ({exc!r})") from exc
+
+
+def message_channel(message: Mapping[str, Any]) -> str:
+    """The channel a stored message came in on; push messages keep the provider's wire format, without one."""
+    return message.get("channel", PUSH)
+
+
+def message_alert(message: Mapping[str, Any], alerts: Sequence[PostedAlert]) -> str | None:
+    """The alert of this run a message is about: by its alert_uuid, else by the video URL in its text."""
+    if message.get("alert_uuid"):
+        return next((a.alert_uuid for a in alerts if a.alert_uuid == message["alert_uuid"]), None)
+    text = message.get("text") or ""
+    return next((a.alert_uuid for a in alerts if a.url in text), None)
+
+
+def attribute(
+    messages: Iterable[Mapping[str, Any]],
+    alerts: Sequence[PostedAlert],
+    users: Sequence[User],
+    expected: set[Delivery],
+) -> list[Receipt]:
+    """This run's messages, each attributed to an (alert, user, channel); other runs' messages are left out.
+
+    A push message names its user. Any other is the user's whose contact point on that channel has the
+    message's address, or "?<address>" when nobody's has. When users share an address, its messages for
+    an alert go to the users expected there first, in arrival order, so the counts stay right.
+    """
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for user in users:
+        for contact in user.contacts:
+            if contact.address is not None:
+                holders[contact.channel, contact.address].append(user.user_uuid)
+    seen: Counter[tuple[str, str, str]] = Counter()
+    receipts = []
+    for message in sorted(messages, key=lambda m: m["received_at"]):
+        alert_uuid = message_alert(message, alerts)
+        if alert_uuid is None:
+            continue
+        channel = message_channel(message)
+        if channel == PUSH:
+            user_uuid = message["target_user_uuid"]
+        else:
+            address = str(message["address"])
+            candidates = sorted(
+                holders[channel, address], key=lambda u: ((alert_uuid, u, channel) not in expected, u)
+            )
+            nth = seen[alert_uuid, channel, address]
+            seen[alert_uuid, channel, address] += 1
+            user_uuid = candidates[min(nth, len(candidates) - 1)] if candidates else f"?{address}"
+        receipts.append(
+            Receipt((alert_uuid, user_uuid, channel), message["received_at"], message.get("receipts", 1))
+        )
+    return receipts
 
 
 def poll_receipts(
-    session: requests.Session, stub: str, alert_uuids: Sequence[str], expected: set[Pair], timeout: float
-) -> Received:
-    """Poll the stub until every expected receipt is there or `timeout` seconds pass; the last view."""
+    session: requests.Session,
+    stub: str,
+    alerts: Sequence[PostedAlert],
+    users: Sequence[User],
+    expected: set[Delivery],
+    timeout: float,
+) -> list[Receipt]:
+    """Poll the stub until every expected delivery is there or `timeout` seconds pass; the last view."""
     deadline = time.monotonic() + timeout
     while True:
-        received = fetch_received(session, stub, alert_uuids)
-        waiting = len(expected - received_pairs(received.messages).keys())
+        receipts = attribute(fetch_messages(session, stub), alerts, users, expected)
+        waiting = len(expected - {r.delivery for r in receipts})
         if not waiting or time.monotonic() >= deadline:
-            return received
+            return receipts
         log.info("waiting for %d of %d receipts", waiting, len(expected))
         time.sleep(POLL_INTERVAL)
 
 
-def compare(alerts: Sequence[PostedAlert], expected: set[Pair], received: Received) -> Comparison:
+def compare(
+    alerts: Sequence[PostedAlert], expected: set[Delivery], receipts: Sequence[Receipt]
+) -> Comparison:
     """Everything missing, extra or duplicated, and every alert whose delivery_count is wrong."""
-    counts = received_pairs(received.messages)
-    per_alert = Counter(alert_uuid for alert_uuid, _ in expected)
+    counts = Counter(r.delivery for r in receipts)
+    # delivery_count is every channel's deliveries of the alert.
+    per_alert = Counter(alert_uuid for alert_uuid, _, _ in expected)
     return Comparison(
-        expected=len(expected),
-        received=len(received.messages),
+        expected=dict(Counter(channel for _, _, channel in expected)),
+        received=dict(Counter(channel for _, _, channel in counts.elements())),
         missing=sorted(expected - counts.keys()),
         extra=sorted(counts.keys() - expected),
-        duplicated=sorted(pair for pair, n in counts.items() if n > 1),
-        raw_duplicates=received.raw_duplicates,
+        duplicated=sorted(delivery for delivery, n in counts.items() if n > 1),
+        raw_duplicates=sum(r.receipts - 1 for r in receipts),
         count_mismatches=[
             (a.alert_uuid, a.delivery_count, per_alert[a.alert_uuid])
             for a in alerts
@@ -246,15 +378,17 @@ def compare(alerts: Sequence[PostedAlert], expected: set[Pair], received: Receiv
     )
 
 
-def latencies_ms(alerts: Iterable[PostedAlert], messages: Iterable[Mapping[str, Any]]) -> list[float]:
-    """Milliseconds from posting each alert to the first receipt of each of its (alert, user) pairs."""
+def latencies_ms(alerts: Iterable[PostedAlert], receipts: Iterable[Receipt]) -> dict[str, list[float]]:
+    """Per channel, milliseconds from posting each alert to the first receipt of each of its deliveries."""
     posted_at = {a.alert_uuid: a.posted_at for a in alerts}
-    first: dict[Pair, float] = {}
-    for m in messages:
-        pair = message_pair(m)
-        first[pair] = min(first.get(pair, math.inf), m["received_at"])
+    first: dict[Delivery, float] = {}
+    for r in receipts:
+        first[r.delivery] = min(first.get(r.delivery, math.inf), r.received_at)
+    per_channel: dict[str, list[float]] = defaultdict(list)
     # Both clocks are this machine's (stub and e2e run side by side), so the difference is meaningful.
-    return [(at - posted_at[alert_uuid]) * 1000 for (alert_uuid, _), at in first.items()]
+    for (alert_uuid, _, channel), at in first.items():
+        per_channel[channel].append((at - posted_at[alert_uuid]) * 1000)
+    return dict(per_channel)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -265,36 +399,49 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[max(math.ceil(pct / 100 * len(ordered)), 1) - 1]
 
 
+def _latency(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    return f"p50 {percentile(values, 50):.0f}  p95 {percentile(values, 95):.0f}  max {max(values):.0f}"
+
+
 def format_report(
-    alerts: Sequence[PostedAlert], comparison: Comparison, latencies: Sequence[float], timeout: float
+    alerts: Sequence[PostedAlert],
+    comparison: Comparison,
+    latencies: Mapping[str, Sequence[float]],
+    timeout: float,
 ) -> str:
-    """The summary printed at the end of a run, followed by the first few problems."""
+    """The summary printed at the end of a run: totals, a line per channel, then the first few problems."""
     c = comparison
     critical = sum(a.severity == "critical" for a in alerts)
-    if latencies:
-        latency = (
-            f"p50 {percentile(latencies, 50):.0f}  p95 {percentile(latencies, 95):.0f}  "
-            f"max {max(latencies):.0f}"
-        )
-    else:
-        latency = "n/a"
     lines = [
         f"alerts posted:      {len(alerts)} ({critical} critical, {len(alerts) - critical} standard)",
-        f"expected receipts:  {c.expected}",
-        f"received:           {c.received}",
+        f"expected receipts:  {sum(c.expected.values())}",
+        f"received:           {sum(c.received.values())}",
         f"missing:            {len(c.missing)}",
         f"extra:              {len(c.extra)}",
-        f"duplicated:         {len(c.duplicated)} pairs stored twice, "
-        f"{c.raw_duplicates} re-sent with a used Idempotency-Key",
-        f"delivery_count:     {len(c.count_mismatches)} wrong",
-        f"latency (ms):       {latency}",
+        f"duplicated:         {len(c.duplicated)} deliveries stored twice, "
+        f"{c.raw_duplicates} re-sent with a used idempotency key",
+        f"delivery_count:     {len(c.count_mismatches)} wrong (the total across channels)",
+        f"{'channel':<10}{'expected':>9}{'received':>9}{'missing':>8}{'extra':>6}{'duplicated':>11}"
+        "  latency (ms)",
     ]
+    missing, extra, duplicated = (Counter(d[2] for d in ds) for ds in (c.missing, c.extra, c.duplicated))
+    for channel in sorted({*c.expected, *c.received}, key=lambda channel: (channel != PUSH, channel)):
+        lines.append(
+            f"{channel:<10}{c.expected.get(channel, 0):>9}{c.received.get(channel, 0):>9}"
+            f"{missing[channel]:>8}{extra[channel]:>6}{duplicated[channel]:>11}  "
+            f"{_latency(latencies.get(channel, []))}"
+        )
+    lines.append(f"latency (ms):       {_latency([ms for values in latencies.values() for ms in values])}")
     if c.missing:
-        lines.append(f"timed out after {timeout:g}s; first missing (alert, user): {c.missing[:SHOWN]}")
+        lines.append(
+            f"timed out after {timeout:g}s; first missing (alert, user, channel): {c.missing[:SHOWN]}"
+        )
     if c.extra:
-        lines.append(f"first extra (alert, user): {c.extra[:SHOWN]}")
+        lines.append(f"first extra (alert, user, channel): {c.extra[:SHOWN]}")
     if c.duplicated:
-        lines.append(f"first duplicated (alert, user): {c.duplicated[:SHOWN]}")
+        lines.append(f"first duplicated (alert, user, channel): {c.duplicated[:SHOWN]}")
     if c.count_mismatches:
         lines.append(
             f"first delivery_count mismatches (alert, reported, expected): {c.count_mismatches[:SHOWN]}"
@@ -308,17 +455,25 @@ def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None
     session = requests.Session()
     log.info("stub control state: %s", probe_stub(session, stub))
     users = fetch_users(session, api)
+    routes = fetch_routes(session, api)
     shops = fetch_locations(session, api)
     rng = random.Random(seed)
     levels = plan_preferences(users, rng)
     apply_preferences(session, api, levels)
     users = with_levels(users, levels)
-    log.info("set levels of %d users, posting %d alerts", len(levels), alerts_count)
+    log.info(
+        "%d routing rules, %d of %d users with contact points; set levels of %d users, posting %d alerts",
+        len(routes),
+        sum(bool(u.contacts) for u in users),
+        len(users),
+        len(levels),
+        alerts_count,
+    )
     alerts = [post_alert(session, api, plan) for plan in plan_alerts(shops, alerts_count, rng)]
-    expected = expected_receipts(alerts, users)
-    received = poll_receipts(session, stub, [a.alert_uuid for a in alerts], expected, timeout)
-    comparison = compare(alerts, expected, received)
-    print(format_report(alerts, comparison, latencies_ms(alerts, received.messages), timeout))
+    expected = expected_deliveries(alerts, users, routes)
+    receipts = poll_receipts(session, stub, alerts, users, expected, timeout)
+    comparison = compare(alerts, expected, receipts)
+    print(format_report(alerts, comparison, latencies_ms(alerts, receipts), timeout))
     return 0 if comparison.ok else 1
 
 
@@ -333,13 +488,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the check and return its exit code."""
     parser = argparse.ArgumentParser(
         description="End-to-end check of a running nootification stack: set a few users' levels, post "
-        "alerts to the API, then wait until the stub provider has received exactly the expected "
-        "notifications, once each.",
+        "alerts to the API, then wait until the stub providers have received exactly the expected "
+        "notifications on every channel (push, sms, email, slack, telegram...), once each. Who is expected "
+        "on which channel follows from GET /users (shops, levels, contact points) and GET /routes; the "
+        "stub's messages are matched to users by target_user_uuid (push) or by contact point address, and "
+        "to alerts by alert_uuid or by the alert's video URL in the text.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")
     parser.add_argument(
-        "--stub", default="http://127.0.0.1:5000", help="stub provider base URL (default: %(default)s)"
+        "--stub", default="http://127.0.0.1:5000", help="stub providers base URL (default: %(default)s)"
     )
     parser.add_argument(
         "-n", "--alerts", type=_positive_int, default=20, help="alerts to post (default: %(default)s)"

@@ -94,9 +94,12 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=DEMO_DATA)
 @with_appcontext
 def load_data_command(path: Path) -> None:
-    """Create or update shops and staff from a JSON file (default: the demo data)."""
-    locations, users = load_data(path)
-    click.echo(f"loaded {locations} locations and {users} users from {path}")
+    """Create or update shops, staff, routes and contact points from a JSON file (default: the demo data)."""
+    loaded = _or_exit(load_data, path)
+    click.echo(
+        f"loaded {loaded.locations} locations, {loaded.users} users, {loaded.routes} routes "
+        f"and {loaded.contact_points} contact points from {path}"
+    )
 
 
 @click.command("sweep")

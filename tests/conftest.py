@@ -166,6 +166,38 @@ def app(tmp_path, redis_url, stub):
 
 
 @pytest.fixture
+def channels_app(tmp_path, redis_url, smtp_server, monkeypatch):
+    """An app whose providers are all the stub: HTTP APIs at their paths and a real SMTP server."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1111-2222-secret")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456789:AAH-secret_token_value")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "twilio-auth-secret-42")
+    url = smtp_server.url
+    database = TestConfig.SQLALCHEMY_DATABASE_URI
+    if database == "sqlite://":
+        database = f"sqlite:///{tmp_path / 'channels.db'}"
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=database,
+        REDIS_URL=redis_url,
+        THIRD_PARTY_URL=url,
+        SLACK_API_URL=f"{url}/slack/api",
+        TELEGRAM_API_URL=f"{url}/telegram",
+        TWILIO_API_URL=f"{url}/twilio",
+        TWILIO_FROM_NUMBER="+15005550006",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_server.port,
+        SMTP_SECURITY="none",
+    )
+    app = create_app(config)
+    with app.app_context():
+        redis_queue.connection.flushdb()
+        _db.create_all()
+        yield app
+        _db.session.remove()
+        _db.drop_all()
+
+
+@pytest.fixture
 def redis_down(app, db):
     """Point the application at a loopback port where no Redis listens, as if Redis had crashed."""
     dead_url = f"redis://127.0.0.1:{free_port()}/0"

@@ -1,20 +1,51 @@
 """The `flask` commands, run through click as a shell would run them."""
 
 import json
+from collections import Counter
 
+import pytest
 import sqlalchemy as sa
+from click.testing import Result
 
 from nootification.cli import DEMO_DATA
 from nootification.extensions import db
-from nootification.models import Level, Location, User
+from nootification.models import ContactPoint, Level, Location, RouteRule, User
+from nootification.services import routing
+from nootification.services.tokens import ALERTS_WRITE, create_token
 from tests.factories import alert_payload
+
+USER = "6f1d2c3b-0000-4000-8000-000000000001"
+
+
+def stored_directory() -> dict[str, list[tuple]]:
+    """Every route and contact point as rows, ids included, to compare two loads."""
+    db.session.expire_all()
+    routes = db.session.scalars(sa.select(RouteRule).order_by(RouteRule.id))
+    points = db.session.scalars(sa.select(ContactPoint).order_by(ContactPoint.id))
+    return {
+        "routes": [(r.id, r.location_id, r.label, r.channels) for r in routes],
+        "contact_points": [
+            (p.id, p.user.user_uuid, p.channel, p.address, p.options, p.enabled, p.level) for p in points
+        ],
+    }
+
+
+def load(app, data: dict, tmp_path) -> Result:
+    """Run `flask load-data` on `data` written to a file."""
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    return app.test_cli_runner().invoke(args=["load-data", str(path)])
 
 
 def test_load_data_loads_the_demo_shops_and_staff_and_is_repeatable(app, db):
     runner = app.test_cli_runner()
-    for _ in range(2):
-        result = runner.invoke(args=["load-data"])
-        assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["load-data"])
+    assert result.exit_code == 0, result.output
+    first = stored_directory()
+    result = runner.invoke(args=["load-data"])
+    assert result.exit_code == 0, result.output
+
+    assert stored_directory() == first
     demo = json.loads(DEMO_DATA.read_text())
     names = set(db.session.scalars(sa.select(Location.name)))
     assert names == {location["name"] for location in demo["locations"]}
@@ -23,25 +54,142 @@ def test_load_data_loads_the_demo_shops_and_staff_and_is_repeatable(app, db):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == len(demo["users"])
     for location in db.session.scalars(sa.select(Location)):
         assert {user.level for user in location.users} == {Level.STANDARD, Level.CRITICAL}, location.name
+    points = sum(len(user.get("contact_points", [])) for user in demo["users"])
+    assert f"{len(demo['routes'])} routes and {points} contact points" in result.output
+
+
+def test_demo_data_routes_and_contact_points(app, db):
+    app.test_cli_runner().invoke(args=["load-data"])
+
+    routes = {(r.location.name if r.location else None, r.label): r.channels for r in routing.list_routes()}
+    assert routes[None, "theft"] == ["email", "push", "slack", "sms", "telegram"]
+    assert routes[None, "normal"] == ["push"]
+    assert routes["fr-auchan-larochelle", "suspicious"] == ["push", "sms", "telegram"]
+    users = list(db.session.scalars(sa.select(User)))
+    with_points = [user for user in users if user.contact_points]
+    assert len(with_points) > len(users) // 2
+    channels = {point.channel for user in users for point in user.contact_points}
+    assert {"sms", "email", "slack", "telegram"} <= channels
+    assert any(point.level is not None for user in users for point in user.contact_points)
+    assert any(not point.enabled for user in users for point in user.contact_points)
+    addresses = [(p.channel, p.address) for user in users for p in user.contact_points]
+    assert len(addresses) == len(set(addresses)), "e2e.py tells users apart by their address"
 
 
 def test_load_data_reads_a_given_file(app, db, tmp_path):
     data = {"locations": [{"name": "fr-x", "display_name": "X"}], "users": []}
-    path = tmp_path / "data.json"
-    path.write_text(json.dumps(data))
-    result = app.test_cli_runner().invoke(args=["load-data", str(path)])
+    result = load(app, data, tmp_path)
     assert result.exit_code == 0
-    assert "loaded 1 locations and 0 users" in result.output
+    assert "loaded 1 locations, 0 users, 0 routes and 0 contact points" in result.output
 
 
-def test_worker_command_delivers_what_is_queued(app, client, stub):
-    app.test_cli_runner().invoke(args=["load-data"])
-    payload = alert_payload(location="fr-auchan-larochelle", label="theft")
-    expected = client.post("/webhooks/alerts", json=payload).json["delivery_count"]
-    assert expected >= 2
+def directory_file(**changes) -> dict:
+    """A small data file: one shop, one user with an SMS contact point, one route; `changes` on top."""
+    user = {
+        "user_uuid": USER,
+        "level": "CRITICAL",
+        "locations": ["fr-x"],
+        "contact_points": [{"channel": "sms", "address": "+33639980001"}],
+    }
+    return {
+        "locations": [{"name": "fr-x"}],
+        "users": [{**user, **changes.pop("user", {})}],
+        "routes": [{"label": "theft", "channels": ["push", "sms"]}],
+        **changes,
+    }
 
-    result = app.test_cli_runner().invoke(args=["worker", "--burst"])
+
+def test_load_data_updates_routes_and_contact_points_in_place(app, db, tmp_path):
+    assert load(app, directory_file(), tmp_path).exit_code == 0
+    before = stored_directory()
+    changed = directory_file(
+        user={"contact_points": [{"channel": "sms", "address": "+33639980002", "level": "standard"}]},
+        routes=[
+            {"label": "theft", "channels": ["sms"]},
+            {"label": "theft", "channels": ["push"], "location": "fr-x"},
+        ],
+    )
+
+    result = load(app, changed, tmp_path)
 
     assert result.exit_code == 0, result.output
-    assert stub.messages(payload["alert_uuid"])["count"] == expected
-    db.session.remove()
+    after = stored_directory()
+    [(point_id, *_)] = before["contact_points"]
+    assert after["contact_points"] == [(point_id, USER, "sms", "+33639980002", {}, True, Level.STANDARD)]
+    [(route_id, *_)] = before["routes"]
+    location_id = db.session.scalar(sa.select(Location.id).where(Location.name == "fr-x"))
+    assert after["routes"] == [
+        (route_id, None, "theft", ["sms"]),
+        (route_id + 1, location_id, "theft", ["push"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "named", "reason"),
+    [
+        (
+            {"user": {"contact_points": [{"channel": "sms", "address": "0639980001"}]}},
+            f"sms contact point of user {USER}",
+            "Not an E.164 phone number",
+        ),
+        (
+            {"user": {"contact_points": [{"channel": "email", "address": "camille"}]}},
+            f"email contact point of user {USER}",
+            "address: Not a valid email address.",
+        ),
+        (
+            {"user": {"contact_points": [{"channel": "fax", "address": "+33639980001"}]}},
+            f"fax contact point of user {USER}",
+            "Unknown channel.",
+        ),
+        (
+            {"routes": [{"label": "theft", "channels": ["push", "pigeon"]}]},
+            "route for 'theft' at every location",
+            "Unknown channels: pigeon.",
+        ),
+        (
+            {"routes": [{"label": "theft", "channels": ["push"], "location": "fr-nowhere"}]},
+            "route for 'theft' at fr-nowhere",
+            "No location with this name.",
+        ),
+    ],
+)
+def test_load_data_refuses_what_the_services_refuse_and_names_it(app, db, tmp_path, changes, named, reason):
+    result = load(app, directory_file(**changes), tmp_path)
+
+    assert result.exit_code == 1
+    assert f"Error: {named}: " in result.output
+    assert reason in result.output
+    assert "Traceback" not in result.output
+    # Nothing refused is stored; what came before it in the file is.
+    stored = stored_directory()
+    assert stored["contact_points"] == []
+    routes_before = [] if "routes" in changes else [("theft", ["push", "sms"])]
+    assert [route[2:] for route in stored["routes"]] == routes_before
+    assert db.session.scalar(sa.select(User.user_uuid)) == USER
+
+
+def test_worker_command_delivers_the_demo_data_on_every_routed_channel(channels_app, smtp_server):
+    runner = channels_app.test_cli_runner()
+    assert runner.invoke(args=["load-data"]).exit_code == 0
+    payload = alert_payload(location="fr-auchan-larochelle", label="theft")
+    token = create_token(name="camera", scopes=[ALERTS_WRITE]).token
+    headers = {"Authorization": f"Bearer {token}"}
+    expected = (
+        channels_app.test_client()
+        .post("/webhooks/alerts", json=payload, headers=headers)
+        .json["delivery_count"]
+    )
+
+    result = runner.invoke(args=["worker", "--burst"])
+
+    assert result.exit_code == 0, result.output
+    received = [
+        message
+        for message in smtp_server.messages()["messages"]
+        if message["alert_uuid"] == payload["alert_uuid"] or payload["url"] in message.get("text", "")
+    ]
+    # Camille: every channel; Hugo: push, sms, telegram; Élise: push (STANDARD), sms, email, slack.
+    assert expected == len(received) == 5 + 3 + 4
+    channels = Counter(message.get("channel", "push") for message in received)
+    assert channels == {"push": 3, "sms": 3, "email": 2, "slack": 2, "telegram": 2}

@@ -17,8 +17,8 @@ def limited(app, db):
         SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
         REDIS_URL=app.config["REDIS_URL"],
         RATELIMIT_ENABLED=True,
-        RATELIMIT_PREFERENCES="2 per 1 second",
-        RATELIMIT_DEFAULT="3 per 1 second",
+        RATELIMIT_PREFERENCES="2 per 2 second",
+        RATELIMIT_DEFAULT="3 per 30 second",
     )
     limited_app = create_app(config)
     with limited_app.app_context():
@@ -35,7 +35,7 @@ def test_rate_limit_is_hit_with_retry_after_and_json_then_resets(limited, db):
     assert refused.status_code == 429
     assert refused.json["code"] == 429
     assert int(refused.headers["Retry-After"]) >= 0
-    time.sleep(1.1)
+    time.sleep(2.1)
     assert limited.get(path, headers=headers).status_code == 200
 
 

@@ -2,14 +2,17 @@
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from nootification.errors import Conflict, InvalidInput, NotFound
+from nootification.errors import Conflict, InvalidInput, NootificationError, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Level, Location, User, new_id
+from nootification.models import Alert, Level, Location, RouteRule, User, new_id
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +124,64 @@ def _commit_or_conflict(message: str, *, field: str) -> None:
         raise Conflict(message, field=field) from error
 
 
-def load_data(path: Path) -> tuple[int, int]:
-    """Create or update the shops and users of a JSON data file; return how many of each it holds.
+class LoadedData(NamedTuple):
+    """How many of each thing a data file holds."""
 
-    The file holds `{"locations": [{name, display_name, timezone}], "users": [{user_uuid, name,
-    level, push_address, locations: [names]}]}`; loading it twice changes nothing.
+    locations: int
+    users: int
+    routes: int
+    contact_points: int
+
+
+def load_data(path: Path) -> LoadedData:
+    """Create or update the shops, users, routing rules and contact points of a JSON data file.
+
+    The file holds `{"locations": [{name, display_name, timezone}], "users": [{user_uuid, name, level,
+    push_address, locations: [names], contact_points: [{channel, address, level?, enabled?, options?}]}],
+    "routes": [{label, channels, location?}]}`; loading it twice changes nothing. Routes and contact points
+    go through the routing and contacts services, which validate them and commit each one: a refused entry
+    stops the load, naming it, after the shops and users and the entries before it are stored.
     """
+    # contacts and routing import this module (get_user, get_location): importing them at the top is a cycle.
+    from nootification.services.contacts import set_contact_point
+    from nootification.services.routing import create_route, update_route
+
     data = json.loads(Path(path).read_text(encoding="utf-8"))
+    _load_shops_and_staff(data)
+    routes = data.get("routes", [])
+    for entry in routes:
+        name = entry.get("location")
+        with _naming(f"route for {entry['label']!r} at {name or 'every location'}"):
+            location_id = get_location(name).id if name else None
+            rule = db.session.scalar(
+                sa.select(RouteRule).where(
+                    RouteRule.location_id == location_id, RouteRule.label == entry["label"]
+                )
+            )
+            if rule is None:
+                create_route(label=entry["label"], channels=entry["channels"], location=name)
+            else:
+                update_route(rule.id, channels=entry["channels"])
+    points = [
+        (entry["user_uuid"], point)
+        for entry in data.get("users", [])
+        for point in entry.get("contact_points", [])
+    ]
+    for user_uuid, point in points:
+        with _naming(f"{point['channel']} contact point of user {user_uuid}"):
+            set_contact_point(
+                user_uuid,
+                point["channel"],
+                address=point.get("address"),
+                options=point.get("options"),
+                enabled=point.get("enabled", True),
+                level=Level(point["level"].upper()) if point.get("level") else None,
+            )
+    log.info("loaded %s", path)
+    return LoadedData(len(data.get("locations", [])), len(data.get("users", [])), len(routes), len(points))
+
+
+def _load_shops_and_staff(data: dict) -> None:
     existing_locations = {location.name: location for location in list_locations()}
     for entry in data.get("locations", []):
         location = existing_locations.get(entry["name"]) or Location(name=entry["name"])
@@ -144,5 +198,17 @@ def load_data(path: Path) -> tuple[int, int]:
         user.locations = [existing_locations[name] for name in entry.get("locations", [])]
         db.session.add(user)
     db.session.commit()
-    log.info("loaded %s", path)
-    return len(data.get("locations", [])), len(data.get("users", []))
+
+
+@contextmanager
+def _naming(entry: str) -> Iterator[None]:
+    # A refusal says what is wrong but not which entry of the file it is about.
+    try:
+        yield
+    except NootificationError as error:
+        reasons = "; ".join(
+            f"{field}: {' '.join(map(str, why)) if isinstance(why, list) else why}"
+            for field, why in (error.errors or {}).items()
+        )
+        message = f"{entry}: {error.message}" + (f" ({reasons})" if reasons else "")
+        raise type(error)(message, errors=error.errors) from error
