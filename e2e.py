@@ -1,6 +1,7 @@
 """End-to-end check: post alerts to a running API and verify what the stub providers received, per channel."""
 
 import argparse
+import json
 import logging
 import math
 import random
@@ -10,6 +11,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -178,11 +180,36 @@ def plan_preferences(users: Sequence[User], rng: random.Random) -> dict[str, str
     return {user_uuid: ("STANDARD", "CRITICAL")[i % 2] for i, user_uuid in enumerate(chosen)}
 
 
-def apply_preferences(session: requests.Session, api: str, levels: Mapping[str, str]) -> None:
-    """PUT each level and check the API echoes the user and the level (it may add each channel's level)."""
+@dataclass(frozen=True)
+class Tokens:
+    """The bearer tokens e2e uses, as `flask tokens demo` writes them: admin, alerts:write, one per user."""
+
+    admin: str
+    alerts: str
+    users: Mapping[str, str]
+
+
+def load_tokens(path: Path) -> Tokens:
+    """Read the tokens file, as a client of the service would."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Tokens(admin=data["admin"], alerts=data["alerts"], users=data["users"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise StackUnreachable(f"cannot read the tokens file {path} (did `make run` start?): {exc}") from exc
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def apply_preferences(
+    session: requests.Session, api: str, levels: Mapping[str, str], tokens: Mapping[str, str]
+) -> None:
+    """PUT each level with that user's own token, and check the API echoes the user and the level."""
     for user_uuid, level in levels.items():
         sent = {"user_id": user_uuid, "level": level}
-        body = _call(session, "PUT", f"{api}/preferences", 200, json=sent)
+        body = _call(session, "PUT", f"{api}/preferences", 200, json=sent, headers=bearer(tokens[user_uuid]))
         if not isinstance(body, dict) or {name: body.get(name) for name in sent} != sent:
             raise CheckFailed(f"PUT {api}/preferences with {sent} answered {body}")
 
@@ -211,10 +238,17 @@ def plan_alerts(shops: Sequence[str], count: int, rng: random.Random) -> list[di
     return plans
 
 
-def post_alert(session: requests.Session, api: str, plan: Mapping[str, str]) -> PostedAlert:
-    """POST one alert, stamped with the time it is posted."""
+def post_alert(session: requests.Session, api: str, plan: Mapping[str, str], token: str) -> PostedAlert:
+    """POST one alert with an alerts:write token, stamped with the time it is posted."""
     posted_at = time.time()
-    body = _call(session, "POST", f"{api}/webhooks/alerts", 201, json={**plan, "time_spotted": posted_at})
+    body = _call(
+        session,
+        "POST",
+        f"{api}/webhooks/alerts",
+        201,
+        json={**plan, "time_spotted": posted_at},
+        headers=bearer(token),
+    )
     try:
         severity, delivery_count = body["severity"], body["delivery_count"]
         answered_uuid = body["alert_uuid"]
@@ -450,16 +484,19 @@ def format_report(
     return "\n".join(lines)
 
 
-def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None) -> int:
+def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None, tokens_path: Path) -> int:
     """One end-to-end pass against a running stack; the exit code."""
+    tokens = load_tokens(tokens_path)
     session = requests.Session()
     log.info("stub control state: %s", probe_stub(session, stub))
-    users = fetch_users(session, api)
-    routes = fetch_routes(session, api)
-    shops = fetch_locations(session, api)
+    admin = requests.Session()
+    admin.headers.update(bearer(tokens.admin))
+    users = fetch_users(admin, api)
+    routes = fetch_routes(admin, api)
+    shops = fetch_locations(admin, api)
     rng = random.Random(seed)
     levels = plan_preferences(users, rng)
-    apply_preferences(session, api, levels)
+    apply_preferences(session, api, levels, tokens.users)
     users = with_levels(users, levels)
     log.info(
         "%d routing rules, %d of %d users with contact points; set levels of %d users, posting %d alerts",
@@ -469,7 +506,7 @@ def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None
         len(levels),
         alerts_count,
     )
-    alerts = [post_alert(session, api, plan) for plan in plan_alerts(shops, alerts_count, rng)]
+    alerts = [post_alert(session, api, plan, tokens.alerts) for plan in plan_alerts(shops, alerts_count, rng)]
     expected = expected_deliveries(alerts, users, routes)
     receipts = poll_receipts(session, stub, alerts, users, expected, timeout)
     comparison = compare(alerts, expected, receipts)
@@ -513,11 +550,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="seed for choosing users, labels and shops, to replay a run (alert uuids are always new)",
     )
+    parser.add_argument(
+        "--tokens",
+        type=Path,
+        default=Path("instance/demo-tokens.json"),
+        help="bearer tokens written by `flask tokens demo` (admin, alerts:write, one per user; "
+        "default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     api, stub = args.api.rstrip("/"), args.stub.rstrip("/")
     try:
-        return run(api, stub, args.alerts, args.timeout, args.seed)
+        return run(api, stub, args.alerts, args.timeout, args.seed, args.tokens)
     except StackUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

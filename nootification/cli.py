@@ -53,6 +53,25 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
         wait_for_redis(timeout=None)
 
 
+class StopAware:
+    """Remembers that a stop signal arrived: RQ's work() returns the same way when Redis failed under it."""
+
+    stop_signalled = False
+
+    def request_stop(self, signum, frame) -> None:
+        """Note the signal, then stop as RQ does (after the current job)."""
+        self.stop_signalled = True
+        super().request_stop(signum, frame)
+
+
+class DeliveryWorker(StopAware, SimpleWorker):
+    """The in-process worker."""
+
+
+class ForkingDeliveryWorker(StopAware, Worker):
+    """RQ's forking worker."""
+
+
 @click.command("worker")
 @click.option(
     "--fork", is_flag=True, help="Run each job in a forked child (RQ's Worker) instead of in-process."
@@ -63,13 +82,12 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
 def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
     """Run an RQ worker on the delivery queue inside the application context."""
     wait_for_redis(wait_redis)
-    worker_class = Worker if fork else SimpleWorker
+    worker_class = ForkingDeliveryWorker if fork else DeliveryWorker
 
     def work() -> bool:
         worker = worker_class([redis_queue.queue], connection=redis_queue.connection)
         worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
-        # RQ's work() also returns when Redis fails under it; only a burst or a stop request is final.
-        return burst or worker._stop_requested
+        return burst or worker.stop_signalled
 
     keep_running(work, "worker")
 
