@@ -3,14 +3,15 @@
 from flask import Flask
 from flask_smorest import Api
 
-from nootification.api import alerts, deliveries, health, locations, preferences, users, webhooks
+from nootification.api import alerts, deliveries, health, locations, metrics, preferences, users, webhooks
 
 BLUEPRINTS = (webhooks.blp, preferences.blp, alerts.blp, deliveries.blp, locations.blp, users.blp, health.blp)
 
 
 def register_api(app: Flask) -> Api:
-    """Register every blueprint and serve the OpenAPI document at `/openapi.json`."""
+    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
+    app.register_blueprint(metrics.blp)
     return api
