@@ -24,7 +24,8 @@ install: $(VENV)/.installed  ## a local virtualenv with every dependency from th
 run: install  ## migrate, load the demo data, then run redis, api, worker, scheduler and stub until Ctrl-C
 	flask db upgrade
 	flask load-data
-	exec honcho start --procfile Procfile
+	rm -rf var/metrics && mkdir -p var/metrics
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics exec honcho start --procfile Procfile
 
 test: install  ## the whole test suite (set TEST_DATABASE_URL to run it on PostgreSQL)
 	pytest $(PYTEST_ARGS)
