@@ -7,7 +7,7 @@ locations) are computed by `StateCollector` once per scrape, by whichever proces
 """
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from wsgiref.simple_server import WSGIServer
 
@@ -177,7 +177,7 @@ def _observe_request(response: Response) -> Response:
     return response
 
 
-def _initialise_series(config) -> None:
+def _initialise_series(config: Mapping) -> None:
     # Every expected series exists from the start at zero, so rates and ratios have a baseline
     # and a dashboard shows 0 rather than "no data" before the first event.
     for label in config["ALERT_LABELS"]:
@@ -216,7 +216,7 @@ def process_registry(multiproc_dir: str) -> CollectorRegistry:
     return registry
 
 
-def start_metrics_server(config) -> WSGIServer | None:
+def start_metrics_server(config: Mapping) -> WSGIServer | None:
     """Serve this process's metrics on METRICS_ADDR:METRICS_PORT in a thread, when a port is configured."""
     if not config["METRICS_PORT"]:
         return None
@@ -229,10 +229,9 @@ def start_metrics_server(config) -> WSGIServer | None:
 
 
 class StateCollector:
-    """Reads the service's state at scrape time: the queue, workers, scheduler and breakers from Redis,
-    dead letters and silent locations from the database. A source that fails reports `up` 0, not an error."""
+    """The service's state read at scrape time from Redis and the database; a failing source reports 0."""
 
-    def __init__(self, *, queue: Queue, session: Session, config, now: float | None = None):
+    def __init__(self, *, queue: Queue, session: Session, config: Mapping, now: float | None = None):
         self.queue = queue
         self.connection: Redis = queue.connection
         self.session = session
