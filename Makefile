@@ -43,7 +43,8 @@ run: install  ## migrate, load the demo data, then run redis, api, worker, sched
 	flask db upgrade
 	flask load-data
 	flask tokens demo
-	exec honcho start --procfile Procfile
+	rm -rf var/metrics && mkdir -p var/metrics
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics exec honcho start --procfile Procfile
 
 test: install  ## the whole test suite (set TEST_DATABASE_URL to run it on PostgreSQL)
 	pytest $(PYTEST_ARGS)

@@ -1,7 +1,9 @@
 """Chaos run: deliveries under provider failures, a SIGKILLed worker, a Redis restart and an API restart.
 
-Asserts that every expected (alert, user) pair reached the stub provider and none twice, and prints
-lost / duplicated / raw-duplicate / expired counts and the time to drain. Loopback only, bounded in time.
+Asserts that every expected (alert, user) pair reached the stub provider and none twice, and that the
+API's /metrics counted what the database holds (alerts created, deliveries sent, failed and expired, one
+latency observation per sent delivery); prints lost / duplicated / raw-duplicate / expired counts and the
+time to drain. Loopback only, bounded in time.
 """
 
 import argparse
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stack import Stack
 
@@ -121,6 +124,45 @@ def count_status(api: str, status: str) -> int:
     ]
 
 
+def metric_totals(api: str) -> Counter:
+    """The counters a run moves, summed over their labels, as the API's /metrics shows them."""
+    totals: Counter = Counter()
+    text = requests.get(f"{api}/metrics", timeout=30).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "nootification_alerts_received_total":
+                totals[f"alerts {sample.labels['outcome']}"] += sample.value
+            elif sample.name == "nootification_deliveries_total":
+                totals[sample.labels["outcome"]] += sample.value
+            elif sample.name == "nootification_delivery_latency_from_receipt_seconds_count":
+                totals["latency observations"] += sample.value
+            elif sample.name == "nootification_delivery_attempts_total":
+                totals[f"attempts {sample.labels['outcome']}"] += sample.value
+    return totals
+
+
+def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed_workers: int) -> list[str]:
+    """Where the metrics and the database or the run disagree; a SIGKILLed worker may miss one count."""
+    checks = {
+        "alerts created": (totals["alerts created"], run.alerts, 0),
+        "sent": (totals["sent"], final["sent"], killed_workers),
+        "failed or expired": (
+            totals["failed"] + totals["expired"],
+            final["failed"] + final["expired"],
+            killed_workers,
+        ),
+        "latency observations": (totals["latency observations"], final["sent"], killed_workers),
+    }
+    problems = [
+        f"{name}: metrics {counted:.0f}, expected {expected}"
+        for name, (counted, expected, slack) in checks.items()
+        if abs(counted - expected) > slack
+    ]
+    if not totals["attempts transient"]:
+        problems.append("no transient attempt counted although the stub failed requests")
+    return problems
+
+
 def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int) -> list[str]:
     """Inject the failures while the poster runs; return what was done, in order."""
     events = []
@@ -185,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         drained = time.monotonic()
 
         messages = requests.get(f"{stack.stub_url}/messages", timeout=30).json()
+        final = {status: count_status(stack.api_url, status) for status in ("sent", "failed", "expired")}
+        totals = metric_totals(stack.api_url)
+        disagreements = metrics_disagree(totals, run, final, killed_workers=1)
         pairs = Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages["messages"])
         received = set(pairs)
         report = {
@@ -196,8 +241,15 @@ def main(argv: list[str] | None = None) -> int:
             "extra": len(received - run.expected),
             "duplicated (pair received under two keys)": sum(1 for count in pairs.values() if count > 1),
             "raw duplicates (same key re-sent, absorbed by the provider)": messages["duplicates"],
-            "expired": count_status(stack.api_url, "expired"),
-            "failed": count_status(stack.api_url, "failed"),
+            "expired": final["expired"],
+            "failed": final["failed"],
+            "alerts created (metrics)": int(totals["alerts created"]),
+            "deliveries sent / failed / expired (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
+                totals["sent"], totals["failed"], totals["expired"]
+            ),
+            "attempts sent / transient / permanent (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
+                totals["attempts sent"], totals["attempts transient"], totals["attempts permanent"]
+            ),
             "not drained": left,
             "posting time (s)": round(posted - started, 1),
             "time to drain after the last post (s)": round(drained - posted, 1),
@@ -207,7 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     width = max(map(len, report))
     for name, value in report.items():
         print(f"{name:<{width}}  {value}")
-    bad = report["lost"] or report["extra"] or report["duplicated (pair received under two keys)"] or left
+    for disagreement in disagreements:
+        print(f"metrics disagree: {disagreement}")
+    bad = (
+        report["lost"]
+        or report["extra"]
+        or report["duplicated (pair received under two keys)"]
+        or left
+        or disagreements
+    )
     print("FAILED" if bad else "OK")
     return 1 if bad else 0
 

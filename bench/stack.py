@@ -56,10 +56,14 @@ class Stack:
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
         self.worker_count = workers
         self.api_workers = api_workers
+        self.metrics_directory = self.directory / "metrics"
+        self.metrics_directory.mkdir(exist_ok=True)
         self.env = {
             **os.environ,
             "FLASK_APP": "nootification",
             "DATABASE_URL": f"sqlite:///{self.directory / 'nootification.db'}",
+            # The API, the workers and their restarts share one directory, so /metrics counts them all.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_directory),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "THIRD_PARTY_URL": self.stub_url,
             "LOG_LEVEL": "WARNING",

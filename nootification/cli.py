@@ -15,6 +15,7 @@ from rq_scheduler import Scheduler
 
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
+from nootification.metrics import start_metrics_server
 from nootification.models import DeliveryStatus
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.directory import load_data
@@ -82,10 +83,15 @@ class ForkingDeliveryWorker(StopAware, Worker):
 def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
     """Run an RQ worker on the delivery queue inside the application context."""
     wait_for_redis(wait_redis)
+    start_metrics_server(current_app.config)
     worker_class = ForkingDeliveryWorker if fork else DeliveryWorker
 
     def work() -> bool:
-        worker = worker_class([redis_queue.queue], connection=redis_queue.connection)
+        worker = worker_class(
+            [redis_queue.queue],
+            connection=redis_queue.connection,
+            worker_ttl=current_app.config["WORKER_TTL"],
+        )
         worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
         return burst or worker.stop_signalled
 

@@ -112,6 +112,20 @@ class Config:
     # Requests larger than this are refused with 413 before they are parsed.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
+    # Metrics. With PROMETHEUS_MULTIPROC_DIR set (the same directory for the API's gunicorn workers and
+    # the RQ workers of one host), prometheus-client keeps every process's counters in files there and
+    # /metrics adds them up. METRICS_PORT > 0 gives `flask worker` its own /metrics (docker-compose).
+    PROMETHEUS_MULTIPROC_DIR = _env_str("PROMETHEUS_MULTIPROC_DIR", "")
+    METRICS_PORT = _env_int("METRICS_PORT", 0)
+    METRICS_ADDR = _env_str("METRICS_ADDR", "127.0.0.1")
+    # An RQ worker refreshes its registration every WORKER_TTL - 15 s while idle and is gone from the
+    # registry WORKER_TTL + 60 s after its last heartbeat: the bound on noticing a killed worker.
+    WORKER_TTL = _env_int("WORKER_TTL", 60)
+    # A location with at least SILENT_LOCATION_MIN_ALERTS alerts over the last 7 days and none for
+    # SILENT_LOCATION_HOURS is counted silent: its cameras or their link to us may be broken.
+    SILENT_LOCATION_MIN_ALERTS = _env_int("SILENT_LOCATION_MIN_ALERTS", 50)
+    SILENT_LOCATION_HOURS = _env_float("SILENT_LOCATION_HOURS", 12.0)
+
     LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
     SENTRY_DSN = _env_str("SENTRY_DSN", "")
 

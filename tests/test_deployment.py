@@ -48,6 +48,90 @@ def test_compose_runs_the_same_processes_with_postgres_redis_and_e2e():
         assert "healthcheck" in services[name], name
 
 
+OPS_SERVICES = {"prometheus", "alertmanager", "grafana"}
+
+
+def test_compose_runs_prometheus_alertmanager_and_grafana_with_healthchecks():
+    services = compose()["services"]
+    for name in OPS_SERVICES:
+        assert "healthcheck" in services[name], name
+        assert services[name]["restart"] == "unless-stopped", name
+
+
+def test_compose_publishes_ports_on_loopback_only():
+    published = [port for service in compose()["services"].values() for port in service.get("ports", [])]
+    assert len(published) >= 5
+    assert all(port.startswith("127.0.0.1:") for port in published), published
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """Container path -> host path of a service's bind mounts."""
+    return {
+        volume.split(":")[1]: volume.split(":")[0]
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    }
+
+
+def test_compose_mounts_the_ops_files_where_the_services_read_them():
+    services = compose()["services"]
+    assert mounts(services["prometheus"])["/etc/prometheus"] == "./ops/prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    assert mounts(services["alertmanager"])["/etc/alertmanager"] == "./ops/alertmanager"
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in services["alertmanager"]["command"]
+    grafana = mounts(services["grafana"])
+    assert grafana["/etc/grafana/provisioning"] == "./ops/grafana/provisioning"
+    providers = yaml.safe_load((ROOT / "ops/grafana/provisioning/dashboards/dashboards.yml").read_text())
+    [provider] = providers["providers"]
+    assert grafana[provider["options"]["path"]] == "./ops/grafana/dashboards"
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{provider['options']['path']}/overview.json"
+    for container_path, host_path in {**grafana, **mounts(services["postgres"])}.items():
+        assert (ROOT / host_path).exists(), container_path
+
+
+def test_grafana_admin_password_comes_from_the_environment_with_a_default():
+    environment = compose()["services"]["grafana"]["environment"]
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:-admin}"
+    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_grafana_reads_the_database_with_the_read_only_role_postgres_creates():
+    services = compose()["services"]
+    datasources = yaml.safe_load((ROOT / "ops/grafana/provisioning/datasources/datasources.yml").read_text())
+    [database] = [source for source in datasources["datasources"] if source["uid"] == "nootification-db"]
+    script = mounts(services["postgres"])["/docker-entrypoint-initdb.d/grafana-reader.sh"]
+    assert f"CREATE ROLE {database['user']} LOGIN" in (ROOT / script).read_text()
+    assert database["url"] == "postgres:5432"
+    assert database["jsonData"]["database"] == services["postgres"]["environment"]["POSTGRES_DB"]
+    password = services["grafana"]["environment"]["GRAFANA_DB_PASSWORD"]
+    assert services["postgres"]["environment"]["GRAFANA_DB_PASSWORD"] == password
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_where_compose_serves_them():
+    services = compose()["services"]
+    config = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    [api_target] = jobs["nootification-api"]["static_configs"][0]["targets"]
+    assert api_target == "api:8000" and "0.0.0.0:8000" in services["api"]["command"]
+    [workers] = jobs["nootification-worker"]["dns_sd_configs"]
+    assert workers["names"] == ["worker"]
+    assert services["worker"]["environment"]["METRICS_PORT"] == workers["port"]
+    assert services["worker"]["environment"]["METRICS_ADDR"] == "0.0.0.0"
+    [alertmanager] = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alertmanager == "alertmanager:9093"
+
+
+def test_the_api_counts_every_gunicorn_worker_through_a_fresh_multiprocess_directory():
+    api = compose()["services"]["api"]
+    directory = api["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert directory in api["tmpfs"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "rm -rf var/metrics && mkdir -p var/metrics" in makefile
+    assert "PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics exec honcho start" in makefile
+    assert "def child_exit(" in (ROOT / "gunicorn.conf.py").read_text()
+
+
 @pytest.mark.parametrize("command", ["worker", "scheduler", "load-data", "db"])
 def test_flask_commands_used_by_the_process_files_exist(app, command):
     assert command in app.cli.list_commands(None)

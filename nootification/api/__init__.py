@@ -10,6 +10,7 @@ from nootification.api import (
     docs,
     health,
     locations,
+    metrics,
     preferences,
     routes,
     templates,
@@ -32,9 +33,10 @@ BLUEPRINTS = (
 
 
 def register_api(app: Flask) -> Api:
-    """Register every blueprint and serve the OpenAPI document at `/openapi.json`."""
+    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(metrics.blp)
     return api

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from nootification import metrics
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, Location, utcnow
@@ -36,7 +37,10 @@ def _same_content(alert: Alert, *, url: str, location: Location, label: str, tim
 
 def _replay(alert_uuid: str, **content) -> IngestResult:
     existing = db.session.scalar(sa.select(Alert).where(Alert.alert_uuid == alert_uuid))
-    if not _same_content(existing, **content):
+    same = _same_content(existing, **content)
+    severity = severity_for(content["label"], current_app.config["CRITICAL_LABELS"])
+    metrics.record_alert(content["label"], severity, "duplicate" if same else "conflict")
+    if not same:
         raise Conflict(
             "An alert with this alert_uuid was already received with different content.", field="alert_uuid"
         )
@@ -71,6 +75,7 @@ def ingest_alert(
         db.session.rollback()
         return _replay(alert_uuid, **content)
     log.info("alert %s (%s) at %s: %d deliveries", alert_uuid, label, location, len(deliveries))
+    metrics.record_alert(label, alert.severity, "created")
     return IngestResult(alert=alert, created=True)
 
 

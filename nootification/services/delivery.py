@@ -6,6 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from nootification import metrics
 from nootification.circuit import CircuitBreaker
 from nootification.extensions import db, redis_queue
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus, utcnow
@@ -105,6 +106,7 @@ def record_attempt(delivery: Delivery, outcome: AttemptOutcome) -> None:
     """Add the attempt to the ledger; a failed one is committed at once so the ledger stays true mid-retry."""
     delivery.attempts += 1
     error = outcome.error
+    metrics.record_attempt(delivery.channel, _outcome_kind(error))
     db.session.add(
         DeliveryAttempt(
             delivery=delivery,
@@ -131,6 +133,7 @@ def _finish(delivery: Delivery, status: DeliveryStatus) -> None:
         delivery.sent_at = utcnow()
         delivery.last_error = None
     db.session.commit()
+    metrics.record_delivery_final(delivery)
 
 
 def _retry_later(delivery: Delivery, error: TransientSendError) -> None:
@@ -141,6 +144,7 @@ def _retry_later(delivery: Delivery, error: TransientSendError) -> None:
         return
     delivery.retry_round += 1
     schedule(delivery, at=at, reason=_trim(str(error)))
+    metrics.record_reschedule(delivery.channel, "backoff")
     log.warning("delivery %s: retry %d in %.1f s after: %s", delivery.id, delivery.retry_round, delay, error)
 
 
@@ -150,6 +154,7 @@ def _defer(delivery: Delivery, error: CircuitOpenError) -> None:
         expire(delivery, _trim(f"{error} until after the alert goes stale"))
         return
     schedule(delivery, at=at, reason=str(error))
+    metrics.record_reschedule(delivery.channel, "circuit_open")
     log.info("delivery %s deferred %.1f s: %s", delivery.id, error.retry_after or 0.0, error)
 
 

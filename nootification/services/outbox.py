@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
+from nootification import metrics
 from nootification.extensions import db, redis_queue
 from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
 
@@ -89,6 +90,7 @@ def expire(delivery: Delivery, reason: str) -> None:
     delivery.next_attempt_at = None
     delivery.last_error = reason
     db.session.commit()
+    metrics.record_delivery_final(delivery)
     log.error("delivery %s expired: %s", delivery.id, reason)
 
 
@@ -136,6 +138,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
         log.warning("delivery %s: its worker's lease expired, queuing it again", delivery.id)
 
     queued = requeue(unqueued + lost + abandoned) if unqueued or lost or abandoned else 0
+    metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
     report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale))
     if report.queued or report.expired:
         log.info("sweep: %s", report)

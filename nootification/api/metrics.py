@@ -1,0 +1,14 @@
+"""`GET /metrics`: the Prometheus text exposition, kept out of the OpenAPI document."""
+
+from flask import Blueprint, Response
+
+from nootification.metrics import render_metrics
+
+blp = Blueprint("metrics", __name__)
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    """Every process's counters and histograms, and the queue, workers and dead letters read now."""
+    body, content_type = render_metrics()
+    return Response(body, content_type=content_type)
