@@ -39,7 +39,9 @@ def client_identity() -> str:
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-limiter = Limiter(key_func=client_identity)
+# The default limit is read from the current app's config on each request, not fixed at init_app:
+# flask-limiter keeps the first app's defaults otherwise.
+limiter = Limiter(key_func=client_identity, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]])
 
 
 @event.listens_for(Engine, "connect")
