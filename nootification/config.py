@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+VERSION = "0.1.0"  # kept equal to pyproject.toml's by a test
+
 
 def _env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -127,10 +129,15 @@ class Config:
     SILENT_LOCATION_HOURS = _env_float("SILENT_LOCATION_HOURS", 12.0)
 
     LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
+    LOG_FORMAT = _env_str("LOG_FORMAT", "json")  # json lines, or "text" for people
     SENTRY_DSN = _env_str("SENTRY_DSN", "")
+    SENTRY_ENVIRONMENT = _env_str("SENTRY_ENVIRONMENT", "production")
+    SENTRY_RELEASE = _env_str("SENTRY_RELEASE", f"nootification@{VERSION}")
+    SENTRY_SAMPLE_RATE = _env_float("SENTRY_SAMPLE_RATE", 1.0)
+    SENTRY_TRACES_SAMPLE_RATE = _env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 
     API_TITLE = "nootification"
-    API_VERSION = "0.1.0"
+    API_VERSION = VERSION
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"

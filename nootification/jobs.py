@@ -1,6 +1,7 @@
 """RQ job functions; they take primitive ids and run inside the worker's application context."""
 
 from nootification.extensions import db
+from nootification.logs import log_context
 from nootification.models import DeliveryStatus
 from nootification.services.delivery import deliver
 from nootification.services.outbox import sweep
@@ -9,7 +10,8 @@ from nootification.services.outbox import sweep
 def send_notification(delivery_id: str) -> str | None:
     """Deliver one message; the session is released after every job so the next starts clean."""
     try:
-        status: DeliveryStatus | None = deliver(delivery_id)
+        with log_context(delivery_id=delivery_id):
+            status: DeliveryStatus | None = deliver(delivery_id)
         return None if status is None else status.value
     finally:
         db.session.remove()

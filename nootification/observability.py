@@ -2,40 +2,20 @@
 
 import logging
 import uuid
+from collections.abc import Mapping
 
-from flask import Flask, g, has_request_context, request
-from rq import get_current_job
+import sentry_sdk
+from flask import Flask, g, request
+from sentry_sdk.integrations.flask import FlaskIntegration
+from sentry_sdk.integrations.rq import RqIntegration
+from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+
+from nootification.logs import configure_logging, mask
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [request=%(request_id)s job=%(job_id)s] %(message)s"
-
-
-class ContextFilter(logging.Filter):
-    """Adds the current request id and RQ job id to every log record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Annotate the record; never drops it."""
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        job = get_current_job()
-        record.job_id = job.id if job is not None else "-"
-        return True
-
-
-def configure_logging(level: str) -> None:
-    """Send the package's records to stderr with request and job ids; idempotent."""
-    package_logger = logging.getLogger("nootification")
-    package_logger.setLevel(level)
-    if any(isinstance(handler, _ContextHandler) for handler in package_logger.handlers):
-        return
-    handler = _ContextHandler()
-    handler.addFilter(ContextFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    package_logger.addHandler(handler)
-
-
-class _ContextHandler(logging.StreamHandler):
-    """The package's own stderr handler, recognisable so it is installed once."""
+SECRET_KEYS = frozenset({"authorization", "cookie", "webhook-signature", "x-api-key", "password", "token"})
+SCRUBBED = "[scrubbed]"
 
 
 def _assign_request_id() -> None:
@@ -47,20 +27,40 @@ def _echo_request_id(response):
     return response
 
 
-def init_sentry(dsn: str) -> None:
-    """Report errors to Sentry when a DSN is configured."""
-    if not dsn:
-        return
-    import sentry_sdk
-    from sentry_sdk.integrations.flask import FlaskIntegration
-    from sentry_sdk.integrations.rq import RqIntegration
+def scrub(value):
+    """A copy of an event's value with every string masked (tokens, secrets, emails, phone numbers)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {key: SCRUBBED if key.lower() in SECRET_KEYS else scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    return value
 
-    sentry_sdk.init(dsn=dsn, integrations=[FlaskIntegration(), RqIntegration()], send_default_pii=False)
+
+def _before_send(event: dict, hint: dict) -> dict:
+    return scrub(event)
+
+
+def init_sentry(config: Mapping) -> None:
+    """Report errors to Sentry when SENTRY_DSN is set: Flask, RQ and SQLAlchemy, personal data scrubbed."""
+    if not config["SENTRY_DSN"]:
+        return
+    sentry_sdk.init(
+        dsn=config["SENTRY_DSN"],
+        release=config["SENTRY_RELEASE"],
+        environment=config["SENTRY_ENVIRONMENT"],
+        sample_rate=config["SENTRY_SAMPLE_RATE"],
+        traces_sample_rate=config["SENTRY_TRACES_SAMPLE_RATE"],
+        integrations=[FlaskIntegration(), RqIntegration(), SqlalchemyIntegration()],
+        before_send=_before_send,
+        before_send_transaction=_before_send,
+    )
 
 
 def register_observability(app: Flask) -> None:
     """Configure logs and error reporting, and give every request an id."""
-    configure_logging(app.config["LOG_LEVEL"])
-    init_sentry(app.config["SENTRY_DSN"])
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    init_sentry(app.config)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)

@@ -183,3 +183,9 @@ def test_the_app_sends_mail_to_the_port_the_stub_listens_on():
     assert "--smtp-port $SMTP_PORT" in procfile()["stub"]
     # `make run` exports SMTP_PORT to every process: the stub listens on it and the app sends mail to it.
     assert re.search(r"^export .*\bSMTP_PORT\b", (ROOT / "Makefile").read_text(), re.MULTILINE)
+
+
+def test_the_code_knows_its_own_version():
+    from nootification.config import VERSION
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["poetry"]["version"] == VERSION

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from nootification import metrics
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
+from nootification.logs import log_context
 from nootification.models import Alert, Location, utcnow
 from nootification.services.publish import publish
 from nootification.services.recipients import severity_for
@@ -51,6 +52,13 @@ def ingest_alert(
     *, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime
 ) -> IngestResult:
     """Store a new alert with its deliveries and queue them; a repeat of a stored alert changes nothing."""
+    with log_context(alert_uuid=alert_uuid):
+        return _ingest(
+            url=url, location=location, alert_uuid=alert_uuid, label=label, time_spotted=time_spotted
+        )
+
+
+def _ingest(*, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime) -> IngestResult:
     shop = db.session.scalar(sa.select(Location).where(Location.name == location))
     if shop is None:
         raise InvalidInput("Unknown location.", field="location")

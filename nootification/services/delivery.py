@@ -9,6 +9,7 @@ from flask import current_app
 from nootification import metrics
 from nootification.circuit import CircuitBreaker
 from nootification.extensions import db, redis_queue
+from nootification.logs import log_context
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus, utcnow
 from nootification.senders import get_sender
 from nootification.senders.base import (
@@ -164,6 +165,14 @@ def deliver(delivery_id: str) -> DeliveryStatus | None:
         log.info("delivery %s is not waiting to be sent, skipping", delivery_id)
         return None
     delivery = db.session.get(Delivery, delivery_id)
+    with log_context(alert_uuid=delivery.alert.alert_uuid):
+        status = _send(delivery)
+    log.info("delivery %s: %s", delivery_id, status.value, extra={"outcome": status.value})
+    return status
+
+
+def _send(delivery: Delivery) -> DeliveryStatus:
+    delivery_id = delivery.id
     if delivery.deadline_at is not None and utcnow() > delivery.deadline_at:
         expire(delivery, "the alert went stale before the delivery could be made")
         return delivery.status
