@@ -6,7 +6,6 @@ import threading
 
 import pytest
 import sentry_sdk
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from nootification import create_app
@@ -56,7 +55,9 @@ def test_an_unhandled_error_is_reported_scrubbed_with_release_and_environment(ap
         raise RuntimeError("cannot reach camille@example.com at +33612345678 with noot_abcdefghijklmnop")
 
     reporting.add_url_rule("/explode", "explode", explode)
-    response = reporting.test_client().get("/explode", headers={"Authorization": "Bearer noot_abcdefghijklmnop"})
+    response = reporting.test_client().get(
+        "/explode", headers={"Authorization": "Bearer noot_abcdefghijklmnop"}
+    )
     assert response.status_code == 500
     sentry_sdk.flush(timeout=5)
     assert sentry.received.wait(5)
