@@ -111,6 +111,9 @@ class Config:
     # Contact points may name webhook URLs; unless allowed, those must resolve to public addresses only.
     ALLOW_PRIVATE_WEBHOOK_TARGETS = _env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", False)
 
+    # How stale a worker's copy of the message templates may be, in seconds.
+    TEMPLATE_CACHE_SECONDS = _env_float("TEMPLATE_CACHE_SECONDS", 5.0)
+
     # Requests larger than this are refused with 413 before they are parsed.
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
@@ -171,6 +174,7 @@ class TestConfig(Config):
 
     TESTING = True
     RATELIMIT_ENABLED = False
+    TEMPLATE_CACHE_SECONDS = 0.0
     ALLOW_PRIVATE_WEBHOOK_TARGETS = True  # the stub providers listen on loopback
     SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
     SEND_RETRY_WAIT = 0.01

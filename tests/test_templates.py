@@ -139,3 +139,20 @@ def test_user_name_is_available(client, db):
     from nootification.services.alerts import get_alert
 
     assert render_for(get_alert(alert["alert_uuid"]), user, "push").body == "Hi Camille"
+
+
+def test_workers_read_templates_at_most_once_per_cache_period(app, client, db):
+    from nootification.extensions import db as database
+    from nootification.models import Template
+    from nootification.services.templates import cache
+
+    app.config["TEMPLATE_CACHE_SECONDS"] = 60
+    cache.forget()
+    created = new_template(client, body="first").json
+    assert find_template("theft", "sms", "en")[1] == "first"  # a change through the API is seen at once
+    stored = database.session.get(Template, created["id"])
+    stored.body = "changed elsewhere"  # as another process would
+    database.session.commit()
+    assert find_template("theft", "sms", "en")[1] == "first"  # served from the cache
+    cache.forget()
+    assert find_template("theft", "sms", "en")[1] == "changed elsewhere"

@@ -5,12 +5,21 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from nootification import metrics
 from nootification.circuit import CircuitBreaker
 from nootification.extensions import db, redis_queue
 from nootification.logs import log_context
-from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus, utcnow
+from nootification.models import (
+    Alert,
+    AttemptOutcomeKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    User,
+    utcnow,
+)
 from nootification.senders import get_sender
 from nootification.senders.base import (
     AttemptOutcome,
@@ -164,7 +173,15 @@ def deliver(delivery_id: str) -> DeliveryStatus | None:
     if not claim(delivery_id):
         log.info("delivery %s is not waiting to be sent, skipping", delivery_id)
         return None
-    delivery = db.session.get(Delivery, delivery_id)
+    # One query for everything the message needs, instead of a lazy load per attribute.
+    delivery = db.session.get(
+        Delivery,
+        delivery_id,
+        options=[
+            joinedload(Delivery.alert).joinedload(Alert.location),
+            joinedload(Delivery.user).selectinload(User.contact_points),
+        ],
+    )
     with log_context(alert_uuid=delivery.alert.alert_uuid):
         status = _send(delivery)
     log.info("delivery %s: %s", delivery_id, status.value, extra={"outcome": status.value})

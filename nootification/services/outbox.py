@@ -39,7 +39,10 @@ def enqueue(deliveries: Sequence[Delivery]) -> int:
     queue = redis_queue.queue
     jobs = [
         queue.prepare_data(
-            SEND_JOB, args=(delivery.id,), job_id=job_id_for(delivery.id, delivery.enqueue_count)
+            SEND_JOB,
+            args=(delivery.id,),
+            job_id=job_id_for(delivery.id, delivery.enqueue_count),
+            result_ttl=0,  # the outcome lives in the database; keeping it in Redis too costs writes
         )
         for delivery in deliveries
     ]
@@ -78,7 +81,7 @@ def schedule(delivery: Delivery, *, at: datetime, reason: str) -> None:
     db.session.commit()
     job_id = job_id_for(delivery.id, delivery.enqueue_count)
     try:
-        redis_queue.scheduler.enqueue_at(at, SEND_JOB, delivery.id, job_id=job_id)
+        redis_queue.scheduler.enqueue_at(at, SEND_JOB, delivery.id, job_id=job_id, job_result_ttl=0)
     except RedisError as error:
         log.warning("could not schedule delivery %s, the sweeper will: %s", delivery.id, error)
 

@@ -1,11 +1,13 @@
 """Message templates: Jinja2 in a sandbox, per (label, channel, locale), with shipped defaults."""
 
 import functools
+import time
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -95,19 +97,59 @@ def render_text(subject: str, body: str, context: dict) -> Rendered:
         raise TemplateRenderError(f"template error: {type(error).__name__}: {error}") from error
 
 
+@dataclass(frozen=True)
+class StoredTemplate:
+    """A stored template's key and text, detached from the session so it can be cached."""
+
+    label: str
+    channel: str
+    locale: str
+    subject: str
+    body: str
+
+
+class TemplateCache:
+    """Every stored template, read at most once per `TEMPLATE_CACHE_SECONDS` by each process.
+
+    A worker renders every delivery; the table is small and changes rarely, so one read serves
+    many deliveries, and a change reaches every worker within that many seconds.
+    """
+
+    def __init__(self):
+        self._read_at = float("-inf")
+        self._templates: list[StoredTemplate] = []
+
+    def templates(self) -> list[StoredTemplate]:
+        """The stored templates, read again when the cached copy is too old."""
+        if time.monotonic() - self._read_at >= current_app.config["TEMPLATE_CACHE_SECONDS"]:
+            rows = db.session.execute(
+                sa.select(Template.label, Template.channel, Template.locale, Template.subject, Template.body)
+            )
+            self._templates = [StoredTemplate(*row) for row in rows]
+            self._read_at = time.monotonic()
+        return self._templates
+
+    def forget(self) -> None:
+        """Drop the cached copy (after this process changed a template)."""
+        self._read_at = float("-inf")
+
+
+cache = TemplateCache()
+
+
 def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
     """The most specific stored template's (subject, body), else the shipped default for the locale."""
     locales = [locale] if locale == DEFAULT_LOCALE else [locale, DEFAULT_LOCALE]
-    candidates = db.session.scalars(
-        sa.select(Template).where(
-            Template.label.in_((label, ANY)),
-            Template.channel.in_((channel, ANY)),
-            Template.locale.in_(locales),
-        )
-    ).all()
+    candidates = [
+        template
+        for template in cache.templates()
+        if template.label in (label, ANY)
+        and template.channel in (channel, ANY)
+        and template.locale in locales
+    ]
     if candidates:
 
-        def precedence(template: Template) -> tuple[int, bool, bool]:
+        def precedence(template: StoredTemplate) -> tuple[int, bool, bool]:
             return (locales.index(template.locale), template.label == ANY, template.channel == ANY)
 
         best = min(candidates, key=precedence)
@@ -160,6 +202,7 @@ def create_template(*, label: str, channel: str, locale: str, body: str, subject
     template = Template(label=label, channel=channel, locale=locale, subject=subject, body=body)
     db.session.add(template)
     db.session.commit()
+    cache.forget()
     return template
 
 
@@ -170,6 +213,7 @@ def update_template(template_id: int, **changes) -> Template:
     for attribute, value in changes.items():
         setattr(template, attribute, value)
     db.session.commit()
+    cache.forget()
     return template
 
 
@@ -177,6 +221,7 @@ def delete_template(template_id: int) -> None:
     """Remove a template."""
     db.session.delete(get_template(template_id))
     db.session.commit()
+    cache.forget()
 
 
 def preview(template_id: int, alert_uuid: str | None = None) -> Rendered:
