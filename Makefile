@@ -12,7 +12,7 @@ export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export THIRD_PARTY_URL ?= http://127.0.0.1:$(STUB_PORT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test e2e chaos lint lock clean
+.PHONY: install run test e2e chaos bench lint lock clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ e2e: install  ## check a running stack end to end
 
 chaos: install  ## ~2,000 deliveries through provider failures, a killed worker and Redis/API restarts
 	python -m bench.chaos $(CHAOS_ARGS)
+
+bench: install  ## ingest latency, fan-out, steady state, the direct limit and peak RSS (see bench/README.md)
+	python -m bench.bench $(BENCH_ARGS)
 
 lint: install
 	ruff check .

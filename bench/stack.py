@@ -46,6 +46,7 @@ class Stack:
         *,
         workers: int = 2,
         api_workers: int = 2,
+        api_threads: int = 4,
         settings: dict[str, str] | None = None,
         stub_env: dict[str, str] | None = None,
         directory: Path | None = None,
@@ -56,6 +57,7 @@ class Stack:
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
         self.worker_count = workers
         self.api_workers = api_workers
+        self.api_threads = api_threads
         self.env = {
             **os.environ,
             "FLASK_APP": "nootification",
@@ -100,7 +102,7 @@ class Stack:
                 "--workers",
                 str(self.api_workers),
                 "--threads",
-                "4",
+                str(self.api_threads),
                 "wsgi:app",
             ],
         )
