@@ -215,10 +215,12 @@ def _rss_rows(rss: dict) -> list[Row]:
 
 
 def _cpu_rows(cpu: dict) -> list[Row]:
-    return [
-        (f"cpu {scenario}", " / ".join(used), _fmt(*used.values(), unit="s"), None)
-        for scenario, used in cpu.items()
-    ]
+    rows: list[Row] = []
+    for scenario, used in cpu.items():
+        parts = {key: value for key, value in used.items() if key != "wall"}
+        figure = f"CPU s {' / '.join(parts)} (in {used['wall']:g} s wall)"
+        rows.append((f"cpu {scenario}", figure, _fmt(*parts.values(), unit="s"), None))
+    return rows
 
 
 def rows(results: dict) -> list[Row]:

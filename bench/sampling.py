@@ -71,8 +71,8 @@ class StackProcesses:
         }
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) used so far by each group, and by this process as "bench"."""
-        used = {"bench": _cpu(psutil.Process())}
+        """CPU time used so far by each group, by this process as "bench" and by the whole machine."""
+        used = {"machine": machine_busy_seconds(), "bench": _cpu(psutil.Process())}
         for name, processes in self.groups().items():
             used[name] = sum(self._read(name, processes, _cpu))
         return used
@@ -97,6 +97,19 @@ def peak_rss(samples: list[tuple[float, dict[str, list[int]]]]) -> dict[str, dic
             peak["largest_process_mb"] = max(peak["largest_process_mb"], max(values) / MB)
             peak["processes"] = max(peak["processes"], len(values))
     return peaks
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine has used since boot, all cores together."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """How many cores the machine keeps busy over the next `seconds` (before the bench adds its own load)."""
+    before = machine_busy_seconds()
+    time.sleep(seconds)
+    return (machine_busy_seconds() - before) / seconds
 
 
 def _cpu(process: psutil.Process) -> float:
