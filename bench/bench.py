@@ -215,7 +215,15 @@ def run_fanout(bench: Bench, shop: str) -> tuple[dict, dict]:
         **report.latency_ms(receipts, prefix="receipt_"),
         "deliveries_per_s": report.receipt_rate(receipts),
     }
-    return summary, {"latency_ms": [round(r * 1000, 2) for r in receipts], "receipts_s": receipts}
+    return summary, series(receipts, receipts)
+
+
+def series(latencies: list[float], receipts: list[float]) -> dict[str, list[float]]:
+    """What the plot needs: latencies in ms and receipt times in s since the scenario started, to 0.1 ms."""
+    return {
+        "latency_ms": [round(latency * 1000, 1) for latency in latencies],
+        "receipts_s": [round(receipt, 4) for receipt in receipts],
+    }
 
 
 def sender_config(stub: str) -> dict:
@@ -272,7 +280,7 @@ def run_limit(bench: Bench, count: int) -> tuple[dict, dict]:
         "wall_s": round(elapsed, 3),
         "deliveries_per_s": report.receipt_rate(receipts),
     }
-    return summary, {"receipts_s": receipts}
+    return summary, {"receipts_s": [round(r, 4) for r in receipts]}
 
 
 def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
@@ -312,7 +320,7 @@ def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
         "backlog_mean": round(statistics.fmean(queued), 1),
         "backlog_at_end": queued[-1],
     }
-    return summary, {"latency_ms": [round(r * 1000, 2) for r in latencies], "receipts_s": receipts}
+    return summary, series(latencies, receipts)
 
 
 def rss_summary(samples: list) -> dict:
