@@ -30,7 +30,7 @@ run: export TWILIO_AUTH_TOKEN ?= stub-only
 # accepts them (with a warning at start-up); production refuses them.
 run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
 
-.PHONY: install run test e2e chaos fuzz lint lock clean
+.PHONY: install run test e2e chaos fuzz bench lint lock clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ chaos: install  ## ~2,000 deliveries through provider failures, a killed worker 
 
 fuzz: install  ## schemathesis over every operation with more examples than the test suite's 200
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+bench: install  ## ingest latency, fan-out, steady state, the direct limit and peak RSS (see bench/README.md)
+	python -m bench.bench $(BENCH_ARGS)
 
 lint: install
 	ruff check .

@@ -20,6 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stack import Stack
 
+# The admin API and the webhook, authenticated with the stack's admin token once the stack is up.
+session = requests.Session()
 NON_FINAL = ("pending", "queued", "sending", "scheduled")
 
 # Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
@@ -59,11 +61,11 @@ def create_shops(api: str, shops: int, staff: int, rng: random.Random) -> list[S
     created = []
     for number in range(shops):
         name = f"chaos-{uuid.uuid4().hex[:8]}-{number}"
-        requests.post(f"{api}/locations", json={"name": name}, timeout=10).raise_for_status()
+        session.post(f"{api}/locations", json={"name": name}, timeout=10).raise_for_status()
         members = {}
         for _ in range(staff):
             level = rng.choice(["STANDARD", "STANDARD", "STANDARD", "CRITICAL"])
-            response = requests.post(f"{api}/users", json={"level": level, "locations": [name]}, timeout=10)
+            response = session.post(f"{api}/users", json={"level": level, "locations": [name]}, timeout=10)
             response.raise_for_status()
             members[response.json()["user_uuid"]] = level
         created.append(Shop(name, members))
@@ -74,7 +76,7 @@ def post_alert(api: str, body: dict, run: Run, deadline: float) -> dict:
     """POST an alert until the API answers (it may be restarting), as a camera system would."""
     while True:
         try:
-            response = requests.post(f"{api}/webhooks/alerts", json=body, timeout=5)
+            response = session.post(f"{api}/webhooks/alerts", json=body, timeout=5)
             if response.status_code in (200, 201):
                 return response.json()
             response.raise_for_status()
@@ -110,7 +112,7 @@ def post_alerts(api: str, shops: list[Shop], target: int, rate: float, run: Run,
 def undrained(api: str) -> int:
     """How many deliveries are not yet sent, failed or expired."""
     return sum(
-        requests.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
+        session.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
             "total"
         ]
         for status in NON_FINAL
@@ -119,7 +121,7 @@ def undrained(api: str) -> int:
 
 def count_status(api: str, status: str) -> int:
     """How many deliveries have this status."""
-    return requests.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
+    return session.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
         "total"
     ]
 
@@ -127,7 +129,7 @@ def count_status(api: str, status: str) -> int:
 def metric_totals(api: str) -> Counter:
     """The counters a run moves, summed over their labels, as the API's /metrics shows them."""
     totals: Counter = Counter()
-    text = requests.get(f"{api}/metrics", timeout=30).text
+    text = session.get(f"{api}/metrics", timeout=30).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "nootification_alerts_received_total":
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with Stack(workers=options.workers, settings=CHAOS_SETTINGS, stub_env=stub_env) as stack:
         print(f"stack in {stack.directory}", file=sys.stderr)
+        session.headers["Authorization"] = f"Bearer {stack.admin_token}"
         shops = create_shops(stack.api_url, options.shops, options.staff, rng)
         run = Run()
         started = time.monotonic()

@@ -46,6 +46,7 @@ class Stack:
         *,
         workers: int = 2,
         api_workers: int = 2,
+        api_threads: int = 4,
         settings: dict[str, str] | None = None,
         stub_env: dict[str, str] | None = None,
         directory: Path | None = None,
@@ -56,6 +57,7 @@ class Stack:
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
         self.worker_count = workers
         self.api_workers = api_workers
+        self.api_threads = api_threads
         self.metrics_directory = self.directory / "metrics"
         self.metrics_directory.mkdir(exist_ok=True)
         self.env = {
@@ -67,10 +69,14 @@ class Stack:
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "THIRD_PARTY_URL": self.stub_url,
             "LOG_LEVEL": "WARNING",
+            # Loads far past any one client's fair share: the limiter still runs, but never refuses.
+            "RATELIMIT_DEFAULT": "10000000 per minute",
+            "RATELIMIT_ALERTS": "10000000 per minute",
             **(settings or {}),
         }
         self.stub_env = {**self.env, **(stub_env or {})}
         self.processes: dict[str, subprocess.Popen] = {}
+        self.admin_token = ""
 
     def _spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
@@ -104,7 +110,7 @@ class Stack:
                 "--workers",
                 str(self.api_workers),
                 "--threads",
-                "4",
+                str(self.api_threads),
                 "wsgi:app",
             ],
         )
@@ -148,9 +154,22 @@ class Stack:
             capture_output=True,
         )
 
+    def issue_token(self, scope: str) -> str:
+        """A bearer token with `scope`, created as an operator would, with `flask tokens create`."""
+        created = subprocess.run(
+            [sys.executable, "-m", "flask", "tokens", "create", "--name", "bench", "--scope", scope],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return created.stdout.strip().rsplit(" ", 1)[-1]
+
     def start(self) -> "Stack":
         """Start everything, in dependency order."""
         self.migrate()
+        self.admin_token = self.issue_token("admin")
         self.start_redis()
         self.start_stub()
         self.start_api()

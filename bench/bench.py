@@ -1,0 +1,490 @@
+"""Benchmark of the alert pipeline on a loopback stack: ingest, fan-out, steady state and the direct limit.
+
+Starts redis-server, the API under gunicorn, K `flask worker`s, the scheduler and the stub provider under
+gunicorn on free 127.0.0.1 ports, runs every scenario in one go, prints one table with each target's
+PASS/MISS, and writes results.json and results.png (latency CDF, receipts/s over time) to --out.
+
+  ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
+  fan-out  one alert to --fanout recipients: time to the last receipt at the stub
+  steady   --steady-rate alerts/s × --steady-recipients for --steady-duration s: alert → receipt, backlog
+  limit    --fanout POSTs straight to the stub with PushSender.send on K threads: no queue, no database
+"""
+
+import argparse
+import logging
+import os
+import shlex
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+from redis import Redis
+from rq import Queue
+
+from bench import report
+from bench.load import Answer, JsonClient, LoadRun, open_loop
+from bench.sampling import Sampler, StackProcesses, busy_cores, peak_rss
+from bench.stack import ROOT, Stack
+from nootification.config import Config
+from nootification.senders.base import Message, SendError
+from nootification.senders.push import PushSender
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ALERTS = "/webhooks/alerts"
+CREATED = (201,)
+ADMIN_THREADS = 8
+BUSY_WARNING = 0.2
+BACKLOG_INTERVAL = 0.1
+RSS_INTERVAL = 0.25
+POLL_INTERVAL = 0.1
+FANOUT_POST_TIMEOUT = 120.0
+DEFAULT_OUT = ROOT / "bench" / "results"
+ENV_HELP = "a setting for every process of the stack (e.g. DATABASE_URL=...); repeatable"
+SENDER_SETTINGS = ("HTTP_CONNECT_TIMEOUT", "HTTP_READ_TIMEOUT", "SEND_MAX_ATTEMPTS", "SEND_RETRY_WAIT")
+
+
+class BenchError(Exception):
+    """The stack did not behave well enough to be measured."""
+
+
+@dataclass
+class Bench:
+    """The running stack, the options, and the CPU time each scenario cost."""
+
+    stack: Stack
+    options: argparse.Namespace
+    redis: Redis
+    queue_key: str
+    processes: StackProcesses
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        """The API's base URL."""
+        return self.stack.api_url
+
+    @property
+    def stub(self) -> str:
+        """The stub provider's base URL."""
+        return self.stack.stub_url
+
+    def client(self, timeout: float = 10.0) -> JsonClient:
+        """A JSON client of the API, authenticated with the stack's admin token."""
+        return JsonClient(self.api, timeout=timeout, token=self.stack.admin_token)
+
+    def measure_cpu(self, name: str, scenario: Callable[[], T]) -> T:
+        """Run `scenario` and keep the CPU seconds each component, and everything else, used meanwhile."""
+        before, started = self.processes.cpu_seconds(), time.monotonic()
+        outcome = scenario()
+        after, wall = self.processes.cpu_seconds(), time.monotonic() - started
+        used = {key: after[key] - before.get(key, 0.0) for key in after}
+        ours = {"workers": sum(value for key, value in used.items() if key.startswith("worker-"))}
+        ours |= {key: used.get(key, 0.0) for key in ("api", "stub", "redis", "scheduler", "bench")}
+        # Other processes on the machine (another test run, say) take cores from the stack: shown, not hidden.
+        others = max(0.0, used["machine"] - sum(ours.values()))
+        self.cpu[name] = {
+            key: round(value, 2) for key, value in (ours | {"others": others, "wall": wall}).items()
+        }
+        return outcome
+
+
+def alert_body(location: str) -> dict:
+    """A theft alert (critical: every member of staff hears of it) with a fresh uuid, spotted now."""
+    alert_uuid = str(uuid.uuid4())
+    return {
+        "url": f"https://media.example.com/{alert_uuid}.mp4",
+        "location": location,
+        "alert_uuid": alert_uuid,
+        "label": "theft",
+        "time_spotted": time.time(),
+    }
+
+
+def _expect(answer: Answer, status: int, what: str) -> dict:
+    if answer[0] != status:
+        raise BenchError(f"{what}: answered {answer[0]}, expected {status}: {answer[1]}")
+    return answer[1]
+
+
+def create_shop(client: JsonClient, staff: int) -> str:
+    """Create a shop and `staff` members of it through the admin API; return the shop's name."""
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    _expect(client.post("/locations", {"name": name}), 201, "POST /locations")
+    with ThreadPoolExecutor(ADMIN_THREADS) as pool:
+        answers = pool.map(
+            lambda _: client.post("/users", {"level": "STANDARD", "locations": [name]}), range(staff)
+        )
+        for answer in answers:
+            _expect(answer, 201, "POST /users")
+    return name
+
+
+def clear_stub(stub: str) -> None:
+    """Make the stub forget every message it received."""
+    requests.delete(f"{stub}/messages", timeout=30).raise_for_status()
+
+
+def stub_messages(stub: str) -> list[dict]:
+    """Every message the stub received since it was last cleared."""
+    response = requests.get(f"{stub}/messages", timeout=60)
+    response.raise_for_status()
+    return response.json()["messages"]
+
+
+def wait_for_receipts(stub: str, expected: int, timeout: float) -> bool:
+    """Wait until the stub holds at least `expected` messages; False if it does not within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{stub}/control", timeout=10).json()["counters"]["count"] < expected:
+        if time.monotonic() > deadline:
+            log.warning("the stub did not receive %d messages within %.0f s", expected, timeout)
+            return False
+        time.sleep(POLL_INTERVAL)
+    return True
+
+
+def delivery_count(run: LoadRun) -> int:
+    """How many deliveries the alerts the API accepted in `run` made."""
+    return sum(shot.body["delivery_count"] for shot in run.answered(CREATED))
+
+
+def warm_up(bench: Bench, shop: str) -> None:
+    """One alert through the whole pipeline, so no scenario pays for first imports and connections."""
+    client = bench.client()
+    answer = _expect(client.post(ALERTS, alert_body(shop)), 201, "warm-up alert")
+    client.close()
+    wait_for_receipts(bench.stub, answer["delivery_count"], bench.options.drain_timeout)
+    clear_stub(bench.stub)
+
+
+def run_ingest(bench: Bench, rate: float, shop: str) -> dict:
+    """POST alerts open loop at `rate`/s, then wait for their deliveries so the next rate starts unloaded."""
+    options = bench.options
+    clear_stub(bench.stub)
+    client = bench.client()
+    run = open_loop(
+        lambda: client.post(ALERTS, alert_body(shop)),
+        rate=rate,
+        duration=options.ingest_duration,
+        concurrency=options.concurrency,
+    )
+    client.close()
+    backlog = bench.redis.llen(bench.queue_key)
+    wait_for_receipts(bench.stub, delivery_count(run), options.drain_timeout)
+    answered = run.answered(CREATED)
+    return {
+        "rate": rate,
+        "duration_s": options.ingest_duration,
+        **run.counts(CREATED),
+        "achieved_per_s": round(len(answered) / run.elapsed, 1),
+        **report.latency_ms([shot.latency for shot in answered]),
+        "backlog_at_end": backlog,
+    }
+
+
+def run_fanout(bench: Bench, shop: str) -> tuple[dict, dict]:
+    """One alert to every member of `shop`: from its POST to the last receipt at the stub."""
+    clear_stub(bench.stub)
+    body = alert_body(shop)
+    client = bench.client(timeout=FANOUT_POST_TIMEOUT)
+    posted = time.time()
+    answer = _expect(client.post(ALERTS, body), 201, "fan-out alert")
+    answered = time.time()
+    client.close()
+    wait_for_receipts(bench.stub, answer["delivery_count"], bench.options.drain_timeout)
+    receipts = sorted(
+        message["received_at"] - posted
+        for message in stub_messages(bench.stub)
+        if message["alert_uuid"] == body["alert_uuid"]
+    )
+    summary = {
+        "recipients": bench.options.fanout,
+        "expected": answer["delivery_count"],
+        "received": len(receipts),
+        "post_ms": round((answered - posted) * 1000, 1),
+        "first_receipt_s": round(receipts[0], 3) if receipts else None,
+        "last_receipt_s": round(receipts[-1], 3) if receipts else None,
+        **report.latency_ms(receipts, prefix="receipt_"),
+        "deliveries_per_s": report.receipt_rate(receipts),
+    }
+    return summary, series(receipts, receipts)
+
+
+def series(latencies: list[float], receipts: list[float]) -> dict[str, list[float]]:
+    """What the plot needs: latencies in ms and receipt times in s since the scenario started, to 0.1 ms."""
+    return {
+        "latency_ms": [round(latency * 1000, 1) for latency in latencies],
+        "receipts_s": [round(receipt, 4) for receipt in receipts],
+    }
+
+
+def sender_config(stub: str) -> dict:
+    """The settings a worker's PushSender gets, pointed at the stub."""
+    return {"THIRD_PARTY_URL": stub} | {name: getattr(Config, name) for name in SENDER_SETTINGS}
+
+
+def direct_message(alert_uuid: str) -> Message:
+    """A push message as a worker would build it, with its own delivery id (the stub's idempotency key)."""
+    return Message(
+        delivery_id=str(uuid.uuid4()),
+        user_uuid=str(uuid.uuid4()),
+        address=None,
+        alert_uuid=alert_uuid,
+        url=f"https://media.example.com/{alert_uuid}.mp4",
+        location="bench-direct",
+        label="theft",
+        severity="critical",
+        time_spotted=time.time(),
+    )
+
+
+def run_limit(bench: Bench, count: int) -> tuple[dict, dict]:
+    """`count` POSTs straight to the stub with the push sender's own code, on as many threads as workers."""
+    clear_stub(bench.stub)
+    config = sender_config(bench.stub)
+    alert_uuid = str(uuid.uuid4())
+    messages = [direct_message(alert_uuid) for _ in range(count)]
+    senders = threading.local()  # one sender, so one HTTP session, per thread, as each worker has its own
+
+    def send(message: Message) -> bool:
+        if not hasattr(senders, "sender"):
+            senders.sender = PushSender(config)
+        try:
+            senders.sender.send(message)
+        except SendError:
+            return False
+        return True
+
+    threads = bench.stack.worker_count
+    started = time.time()
+    with ThreadPoolExecutor(threads) as pool:
+        sent = sum(pool.map(send, messages))
+    elapsed = time.time() - started
+    wait_for_receipts(bench.stub, sent, bench.options.drain_timeout)
+    receipts = sorted(
+        m["received_at"] - started for m in stub_messages(bench.stub) if m["alert_uuid"] == alert_uuid
+    )
+    summary = {
+        "posts": count,
+        "threads": threads,
+        "errors": count - sent,
+        "received": len(receipts),
+        "wall_s": round(elapsed, 3),
+        "deliveries_per_s": report.receipt_rate(receipts),
+    }
+    return summary, {"receipts_s": [round(r, 4) for r in receipts]}
+
+
+def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
+    """Alerts open loop at --steady-rate to a shop of --steady-recipients, sampling the queue's backlog."""
+    options = bench.options
+    clear_stub(bench.stub)
+    client = bench.client()
+    with Sampler(lambda: bench.redis.llen(bench.queue_key), BACKLOG_INTERVAL) as backlog:
+        run = open_loop(
+            lambda: client.post(ALERTS, alert_body(shop)),
+            rate=options.steady_rate,
+            duration=options.steady_duration,
+            concurrency=options.concurrency,
+        )
+        posting_ended = time.time()
+        expected = delivery_count(run)
+        wait_for_receipts(bench.stub, expected, options.drain_timeout)
+    client.close()
+    posted_at = {shot.body["alert_uuid"]: shot.due_wall for shot in run.answered(CREATED)}
+    start = run.shots[0].due_wall
+    messages = [m for m in stub_messages(bench.stub) if m["alert_uuid"] in posted_at]
+    latencies = sorted(m["received_at"] - posted_at[m["alert_uuid"]] for m in messages)
+    receipts = sorted(m["received_at"] - start for m in messages)
+    queued = [length for moment, length in backlog.samples if moment <= posting_ended]
+    summary = {
+        "alerts_per_s": options.steady_rate,
+        "recipients": options.steady_recipients,
+        "duration_s": options.steady_duration,
+        **run.counts(CREATED),
+        "post_p99_ms": report.latency_ms([shot.latency for shot in run.answered(CREATED)])["p99_ms"],
+        "expected": expected,
+        "received": len(messages),
+        **report.latency_ms(latencies, prefix="receipt_"),
+        "offered_deliveries_per_s": options.steady_rate * options.steady_recipients,
+        "deliveries_per_s": report.receipt_rate(receipts),
+        "backlog_max": max(queued),
+        "backlog_mean": round(statistics.fmean(queued), 1),
+        "backlog_at_end": queued[-1],
+    }
+    return summary, series(latencies, receipts)
+
+
+def rss_summary(samples: list) -> dict:
+    """Peak RSS in MB: the API's processes summed and its largest one; each worker; the other processes."""
+    peaks = peak_rss(samples)
+    workers = {
+        name: round(peak["total_mb"], 1) for name, peak in sorted(peaks.items()) if name.startswith("worker-")
+    }
+    return {
+        "api_total_mb": round(peaks["api"]["total_mb"], 1),
+        "api_largest_mb": round(peaks["api"]["largest_process_mb"], 1),
+        "api_processes": peaks["api"]["processes"],
+        "workers_mb": workers,
+        "worker_peak_mb": max(workers.values()),
+        **{f"{name}_mb": round(peaks[name]["total_mb"], 1) for name in ("stub", "redis", "scheduler")},
+    }
+
+
+def run_scenarios(bench: Bench) -> dict:
+    """Create the data, warm up, then fan-out, the limit, steady state and ingest, in that order."""
+    options = bench.options
+    log.info("creating shops: %d + %d + 1 members of staff", options.fanout, options.steady_recipients)
+    admin = bench.client()
+    fanout_shop = create_shop(admin, options.fanout)
+    steady_shop = create_shop(admin, options.steady_recipients)
+    ingest_shop = create_shop(admin, 1)
+    admin.close()
+    warm_up(bench, ingest_shop)
+    log.info("fan-out: one alert to %d recipients", options.fanout)
+    fanout, fanout_series = bench.measure_cpu("fan-out", lambda: run_fanout(bench, fanout_shop))
+    log.info("limit: %d POSTs straight to the stub on %d threads", options.fanout, bench.stack.worker_count)
+    limit, limit_series = bench.measure_cpu("limit", lambda: run_limit(bench, options.fanout))
+    ours, direct = fanout["deliveries_per_s"], limit["deliveries_per_s"]
+    limit["ours_per_s"] = ours
+    limit["ratio"] = round(ours / direct, 3) if ours and direct else None
+    log.info(
+        "steady: %g alerts/s × %d for %g s",
+        options.steady_rate,
+        options.steady_recipients,
+        options.steady_duration,
+    )
+    steady, steady_series = bench.measure_cpu("steady", lambda: run_steady(bench, steady_shop))
+    ingest = {}
+    for rate in options.rates:
+        log.info("ingest: %g alerts/s for %g s", rate, options.ingest_duration)
+        ingest[f"{rate:g}"] = bench.measure_cpu(
+            f"ingest {rate:g}/s", lambda rate=rate: run_ingest(bench, rate, ingest_shop)
+        )
+    return {
+        "ingest": ingest,
+        "fanout": fanout,
+        "steady": steady,
+        "limit": limit,
+        "series": {"fanout": fanout_series, "steady": steady_series, "limit": limit_series},
+    }
+
+
+def meta(options: argparse.Namespace, argv: list[str]) -> dict:
+    """When, how and on what the bench ran, and how busy the machine was before it started."""
+    busy = busy_cores()
+    if busy > BUSY_WARNING:
+        log.warning("other processes keep %.1f cores busy: the figures will be pessimistic", busy)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench.bench", *argv]),
+        "workers": options.workers,
+        "api_workers": options.api_workers,
+        "api_threads": options.api_threads,
+        "cpus": os.cpu_count(),
+        "busy_cores_before": round(busy, 2),
+        "python": sys.version.split()[0],
+        "env": dict(options.env),
+    }
+
+
+def bench_stack(options: argparse.Namespace) -> dict:
+    """Start the stack, run every scenario while sampling memory, stop the stack; return the results."""
+    stack = Stack(
+        workers=options.workers,
+        api_workers=options.api_workers,
+        api_threads=options.api_threads,
+        settings=dict(options.env),
+    )
+    with stack:
+        log.info("stack up in %s: api %s, stub %s", stack.directory, stack.api_url, stack.stub_url)
+        queue_name = stack.env.get("RQ_QUEUE_NAME", Config.RQ_QUEUE_NAME)
+        redis = Redis(port=stack.redis_port)
+        processes = StackProcesses(stack)
+        bench = Bench(stack, options, redis, Queue(queue_name, connection=redis).key, processes)
+        with Sampler(processes.rss, RSS_INTERVAL) as memory:
+            results = run_scenarios(bench)
+        redis.close()
+        # An idle `flask worker` restarts itself on SIGTERM (RQ raises StopRequested without setting
+        # _stop_requested), so a clean stop waits out Stack.stop's timeout; no job is in flight by now.
+        for index in range(stack.worker_count):
+            stack.kill(f"worker-{index}")
+    return results | {"rss": rss_summary(memory.samples), "cpu": bench.cpu}
+
+
+def _rates(text: str) -> list[float]:
+    rates = [float(rate) for rate in text.split(",") if rate.strip()]
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive rates, e.g. 50,200,500")
+    return rates
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError("NAME=VALUE")
+    return name, value
+
+
+class ArgumentDefaultsRawDescriptionHelpFormatter(
+    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
+):
+    """Help that shows each default and keeps the description's layout."""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line; every size and duration has a default that makes the full bench."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench",
+        description=__doc__,
+        formatter_class=ArgumentDefaultsRawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("-k", "--workers", type=int, default=2, metavar="K", help="`flask worker` processes")
+    add("--api-workers", type=int, default=2, metavar="N", help="API gunicorn workers")
+    add("--api-threads", type=int, default=4, metavar="N", help="threads per API worker")
+    add("--rates", type=_rates, default="50,200,500", metavar="R,R,...", help="ingest alerts/s")
+    add("--ingest-duration", type=float, default=10.0, metavar="S", help="seconds per ingest rate")
+    add("--fanout", type=int, default=1000, metavar="N", help="recipients of the fan-out alert")
+    add("--steady-rate", type=float, default=20.0, metavar="R", help="steady-state alerts/s")
+    add("--steady-recipients", type=int, default=10, metavar="N", help="recipients per steady alert")
+    add("--steady-duration", type=float, default=30.0, metavar="S", help="seconds of steady state")
+    add("--concurrency", type=int, default=64, metavar="N", help="threads of the open-loop client")
+    add("--drain-timeout", type=float, default=300.0, metavar="S", help="most seconds to wait for receipts")
+    add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="for results.json and results.png")
+    add("--env", type=_setting, action="append", default=[], metavar="NAME=VALUE", help=ENV_HELP)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench, print the table, write the JSON and the plot."""
+    argv = sys.argv[1:] if argv is None else argv
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    options.out.mkdir(parents=True, exist_ok=True)
+    try:
+        results = {"meta": meta(options, argv)} | bench_stack(options)
+    except BenchError as error:
+        log.error("the bench stopped: %s", error)
+        return 1
+    results["targets"] = report.judge(results)
+    json_path, png_path = options.out / "results.json", options.out / "results.png"
+    report.plot(results["series"], png_path)
+    report.write_json(results, json_path)
+    print(report.render_table(results))
+    print(f"\n{json_path}\n{png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
