@@ -37,7 +37,8 @@ def client_identity() -> str:
     return "address:" + (request.remote_addr or "unknown")
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after a commit without a reload: a request or a job reads what it just wrote.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 # The default limit is read from the current app's config on each request, not fixed at init_app:
 # flask-limiter keeps the first app's defaults otherwise.

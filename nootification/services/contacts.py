@@ -27,14 +27,14 @@ class Contact:
 
 
 def contacts_of(user: User) -> list[Contact]:
-    """The user's contact points; push, on the user's push address and level, unless set otherwise."""
+    """The user's contact points by channel name; push, on the user's push address and level, unless set."""
     contacts = [
         Contact(point.channel, point.address, point.level or user.level, point.enabled, point.options or {})
         for point in user.contact_points
     ]
     if not any(contact.channel == PUSH for contact in contacts):
-        contacts.insert(0, Contact(PUSH, user.push_address, user.level))
-    return contacts
+        contacts.append(Contact(PUSH, user.push_address, user.level))
+    return sorted(contacts, key=lambda contact: contact.channel)
 
 
 def contact_for(user: User, channel: str) -> Contact | None:
