@@ -29,6 +29,9 @@ run: export TWILIO_AUTH_TOKEN ?= stub-only
 # A client written for the original service posts alerts without a signature or token: the quick start
 # accepts them (with a warning at start-up); production refuses them.
 run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
+# The stub's webhook and Teams endpoints are plain http on loopback, which production refuses.
+run: export ALLOW_PRIVATE_WEBHOOK_TARGETS ?= true
+run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
 
 .PHONY: install run test e2e chaos fuzz bench lint lock clean
 

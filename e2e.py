@@ -331,6 +331,34 @@ def message_alert(message: Mapping[str, Any], alerts: Sequence[PostedAlert]) -> 
     return next((a.alert_uuid for a in alerts if a.url in text), None)
 
 
+def address_key(address: str) -> str:
+    """How the stub names an address: a webhook URL by its last two path segments, anything else as is."""
+    if address.startswith(("http://", "https://")):
+        return "/".join(address.rstrip("/").split("/")[-2:])
+    return address
+
+
+def attach_webhooks(session: requests.Session, api: str, stub: str, users: Sequence[User]) -> None:
+    """Give one user of each shop webhook and Teams contact points at the stub, so every theft uses them.
+
+    The demo data has none: their URLs depend on where the stub listens.
+    """
+    first_of_shop = {}
+    for user in sorted(users, key=lambda u: u.user_uuid):
+        for shop in user.locations:
+            first_of_shop.setdefault(shop, user.user_uuid)
+    for user_uuid in sorted(set(first_of_shop.values())):
+        for channel, path in (("webhook", "webhook/generic"), ("teams", "teams/webhook")):
+            address = f"{stub}/{path}/e2e-{user_uuid[:8]}"
+            _call(
+                session,
+                "PUT",
+                f"{api}/users/{user_uuid}/contact-points/{channel}",
+                200,
+                json={"address": address},
+            )
+
+
 def attribute(
     messages: Iterable[Mapping[str, Any]],
     alerts: Sequence[PostedAlert],
@@ -347,7 +375,7 @@ def attribute(
     for user in users:
         for contact in user.contacts:
             if contact.address is not None:
-                holders[contact.channel, contact.address].append(user.user_uuid)
+                holders[contact.channel, address_key(contact.address)].append(user.user_uuid)
     seen: Counter[tuple[str, str, str]] = Counter()
     receipts = []
     for message in sorted(messages, key=lambda m: m["received_at"]):
@@ -358,7 +386,7 @@ def attribute(
         if channel == PUSH:
             user_uuid = message["target_user_uuid"]
         else:
-            address = str(message["address"])
+            address = address_key(str(message["address"]))
             candidates = sorted(
                 holders[channel, address], key=lambda u: ((alert_uuid, u, channel) not in expected, u)
             )
@@ -495,6 +523,8 @@ def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None
     routes = fetch_routes(admin, api)
     shops = fetch_locations(admin, api)
     rng = random.Random(seed)
+    attach_webhooks(admin, api, stub, users)
+    users = fetch_users(admin, api)
     levels = plan_preferences(users, rng)
     apply_preferences(session, api, levels, tokens.users)
     users = with_levels(users, levels)

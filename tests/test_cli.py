@@ -62,7 +62,7 @@ def test_demo_data_routes_and_contact_points(app, db):
     app.test_cli_runner().invoke(args=["load-data"])
 
     routes = {(r.location.name if r.location else None, r.label): r.channels for r in routing.list_routes()}
-    assert routes[None, "theft"] == ["email", "push", "slack", "sms", "telegram"]
+    assert routes[None, "theft"] == ["email", "push", "slack", "sms", "teams", "telegram", "webhook"]
     assert routes[None, "normal"] == ["push"]
     assert routes["fr-auchan-larochelle", "suspicious"] == ["push", "sms", "telegram"]
     users = list(db.session.scalars(sa.select(User)))

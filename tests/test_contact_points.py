@@ -46,7 +46,8 @@ def test_contact_point_lifecycle(client, user_uuid):
         ("teams", "http://example.com/hook", "address"),
     ],
 )
-def test_a_bad_address_is_refused_naming_the_field(client, user_uuid, channel, address, field):
+def test_a_bad_address_is_refused_naming_the_field(app, client, user_uuid, channel, address, field):
+    app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"] = False  # production: https only, public hosts only
     response = client.put(f"/users/{user_uuid}/contact-points/{channel}", json={"address": address})
     assert response.status_code == 422
     assert field in response.json["errors"]
@@ -87,3 +88,13 @@ def test_a_channel_level_for_a_missing_contact_point_is_refused(client, user_uui
     assert response.status_code == 422
     assert "channels" in response.json["errors"]
     assert client.get(f"/preferences/{user_uuid}").json["level"] == "CRITICAL"
+
+
+def test_plain_http_webhooks_only_where_private_targets_are_allowed(app, client, user_uuid):
+    path = f"/users/{user_uuid}/contact-points/teams"
+    app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"] = True
+    assert client.put(path, json={"address": "http://127.0.0.1:5000/teams/webhook/x"}).json["address"] == (
+        "http://127.0.0.1:5000/teams/webhook/x"
+    )
+    app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"] = False
+    assert client.put(path, json={"address": "http://93.184.215.14/teams/webhook/x"}).status_code == 422

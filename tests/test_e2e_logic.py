@@ -9,6 +9,7 @@ from e2e import (
     Receipt,
     Route,
     User,
+    address_key,
     attribute,
     compare,
     contacts_of,
@@ -484,3 +485,16 @@ def test_report_of_a_clean_run_ends_ok() -> None:
 
     assert "latency (ms):       n/a" in report
     assert report.endswith("OK")
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("http://127.0.0.1:5000/webhook/generic/e2e-1234", "generic/e2e-1234"),
+        ("http://127.0.0.1:5000/teams/webhook/e2e-1234/", "webhook/e2e-1234"),
+        ("generic/e2e-1234", "generic/e2e-1234"),
+        ("+33612345678", "+33612345678"),
+    ],
+)
+def test_webhook_addresses_are_keyed_as_the_stub_records_them(address, key):
+    assert address_key(address) == key

@@ -47,13 +47,19 @@ def _validated(channel: str, address: str | None, options: dict) -> dict:
         schema = sender_class(channel).config_schema()
     except KeyError:
         raise InvalidInput("Unknown channel.", field="channel") from None
+    allow_private = current_app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"]
+    # Where private targets are allowed (a local run against the stub), plain http is too.
+    plain_http = allow_private and is_url(address) and address.startswith("http://")
+    checked = "https://" + address.removeprefix("http://") if plain_http else address
     try:
-        valid = schema.load({"address": address, **options})
+        valid = schema.load({"address": checked, **options})
     except ValidationError as error:
         raise InvalidInput(
             "The contact point is not valid for this channel.", errors=error.messages
         ) from None
-    if is_url(valid.get("address")) and not current_app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"]:
+    if plain_http:
+        valid["address"] = address
+    if is_url(valid.get("address")) and not allow_private:
         reason = non_public_reason(valid["address"])
         if reason:
             raise InvalidInput(f"Refused: {reason}.", field="address")
