@@ -29,6 +29,8 @@ run: export TWILIO_AUTH_TOKEN ?= stub-only
 # A client written for the original service posts alerts without a signature or token: the quick start
 # accepts them (with a warning at start-up); production refuses them.
 run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
+# Signs the ops page's one-minute tickets: a new random key for each `make run` unless one is set.
+run: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')
 
 .PHONY: install run test e2e chaos fuzz lint lock clean
 
