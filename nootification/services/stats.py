@@ -138,9 +138,9 @@ def _latency(samples: list[tuple[float, float]]) -> Latency:
     )
 
 
-def collect_stats(*, window: int, location: str | None = None, now: datetime | None = None) -> Stats:
+def collect_stats(*, window: int, location: str | None = None) -> Stats:
     """Alert and delivery counts, per shop too, and latency percentiles for alerts received in the window."""
-    until = now or utcnow()
+    until = utcnow()
     since = until - timedelta(seconds=window)
     in_window = [Alert.received_at >= since, Alert.received_at < until]
     if location is not None:
