@@ -32,6 +32,8 @@ run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
 # The stub's webhook and Teams endpoints are plain http on loopback, which production refuses.
 run: export ALLOW_PRIVATE_WEBHOOK_TARGETS ?= true
 run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
+# Signs the ops page's one-minute tickets: a new random key for each `make run` unless one is set.
+run: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')
 
 .PHONY: install run test e2e chaos fuzz bench lint lock clean
 

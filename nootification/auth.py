@@ -1,19 +1,23 @@
-"""Who is calling: bearer tokens with scopes, and signed webhooks (Standard Webhooks) for alerts."""
+"""Who is calling: bearer tokens with scopes, short-lived tickets for them, and signed webhooks for alerts."""
 
 import binascii
+import hashlib
+import hmac
 import json
 import logging
+import re
+import time
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
 
 from nootification.extensions import redis_queue
 from nootification.models import ApiToken
-from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate
+from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate, live_token
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,8 @@ REPLAY_KEY = "nootification:webhook-id:"
 TOKEN_KEY = "nootification.token"
 WEBHOOK_ID_KEY = "nootification.webhook_id"
 REPLAY_TTL_SECONDS = 15 * 60  # longer than the ±5 min a signature is accepted for
+TICKET_TTL_SECONDS = 60
+TICKET_PATTERN = re.compile(r"(\d{1,10})\.(\d{1,12})\.([0-9a-f]{64})", re.ASCII)
 
 
 def _unauthorized(reason: str) -> Unauthorized:
@@ -63,6 +69,41 @@ def require_scope(scope: str) -> Callable[[], None]:
             raise Forbidden(f"The token lacks the {scope} scope.")
 
     return check
+
+
+def _ticket_signature(payload: str) -> str:
+    secret = current_app.config["SECRET_KEY"]
+    if not secret:
+        raise ServiceUnavailable("SECRET_KEY is not set, so tickets cannot be signed.")
+    return hmac.new(secret.encode(), f"ticket:{payload}".encode(), hashlib.sha256).hexdigest()
+
+
+def issue_ticket(token: ApiToken, *, now: float | None = None) -> str:
+    """A ticket standing for the token for TICKET_TTL_SECONDS: `<token id>.<expiry>.<HMAC of both>`.
+
+    For clients that cannot send an Authorization header (EventSource); being short-lived, a ticket
+    that ends up in a URL or an access log is of no use for long.
+    """
+    expires = int(time.time() if now is None else now) + TICKET_TTL_SECONDS
+    payload = f"{token.id}.{expires}"
+    return f"{payload}.{_ticket_signature(payload)}"
+
+
+def require_ticket(scope: str) -> None:
+    """401 unless the `ticket` parameter is fresh and signed here for a live token; 403 without the scope."""
+    match = TICKET_PATTERN.fullmatch(request.args.get("ticket", ""))
+    if match is None:
+        raise _unauthorized("A ticket (from POST /ops/ticket) is required.")
+    token_id, expires, signature = match.groups()
+    if not hmac.compare_digest(signature, _ticket_signature(f"{token_id}.{expires}")):
+        raise _unauthorized("The ticket's signature is wrong.")
+    if int(expires) < time.time():
+        raise _unauthorized("The ticket has expired; get a new one.")
+    token = live_token(int(token_id))
+    if token is None:
+        raise _unauthorized("The ticket's token is revoked.")
+    if not has_scope(token, scope):
+        raise Forbidden(f"The ticket's token lacks the {scope} scope.")
 
 
 def ensure_may_act_for(user_uuid: str) -> None:

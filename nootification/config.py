@@ -131,6 +131,17 @@ class Config:
     SILENT_LOCATION_MIN_ALERTS = _env_int("SILENT_LOCATION_MIN_ALERTS", 50)
     SILENT_LOCATION_HOURS = _env_float("SILENT_LOCATION_HOURS", 12.0)
 
+    # Signs the ops page's short-lived tickets (HMAC); from SECRET_KEY or the file SECRET_KEY_FILE names.
+    # Every API process must share it. Unset: the ops page cannot connect.
+    SECRET_KEY = read_secret("SECRET_KEY")
+    # The ops page shows the OPS_RECENT_ALERTS latest alerts. Each open page holds one server thread, so
+    # its stream ends after OPS_STREAM_SECONDS (the page reconnects) and a process serves at most
+    # OPS_MAX_STREAMS streams at once; each stream reads the database every OPS_POLL_INTERVAL seconds.
+    OPS_RECENT_ALERTS = _env_int("OPS_RECENT_ALERTS", 20)
+    OPS_STREAM_SECONDS = _env_float("OPS_STREAM_SECONDS", 300.0)
+    OPS_MAX_STREAMS = _env_int("OPS_MAX_STREAMS", 2)
+    OPS_POLL_INTERVAL = _env_float("OPS_POLL_INTERVAL", 1.0)
+
     LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
     LOG_FORMAT = _env_str("LOG_FORMAT", "json")  # json lines, or "text" for people
     SENTRY_DSN = _env_str("SENTRY_DSN", "")
@@ -181,3 +192,4 @@ class TestConfig(Config):
     HTTP_CONNECT_TIMEOUT = 1.0
     HTTP_READ_TIMEOUT = 1.0
     SMTP_TIMEOUT = 1.0
+    SECRET_KEY = "test-only-secret-key"

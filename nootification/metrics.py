@@ -228,6 +228,21 @@ def start_metrics_server(config: Mapping) -> WSGIServer | None:
     return server
 
 
+def live_workers(queue: Queue) -> list[Worker]:
+    """RQ workers of the queue whose registration has not expired (WORKER_TTL + 60 s after a heartbeat)."""
+    return Worker.all(queue=queue)
+
+
+def live_schedulers(connection: Redis) -> int:
+    """rq-scheduler processes whose heartbeat key lives (interval + 10 s) and that registered no death."""
+    keys = list(connection.scan_iter(match=f"{Scheduler.redis_scheduler_namespace_prefix}*"))
+    with connection.pipeline(transaction=False) as pipeline:
+        for key in keys:
+            pipeline.hexists(key, "death")
+        dead = pipeline.execute()
+    return sum(1 for is_dead in dead if not is_dead)
+
+
 class StateCollector:
     """The service's state read at scrape time from Redis and the database; a failing source reports 0."""
 
@@ -281,7 +296,7 @@ class StateCollector:
         yield GaugeMetricFamily(
             "nootification_schedulers_alive",
             "rq-scheduler processes whose heartbeat key is alive in Redis.",
-            value=self._schedulers_alive(),
+            value=live_schedulers(self.connection),
         )
         yield self._per_channel(
             "nootification_circuit_breakers_open",
@@ -318,7 +333,7 @@ class StateCollector:
         return 0.0
 
     def _workers(self) -> Iterable[GaugeMetricFamily]:
-        workers = Worker.all(queue=self.queue)
+        workers = live_workers(self.queue)
         heartbeats = [worker.last_heartbeat.timestamp() for worker in workers if worker.last_heartbeat]
         yield GaugeMetricFamily(
             "nootification_workers_alive",
@@ -330,14 +345,6 @@ class StateCollector:
             "Seconds since the least recent heartbeat among registered workers (0 with no worker).",
             value=max((self.now - heartbeat for heartbeat in heartbeats), default=0.0),
         )
-
-    def _schedulers_alive(self) -> int:
-        keys = list(self.connection.scan_iter(match=f"{Scheduler.redis_scheduler_namespace_prefix}*"))
-        with self.connection.pipeline(transaction=False) as pipeline:
-            for key in keys:
-                pipeline.hexists(key, "death")
-            dead = pipeline.execute()
-        return sum(1 for is_dead in dead if not is_dead)
 
     def _open_breakers(self) -> dict[str, int]:
         keys = list(self.connection.scan_iter(match=f"{BREAKER_KEY_PREFIX}*:open_until"))

@@ -341,15 +341,125 @@ class UserQuerySchema(Schema):
     location = fields.String(validate=validate.Length(min=1, max=128))
 
 
+class LivenessSchema(Schema):
+    """The process answers."""
+
+    status = fields.String()
+
+
 class ComponentSchema(Schema):
-    """The health of one component."""
+    """The readiness of one component: its status, what failed, or a detail when it is ok."""
 
     status = fields.String()
     error = fields.String()
+    detail = fields.String()
 
 
-class HealthSchema(Schema):
-    """The service's health and that of what it depends on."""
+class ReadinessSchema(Schema):
+    """Whether the service can deliver, and the status of each component it needs for that."""
 
     status = fields.String()
     components = fields.Dict(keys=fields.String(), values=fields.Nested(ComponentSchema))
+
+
+class StatsQuerySchema(Schema):
+    """The window of `GET /stats`, in seconds back from now (at most 7 days), and optionally one shop."""
+
+    window = fields.Integer(load_default=3600, validate=validate.Range(min=1, max=7 * 24 * 3600))
+    location = fields.String(validate=validate.Length(min=1, max=128))
+
+
+class StatusCountsSchema(Schema):
+    """Deliveries counted by status."""
+
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class DeliveryCountsSchema(StatusCountsSchema):
+    """Deliveries counted by status, and by status within each channel."""
+
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountsSchema))
+
+
+class AlertCountsSchema(Schema):
+    """Alerts counted by label and by severity."""
+
+    total = fields.Integer()
+    by_label = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_severity = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class LocationStatsSchema(Schema):
+    """One shop's alerts and deliveries."""
+
+    alerts = fields.Nested(AlertCountsSchema)
+    deliveries = fields.Nested(DeliveryCountsSchema)
+
+
+class PercentilesSchema(Schema):
+    """How many sent deliveries, and the 50th, 95th and 99th percentile latencies in seconds."""
+
+    count = fields.Integer()
+    p50 = fields.Float(allow_none=True)
+    p95 = fields.Float(allow_none=True)
+    p99 = fields.Float(allow_none=True)
+
+
+class LatencySchema(Schema):
+    """Latency from the alert's receipt to sent, and from its time_spotted to sent."""
+
+    from_receipt = fields.Nested(PercentilesSchema)
+    from_spotted = fields.Nested(PercentilesSchema)
+
+
+class LatencyStatsSchema(LatencySchema):
+    """Latency over every sent delivery, and per channel."""
+
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(LatencySchema))
+
+
+class StatsSchema(Schema):
+    """Alerts received in the window and their deliveries: counts, per shop, and latency percentiles."""
+
+    window = fields.Integer()
+    since = fields.DateTime()
+    until = fields.DateTime()
+    location = fields.String(allow_none=True)
+    alerts = fields.Nested(AlertCountsSchema)
+    deliveries = fields.Nested(DeliveryCountsSchema)
+    locations = fields.Dict(keys=fields.String(), values=fields.Nested(LocationStatsSchema))
+    latency = fields.Nested(LatencyStatsSchema)
+
+
+class TicketSchema(Schema):
+    """A short-lived ticket for the ops page's event stream, and how many seconds it stays valid."""
+
+    ticket = fields.String()
+    expires_in = fields.Integer()
+
+
+class OpsDeliverySchema(Schema):
+    """A delivery on the ops page."""
+
+    id = fields.String()
+    channel = fields.String()
+    user = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+
+
+class OpsAlertSchema(Schema):
+    """An alert and its deliveries on the ops page."""
+
+    alert_uuid = fields.String()
+    location = fields.String()
+    label = fields.String()
+    severity = fields.Enum(Severity, by_value=True)
+    url = fields.String()
+    time_spotted = fields.DateTime()
+    received_at = fields.DateTime()
+    deliveries = fields.List(fields.Nested(OpsDeliverySchema))

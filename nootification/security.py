@@ -20,6 +20,11 @@ DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
 )
+# The ops page: its own script and style files, and its event stream and ticket requests; nothing inline.
+OPS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def add_security_headers(response):
@@ -29,6 +34,8 @@ def add_security_headers(response):
     if request.path.startswith("/docs"):
         response.headers["Content-Security-Policy"] = DOCS_CSP
         response.headers["Cache-Control"] = "public, max-age=3600"
+    elif request.path.rstrip("/") == "/ops":
+        response.headers["Content-Security-Policy"] = OPS_CSP
     return response
 
 

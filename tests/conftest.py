@@ -11,6 +11,7 @@ import requests
 from flask import Flask
 from redis import Redis
 from rq import SimpleWorker
+from rq_scheduler import Scheduler
 from werkzeug.serving import make_server
 
 from nootification import create_app
@@ -245,6 +246,24 @@ def run_worker(app, db):
         return queued
 
     return run
+
+
+@pytest.fixture
+def live_worker(app, db) -> Iterator[SimpleWorker]:
+    """An RQ worker registered on the delivery queue, as `flask worker` registers itself at start."""
+    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker.register_birth()
+    yield worker
+    worker.register_death()
+
+
+@pytest.fixture
+def live_scheduler(app, db) -> Iterator[Scheduler]:
+    """An rq-scheduler registered with its heartbeat key, as `flask scheduler` registers itself at start."""
+    scheduler = Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=1)
+    scheduler.register_birth()
+    yield scheduler
+    scheduler.register_death()
 
 
 @pytest.fixture

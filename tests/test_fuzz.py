@@ -32,6 +32,8 @@ def documented_operations() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("path", "method"), documented_operations())
+# A live worker and scheduler: /ready then answers 200, and any 5xx is a fault.
+@pytest.mark.usefixtures("live_worker", "live_scheduler")
 def test_operation_keeps_its_contract(app, client, admin_token, path, method):
     make_user(make_location(), level=Level.STANDARD)
     operation = schemathesis.openapi.from_wsgi("/openapi.json", app)[path][method.upper()]

@@ -48,8 +48,9 @@ def test_limits_count_per_token_and_per_address(limited, db):
     assert anonymous == [401, 401, 401, 429]
 
 
-def test_health_is_never_limited(limited):
+def test_health_and_readiness_are_never_limited(limited):
     assert {limited.get("/health").status_code for _ in range(10)} == {200}
+    assert 429 not in {limited.get("/ready").status_code for _ in range(10)}
 
 
 def test_security_headers_on_every_response(client):

@@ -11,9 +11,12 @@ from nootification.api import (
     health,
     locations,
     metrics,
+    ops,
     preferences,
     routes,
+    stats,
     templates,
+    tickets,
     users,
     webhooks,
 )
@@ -28,15 +31,19 @@ BLUEPRINTS = (
     contact_points.blp,
     routes.blp,
     templates.blp,
+    stats.blp,
+    tickets.blp,
     health.blp,
+    health.ready_blp,
 )
 
 
 def register_api(app: Flask) -> Api:
-    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`."""
+    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
+    app.register_blueprint(ops.blp)
     return api

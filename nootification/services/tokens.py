@@ -56,6 +56,13 @@ def authenticate(token: str) -> ApiToken | None:
     )
 
 
+def live_token(token_id: int) -> ApiToken | None:
+    """The token record with this id, unless it is revoked."""
+    return db.session.scalar(
+        sa.select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    )
+
+
 def list_tokens() -> list[ApiToken]:
     """Every token record, newest first."""
     return list(db.session.scalars(sa.select(ApiToken).order_by(ApiToken.id.desc())))

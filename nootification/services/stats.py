@@ -1,0 +1,200 @@
+"""What happened over a window: alerts received, their deliveries by status and channel, and how fast.
+
+The window selects alerts by their receipt; every delivery count and latency is about those alerts'
+deliveries, whatever their status now. Percentiles are computed here, in Python, from the sent deliveries'
+timestamps: SQLite has no percentile function and the two databases subtract timestamps differently.
+"""
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nootification.extensions import db
+from nootification.models import Alert, Delivery, DeliveryStatus, Location, Severity, utcnow
+from nootification.services.directory import get_location
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass
+class StatusCounts:
+    """Deliveries counted by status (every status present, 0 when none)."""
+
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: {status.value: 0 for status in DeliveryStatus})
+
+    def add(self, status: DeliveryStatus, count: int) -> None:
+        """Count `count` more deliveries in `status`."""
+        self.total += count
+        self.by_status[status.value] += count
+
+
+@dataclass
+class DeliveryCounts(StatusCounts):
+    """Deliveries counted by status, and by status within each channel that had any."""
+
+    by_channel: dict[str, StatusCounts] = field(default_factory=dict)
+
+    def add_channel(self, channel: str, status: DeliveryStatus, count: int) -> None:
+        """Count `count` more deliveries of `channel` in `status`."""
+        self.add(status, count)
+        self.by_channel.setdefault(channel, StatusCounts()).add(status, count)
+
+
+@dataclass
+class AlertCounts:
+    """Alerts counted by label and by severity."""
+
+    total: int = 0
+    by_label: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=lambda: {severity.value: 0 for severity in Severity})
+
+    @classmethod
+    def of_labels(cls, labels: Iterable[str]) -> "AlertCounts":
+        """No alerts yet, with every given label present at 0."""
+        return cls(by_label=dict.fromkeys(labels, 0))
+
+    def add(self, label: str, severity: Severity, count: int) -> None:
+        """Count `count` more alerts of this label and severity."""
+        self.total += count
+        self.by_label[label] = self.by_label.get(label, 0) + count
+        self.by_severity[severity.value] += count
+
+
+@dataclass
+class LocationStats:
+    """One shop's alerts and deliveries in the window."""
+
+    alerts: AlertCounts
+    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """How many values, and their 50th, 95th and 99th percentiles in seconds (None without values)."""
+
+    count: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Sent deliveries' latency from the alert's receipt and from its time_spotted (the camera's clock)."""
+
+    from_receipt: Percentiles
+    from_spotted: Percentiles
+
+
+@dataclass(frozen=True)
+class LatencyStats(Latency):
+    """Latency over every sent delivery, and per channel."""
+
+    by_channel: dict[str, Latency]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Everything `GET /stats` reports for one window (and optionally one shop)."""
+
+    window: int
+    since: datetime
+    until: datetime
+    location: str | None
+    alerts: AlertCounts
+    deliveries: DeliveryCounts
+    locations: dict[str, LocationStats]
+    latency: LatencyStats
+
+
+def percentile(ordered: Sequence[float], pct: float) -> float | None:
+    """The nearest-rank percentile of values sorted in ascending order; None when there are none."""
+    if not ordered:
+        return None
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def percentiles(values: Iterable[float]) -> Percentiles:
+    """The count and p50, p95 and p99 of the values."""
+    ordered = sorted(values)
+    p50, p95, p99 = (percentile(ordered, pct) for pct in PERCENTILES)
+    return Percentiles(count=len(ordered), p50=p50, p95=p95, p99=p99)
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    # A camera clock ahead of ours would make the latency negative; it is at least zero.
+    return max(0.0, (end - start).total_seconds())
+
+
+def _latency(samples: list[tuple[float, float]]) -> Latency:
+    return Latency(
+        from_receipt=percentiles(receipt for receipt, _ in samples),
+        from_spotted=percentiles(spotted for _, spotted in samples),
+    )
+
+
+def collect_stats(*, window: int, location: str | None = None) -> Stats:
+    """Alert and delivery counts, per shop too, and latency percentiles for alerts received in the window."""
+    until = utcnow()
+    since = until - timedelta(seconds=window)
+    in_window = [Alert.received_at >= since, Alert.received_at < until]
+    if location is not None:
+        in_window.append(Alert.location_id == get_location(location).id)
+    labels = current_app.config["ALERT_LABELS"]
+
+    alerts = AlertCounts.of_labels(labels)
+    locations: dict[str, LocationStats] = {}
+
+    def of_location(name: str) -> LocationStats:
+        return locations.setdefault(name, LocationStats(AlertCounts.of_labels(labels)))
+
+    for name, label, severity, count in db.session.execute(
+        sa.select(Location.name, Alert.label, Alert.severity, sa.func.count())
+        .join(Alert.location)
+        .where(*in_window)
+        .group_by(Location.name, Alert.label, Alert.severity)
+    ):
+        alerts.add(label, severity, count)
+        of_location(name).alerts.add(label, severity, count)
+
+    deliveries = DeliveryCounts()
+    for name, channel, status, count in db.session.execute(
+        sa.select(Location.name, Delivery.channel, Delivery.status, sa.func.count())
+        .join(Delivery.alert)
+        .join(Alert.location)
+        .where(*in_window)
+        .group_by(Location.name, Delivery.channel, Delivery.status)
+    ):
+        deliveries.add_channel(channel, status, count)
+        # An alert committed between the two queries may show up only here.
+        of_location(name).deliveries.add_channel(channel, status, count)
+
+    by_channel: dict[str, list[tuple[float, float]]] = {}
+    for channel, received_at, time_spotted, sent_at in db.session.execute(
+        sa.select(Delivery.channel, Alert.received_at, Alert.time_spotted, Delivery.sent_at)
+        .join(Delivery.alert)
+        .where(*in_window, Delivery.status == DeliveryStatus.SENT, Delivery.sent_at.is_not(None))
+    ):
+        sample = (_seconds(received_at, sent_at), _seconds(time_spotted, sent_at))
+        by_channel.setdefault(channel, []).append(sample)
+    overall = _latency([sample for samples in by_channel.values() for sample in samples])
+    latency = LatencyStats(
+        from_receipt=overall.from_receipt,
+        from_spotted=overall.from_spotted,
+        by_channel={channel: _latency(samples) for channel, samples in sorted(by_channel.items())},
+    )
+    return Stats(
+        window=window,
+        since=since,
+        until=until,
+        location=location,
+        alerts=alerts,
+        deliveries=deliveries,
+        locations=dict(sorted(locations.items())),
+        latency=latency,
+    )

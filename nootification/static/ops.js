@@ -1,0 +1,220 @@
+// The ops page: trade the admin token for a short-lived ticket, open the event stream with it, and keep
+// the table of the latest alerts and their deliveries current. Everything is rendered with textContent:
+// alert fields come from the camera system and are never parsed as HTML.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "nootification.ops.token";
+  const RECONNECT_MS = 1000; // after the server ends a stream (it bounds each one)
+  const RETRY_MS = 5000; // after a refused ticket or stream
+  const STATUSES = ["pending", "queued", "sending", "scheduled", "sent", "failed", "expired"];
+
+  const body = document.body;
+  const ticketUrl = body.dataset.ticketUrl;
+  const eventsUrl = body.dataset.eventsUrl;
+  const recent = Number(body.dataset.recent) || 20;
+  const byId = (id) => document.getElementById(id);
+
+  const alerts = new Map(); // alert_uuid -> alert, as the last event said
+  let source = null;
+  let updates = 0;
+
+  class Refused extends Error {}
+
+  function setConnection(text, state) {
+    const element = byId("connection");
+    element.textContent = text;
+    element.className = `connection connection-${state}`;
+  }
+
+  function showForm(message) {
+    byId("token-form").hidden = false;
+    byId("forget").hidden = true;
+    byId("token-error").textContent = message || "";
+    byId("token").focus();
+  }
+
+  function takeTokenFromFragment() {
+    // `/ops#token=...` opens the page already connected; a fragment never reaches the server or its logs.
+    const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  }
+
+  async function fetchTicket(token) {
+    const response = await fetch(ticketUrl, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}` },
+      cache: "no-store",
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 401 || response.status === 403) {
+      throw new Refused(answer.message || "The token was refused.");
+    }
+    if (!response.ok) {
+      throw new Error(answer.message || `The ticket request failed (${response.status}).`);
+    }
+    return answer.ticket;
+  }
+
+  function later(delay) {
+    setTimeout(connect, delay);
+  }
+
+  async function connect() {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) {
+      setConnection("not connected", "idle");
+      showForm();
+      return;
+    }
+    byId("token-form").hidden = true;
+    byId("forget").hidden = false;
+    setConnection("connecting…", "connecting");
+    let ticket;
+    try {
+      ticket = await fetchTicket(token);
+    } catch (error) {
+      if (error instanceof Refused) {
+        sessionStorage.removeItem(TOKEN_KEY);
+        setConnection("not connected", "idle");
+        showForm(error.message);
+      } else {
+        setConnection(`${error.message} Retrying…`, "error");
+        later(RETRY_MS);
+      }
+      return;
+    }
+    source = new EventSource(`${eventsUrl}?ticket=${encodeURIComponent(ticket)}`);
+    source.addEventListener("open", () => setConnection("live", "live"));
+    source.addEventListener("snapshot", (event) => {
+      alerts.clear();
+      for (const alert of JSON.parse(event.data).alerts) {
+        alerts.set(alert.alert_uuid, alert);
+      }
+      render();
+    });
+    source.addEventListener("alert", (event) => {
+      const alert = JSON.parse(event.data);
+      alerts.set(alert.alert_uuid, alert);
+      updates += 1;
+      render();
+    });
+    source.addEventListener("end", () => {
+      source.close();
+      setConnection("reconnecting…", "connecting");
+      later(RECONNECT_MS);
+    });
+    source.addEventListener("error", () => {
+      // CONNECTING: the browser retries by itself. CLOSED: the server refused (an expired ticket, too many
+      // streams), so start again with a new ticket.
+      if (source.readyState === EventSource.CLOSED) {
+        setConnection("disconnected, retrying…", "error");
+        later(RETRY_MS);
+      } else {
+        setConnection("reconnecting…", "connecting");
+      }
+    });
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function time(iso) {
+    return iso ? new Date(iso).toLocaleTimeString() : "";
+  }
+
+  function deliveryItem(delivery) {
+    const item = element("li", `delivery status-${delivery.status}`);
+    item.dataset.deliveryId = delivery.id;
+    item.dataset.status = delivery.status;
+    item.append(
+      element("span", "channel", delivery.channel),
+      element("span", "user", delivery.user),
+      element("span", "status", delivery.status),
+    );
+    if (delivery.attempts > 1) item.append(element("span", "attempts", `×${delivery.attempts}`));
+    if (delivery.last_error) item.title = delivery.last_error;
+    if (delivery.sent_at) item.append(element("span", "sent-at", time(delivery.sent_at)));
+    return item;
+  }
+
+  function alertRow(alert) {
+    const row = element("tr", `severity-${alert.severity}`);
+    row.dataset.alertUuid = alert.alert_uuid;
+    const link = element("a", "alert-link", alert.alert_uuid.slice(0, 8));
+    link.href = alert.url;
+    link.rel = "noreferrer noopener";
+    link.target = "_blank";
+    link.title = `${alert.alert_uuid}: watch the video`;
+    const deliveries = element("ul", "deliveries");
+    deliveries.append(...alert.deliveries.map(deliveryItem));
+    if (!alert.deliveries.length) deliveries.append(element("li", "dim", "nobody to notify"));
+    const cells = [
+      element("td", "received", time(alert.received_at)),
+      element("td", "location", alert.location),
+      element("td", "label", `${alert.label} (${alert.severity})`),
+      element("td", "alert"),
+      element("td"),
+    ];
+    cells[3].append(link);
+    cells[4].append(deliveries);
+    row.append(...cells);
+    return row;
+  }
+
+  function render() {
+    const latest = [...alerts.values()]
+      .sort((a, b) => Date.parse(b.received_at) - Date.parse(a.received_at))
+      .slice(0, recent);
+    for (const uuid of [...alerts.keys()]) {
+      if (!latest.some((alert) => alert.alert_uuid === uuid)) alerts.delete(uuid);
+    }
+    byId("alerts").tBodies[0].replaceChildren(...latest.map(alertRow));
+    byId("empty").hidden = latest.length > 0;
+
+    const counts = Object.fromEntries(STATUSES.map((status) => [status, 0]));
+    for (const alert of latest) {
+      for (const delivery of alert.deliveries) counts[delivery.status] = (counts[delivery.status] || 0) + 1;
+    }
+    byId("summary").replaceChildren(
+      ...Object.entries(counts).map(([status, count]) => {
+        const item = element("li", `status-${status}`, `${status} ${count}`);
+        item.dataset.status = status;
+        item.dataset.count = String(count);
+        return item;
+      }),
+    );
+    byId("updates").textContent = `${updates} update${updates === 1 ? "" : "s"}`;
+    byId("updates").dataset.count = String(updates);
+    byId("last-event").textContent = `last event ${new Date().toLocaleTimeString()}`;
+  }
+
+  byId("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = byId("token").value.trim();
+    byId("token").value = "";
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token);
+      connect();
+    }
+  });
+
+  byId("forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (source) source.close();
+    alerts.clear();
+    render();
+    setConnection("not connected", "idle");
+    showForm();
+  });
+
+  takeTokenFromFragment();
+  connect();
+})();

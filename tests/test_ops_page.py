@@ -1,0 +1,321 @@
+"""The ops page: tickets, the event stream and its limits, and the page itself in headless Chromium."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask, request, request_started
+
+from nootification import create_app
+from nootification.api.ops import STREAM_SLOTS
+from nootification.auth import issue_ticket
+from nootification.models import Level
+from nootification.security import OPS_CSP
+from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
+from tests.conftest import make_config
+from tests.factories import alert_payload, make_location, make_user
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,800",
+    # Virtual time stands still while the event stream is open, so the page is captured once the
+    # server ends the stream, before the page's reconnection (1 s later) begins.
+    "--virtual-time-budget=500",
+    # Without it, a screenshot under virtual time now and then waits for a frame that never comes.
+    "--run-all-compositor-stages-before-draw",
+)
+
+
+def read_events(response: requests.Response) -> Iterator[tuple[str, str]]:
+    """(event, data) of each server-sent event as it arrives; a comment line comes as ("comment", text)."""
+    name, data = "message", []
+    for line in response.iter_lines(chunk_size=None, decode_unicode=True):
+        if line.startswith(":"):
+            yield "comment", line[1:].strip()
+        elif line.startswith("event:"):
+            name = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            data.append(line.removeprefix("data:").strip())
+        elif not line and data:
+            yield name, "\n".join(data)
+            name, data = "message", []
+
+
+def next_event(events: Iterator[tuple[str, str]], name: str) -> dict:
+    """The data of the next event called `name`, skipping comments."""
+    for event, data in events:
+        if event == name:
+            return json.loads(data)
+        assert event == "comment", (event, data)
+    raise AssertionError(f"the stream ended before a {name} event")
+
+
+def wait_for_streams_to_close(app: Flask, timeout: float = 10) -> None:
+    """Block until no event stream of the app is open, so the database is not dropped under one."""
+    slots = app.extensions[STREAM_SLOTS]
+    taken = 0
+    try:
+        while taken < app.config["OPS_MAX_STREAMS"]:
+            assert slots.acquire(timeout=timeout), "an event stream stayed open"
+            taken += 1
+    finally:
+        for _ in range(taken):
+            slots.release()
+
+
+@pytest.fixture
+def served(app, db, serve_app) -> Iterator[Callable[[Flask], str]]:
+    """Serve an app over loopback HTTP with short streams; waits for its streams to close at teardown."""
+    apps: list[Flask] = []
+
+    def serve(flask_app: Flask) -> str:
+        flask_app.config.update(OPS_STREAM_SECONDS=3.0, OPS_POLL_INTERVAL=0.1)
+        apps.append(flask_app)
+        return serve_app(flask_app)
+
+    yield serve
+    for flask_app in apps:
+        wait_for_streams_to_close(flask_app)
+
+
+def ticket_for(client) -> str:
+    response = client.post("/ops/ticket")
+    assert response.status_code == 201, response.json
+    return response.json["ticket"]
+
+
+def test_the_page_is_a_shell_served_with_its_own_strict_csp(anonymous):
+    page = anonymous.get("/ops")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert page.headers["Content-Security-Policy"] == OPS_CSP
+    assert "'unsafe-inline'" not in OPS_CSP and "script-src 'self'" in OPS_CSP
+    html = page.get_data(as_text=True)
+    assert 'src="/static/ops.js"' in html and 'href="/static/ops.css"' in html
+    assert "//" not in html  # nothing from another host
+    for asset in ("/static/ops.js", "/static/ops.css"):
+        assert anonymous.get(asset).status_code == 200
+    assert "default-src 'none'" in anonymous.get("/ops/events").headers["Content-Security-Policy"]
+
+
+def test_a_ticket_needs_an_admin_token(client, anonymous):
+    assert anonymous.post("/ops/ticket").status_code == 401
+    user = make_user(make_location())
+    own = create_token(name="self", scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).token
+    assert anonymous.post("/ops/ticket", headers={"Authorization": f"Bearer {own}"}).status_code == 403
+    response = client.post("/ops/ticket")
+    assert response.status_code == 201
+    assert response.json["expires_in"] == 60
+    assert response.json["ticket"].count(".") == 2
+
+
+def test_no_ticket_without_a_secret_key(app, client):
+    app.config["SECRET_KEY"] = None
+    response = client.post("/ops/ticket")
+    assert response.status_code == 503
+    assert "SECRET_KEY" in response.json["message"]
+
+
+def test_the_stream_refuses_a_missing_forged_expired_or_revoked_ticket(app, client, anonymous, admin_token):
+    def status(ticket: str | None) -> int:
+        return anonymous.get("/ops/events", query_string={"ticket": ticket} if ticket else {}).status_code
+
+    valid = ticket_for(client)
+    token_id, expires, signature = valid.split(".")
+    assert status(None) == 401
+    assert status(f"{token_id}.{int(expires) + 3600}.{signature}") == 401  # a longer life, not signed
+    assert status(f"{token_id}.{expires}.{'0' * 64}") == 401
+    admin = create_token(name="spare admin", scopes=["admin"]).record
+    assert status(issue_ticket(admin, now=time.time() - 61)) == 401
+    user = make_user(make_location())
+    own = create_token(name="self", scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).record
+    assert status(issue_ticket(own)) == 403
+    ticket = issue_ticket(admin)
+    revoke_token(admin.id)
+    assert status(ticket) == 401
+
+
+def test_the_stream_sends_a_snapshot_then_each_change_then_ends(app, client, run_worker, served):
+    make_user(make_location(), level=Level.STANDARD, name="Camille")
+    first = alert_payload()
+    client.post("/webhooks/alerts", json=first)
+    url = served(app)
+    with requests.get(
+        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        events = read_events(r)
+        [alert] = next_event(events, "snapshot")["alerts"]
+        assert alert["alert_uuid"] == first["alert_uuid"]
+        [delivery] = alert["deliveries"]
+        assert (delivery["channel"], delivery["user"], delivery["status"]) == ("push", "Camille", "queued")
+
+        run_worker()
+        changed = next_event(events, "alert")
+        assert changed["alert_uuid"] == first["alert_uuid"]
+        assert changed["deliveries"][0]["status"] == "sent"
+
+        second = alert_payload(label="suspicious")
+        client.post("/webhooks/alerts", json=second)
+        new = next_event(events, "alert")
+        assert (new["alert_uuid"], new["label"], new["severity"]) == (
+            second["alert_uuid"],
+            "suspicious",
+            "standard",
+        )
+        assert new["deliveries"][0]["status"] == "queued"
+
+        rest = list(events)
+    assert ("comment", "keep-alive") in rest
+    assert rest[-1] == ("end", '{"reconnect":true}')
+
+
+def test_streams_beyond_the_limit_of_a_process_get_503_until_one_closes(app, db, client, served):
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        OPS_MAX_STREAMS=1,
+    )
+    url = served(create_app(config))
+    events = f"{url}/ops/events"
+    with requests.get(events, params={"ticket": ticket_for(client)}, stream=True, timeout=10) as first:
+        next_event(read_events(first), "snapshot")
+        refused = requests.get(events, params={"ticket": ticket_for(client)}, timeout=10)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "5"
+    deadline = time.monotonic() + 10
+    while (
+        again := requests.get(events, params={"ticket": ticket_for(client)}, timeout=10)
+    ).status_code == 503:
+        assert time.monotonic() < deadline, "the closed stream's slot was not given back"
+        time.sleep(0.1)
+    assert again.status_code == 200
+
+
+class OpsPage(HTMLParser):
+    """What the rendered page shows: delivery statuses per alert row, the update count, the connection."""
+
+    def __init__(self, dom: str):
+        super().__init__()
+        self.alerts: dict[str, list[str]] = {}
+        self.updates: int | None = None
+        self.connection = ""
+        self._row: str | None = None
+        self._in_connection = False
+        self.feed(dom)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "tr" and attributes.get("data-alert-uuid"):
+            self._row = attributes["data-alert-uuid"]
+            self.alerts[self._row] = []
+        elif tag == "li" and self._row and attributes.get("data-delivery-id"):
+            self.alerts[self._row].append(attributes["data-status"] or "")
+        elif attributes.get("id") == "updates":
+            self.updates = int(attributes["data-count"] or 0)
+        self._in_connection = attributes.get("id") == "connection"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_connection:
+            self.connection += data
+
+
+def chromium() -> str:
+    """Debian's chromium; CI installs it, so only a developer's machine may skip."""
+    path = shutil.which("chromium")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    return path
+
+
+def open_in_chromium(binary: str, profile: Path, url: str, *action: str) -> subprocess.Popen:
+    """Start headless Chromium on `url` with a new empty profile; `action` is --dump-dom or --screenshot."""
+    profile.mkdir()
+    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *action, url]
+    # Its own process group: Chromium's helper processes are stopped with it if it has to be killed.
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(browser: subprocess.Popen, timeout: float = 60) -> str:
+    """Chromium's output once it exits by itself; killed with its helpers and failed after `timeout` s."""
+    try:
+        output, errors = browser.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(browser.pid, signal.SIGKILL)
+        _, errors = browser.communicate()
+        pytest.fail(f"chromium did not finish within {timeout} s: {errors[-2000:]}")
+    assert browser.returncode == 0, errors[-2000:]
+    return output
+
+
+def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
+    app, client, admin_token, run_worker, served, tmp_path, capsys
+):
+    binary = chromium()
+    shop = make_location()
+    make_user(shop, level=Level.STANDARD, name="Camille")
+    make_user(shop, level=Level.CRITICAL, name="Hugo")
+    theft = alert_payload(label="theft")
+    client.post("/webhooks/alerts", json=theft)
+    # The token rides in the fragment, which the page keeps in sessionStorage and the server never sees.
+    page = f"{served(app)}/ops#token={admin_token}"
+
+    stream_opened = threading.Event()
+
+    def note_stream(sender: Flask, **extra) -> None:
+        if request.path == "/ops/events":
+            stream_opened.set()
+
+    with request_started.connected_to(note_stream, app):
+        browser = open_in_chromium(binary, tmp_path / "live", page, "--dump-dom")
+        opened = stream_opened.wait(timeout=30)
+        if opened:
+            time.sleep(0.5)  # the snapshot, the theft with two queued deliveries, is on its way
+            run_worker()
+            suspicious = alert_payload(label="suspicious")
+            client.post("/webhooks/alerts", json=suspicious)
+            run_worker()
+        dom = finish(browser)
+    assert opened, "the page never opened its event stream"
+
+    shown = OpsPage(dom)
+    assert shown.alerts == {suspicious["alert_uuid"]: ["sent"], theft["alert_uuid"]: ["sent", "sent"]}
+    assert shown.updates is not None and shown.updates >= 2  # the theft's deliveries sent, the new alert
+    assert "Camille" in dom and "Hugo" in dom
+    assert "error" not in shown.connection
+
+    screenshot = tmp_path / "ops-page.png"
+    finish(open_in_chromium(binary, tmp_path / "screenshot", page, f"--screenshot={screenshot}"))
+    assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    with capsys.disabled():  # in the test output whether or not pytest captures it
+        print(f"\nops page screenshot: {screenshot}")
