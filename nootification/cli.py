@@ -1,6 +1,7 @@
 """`flask` commands: worker, scheduler, data loading, sweeping and replaying deliveries."""
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,22 @@ class StopAware:
 
     stop_signalled = False
 
+    def bootstrap(self, *args, **kwargs) -> None:
+        """Register the worker as RQ does, noting a stop signal that arrives before RQ installs its handlers."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._note_early_stop)
+        super().bootstrap(*args, **kwargs)
+
+    def _note_early_stop(self, signum, frame) -> None:
+        self.stop_signalled = True
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        if self.stop_signalled:
+            # RQ's loop checks this flag before each dequeue, so the worker leaves through its
+            # teardown and registers its death instead of lingering in Redis until its TTL.
+            self._stop_requested = True
+
     def request_stop(self, signum, frame) -> None:
         """Note the signal, then stop as RQ does (after the current job)."""
         self.stop_signalled = True
@@ -71,6 +88,15 @@ class DeliveryWorker(StopAware, SimpleWorker):
 
 class ForkingDeliveryWorker(StopAware, Worker):
     """RQ's forking worker."""
+
+
+class StopAwareScheduler(Scheduler):
+    """rq-scheduler whose stop handler is in place before it registers, so a stop never leaves it listed alive."""
+
+    def register_birth(self) -> None:
+        """Install the stop handler (it registers the death), then register as rq-scheduler does."""
+        self._install_signal_handlers()
+        super().register_birth()
 
 
 @click.command("worker")
@@ -108,7 +134,7 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
 
     def run() -> bool:
         schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
-        Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval).run()
+        StopAwareScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval).run()
         return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises
 
     keep_running(run, "scheduler")

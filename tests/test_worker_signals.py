@@ -1,9 +1,13 @@
 """`flask worker` stops on SIGTERM, rather than taking the signal for a lost Redis and starting again."""
 
+import os
 import signal
-import time
 
+import pytest
+
+from nootification.cli import DeliveryWorker, StopAwareScheduler
 from nootification.extensions import redis_queue
+from nootification.metrics import live_schedulers, live_workers
 from tests.test_worker_process import wait_until, worker_process
 
 
@@ -11,7 +15,6 @@ def test_an_idle_worker_exits_on_sigterm(app, db):
     worker = worker_process(app)
     try:
         wait_until(lambda: redis_queue.connection.smembers("rq:workers"), timeout=60)
-        time.sleep(0.5)  # RQ installs its signal handlers just after registering the worker
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
         _, errors = worker.communicate()
@@ -20,3 +23,51 @@ def test_an_idle_worker_exits_on_sigterm(app, db):
     finally:
         if worker.poll() is None:
             worker.kill()
+
+
+class EarlyStopSignal(Exception):
+    """Raised by the handler in place before a test's process starts: the signal was not caught in time."""
+
+
+@pytest.fixture
+def signals_reach_a_sentinel():
+    """Point SIGINT/SIGTERM at a handler that raises, and give the test's own handlers back afterwards."""
+
+    def sentinel(signum, frame):
+        raise EarlyStopSignal(signum)
+
+    previous = {signum: signal.signal(signum, sentinel) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+class SignalledWhileRegistering(DeliveryWorker):
+    """A worker that receives SIGTERM just after it registered, before RQ installs its own handlers."""
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SchedulerSignalledWhileRegistering(StopAwareScheduler):
+    """A scheduler that receives SIGTERM just after it registered."""
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_worker_signalled_while_registering_stops_and_unregisters(app, db, signals_reach_a_sentinel):
+    worker = SignalledWhileRegistering([redis_queue.queue], connection=redis_queue.connection)
+    worked = worker.work(burst=False)  # without the early handler this raises EarlyStopSignal
+    assert (worked, worker.stop_signalled) == (False, True)
+    assert live_workers(redis_queue.queue) == []
+
+
+def test_a_scheduler_signalled_while_registering_registers_its_death(app, db, signals_reach_a_sentinel):
+    scheduler = SchedulerSignalledWhileRegistering(queue=redis_queue.queue, connection=redis_queue.connection)
+    with pytest.raises(SystemExit):
+        scheduler.run()
+    assert live_schedulers(redis_queue.connection) == 0
+    assert redis_queue.connection.hexists(scheduler.key, "death")
