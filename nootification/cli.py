@@ -61,7 +61,7 @@ class StopAware:
     stop_signalled = False
 
     def bootstrap(self, *args, **kwargs) -> None:
-        """Register the worker as RQ does, noting a stop signal that arrives before RQ installs its handlers."""
+        """Register as RQ does, noting a stop signal that arrives before RQ installs its handlers."""
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._note_early_stop)
         super().bootstrap(*args, **kwargs)
@@ -91,7 +91,7 @@ class ForkingDeliveryWorker(StopAware, Worker):
 
 
 class StopAwareScheduler(Scheduler):
-    """rq-scheduler whose stop handler is in place before it registers, so a stop never leaves it listed alive."""
+    """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed."""
 
     def register_birth(self) -> None:
         """Install the stop handler (it registers the death), then register as rq-scheduler does."""
@@ -134,7 +134,10 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
 
     def run() -> bool:
         schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
-        StopAwareScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=interval).run()
+        scheduler = StopAwareScheduler(
+            queue=redis_queue.queue, connection=redis_queue.connection, interval=interval
+        )
+        scheduler.run()
         return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises
 
     keep_running(run, "scheduler")
