@@ -286,7 +286,7 @@ def plot(series: dict, path: Path) -> None:
     cdf.axvline(2000, color="grey", linestyle="--", label="fan-out target (2 s)")
     cdf.set(xscale="log", xlabel="alert → receipt (ms)", ylabel="fraction of receipts")
     cdf.set_title("(a) alert → receipt latency, CDF")
-    cdf.legend(loc="lower right")
+    cdf.legend(loc="upper left")
     cdf.grid(True, which="both", alpha=0.3)
     for name in ("fanout", "steady", "limit"):
         if series[name]["receipts_s"]:
