@@ -98,6 +98,10 @@ class Bench:
         }
         return outcome
 
+    def cpu_ms(self, scenario: str, component: str, count: int) -> float | None:
+        """CPU ms `component` spent per item in `scenario`: a cost that other load hardly changes."""
+        return round(self.cpu[scenario][component] * 1000 / count, 1) if count else None
+
 
 def alert_body(location: str) -> dict:
     """A theft alert (critical: every member of staff hears of it) with a fresh uuid, spotted now."""
@@ -353,6 +357,7 @@ def run_scenarios(bench: Bench) -> dict:
     warm_up(bench, ingest_shop)
     log.info("fan-out: one alert to %d recipients", options.fanout)
     fanout, fanout_series = bench.measure_cpu("fan-out", lambda: run_fanout(bench, fanout_shop))
+    fanout["worker_cpu_ms_per_delivery"] = bench.cpu_ms("fan-out", "workers", fanout["received"])
     log.info("limit: %d POSTs straight to the stub on %d threads", options.fanout, bench.stack.worker_count)
     limit, limit_series = bench.measure_cpu("limit", lambda: run_limit(bench, options.fanout))
     ours, direct = fanout["deliveries_per_s"], limit["deliveries_per_s"]
@@ -365,12 +370,13 @@ def run_scenarios(bench: Bench) -> dict:
         options.steady_duration,
     )
     steady, steady_series = bench.measure_cpu("steady", lambda: run_steady(bench, steady_shop))
+    steady["worker_cpu_ms_per_delivery"] = bench.cpu_ms("steady", "workers", steady["received"])
     ingest = {}
     for rate in options.rates:
         log.info("ingest: %g alerts/s for %g s", rate, options.ingest_duration)
-        ingest[f"{rate:g}"] = bench.measure_cpu(
-            f"ingest {rate:g}/s", lambda rate=rate: run_ingest(bench, rate, ingest_shop)
-        )
+        name = f"ingest {rate:g}/s"
+        ingest[f"{rate:g}"] = bench.measure_cpu(name, lambda rate=rate: run_ingest(bench, rate, ingest_shop))
+        ingest[f"{rate:g}"]["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", ingest[f"{rate:g}"]["ok"])
     return {
         "ingest": ingest,
         "fanout": fanout,

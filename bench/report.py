@@ -127,6 +127,7 @@ def _ingest_rows(ingest: dict) -> list[Row]:
                 None,
             ),
             (scenario, "alerts/s answered", _fmt(run["achieved_per_s"]), None),
+            (scenario, "API CPU per alert", _fmt(run["api_cpu_ms_per_alert"], unit="ms"), None),
         ]
     return rows
 
@@ -144,6 +145,7 @@ def _fanout_rows(fanout: dict) -> list[Row]:
         (scenario, "last receipt", _fmt(fanout["last_receipt_s"], unit="s"), "fanout"),
         (scenario, "alert → receipt p50 / p95 / p99 / max", _receipt_latencies(fanout), None),
         (scenario, "deliveries/s at the stub", _fmt(fanout["deliveries_per_s"]), None),
+        (scenario, "worker CPU per delivery", _fmt(fanout["worker_cpu_ms_per_delivery"], unit="ms"), None),
         (scenario, "received / expected", _fmt(fanout["received"], fanout["expected"]), None),
     ]
 
@@ -165,6 +167,7 @@ def _steady_rows(steady: dict) -> list[Row]:
             _fmt(steady["backlog_max"], steady["backlog_mean"], steady["backlog_at_end"]),
             None,
         ),
+        (scenario, "worker CPU per delivery", _fmt(steady["worker_cpu_ms_per_delivery"], unit="ms"), None),
         (scenario, "POST latency p99", _fmt(steady["post_p99_ms"], unit="ms"), None),
         (
             scenario,
@@ -283,7 +286,7 @@ def plot(series: dict, path: Path) -> None:
     cdf.axvline(2000, color="grey", linestyle="--", label="fan-out target (2 s)")
     cdf.set(xscale="log", xlabel="alert → receipt (ms)", ylabel="fraction of receipts")
     cdf.set_title("(a) alert → receipt latency, CDF")
-    cdf.legend(loc="lower right")
+    cdf.legend(loc="upper left")
     cdf.grid(True, which="both", alpha=0.3)
     for name in ("fanout", "steady", "limit"):
         if series[name]["receipts_s"]:

@@ -68,6 +68,15 @@ def test_every_receipt_arrived(tiny_run):
     assert results["limit"]["received"] == 20
 
 
+def test_cpu_per_delivery_and_per_alert_are_figured(tiny_run):
+    stdout, results, _ = tiny_run
+    assert results["fanout"]["worker_cpu_ms_per_delivery"] > 0
+    assert results["steady"]["worker_cpu_ms_per_delivery"] > 0
+    assert all(run["api_cpu_ms_per_alert"] > 0 for run in results["ingest"].values())
+    assert stdout.count("worker CPU per delivery") == 2
+    assert stdout.count("API CPU per alert") == 2
+
+
 def test_targets_are_judged_and_printed(tiny_run):
     stdout, results, _ = tiny_run
     assert [target["id"] for target in results["targets"]] == [target.id for target in report.TARGETS]
