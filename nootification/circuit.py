@@ -20,7 +20,12 @@ class CircuitState(StrEnum):
 
 
 class CircuitBreaker:
-    """Opens after `threshold` consecutive transient failures for `cooldown` s, then lets one probe in."""
+    """Opens after `threshold` consecutive transient failures for `cooldown` s, then lets one probe in.
+
+    A success only writes to Redis when `allow` saw a failure count or an open breaker: on the happy path a
+    send costs one read. A failure another worker records between that read and the success is then not
+    cleared by it, so the breaker may open a little sooner under concurrency, never later.
+    """
 
     def __init__(self, connection: Redis, name: str, *, threshold: int, cooldown: float, clock=time.time):
         self.connection = connection
@@ -31,21 +36,26 @@ class CircuitBreaker:
         self._failures_key = f"{KEY_PREFIX}{name}:failures"
         self._open_until_key = f"{KEY_PREFIX}{name}:open_until"
         self._probe_key = f"{KEY_PREFIX}{name}:probe"
+        self._clean_at_allow = False
 
     def _open_until(self) -> float | None:
         value = self.connection.get(self._open_until_key)
         return None if value is None else float(value)
 
-    def state(self) -> CircuitState:
-        """The breaker's state now."""
-        open_until = self._open_until()
+    def _state(self, open_until: float | None) -> CircuitState:
         if open_until is None:
             return CircuitState.CLOSED
         return CircuitState.OPEN if self._clock() < open_until else CircuitState.HALF_OPEN
 
+    def state(self) -> CircuitState:
+        """The breaker's state now."""
+        return self._state(self._open_until())
+
     def allow(self) -> bool:
         """Whether an attempt may go out now; in half-open state only the first caller gets through."""
-        state = self.state()
+        open_until, failures = self.connection.mget(self._open_until_key, self._failures_key)
+        self._clean_at_allow = open_until is None and failures is None
+        state = self._state(None if open_until is None else float(open_until))
         if state is CircuitState.CLOSED:
             return True
         if state is CircuitState.OPEN:
@@ -59,7 +69,9 @@ class CircuitBreaker:
         return 0.0 if open_until is None else max(0.0, open_until - self._clock())
 
     def record_success(self) -> None:
-        """A send went through: close the breaker."""
+        """A send went through: close the breaker (nothing to do when `allow` found it clean)."""
+        if self._clean_at_allow:
+            return
         with self.connection.pipeline() as pipeline:
             pipeline.get(self._open_until_key)
             pipeline.delete(self._failures_key, self._open_until_key, self._probe_key)

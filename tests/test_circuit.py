@@ -82,3 +82,20 @@ def test_state_is_shared_through_redis(breaker, redis_url, clock):
         Redis.from_url(redis_url), "push:elsewhere", threshold=3, cooldown=30, clock=clock
     )
     assert unrelated.allow()
+
+
+def test_a_success_after_a_check_that_saw_failures_clears_them(breaker):
+    breaker.record_failure()
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.connection.keys("nootification:breaker:*") == []
+
+
+def test_a_success_after_a_clean_check_writes_nothing(breaker, redis_url, clock):
+    other_worker = CircuitBreaker(
+        Redis.from_url(redis_url), "push:test", threshold=3, cooldown=30, clock=clock
+    )
+    assert breaker.allow()
+    other_worker.record_failure()  # lands between this worker's check and its success
+    breaker.record_success()
+    assert breaker.connection.get("nootification:breaker:push:test:failures") == b"1"

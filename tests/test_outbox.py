@@ -4,9 +4,10 @@ from datetime import timedelta
 
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
+from nootification.services import publish
 from nootification.services.delivery import claim
 from nootification.services.outbox import SWEEPER_ID, schedule, schedule_sweeper, sweep
-from tests.factories import alert_payload, stored_delivery
+from tests.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
 
@@ -21,6 +22,8 @@ def test_alert_accepted_while_redis_is_down_is_sent_once_redis_is_back(
     response = client.post("/webhooks/alerts", json=payload)
     assert response.status_code == 201
     assert response.json["delivery_count"] == 1
+    statuses = [delivery.status for delivery in stored_deliveries()]
+    assert statuses == [DeliveryStatus.QUEUED, DeliveryStatus.PENDING]
 
     app.config["REDIS_URL"] = redis_url
     redis_queue.init_app(app)
@@ -29,6 +32,21 @@ def test_alert_accepted_while_redis_is_down_is_sent_once_redis_is_back(
 
     report = sweep(now=utcnow() + LATER)
     assert report.queued == 1
+    run_worker()
+    assert stub.messages(payload["alert_uuid"])["count"] == 1
+
+
+def test_alert_whose_api_died_before_pushing_the_jobs_is_sent_by_the_sweep(
+    client, queued_delivery, stub, run_worker, monkeypatch
+):
+    monkeypatch.setattr(publish, "enqueue", lambda deliveries: 0)  # the process dies after the commit
+    payload = alert_payload()
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    run_worker()
+    assert stub.messages(payload["alert_uuid"])["count"] == 0
+
+    assert sweep().queued == 0  # within PENDING_GRACE the request may still be pushing
+    assert sweep(now=utcnow() + LATER).queued == 1
     run_worker()
     assert stub.messages(payload["alert_uuid"])["count"] == 1
 

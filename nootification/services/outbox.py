@@ -28,11 +28,19 @@ def job_id_for(delivery_id: str, generation: int) -> str:
     return f"delivery-{delivery_id}-{generation}"
 
 
-def enqueue(deliveries: Sequence[Delivery]) -> int:
-    """Queue one job per committed delivery in a single Redis pipeline and mark them queued; return how many.
+def mark_queued(delivery: Delivery) -> None:
+    """Set a delivery queued (not committed): committed so before the push, it needs no write after it."""
+    delivery.status = DeliveryStatus.QUEUED
+    delivery.queued_at = utcnow()
+    delivery.next_attempt_at = None
 
-    Each delivery's `enqueue_count` must already be committed: it names the job. When Redis is
-    unreachable the deliveries keep their status and the sweeper queues them later.
+
+def enqueue(deliveries: Sequence[Delivery]) -> int:
+    """Push one job per delivery in a single Redis pipeline; return how many.
+
+    Each delivery must already be committed as queued (`mark_queued`) with its `enqueue_count`, which names
+    the job. When Redis is unreachable they go back to pending and the sweeper queues them later; should the
+    process die before the push, the sweeper finds them as queued deliveries without a job.
     """
     if not deliveries:
         return 0
@@ -52,20 +60,22 @@ def enqueue(deliveries: Sequence[Delivery]) -> int:
             pipeline.execute()
     except RedisError as error:
         log.warning("could not queue %d deliveries, the sweeper will: %s", len(deliveries), error)
+        _back_to_pending(deliveries)
         return 0
-    db.session.execute(
-        sa.update(Delivery)
-        .where(Delivery.id.in_([delivery.id for delivery in deliveries]), Delivery.status.in_(REQUEUEABLE))
-        .values(status=DeliveryStatus.QUEUED, queued_at=utcnow(), next_attempt_at=None)
-    )
-    db.session.commit()
     return len(deliveries)
 
 
-def requeue(deliveries: Sequence[Delivery]) -> int:
-    """Give each delivery a new job generation, commit, and queue it."""
+def _back_to_pending(deliveries: Sequence[Delivery]) -> None:
     for delivery in deliveries:
         delivery.status = DeliveryStatus.PENDING
+        delivery.queued_at = None
+    db.session.commit()
+
+
+def requeue(deliveries: Sequence[Delivery]) -> int:
+    """Give each delivery a new job generation, commit it queued, and push its job."""
+    for delivery in deliveries:
+        mark_queued(delivery)
         delivery.enqueue_count += 1
     db.session.commit()
     return enqueue(deliveries)

@@ -4,13 +4,13 @@ from flask import current_app
 
 from nootification.extensions import db
 from nootification.models import Alert, Delivery
-from nootification.services.outbox import enqueue
+from nootification.services.outbox import enqueue, mark_queued
 from nootification.services.recipients import recipients_for
 from nootification.services.retry import deadline_for
 
 
 def plan_deliveries(alert: Alert) -> list[Delivery]:
-    """Add a pending delivery for each recipient and channel of the alert to the session (not committed)."""
+    """Add a queued delivery for each recipient and channel of the alert to the session (not committed)."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
     deliveries = [
         Delivery(
@@ -18,6 +18,8 @@ def plan_deliveries(alert: Alert) -> list[Delivery]:
         )
         for recipient in recipients_for(alert)
     ]
+    for delivery in deliveries:
+        mark_queued(delivery)
     db.session.add_all(deliveries)
     return deliveries
 

@@ -1,0 +1,60 @@
+"""The delivery worker leaves out RQ's repeated bookkeeping, and still keeps its registration alive."""
+
+from datetime import timedelta
+
+import pytest
+
+from bench.rq_cost import measure
+from nootification.cli import DeliveryWorker
+from nootification.extensions import redis_queue
+from nootification.metrics import live_workers
+
+
+@pytest.fixture
+def worker(app):
+    worker = DeliveryWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker.register_birth()
+    yield worker
+    worker.register_death()
+
+
+def stored_heartbeat(worker) -> bytes:
+    return redis_queue.connection.hget(worker.key, "last_heartbeat")
+
+
+def test_a_bare_heartbeat_within_a_second_of_the_last_is_left_out(worker):
+    worker.heartbeat()
+    first = stored_heartbeat(worker)
+    worker.heartbeat()
+    assert stored_heartbeat(worker) == first
+
+
+def test_a_bare_heartbeat_a_second_later_goes_out_and_renews_the_registration(worker):
+    worker.heartbeat()
+    redis_queue.connection.expire(worker.key, 5)
+    worker.last_heartbeat -= timedelta(seconds=1)
+    worker.heartbeat()
+    assert redis_queue.connection.ttl(worker.key) > 5
+    assert [alive.name for alive in live_workers(redis_queue.queue)] == [worker.name]
+
+
+def test_a_heartbeat_with_its_own_timeout_always_goes_out(worker):
+    worker.heartbeat()
+    worker.heartbeat(timeout=1000)
+    assert redis_queue.connection.ttl(worker.key) > 900
+
+
+def test_the_state_is_written_only_when_it_changes(worker):
+    worker.set_state("idle")
+    redis_queue.connection.hset(worker.key, "state", "tampered")
+    worker.set_state("idle")
+    assert redis_queue.connection.hget(worker.key, "state") == b"tampered"
+    worker.set_state("busy")
+    assert redis_queue.connection.hget(worker.key, "state") == b"busy"
+
+
+def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
+    figures = measure(redis_queue.connection, 50)
+    assert redis_queue.connection.llen("rq:queue:rq-cost") == 0
+    assert 10 < figures["Redis commands per job"] < 100
+    assert figures["jobs/s"] > 0 and figures["worker CPU per job (ms)"] > 0
