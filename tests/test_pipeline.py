@@ -1,6 +1,7 @@
 """The whole way: POST an alert, run the worker, read what the stub provider received over HTTP."""
 
 import pytest
+import sqlalchemy as sa
 
 from nootification.models import Level
 from tests.factories import alert_payload, make_location, make_user
@@ -64,3 +65,20 @@ def test_unknown_alert_is_a_404(client, db):
     response = client.get("/alerts/33cbb18c-3e9d-4acc-9667-2fbe7bf29137")
     assert response.status_code == 404
     assert response.json["message"] == "No alert with this alert_uuid."
+
+
+def test_the_alert_is_written_after_its_recipients_are_read(client, staff, db):
+    statements: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement.lstrip().split()[0].upper() + " " + statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        assert client.post("/webhooks/alerts", json=alert_payload()).status_code == 201
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    first_write = next(i for i, text in enumerate(statements) if text.startswith(("INSERT", "UPDATE")))
+    reads_of_staff = [i for i, text in enumerate(statements) if text.startswith("SELECT") and "users" in text]
+    # A write before the reads would hold the database's write lock (SQLite has one) through them.
+    assert reads_of_staff and max(reads_of_staff) < first_write

@@ -12,11 +12,15 @@ from nootification.services.retry import deadline_for
 def plan_deliveries(alert: Alert) -> list[Delivery]:
     """Add a queued delivery for each recipient and channel of the alert to the session (not committed)."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
+    # Reading the recipients must not flush the alert: that would open the write transaction early and hold
+    # SQLite's single write lock (which every worker's claim waits for) through the reads.
+    with db.session.no_autoflush:
+        recipients = recipients_for(alert)
     deliveries = [
         Delivery(
             alert=alert, user=recipient.user, channel=recipient.channel, deadline_at=deadline, enqueue_count=1
         )
-        for recipient in recipients_for(alert)
+        for recipient in recipients
     ]
     for delivery in deliveries:
         mark_queued(delivery)
