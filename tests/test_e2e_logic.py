@@ -82,8 +82,8 @@ def record(
 
 
 def text_of(alert_uuid: str) -> str:
-    """What the default templates write: the video URL is in the text."""
-    return f"Theft at Auchan\nTheft spotted at 12:31 (critical).\nVideo: https://media.example.com/{alert_uuid}.mp4"
+    """What an SMS or Telegram message says: the default template's text, then the video URL the sender adds."""
+    return f"Theft at Auchan\nTheft spotted at 12:31 (critical).\nhttps://media.example.com/{alert_uuid}.mp4"
 
 
 def receipt(alert_uuid: str, user_uuid: str, channel: str = "push", at: float = 100.0, n: int = 1) -> Receipt:

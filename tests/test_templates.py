@@ -35,7 +35,7 @@ def alert_at(timezone: str) -> Alert:
 def test_shipped_default_uses_shop_local_time(db):
     rendered = render_for(alert_at("Europe/Paris"), User(name="Camille", locale="en"), "sms")
     assert rendered.subject == "Theft at Shop X"
-    assert rendered.body == "Theft spotted at Shop X at 12:05 (critical).\nVideo: https://m.example.com/v.mp4"
+    assert rendered.body == "Theft spotted at Shop X at 12:05 (critical)."  # each sender adds the link
     assert "07:05" in render_for(alert_at("America/Sao_Paulo"), User(name="C", locale="en"), "sms").body
 
 

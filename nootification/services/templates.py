@@ -20,16 +20,15 @@ ANY = "*"
 DEFAULT_LOCALE = "en"
 
 # Used when no stored template matches; stored templates with label and channel "*" override them.
+# No link in the body: every sender adds the video link itself, in the form its channel shows best.
 SHIPPED = {
     "en": (
         "{{ label|capitalize }} at {{ location_name }}",
-        "{{ label|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity }}).\n"
-        "Video: {{ url }}",
+        "{{ label|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity }}).",
     ),
     "fr": (
         "{{ label|capitalize }} à {{ location_name }}",
-        "{{ label|capitalize }} repéré à {{ location_name }} à {{ local_time }} ({{ severity }}).\n"
-        "Vidéo : {{ url }}",
+        "{{ label|capitalize }} repéré à {{ location_name }} à {{ local_time }} ({{ severity }}).",
     ),
 }
 
