@@ -82,7 +82,7 @@ def record(
 
 
 def text_of(alert_uuid: str) -> str:
-    """What an SMS or Telegram message says: the default template's text, then the video URL the sender adds."""
+    """What an SMS or Telegram message says: the default template's text, then the sender's video URL."""
     return f"Theft at Auchan\nTheft spotted at 12:31 (critical).\nhttps://media.example.com/{alert_uuid}.mp4"
 
 
