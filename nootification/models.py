@@ -200,7 +200,8 @@ class Alert(db.Model):
     label: Mapped[str] = mapped_column(sa.String(64))
     severity: Mapped[Severity] = mapped_column(_enum_column(Severity))
     time_spotted: Mapped[datetime] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed: the ops page lists the newest alerts and every metrics scrape counts the last 7 days.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
     location: Mapped[Location] = relationship()
     deliveries: Mapped[list["Delivery"]] = relationship(
