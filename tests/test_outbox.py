@@ -2,11 +2,13 @@
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
 from nootification.services import publish
 from nootification.services.delivery import claim
-from nootification.services.outbox import SWEEPER_ID, schedule, schedule_sweeper, sweep
+from nootification.services.outbox import SWEEPER_ID, _back_to_pending, schedule, schedule_sweeper, sweep
 from tests.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
@@ -138,3 +140,21 @@ def test_sweeper_is_registered_once_however_often_the_scheduler_starts(app, db):
     jobs = [job for job in redis_queue.scheduler.get_jobs() if job.id == SWEEPER_ID]
     assert len(jobs) == 1
     assert jobs[0].meta["interval"] == 10
+
+
+def test_deliveries_whose_push_failed_stay_queued_for_the_sweep_when_the_database_refuses_too(
+    client, queued_delivery
+):
+    delivery = stored_delivery()
+    db.session.rollback()
+    sqlite = db.engine.dialect.name == "sqlite"
+    db.session.execute(sa.text("PRAGMA query_only=ON" if sqlite else "SET TRANSACTION READ ONLY"))
+    try:
+        _back_to_pending([delivery])  # the commit is refused; nothing is raised to the request
+    finally:
+        if sqlite:
+            db.session.execute(sa.text("PRAGMA query_only=OFF"))
+        db.session.rollback()
+    assert stored_delivery().status is DeliveryStatus.QUEUED
+    redis_queue.connection.flushdb()  # its job is gone: the sweeper's lost-job check takes it
+    assert sweep(now=utcnow() + LATER).queued == 1

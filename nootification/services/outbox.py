@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from nootification import metrics
 from nootification.extensions import db, redis_queue
@@ -20,7 +21,6 @@ SEND_JOB = "nootification.jobs.send_notification"
 SWEEP_JOB = "nootification.jobs.sweep_deliveries"
 SWEEPER_ID = "nootification-sweeper"
 SWEEP_BATCH = 1000
-REQUEUEABLE = (DeliveryStatus.PENDING, DeliveryStatus.SCHEDULED)
 
 
 def job_id_for(delivery_id: str, generation: int) -> str:
@@ -69,7 +69,12 @@ def _back_to_pending(deliveries: Sequence[Delivery]) -> None:
     for delivery in deliveries:
         delivery.status = DeliveryStatus.PENDING
         delivery.queued_at = None
-    db.session.commit()
+    try:
+        db.session.commit()
+    except SQLAlchemyError as error:
+        # Left queued without a job, they are found by the sweeper's lost-job check all the same.
+        db.session.rollback()
+        log.warning("could not mark %d deliveries pending: %s", len(deliveries), error)
 
 
 def requeue(deliveries: Sequence[Delivery]) -> int:
