@@ -324,11 +324,14 @@ def message_channel(message: Mapping[str, Any]) -> str:
 
 
 def message_alert(message: Mapping[str, Any], alerts: Sequence[PostedAlert]) -> str | None:
-    """The alert of this run a message is about: by its alert_uuid, else by the video URL in its text."""
+    """The alert of this run a message is about: by its alert_uuid, else by the video link it carries.
+
+    The link may be in the text (SMS, Telegram, email) or only in the payload (a Teams card's button).
+    """
     if message.get("alert_uuid"):
         return next((a.alert_uuid for a in alerts if a.alert_uuid == message["alert_uuid"]), None)
-    text = message.get("text") or ""
-    return next((a.alert_uuid for a in alerts if a.url in text), None)
+    received = (message.get("text") or "") + json.dumps(message.get("payload") or {})
+    return next((a.alert_uuid for a in alerts if a.url in received), None)
 
 
 def address_key(address: str) -> str:
@@ -559,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notifications on every channel (push, sms, email, slack, telegram...), once each. Who is expected "
         "on which channel follows from GET /users (shops, levels, contact points) and GET /routes; the "
         "stub's messages are matched to users by target_user_uuid (push) or by contact point address, and "
-        "to alerts by alert_uuid or by the alert's video URL in the text.",
+        "to alerts by alert_uuid or by the alert's video URL in the text or payload.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")

@@ -36,6 +36,7 @@ SMS = Contact("sms", "+33639980101")
 SLACK = Contact("slack", "C0AUCHLR01")
 TELEGRAM = Contact("telegram", "418230101")
 EMAIL = Contact("email", "alice@example.com")
+TEAMS = Contact("teams", "https://teams.example.com/webhook/anne")
 
 
 def alert(
@@ -68,6 +69,7 @@ def record(
     alert_uuid: str | None = None,
     received_at: float = 100.0,
     receipts: int = 1,
+    payload: dict | None = None,
 ) -> dict:
     """A non-push record as the stub keeps it."""
     return {
@@ -75,7 +77,7 @@ def record(
         "address": address,
         "text": text,
         "alert_uuid": alert_uuid,
-        "payload": {},
+        "payload": payload or {},
         "received_at": received_at,
         "receipts": receipts,
     }
@@ -237,7 +239,7 @@ def test_with_levels_changes_only_the_planned_users_and_keeps_their_contact_poin
     }
 
 
-ANNE = User("anne", "STANDARD", frozenset({LA_ROCHELLE}), (SMS, SLACK, TELEGRAM, EMAIL))
+ANNE = User("anne", "STANDARD", frozenset({LA_ROCHELLE}), (SMS, SLACK, TELEGRAM, EMAIL, TEAMS))
 # Ben shares Anne's Slack channel and has his own phone.
 BEN = User("ben", "CRITICAL", frozenset({LA_ROCHELLE}), (SLACK, Contact("sms", "+33639980102")))
 RUN = [alert("a1", LA_ROCHELLE, "critical"), alert("a2", LA_ROCHELLE, "standard")]
@@ -257,6 +259,11 @@ RUN = [alert("a1", LA_ROCHELLE, "critical"), alert("a2", LA_ROCHELLE, "standard"
             record("email", "alice@example.com", f"Body\n\n{RUN[0].url}\n"),
             ("a1", "anne", "email"),
             id="email-by-url",
+        ),
+        pytest.param(
+            record("teams", "webhook/anne", "Theft at Auchan", payload={"actions": [{"url": RUN[1].url}]}),
+            ("a2", "anne", "teams"),
+            id="teams-by-link-in-card",
         ),
         pytest.param(
             record("slack", "C0AUCHLR01", "no link here", alert_uuid="a2"),
