@@ -24,6 +24,13 @@ def breaker(redis_url, clock):
     return CircuitBreaker(connection, "push:test", threshold=3, cooldown=30, clock=clock)
 
 
+def open_until_cooldown_ends(breaker, clock):
+    """Fail up to the threshold (3), then let the 30 s cooldown pass."""
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 31
+
+
 def test_opens_after_threshold_consecutive_failures(breaker):
     for _ in range(2):
         breaker.record_failure()
@@ -43,18 +50,14 @@ def test_a_success_resets_the_count(breaker):
 
 
 def test_half_open_lets_exactly_one_probe_through(breaker, clock):
-    for _ in range(3):
-        breaker.record_failure()
-    clock.now += 31
+    open_until_cooldown_ends(breaker, clock)
     assert breaker.state() is CircuitState.HALF_OPEN
     assert breaker.allow()
     assert not breaker.allow()
 
 
 def test_successful_probe_closes(breaker, clock):
-    for _ in range(3):
-        breaker.record_failure()
-    clock.now += 31
+    open_until_cooldown_ends(breaker, clock)
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state() is CircuitState.CLOSED
@@ -62,9 +65,7 @@ def test_successful_probe_closes(breaker, clock):
 
 
 def test_failed_probe_opens_again_for_a_full_cooldown(breaker, clock):
-    for _ in range(3):
-        breaker.record_failure()
-    clock.now += 31
+    open_until_cooldown_ends(breaker, clock)
     assert breaker.allow()
     breaker.record_failure()
     assert breaker.state() is CircuitState.OPEN

@@ -6,8 +6,9 @@ import traceback
 import pytest
 from marshmallow import ValidationError
 
-from nootification.senders.base import PermanentSendError, SendError, TransientSendError
+from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.slack import SlackConfigSchema, SlackSender, api_error
+from tests.assertions import assert_refused_and_unsent
 from tests.conftest import free_port, make_config
 from tests.factories import fail_next, make_message
 from third_party import UNKNOWN_SLACK_CHANNEL, UNKNOWN_WEBHOOK_ID
@@ -104,12 +105,7 @@ def test_failures_are_transient_or_permanent(sender, stub, control, address, err
     if address in ("webhook", UNKNOWN_WEBHOOK_ID):
         address = f"{stub.url}/slack/webhook/{'T1/B1/x' if address == 'webhook' else address}"
 
-    with pytest.raises(SendError) as raised:
-        sender.send(make_message(address=address))
-
-    assert type(raised.value) is error
-    assert reason in str(raised.value)
-    assert stub.messages(channel="slack")["count"] == 0
+    assert_refused_and_unsent(sender, make_message(address=address), error, reason, stub, "slack")
 
 
 @pytest.mark.parametrize(

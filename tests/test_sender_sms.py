@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.sms import MAX_BODY, SmsConfigSchema, SmsSender, mask_numbers
+from tests.assertions import assert_refused_and_unsent
 from tests.conftest import free_port, make_config
 from tests.factories import fail_next, make_message
 from third_party import INVALID_TWILIO_NUMBER
@@ -80,12 +81,7 @@ def test_failures_are_transient_or_permanent(sender, stub, control, address, err
     if control:
         stub.control(**control)
 
-    with pytest.raises(SendError) as raised:
-        sender.send(make_message(address=address))
-
-    assert type(raised.value) is error
-    assert reason in str(raised.value)
-    assert stub.messages(channel="sms")["count"] == 0
+    assert_refused_and_unsent(sender, make_message(address=address), error, reason, stub, "sms")
 
 
 def test_retry_after_header_is_extracted_and_left_to_rescheduling(stub, secrets):

@@ -6,8 +6,9 @@ import traceback
 import pytest
 from marshmallow import ValidationError
 
-from nootification.senders.base import PermanentSendError, SendError, TransientSendError
+from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.teams import CARD_CONTENT_TYPE, TeamsConfigSchema, TeamsSender
+from tests.assertions import assert_refused_and_unsent
 from tests.conftest import free_port, make_config
 from tests.factories import fail_next, make_message
 
@@ -50,12 +51,8 @@ def test_posts_an_adaptive_card_with_a_video_button(sender, stub):
 def test_failures_are_transient_or_permanent(sender, stub, control, error, reason):
     stub.control(**control)
 
-    with pytest.raises(SendError) as raised:
-        sender.send(make_message(address=f"{stub.url}/teams/{HOOK}"))
-
-    assert type(raised.value) is error
-    assert reason in str(raised.value)
-    assert stub.messages(channel="teams")["count"] == 0
+    message = make_message(address=f"{stub.url}/teams/{HOOK}")
+    assert_refused_and_unsent(sender, message, error, reason, stub, "teams")
 
 
 def test_retry_after_is_extracted(sender, stub):

@@ -6,8 +6,9 @@ import traceback
 import pytest
 from marshmallow import ValidationError
 
-from nootification.senders.base import PermanentSendError, SendError, TransientSendError
+from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.telegram import MAX_TEXT, TelegramConfigSchema, TelegramSender
+from tests.assertions import assert_refused_and_unsent
 from tests.conftest import free_port, make_config
 from tests.factories import fail_next, make_message
 from third_party import UNKNOWN_TELEGRAM_CHAT
@@ -80,12 +81,7 @@ def test_failures_are_transient_or_permanent(sender, stub, control, address, err
     if control:
         stub.control(**control)
 
-    with pytest.raises(SendError) as raised:
-        sender.send(make_message(address=address))
-
-    assert type(raised.value) is error
-    assert reason in str(raised.value)
-    assert stub.messages(channel="telegram")["count"] == 0
+    assert_refused_and_unsent(sender, make_message(address=address), error, reason, stub, "telegram")
 
 
 def test_retry_after_comes_from_the_body_and_is_left_to_rescheduling(stub, token):

@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.webhook import EVENT_TYPE, WebhookConfigSchema, WebhookSender
+from tests.assertions import assert_refused_and_unsent
 from tests.conftest import StubClient, free_port, make_config
 from tests.factories import fail_next, make_message
 
@@ -89,12 +90,8 @@ def test_a_signature_with_another_secret_is_refused_as_permanent(signed_stub, mo
 def test_failures_are_transient_or_permanent(sender, stub, control, error, reason):
     stub.control(**control)
 
-    with pytest.raises(SendError) as raised:
-        sender.send(make_message(address=f"{stub.url}/webhook/generic/hook-1"))
-
-    assert type(raised.value) is error
-    assert reason in str(raised.value)
-    assert stub.messages(channel="webhook")["count"] == 0
+    message = make_message(address=f"{stub.url}/webhook/generic/hook-1")
+    assert_refused_and_unsent(sender, message, error, reason, stub, "webhook")
 
 
 def test_retry_after_of_a_503_is_extracted(sender, stub):

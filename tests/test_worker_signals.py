@@ -26,7 +26,7 @@ def test_an_idle_worker_exits_on_sigterm(app, db):
 
 
 class EarlyStopSignal(Exception):
-    """Raised by the handler in place before a test's process starts: the signal was not caught in time."""
+    """Raised when a signal reaches the test's own handler: the code under test did not catch it in time."""
 
 
 @pytest.fixture
