@@ -2,12 +2,14 @@
 
 Starts redis-server, the API under gunicorn, K `flask worker`s, the scheduler and the stub provider under
 gunicorn on free 127.0.0.1 ports, runs every scenario in one go, prints one table with each target's
-PASS/MISS, and writes results.json and results.png (latency CDF, receipts/s over time) to --out.
+PASS/MISS, and writes results.json and results.png (latency CDFs, receipts/s over time) to --out.
 
-  ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
+For each --provider-latency (the stub answers after that many ms, set through its /control):
   fan-out  one alert to --fanout recipients: time to the last receipt at the stub
+  limit    --fanout POSTs straight to the stub with PushSender.send on K × --worker-concurrency threads
   steady   --steady-rate alerts/s × --steady-recipients for --steady-duration s: alert → receipt, backlog
-  limit    --fanout POSTs straight to the stub with PushSender.send on K threads: no queue, no database
+Then once, at the lowest latency:
+  ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
 """
 
 import argparse
@@ -19,7 +21,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +36,9 @@ from rq import Queue
 from bench import report
 from bench.load import Answer, JsonClient, LoadRun, open_loop
 from bench.sampling import Sampler, StackProcesses, busy_cores, peak_rss
-from bench.stack import ROOT, Stack
+from bench.sql_count import INTERVAL as SQL_COUNT_INTERVAL
+from bench.sql_count import read_counts
+from bench.stack import ROOT, STUB_THREADS, Stack
 from nootification.config import Config
 from nootification.senders.base import Message, SendError
 from nootification.senders.push import PushSender
@@ -49,8 +54,12 @@ BACKLOG_INTERVAL = 0.1
 RSS_INTERVAL = 0.25
 POLL_INTERVAL = 0.1
 FANOUT_POST_TIMEOUT = 120.0
+# A delivery's last writes follow its receipt at the stub, and each process rewrites its SQL count every
+# SQL_COUNT_INTERVAL: counters are read this long after a scenario ends.
+SETTLE = 3 * SQL_COUNT_INTERVAL
 DEFAULT_OUT = ROOT / "bench" / "results"
 ENV_HELP = "a setting for every process of the stack (e.g. DATABASE_URL=...); repeatable"
+CONCURRENCY_SETTING = "WORKER_CONCURRENCY"
 SENDER_SETTINGS = ("HTTP_CONNECT_TIMEOUT", "HTTP_READ_TIMEOUT", "SEND_MAX_ATTEMPTS", "SEND_RETRY_WAIT")
 
 
@@ -58,9 +67,29 @@ class BenchError(Exception):
     """The stack did not behave well enough to be measured."""
 
 
+@dataclass(frozen=True)
+class Counters:
+    """The stack's cumulative counters at one instant: CPU seconds, Redis calls by command, SQL statements."""
+
+    cpu: dict[str, float]
+    redis: dict[str, int]
+    own_redis: dict[str, int]  # the calls among `redis` the bench made itself
+    sql: dict[str, int]
+    at: float
+
+
+@dataclass(frozen=True)
+class Shops:
+    """The shops the scenarios alert: one of --fanout members, one of --steady-recipients, one of one."""
+
+    fanout: str
+    steady: str
+    ingest: str
+
+
 @dataclass
 class Bench:
-    """The running stack, the options, and the CPU time each scenario cost."""
+    """The running stack, the options, and what each scenario cost: CPU, Redis commands, SQL statements."""
 
     stack: Stack
     options: argparse.Namespace
@@ -68,6 +97,12 @@ class Bench:
     queue_key: str
     processes: StackProcesses
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    redis_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    sql: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The Redis commands the bench sent itself (INFO, LLEN), left out of the stack's.
+    own_redis: Counter[str] = field(default_factory=Counter)
+    # Wall-clock start and end of each provider latency's scenarios, for its peak RSS.
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
@@ -83,24 +118,82 @@ class Bench:
         """A JSON client of the API, authenticated with the stack's admin token."""
         return JsonClient(self.api, timeout=timeout, token=self.stack.admin_token)
 
-    def measure_cpu(self, name: str, scenario: Callable[[], T]) -> T:
-        """Run `scenario` and keep the CPU seconds each component, and everything else, used meanwhile."""
-        before, started = self.processes.cpu_seconds(), time.monotonic()
+    def queue_length(self) -> int:
+        """How many jobs wait in the delivery queue now."""
+        self.own_redis["llen"] += 1
+        return self.redis.llen(self.queue_key)
+
+    def counters(self) -> Counters:
+        """Read the stack's cumulative counters now."""
+        own = dict(self.own_redis)
+        # Redis counts a command once it has run, so this INFO shows in the next reading, not in its own.
+        stats = self.redis.info("commandstats")
+        self.own_redis["info"] += 1
+        return Counters(
+            cpu=self.processes.cpu_seconds(),
+            redis={name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()},
+            own_redis=own,
+            sql=read_counts(self.stack.sql_directory) if self.stack.sql_directory else {},
+            at=time.monotonic(),
+        )
+
+    def measure(self, name: str, scenario: Callable[[], T]) -> T:
+        """Run `scenario`, keeping what it cost: CPU by component, Redis commands and SQL statements."""
+        before = self.counters()
         outcome = scenario()
-        after, wall = self.processes.cpu_seconds(), time.monotonic() - started
-        used = {key: after[key] - before.get(key, 0.0) for key in after}
-        ours = {"workers": sum(value for key, value in used.items() if key.startswith("worker-"))}
+        time.sleep(SETTLE)
+        after = self.counters()
+        used = {key: after.cpu[key] - before.cpu.get(key, 0.0) for key in after.cpu}
+        ours = {"workers": _workers_sum(used)}
         ours |= {key: used.get(key, 0.0) for key in ("api", "stub", "redis", "scheduler", "bench")}
         # Other processes on the machine (another test run, say) take cores from the stack: shown, not hidden.
         others = max(0.0, used["machine"] - sum(ours.values()))
+        wall = after.at - before.at
         self.cpu[name] = {
             key: round(value, 2) for key, value in (ours | {"others": others, "wall": wall}).items()
         }
+        own = Counter(after.own_redis) - Counter(before.own_redis)
+        calls = {key: value - before.redis.get(key, 0) - own[key] for key, value in after.redis.items()}
+        self.redis_calls[name] = {key: value for key, value in sorted(calls.items()) if value}
+        if after.sql:
+            sql = {key: value - before.sql.get(key, 0) for key, value in after.sql.items()}
+            self.sql[name] = {
+                "api": sql.get("api", 0),
+                "workers": _workers_sum(sql),
+                "scheduler": sql.get("scheduler", 0),
+            }
         return outcome
 
     def cpu_ms(self, scenario: str, component: str, count: int) -> float | None:
         """CPU ms `component` spent per item in `scenario`: a cost that other load hardly changes."""
         return round(self.cpu[scenario][component] * 1000 / count, 1) if count else None
+
+    def redis_per_item(self, scenario: str, count: int) -> float | None:
+        """Redis commands the whole stack sent per item in `scenario`, the bench's own left out."""
+        return round(sum(self.redis_calls[scenario].values()) / count, 1) if count else None
+
+    def sql_per_item(self, scenario: str, count: int) -> float | None:
+        """SQL statements the whole stack sent per item in `scenario`; None when they were not counted."""
+        if scenario not in self.sql or not count:
+            return None
+        return round(sum(self.sql[scenario].values()) / count, 1)
+
+    def per_delivery(self, scenario: str, count: int) -> dict[str, float | None]:
+        """What each of `count` deliveries cost in `scenario`: worker CPU, Redis commands, SQL statements."""
+        return {
+            "worker_cpu_ms_per_delivery": self.cpu_ms(scenario, "workers", count),
+            "redis_commands_per_delivery": self.redis_per_item(scenario, count),
+            "sql_statements_per_delivery": self.sql_per_item(scenario, count),
+        }
+
+
+def total_concurrency(options: argparse.Namespace) -> int:
+    """Sends the workers have in flight at most: worker processes × WORKER_CONCURRENCY."""
+    return options.workers * options.worker_concurrency
+
+
+def _workers_sum(used: Mapping[str, float]) -> float:
+    return sum(value for key, value in used.items() if key.startswith("worker-"))
 
 
 def alert_body(location: str) -> dict:
@@ -137,6 +230,14 @@ def create_shop(client: JsonClient, staff: int) -> str:
 def clear_stub(stub: str) -> None:
     """Make the stub forget every message it received."""
     requests.delete(f"{stub}/messages", timeout=30).raise_for_status()
+
+
+def set_provider_latency(stub: str, milliseconds: float) -> None:
+    """Make the stub answer every POST `milliseconds` after it arrives, from now on."""
+    response = requests.put(f"{stub}/control", json={"latency": milliseconds / 1000}, timeout=10)
+    response.raise_for_status()
+    if response.json()["settings"]["latency"] != milliseconds / 1000:
+        raise BenchError(f"the stub did not take a latency of {milliseconds:g} ms: {response.text}")
 
 
 def stub_messages(stub: str) -> list[dict]:
@@ -183,7 +284,7 @@ def run_ingest(bench: Bench, rate: float, shop: str) -> dict:
         concurrency=options.concurrency,
     )
     client.close()
-    backlog = bench.redis.llen(bench.queue_key)
+    backlog = bench.queue_length()
     wait_for_receipts(bench.stub, delivery_count(run), options.drain_timeout)
     answered = run.answered(CREATED)
     return {
@@ -253,7 +354,7 @@ def direct_message(alert_uuid: str) -> Message:
 
 
 def run_limit(bench: Bench, count: int) -> tuple[dict, dict]:
-    """`count` POSTs straight to the stub with the push sender's own code, on as many threads as workers."""
+    """`count` POSTs straight to the stub with the push sender's own code, as many at once as the workers."""
     clear_stub(bench.stub)
     config = sender_config(bench.stub)
     alert_uuid = str(uuid.uuid4())
@@ -269,7 +370,7 @@ def run_limit(bench: Bench, count: int) -> tuple[dict, dict]:
             return False
         return True
 
-    threads = bench.stack.worker_count
+    threads = total_concurrency(bench.options)
     started = time.time()
     with ThreadPoolExecutor(threads) as pool:
         sent = sum(pool.map(send, messages))
@@ -294,7 +395,7 @@ def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
     options = bench.options
     clear_stub(bench.stub)
     client = bench.client()
-    with Sampler(lambda: bench.redis.llen(bench.queue_key), BACKLOG_INTERVAL) as backlog:
+    with Sampler(bench.queue_length, BACKLOG_INTERVAL) as backlog:
         run = open_loop(
             lambda: client.post(ALERTS, alert_body(shop)),
             rate=options.steady_rate,
@@ -310,7 +411,8 @@ def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
     messages = [m for m in stub_messages(bench.stub) if m["alert_uuid"] in posted_at]
     latencies = sorted(m["received_at"] - posted_at[m["alert_uuid"]] for m in messages)
     receipts = sorted(m["received_at"] - start for m in messages)
-    queued = [length for moment, length in backlog.samples if moment <= posting_ended]
+    while_posting = [(moment, length) for moment, length in backlog.samples if moment <= posting_ended]
+    queued = [length for _, length in while_posting]
     summary = {
         "alerts_per_s": options.steady_rate,
         "recipients": options.steady_recipients,
@@ -325,8 +427,17 @@ def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
         "backlog_max": max(queued),
         "backlog_mean": round(statistics.fmean(queued), 1),
         "backlog_at_end": queued[-1],
+        "backlog_growth_per_s": growth(while_posting),
     }
     return summary, series(latencies, receipts)
+
+
+def growth(samples: list[tuple[float, int]]) -> float | None:
+    """How fast the backlog grew while posting, in jobs/s: the least-squares slope of its samples."""
+    if len({moment for moment, _ in samples}) < 2:
+        return None
+    moments, lengths = zip(*samples, strict=True)
+    return round(statistics.linear_regression(moments, lengths).slope, 2)
 
 
 def rss_summary(samples: list) -> dict:
@@ -345,21 +456,36 @@ def rss_summary(samples: list) -> dict:
     }
 
 
-def run_scenarios(bench: Bench) -> dict:
-    """Create the data, warm up, then fan-out, the limit, steady state and ingest, in that order."""
+def create_shops(bench: Bench) -> Shops:
+    """The three shops of the scenarios, each with its members of staff."""
     options = bench.options
     log.info("creating shops: %d + %d + 1 members of staff", options.fanout, options.steady_recipients)
     admin = bench.client()
-    fanout_shop = create_shop(admin, options.fanout)
-    steady_shop = create_shop(admin, options.steady_recipients)
-    ingest_shop = create_shop(admin, 1)
+    shops = Shops(
+        fanout=create_shop(admin, options.fanout),
+        steady=create_shop(admin, options.steady_recipients),
+        ingest=create_shop(admin, 1),
+    )
     admin.close()
-    warm_up(bench, ingest_shop)
-    log.info("fan-out: one alert to %d recipients", options.fanout)
-    fanout, fanout_series = bench.measure_cpu("fan-out", lambda: run_fanout(bench, fanout_shop))
-    fanout["worker_cpu_ms_per_delivery"] = bench.cpu_ms("fan-out", "workers", fanout["received"])
-    log.info("limit: %d POSTs straight to the stub on %d threads", options.fanout, bench.stack.worker_count)
-    limit, limit_series = bench.measure_cpu("limit", lambda: run_limit(bench, options.fanout))
+    return shops
+
+
+def latency_key(latency: float) -> str:
+    """How the results name a provider latency: its milliseconds, "1" or "100"."""
+    return f"{latency:g}"
+
+
+def run_at_latency(bench: Bench, latency: float, shops: Shops) -> tuple[dict, dict]:
+    """With the stub answering after `latency` ms: fan-out, the direct limit, then steady state."""
+    options, key = bench.options, latency_key(latency)
+    set_provider_latency(bench.stub, latency)
+    started = time.time()
+    log.info("provider latency %g ms, fan-out: one alert to %d recipients", latency, options.fanout)
+    name = f"fan-out @ {key} ms"
+    fanout, fanout_series = bench.measure(name, lambda: run_fanout(bench, shops.fanout))
+    fanout |= bench.per_delivery(name, fanout["received"])
+    log.info("limit: %d POSTs straight to the stub on %d threads", options.fanout, total_concurrency(options))
+    limit, limit_series = bench.measure(f"limit @ {key} ms", lambda: run_limit(bench, options.fanout))
     ours, direct = fanout["deliveries_per_s"], limit["deliveries_per_s"]
     limit["ours_per_s"] = ours
     limit["ratio"] = round(ours / direct, 3) if ours and direct else None
@@ -369,21 +495,32 @@ def run_scenarios(bench: Bench) -> dict:
         options.steady_recipients,
         options.steady_duration,
     )
-    steady, steady_series = bench.measure_cpu("steady", lambda: run_steady(bench, steady_shop))
-    steady["worker_cpu_ms_per_delivery"] = bench.cpu_ms("steady", "workers", steady["received"])
+    name = f"steady @ {key} ms"
+    steady, steady_series = bench.measure(name, lambda: run_steady(bench, shops.steady))
+    steady |= bench.per_delivery(name, steady["received"])
+    steady["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", steady["ok"])
+    bench.windows[key] = (started, time.time())
+    section = {"fanout": fanout, "limit": limit, "steady": steady}
+    return section, {"fanout": fanout_series, "steady": steady_series, "limit": limit_series}
+
+
+def run_scenarios(bench: Bench) -> dict:
+    """Create the data, warm up, then each provider latency's scenarios, then ingest at the lowest latency."""
+    options = bench.options
+    shops = create_shops(bench)
+    warm_up(bench, shops.ingest)
+    by_latency, all_series = {}, {}
+    for latency in options.provider_latency:
+        key = latency_key(latency)
+        by_latency[key], all_series[key] = run_at_latency(bench, latency, shops)
+    set_provider_latency(bench.stub, min(options.provider_latency))
     ingest = {}
     for rate in options.rates:
         log.info("ingest: %g alerts/s for %g s", rate, options.ingest_duration)
         name = f"ingest {rate:g}/s"
-        ingest[f"{rate:g}"] = bench.measure_cpu(name, lambda rate=rate: run_ingest(bench, rate, ingest_shop))
+        ingest[f"{rate:g}"] = bench.measure(name, lambda rate=rate: run_ingest(bench, rate, shops.ingest))
         ingest[f"{rate:g}"]["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", ingest[f"{rate:g}"]["ok"])
-    return {
-        "ingest": ingest,
-        "fanout": fanout,
-        "steady": steady,
-        "limit": limit,
-        "series": {"fanout": fanout_series, "steady": steady_series, "limit": limit_series},
-    }
+    return {"ingest": ingest, "by_latency": by_latency, "series": all_series}
 
 
 def meta(options: argparse.Namespace, argv: list[str]) -> dict:
@@ -395,6 +532,11 @@ def meta(options: argparse.Namespace, argv: list[str]) -> dict:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench.bench", *argv]),
         "workers": options.workers,
+        "worker_concurrency": options.worker_concurrency,
+        "total_concurrency": total_concurrency(options),
+        "stub_threads": stub_threads(options),
+        "provider_latencies_ms": options.provider_latency,
+        "ingest_provider_latency_ms": min(options.provider_latency),
         "api_workers": options.api_workers,
         "api_threads": options.api_threads,
         "cpus": os.cpu_count(),
@@ -404,13 +546,20 @@ def meta(options: argparse.Namespace, argv: list[str]) -> dict:
     }
 
 
+def stub_threads(options: argparse.Namespace) -> int:
+    """Threads enough for the stub to answer every send of the workers, or of the direct limit, at once."""
+    return max(STUB_THREADS, 2 * total_concurrency(options))
+
+
 def bench_stack(options: argparse.Namespace) -> dict:
     """Start the stack, run every scenario while sampling memory, stop the stack; return the results."""
     stack = Stack(
         workers=options.workers,
         api_workers=options.api_workers,
         api_threads=options.api_threads,
-        settings=dict(options.env),
+        settings={CONCURRENCY_SETTING: str(options.worker_concurrency), **dict(options.env)},
+        stub_threads=stub_threads(options),
+        count_sql=True,
     )
     with stack:
         log.info("stack up in %s: api %s, stub %s", stack.directory, stack.api_url, stack.stub_url)
@@ -425,7 +574,11 @@ def bench_stack(options: argparse.Namespace) -> dict:
         # _stop_requested), so a clean stop waits out Stack.stop's timeout; no job is in flight by now.
         for index in range(stack.worker_count):
             stack.kill(f"worker-{index}")
-    return results | {"rss": rss_summary(memory.samples), "cpu": bench.cpu}
+    for key, (started, ended) in bench.windows.items():
+        window = [sample for sample in memory.samples if started <= sample[0] <= ended]
+        results["by_latency"][key]["rss"] = rss_summary(window)
+    costs = {"cpu": bench.cpu, "redis_commands": bench.redis_calls, "sql_statements": bench.sql}
+    return results | {"rss": rss_summary(memory.samples)} | costs
 
 
 def _rates(text: str) -> list[float]:
@@ -433,6 +586,23 @@ def _rates(text: str) -> list[float]:
     if not rates or min(rates) <= 0:
         raise argparse.ArgumentTypeError("a comma-separated list of positive rates, e.g. 50,200,500")
     return rates
+
+
+def _latencies(text: str) -> list[float]:
+    try:
+        latencies = [float(latency) for latency in text.split(",") if latency.strip()]
+    except ValueError:
+        latencies = []
+    if not latencies or min(latencies) < 0 or len(set(latencies)) < len(latencies):
+        raise argparse.ArgumentTypeError("a comma-separated list of distinct milliseconds >= 0, e.g. 1,100")
+    return latencies
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError("a whole number >= 1")
+    return number
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -457,6 +627,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("-k", "--workers", type=int, default=2, metavar="K", help="`flask worker` processes")
+    add(
+        "--worker-concurrency",
+        type=_positive,
+        default=32,
+        metavar="N",
+        help=f"sends in flight per worker ({CONCURRENCY_SETTING}); the limit runs on K × N threads",
+    )
+    add(
+        "--provider-latency",
+        type=_latencies,
+        default="1,100",
+        metavar="MS[,MS]",
+        help="the stub answers after MS ms; fan-out, limit and steady state run once per latency",
+    )
     add("--api-workers", type=int, default=2, metavar="N", help="API gunicorn workers")
     add("--api-threads", type=int, default=4, metavar="N", help="threads per API worker")
     add("--rates", type=_rates, default="50,200,500", metavar="R,R,...", help="ingest alerts/s")
@@ -469,7 +653,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--drain-timeout", type=float, default=300.0, metavar="S", help="most seconds to wait for receipts")
     add("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="for results.json and results.png")
     add("--env", type=_setting, action="append", default=[], metavar="NAME=VALUE", help=ENV_HELP)
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if CONCURRENCY_SETTING in dict(options.env):
+        parser.error(f"set {CONCURRENCY_SETTING} with --worker-concurrency: it also sizes the direct limit")
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -483,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         log.error("the bench stopped: %s", error)
         return 1
+    results = {"meta": results["meta"], "summary": report.summary(results["by_latency"])} | results
     results["targets"] = report.judge(results)
     json_path, png_path = options.out / "results.json", options.out / "results.png"
     report.plot(results["series"], png_path)

@@ -15,6 +15,9 @@ from redis import Redis
 from nootification.redis_server import find_redis_server, server_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
+# Enough threads that the stub answers 256 requests at once however long it is told to wait before answering.
+STUB_THREADS = 256
+STUB_CONNECTIONS = 1000  # gunicorn's default: open connections, idle keep-alive ones included
 
 
 def free_port() -> int:
@@ -49,6 +52,8 @@ class Stack:
         api_threads: int = 4,
         settings: dict[str, str] | None = None,
         stub_env: dict[str, str] | None = None,
+        stub_threads: int = STUB_THREADS,
+        count_sql: bool = False,
         directory: Path | None = None,
     ):
         self.directory = directory or Path(tempfile.mkdtemp(prefix="nootification-stack-"))
@@ -58,8 +63,13 @@ class Stack:
         self.worker_count = workers
         self.api_workers = api_workers
         self.api_threads = api_threads
+        self.stub_threads = stub_threads
         self.metrics_directory = self.directory / "metrics"
         self.metrics_directory.mkdir(exist_ok=True)
+        # The API, the workers and the scheduler each keep their SQL statement count here (bench.sql_count).
+        self.sql_directory = self.directory / "sql" if count_sql else None
+        if self.sql_directory:
+            self.sql_directory.mkdir(exist_ok=True)
         self.env = {
             **os.environ,
             "FLASK_APP": "nootification",
@@ -91,6 +101,12 @@ class Stack:
         self.processes[name] = process
         return process
 
+    def _python(self, name: str, module: str, *arguments: str) -> list[str]:
+        """`python -m module arguments`, through bench.sql_count when the stack counts SQL statements."""
+        if self.sql_directory is None:
+            return [sys.executable, "-m", module, *arguments]
+        return [sys.executable, "-m", "bench.sql_count", str(self.sql_directory), name, module, *arguments]
+
     def start_redis(self) -> None:
         """Start redis-server with append-only persistence in the stack's directory."""
         arguments = server_arguments(port=self.redis_port, directory=self.directory, persist=True)
@@ -101,9 +117,8 @@ class Stack:
         """Start gunicorn serving the API."""
         self._spawn(
             "api",
-            [
-                sys.executable,
-                "-m",
+            self._python(
+                "api",
                 "gunicorn",
                 "--bind",
                 f"127.0.0.1:{self.api_port}",
@@ -112,20 +127,20 @@ class Stack:
                 "--threads",
                 str(self.api_threads),
                 "wsgi:app",
-            ],
+            ),
         )
         wait_for(lambda: requests.get(f"{self.api_url}/health", timeout=1).ok, "api")
 
     def start_worker(self, index: int) -> None:
         """Start worker number `index`."""
-        self._spawn(f"worker-{index}", [sys.executable, "-m", "flask", "worker"])
+        self._spawn(f"worker-{index}", self._python(f"worker-{index}", "flask", "worker"))
 
     def start_scheduler(self) -> None:
         """Start the rq-scheduler process."""
-        self._spawn("scheduler", [sys.executable, "-m", "flask", "scheduler"])
+        self._spawn("scheduler", self._python("scheduler", "flask", "scheduler"))
 
     def start_stub(self) -> None:
-        """Start the stub provider under gunicorn (one process, so its record is one)."""
+        """Start the stub provider under gunicorn: `stub_threads` threads in one process, so one record."""
         self._spawn(
             "stub",
             [
@@ -136,8 +151,12 @@ class Stack:
                 f"127.0.0.1:{self.stub_port}",
                 "--workers",
                 "1",
+                "--worker-class",
+                "gthread",
                 "--threads",
-                "32",
+                str(self.stub_threads),
+                "--worker-connections",
+                str(max(STUB_CONNECTIONS, 2 * self.stub_threads)),
                 "third_party:create_stub_app()",
             ],
             env=self.stub_env,

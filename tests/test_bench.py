@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from bench.bench import parse_args
+from bench.bench import growth, parse_args
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
     "--workers=1",
+    "--worker-concurrency=4",
+    "--provider-latency=1,100",
     "--rates=50,200",
     "--ingest-duration=0.5",
     "--fanout=20",
@@ -25,7 +27,16 @@ TINY = [
     "--concurrency=8",
     "--drain-timeout=30",
 ]
-SECTIONS = ("ingest", "fanout", "steady", "limit", "rss", "cpu")
+LATENCIES = ("1", "100")
+SECTIONS = ("summary", "ingest", "by_latency", "rss", "cpu", "redis_commands", "sql_statements")
+SUMMARY_KEYS = {
+    "ratio_to_direct",
+    "fanout_last_receipt_s",
+    "steady_p99_s",
+    "worker_cpu_ms_per_delivery",
+    "api_cpu_ms_per_alert",
+    "worker_rss_mb",
+}
 
 
 def leaves(value, path=()):
@@ -44,7 +55,7 @@ def tiny_run(tmp_path_factory):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return finished.stdout, json.loads((out / "results.json").read_text()), out / "results.png"
@@ -61,34 +72,74 @@ def test_every_section_holds_only_numbers(tiny_run):
     assert results["rss"]["workers_mb"].keys() == {"worker-0"}
 
 
+def test_the_provider_dependent_scenarios_run_once_per_latency(tiny_run):
+    _, results, _ = tiny_run
+    assert tuple(results["by_latency"]) == tuple(results["series"]) == LATENCIES
+    for section in results["by_latency"].values():
+        assert section.keys() == {"fanout", "limit", "steady", "rss"}
+        assert section["rss"]["workers_mb"].keys() == {"worker-0"}
+    assert results["meta"]["provider_latencies_ms"] == [1, 100]
+    assert results["meta"]["ingest_provider_latency_ms"] == 1
+
+
+def test_the_summary_has_the_headline_figures_of_each_latency(tiny_run):
+    _, results, _ = tiny_run
+    assert tuple(results["summary"]) == LATENCIES
+    for latency, figures in results["summary"].items():
+        assert figures.keys() == SUMMARY_KEYS, latency
+        steady = results["by_latency"][latency]["steady"]
+        assert figures["steady_p99_s"] == pytest.approx(steady["receipt_p99_ms"] / 1000, abs=1e-4)
+        assert figures["ratio_to_direct"] == results["by_latency"][latency]["limit"]["ratio"]
+
+
 def test_every_receipt_arrived(tiny_run):
     _, results, _ = tiny_run
-    assert results["fanout"]["received"] == results["fanout"]["expected"] == 20
-    assert results["steady"]["received"] == results["steady"]["expected"] == 10
-    assert results["limit"]["received"] == 20
+    for section in results["by_latency"].values():
+        assert section["fanout"]["received"] == section["fanout"]["expected"] == 20
+        assert section["steady"]["received"] == section["steady"]["expected"] == 10
+        assert section["limit"]["received"] == 20
 
 
-def test_cpu_per_delivery_and_per_alert_are_figured(tiny_run):
+def test_the_limit_runs_as_many_sends_at_once_as_the_workers(tiny_run):
     stdout, results, _ = tiny_run
-    assert results["fanout"]["worker_cpu_ms_per_delivery"] > 0
-    assert results["steady"]["worker_cpu_ms_per_delivery"] > 0
+    assert results["meta"]["total_concurrency"] == 4
+    assert all(section["limit"]["threads"] == 4 for section in results["by_latency"].values())
+    assert stdout.count("PushSender.send on 4 threads") == len(LATENCIES)
+
+
+def test_costs_per_delivery_and_per_alert_are_figured(tiny_run):
+    stdout, results, _ = tiny_run
+    for section in results["by_latency"].values():
+        for scenario in ("fanout", "steady"):
+            for figure in ("worker_cpu_ms", "redis_commands", "sql_statements"):
+                assert section[scenario][f"{figure}_per_delivery"] > 0, (scenario, figure)
+        assert section["steady"]["api_cpu_ms_per_alert"] > 0
     assert all(run["api_cpu_ms_per_alert"] > 0 for run in results["ingest"].values())
-    assert stdout.count("worker CPU per delivery") == 2
-    assert stdout.count("API CPU per alert") == 2
+    per_delivery = ("worker CPU per delivery", "Redis commands per delivery", "SQL statements per delivery")
+    for figure in per_delivery:
+        lines = [line for line in stdout.splitlines() if figure in line]
+        assert len(lines) == 2 * len(LATENCIES), figure
+        assert all(" - " not in f"{line} " for line in lines), lines
+    assert stdout.count("API CPU per alert") == len(LATENCIES) + 2
+    assert stdout.count("backlog growth while posting") == len(LATENCIES)
 
 
 def test_targets_are_judged_and_printed(tiny_run):
     stdout, results, _ = tiny_run
-    assert [target["id"] for target in results["targets"]] == [target.id for target in report.TARGETS]
+    assert [target["id"] for target in results["targets"]] == [
+        target.id for target in report.targets(LATENCIES)
+    ]
     assert {target["verdict"] for target in results["targets"]} <= {"PASS", "MISS"}
     assert stdout.startswith("scenario")
-    assert sum(line.endswith(("PASS", "MISS")) for line in stdout.splitlines()) == len(report.TARGETS)
+    judged = [line for line in stdout.splitlines() if line.endswith(("PASS", "MISS"))]
+    assert len(judged) == len(results["targets"])
+    assert sum("≥ 80%" in line for line in judged) == sum("≥ 70%" in line for line in judged) == 1
 
 
 def test_the_plot_is_a_png(tiny_run):
     _, results, png = tiny_run
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    assert len(results["series"]["steady"]["latency_ms"]) == 10
+    assert all(len(results["series"][latency]["steady"]["latency_ms"]) == 10 for latency in LATENCIES)
 
 
 def test_the_series_feed_the_plot_from_the_json(tmp_path, tiny_run):
@@ -99,7 +150,15 @@ def test_the_series_feed_the_plot_from_the_json(tmp_path, tiny_run):
 
 @pytest.mark.parametrize(
     ("argument", "message"),
-    [("--rates=0,50", "positive rates"), ("--env=NOEQUALS", "NAME=VALUE")],
+    [
+        ("--rates=0,50", "positive rates"),
+        ("--env=NOEQUALS", "NAME=VALUE"),
+        ("--provider-latency=1,1", "distinct milliseconds"),
+        ("--provider-latency=-5", "distinct milliseconds"),
+        ("--provider-latency=fast", "distinct milliseconds"),
+        ("--worker-concurrency=0", ">= 1"),
+        ("--env=WORKER_CONCURRENCY=8", "--worker-concurrency"),
+    ],
 )
 def test_bad_options_are_refused(argument, message, capsys):
     with pytest.raises(SystemExit):
@@ -124,3 +183,15 @@ def test_receipt_rate_needs_two_distinct_receipts():
 def test_a_missing_figure_is_not_judged():
     verdicts = {target["id"]: target["verdict"] for target in report.judge({"ingest": {"50": {"p99_ms": 1}}})}
     assert verdicts["ingest"] == "n/a"
+
+
+def test_backlog_growth_is_the_slope_of_the_samples():
+    assert growth([(100.0, 0), (101.0, 2), (102.0, 4)]) == 2.0
+    assert growth([(100.0, 3), (101.0, 3)]) == 0.0
+    assert growth([(100.0, 3)]) is None
+
+
+def test_targets_bound_to_a_latency_are_judged_only_there():
+    ids = {target.id for target in report.targets(["1", "50"])}
+    assert {"ratio@1", "steady@50", "rss@50", "ingest"} <= ids
+    assert not {"ratio@50", "fanout@1", "fanout@50"} & ids
