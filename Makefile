@@ -44,12 +44,21 @@ $(VENV)/.installed: requirements-dev.txt
 
 install: $(VENV)/.installed  ## a local virtualenv with every dependency from the lock
 
+# supervisord (ops/supervisord.conf) runs the processes in the foreground and starts again any that dies.
+# ops/foreground.py gives it the terminal, so Ctrl-C reaches supervisord and not make: it stops the programs
+# one by one, Redis last, and make exits 0. SIGTERM or SIGHUP to make's process group does the same.
+# One quick start per checkout: a second would share var/ and instance/, so it stops before touching them.
 run: install  ## migrate, load the demo data, then run redis, api, worker, scheduler and stub until Ctrl-C
+	@if supervisorctl --configuration ops/supervisord.conf pid >/dev/null 2>&1; then \
+	  echo "make run: one already runs from this checkout (supervisord pid $$(cat var/supervisord.pid))" >&2; \
+	  exit 1; \
+	fi
 	flask db upgrade
 	flask load-data
 	flask tokens demo
 	rm -rf var/metrics && mkdir -p var/metrics
-	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics exec honcho start --procfile Procfile
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics \
+	  exec python ops/foreground.py supervisord --configuration ops/supervisord.conf
 
 test: install  ## the whole test suite (set TEST_DATABASE_URL to run it on PostgreSQL)
 	pytest $(PYTEST_ARGS)
@@ -63,7 +72,7 @@ chaos: install  ## ~2,000 deliveries through provider failures, a killed worker 
 fuzz: install  ## schemathesis over every operation with more examples than the test suite's 200
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
-bench: install  ## ingest latency, fan-out, steady state, the direct limit and peak RSS (see bench/README.md)
+bench: install  ## fan-out, steady state and the direct limit at provider latencies 1 and 100 ms, ingest, CPU, RSS (bench/README.md)
 	python -m bench.bench $(BENCH_ARGS)
 
 lint: install

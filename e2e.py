@@ -9,8 +9,9 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,33 @@ POLL_INTERVAL = 0.5
 SHOWN = 5
 PUSH = "push"
 ANY_LABEL = "*"
+ALERTS_PATH = "/webhooks/alerts"
+# The original service's end-to-end client posts ten alerts spotted in March 2025 over its list of shops. That
+# list lacks a comma after "Carrefour", so Python joins "Carrefour" "Leclerc" into one name no shop has: nine
+# names, and the API must refuse every alert for CarrefourLeclerc.
+ORIGINAL_SHOPS = (
+    "CarrefourLeclerc",
+    "Auchan",
+    "Intermarché",
+    "Monoprix",
+    "Super U",
+    "Casino",
+    "Franprix",
+    "Cora",
+    "Carrefour Market",
+)
+ORIGINAL_ALERTS = 10
+MARCH_2025 = (datetime(2025, 3, 1, tzinfo=UTC).timestamp(), datetime(2025, 4, 1, tzinfo=UTC).timestamp())
+# The channels e2e gives contact points at the stub, and the stub's path for each; an address e2e made ends
+# in E2E_MARK and the user's uuid.
+STUB_WEBHOOKS = {"webhook": "webhook/generic", "teams": "teams/webhook"}
+E2E_MARK = "e2e-"
 
 Delivery = tuple[str, str, str]
 """(alert_uuid, user_uuid, channel): one expected or received notification."""
+
+Point = tuple[str, str]
+"""(user_uuid, channel): one user's contact point on one channel."""
 
 
 class StackUnreachable(Exception):
@@ -69,12 +94,15 @@ class Route:
 
 @dataclass(frozen=True)
 class PostedAlert:
-    """An alert this run posted, what the API said about it and when it was posted."""
+    """An alert this run posted, what the API said about it and when it was posted.
+
+    The severity is None, and the delivery count 0, when the API refused the alert (an unknown shop).
+    """
 
     alert_uuid: str
     location: str
     label: str
-    severity: str
+    severity: str | None
     delivery_count: int
     posted_at: float
     url: str
@@ -110,17 +138,35 @@ class Comparison:
         )
 
 
-def _call(session: requests.Session, method: str, url: str, status: int, **kwargs: Any) -> Any:
+@dataclass(frozen=True)
+class Stack:
+    """The stack as e2e talks to it: the API, the stub, a session without credentials and an admin one."""
+
+    api: str
+    stub: str
+    session: requests.Session
+    admin: requests.Session
+
+
+def _send(
+    session: requests.Session, method: str, url: str, statuses: tuple[int, ...], **kwargs: Any
+) -> requests.Response:
     try:
         response = session.request(method, url, timeout=REQUEST_TIMEOUT, **kwargs)
     except requests.ConnectionError as exc:
         raise StackUnreachable(f"cannot reach {url} (is the stack running?): {exc}") from exc
     except requests.Timeout as exc:
         raise CheckFailed(f"{method} {url} did not answer within {REQUEST_TIMEOUT:g}s") from exc
-    if response.status_code != status:
+    if response.status_code not in statuses:
+        expected = " or ".join(map(str, statuses))
         raise CheckFailed(
-            f"{method} {url} answered {response.status_code}, expected {status}: {response.text[:200]}"
+            f"{method} {url} answered {response.status_code}, expected {expected}: {response.text[:200]}"
         )
+    return response
+
+
+def _call(session: requests.Session, method: str, url: str, status: int, **kwargs: Any) -> Any:
+    response = _send(session, method, url, (status,), **kwargs)
     try:
         return response.json()
     except ValueError as exc:
@@ -203,6 +249,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def connect(api: str, stub: str, admin_token: str) -> Stack:
+    """Sessions without credentials and with the admin token; fails early, if the stub is down."""
+    session = requests.Session()
+    log.info("stub control state: %s", probe_stub(session, stub))
+    admin = requests.Session()
+    admin.headers.update(bearer(admin_token))
+    return Stack(api, stub, session, admin)
+
+
 def apply_preferences(
     session: requests.Session, api: str, levels: Mapping[str, str], tokens: Mapping[str, str]
 ) -> None:
@@ -219,46 +274,90 @@ def with_levels(users: Sequence[User], levels: Mapping[str, str]) -> list[User]:
     return [replace(u, level=levels.get(u.user_uuid, u.level)) for u in users]
 
 
-def plan_alerts(shops: Sequence[str], count: int, rng: random.Random) -> list[dict[str, str]]:
+def alert_plan(location: str, label: str) -> dict[str, Any]:
+    """An alert payload without time_spotted, with a fresh uuid and a video URL that carries it."""
+    # Fresh uuids even with --seed: a replayed uuid would collide with an earlier run's alert.
+    alert_uuid = str(uuid.uuid4())
+    return {
+        "url": f"https://media.example.com/{alert_uuid}.mp4",
+        "location": location,
+        "alert_uuid": alert_uuid,
+        "label": label,
+    }
+
+
+def plan_alerts(shops: Sequence[str], count: int, rng: random.Random) -> list[dict[str, Any]]:
     """Alert payloads without time_spotted; labels cycle, so any 2 or more include a theft and a non-theft."""
     labels = [LABELS[i % len(LABELS)] for i in range(count)]
     rng.shuffle(labels)
-    plans = []
-    for label in labels:
-        # Fresh uuids even with --seed: a replayed uuid would collide with an earlier run's alert.
-        alert_uuid = str(uuid.uuid4())
-        plans.append(
-            {
-                "url": f"https://media.example.com/{alert_uuid}.mp4",
-                "location": rng.choice(shops),
-                "alert_uuid": alert_uuid,
-                "label": label,
-            }
-        )
-    return plans
+    return [alert_plan(rng.choice(shops), label) for label in labels]
 
 
-def post_alert(session: requests.Session, api: str, plan: Mapping[str, str], token: str) -> PostedAlert:
-    """POST one alert with an alerts:write token, stamped with the time it is posted."""
+def plan_original_alerts(rng: random.Random) -> list[dict[str, Any]]:
+    """The original client's ten alerts: each of its shop names, then more at random, in random order.
+
+    Labels are drawn at random and time_spotted at a random moment of March 2025, as the original does.
+    """
+    extra = ORIGINAL_ALERTS - len(ORIGINAL_SHOPS)
+    names = [*ORIGINAL_SHOPS, *rng.choices(ORIGINAL_SHOPS, k=extra)]
+    rng.shuffle(names)
+    return [
+        {**alert_plan(name, rng.choice(LABELS)), "time_spotted": rng.uniform(*MARCH_2025)} for name in names
+    ]
+
+
+def post_alert(
+    session: requests.Session, api: str, plan: Mapping[str, Any], token: str | None
+) -> PostedAlert:
+    """POST one alert, with an alerts:write token if given, spotted when it is posted unless the plan says."""
     posted_at = time.time()
     body = _call(
         session,
         "POST",
-        f"{api}/webhooks/alerts",
+        api + ALERTS_PATH,
         201,
-        json={**plan, "time_spotted": posted_at},
-        headers=bearer(token),
+        json={**plan, "time_spotted": plan.get("time_spotted", posted_at)},
+        headers=bearer(token) if token else None,
     )
     try:
         severity, delivery_count = body["severity"], body["delivery_count"]
         answered_uuid = body["alert_uuid"]
     except (KeyError, TypeError) as exc:
-        raise CheckFailed(f"POST {api}/webhooks/alerts: unexpected answer {body!r}") from exc
+        raise CheckFailed(f"POST {api}{ALERTS_PATH}: unexpected answer {body!r}") from exc
     if answered_uuid != plan["alert_uuid"] or severity not in ("critical", "standard"):
-        raise CheckFailed(f"POST {api}/webhooks/alerts with {plan['alert_uuid']}: unexpected answer {body!r}")
+        raise CheckFailed(f"POST {api}{ALERTS_PATH} with {plan['alert_uuid']}: unexpected answer {body!r}")
     return PostedAlert(
         plan["alert_uuid"], plan["location"], plan["label"], severity, delivery_count, posted_at, plan["url"]
     )
+
+
+def check_location_refused(body: Any) -> None:
+    """Check an answer is the JSON error shape of a 422 whose errors name the location field."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not (
+        isinstance(errors, dict)
+        and isinstance(errors.get("location"), list)
+        and errors["location"]
+        and body.get("code") == 422
+        and all(isinstance(body.get(key), str) for key in ("status", "message"))
+    ):
+        raise CheckFailed(
+            f"an alert for an unknown shop was refused, but not as a 422 naming location: {body!r}"
+        )
+
+
+def post_original_alert(
+    session: requests.Session, api: str, plan: Mapping[str, Any], shops: Container[str]
+) -> PostedAlert:
+    """POST an alert as the original client does, with neither token nor signature.
+
+    A known shop must answer 201; any other name a 422 that names the location, and nothing is delivered.
+    """
+    if plan["location"] in shops:
+        return post_alert(session, api, plan, token=None)
+    posted_at = time.time()
+    check_location_refused(_call(session, "POST", api + ALERTS_PATH, 422, json=plan))
+    return PostedAlert(plan["alert_uuid"], plan["location"], plan["label"], None, 0, posted_at, plan["url"])
 
 
 def contacts_of(user: User) -> list[Contact]:
@@ -341,8 +440,8 @@ def address_key(address: str) -> str:
     return address
 
 
-def attach_webhooks(session: requests.Session, api: str, stub: str, users: Sequence[User]) -> None:
-    """Give one user of each shop webhook and Teams contact points at the stub, so every theft uses them.
+def plan_webhooks(users: Sequence[User], stub: str) -> dict[Point, str]:
+    """Webhook and Teams contact points at the stub for one user of each shop, so every theft uses them.
 
     The demo data has none: their URLs depend on where the stub listens.
     """
@@ -350,16 +449,46 @@ def attach_webhooks(session: requests.Session, api: str, stub: str, users: Seque
     for user in sorted(users, key=lambda u: u.user_uuid):
         for shop in user.locations:
             first_of_shop.setdefault(shop, user.user_uuid)
-    for user_uuid in sorted(set(first_of_shop.values())):
-        for channel, path in (("webhook", "webhook/generic"), ("teams", "teams/webhook")):
-            address = f"{stub}/{path}/e2e-{user_uuid[:8]}"
-            _call(
-                session,
-                "PUT",
-                f"{api}/users/{user_uuid}/contact-points/{channel}",
-                200,
-                json={"address": address},
-            )
+    return {
+        (user_uuid, channel): f"{stub}/{path}/{E2E_MARK}{user_uuid}"
+        for user_uuid in sorted(set(first_of_shop.values()))
+        for channel, path in STUB_WEBHOOKS.items()
+    }
+
+
+def e2e_webhooks(users: Iterable[User]) -> list[Point]:
+    """The stored contact points that an e2e run made, wherever its stub listened."""
+    return [
+        (user.user_uuid, contact.channel)
+        for user in users
+        for contact in user.contacts
+        if contact.channel in STUB_WEBHOOKS
+        and f"/{STUB_WEBHOOKS[contact.channel]}/{E2E_MARK}" in (contact.address or "")
+    ]
+
+
+def put_contact_points(session: requests.Session, api: str, addresses: Mapping[Point, str]) -> None:
+    """Create or replace each contact point with its address."""
+    for (user_uuid, channel), address in addresses.items():
+        _call(
+            session,
+            "PUT",
+            f"{api}/users/{user_uuid}/contact-points/{channel}",
+            200,
+            json={"address": address},
+        )
+
+
+def remove_contact_points(session: requests.Session, api: str, points: Iterable[Point]) -> bool:
+    """Delete each contact point (one already gone is fine) and log those that stay; True when none stays."""
+    removed = True
+    for user_uuid, channel in points:
+        try:
+            _send(session, "DELETE", f"{api}/users/{user_uuid}/contact-points/{channel}", (204, 404))
+        except (StackUnreachable, CheckFailed) as exc:
+            log.error("could not remove the %s contact point of %s: %s", channel, user_uuid, exc)
+            removed = False
+    return removed
 
 
 def attribute(
@@ -479,8 +608,15 @@ def format_report(
     """The summary printed at the end of a run: totals, a line per channel, then the first few problems."""
     c = comparison
     critical = sum(a.severity == "critical" for a in alerts)
+    standard = sum(a.severity == "standard" for a in alerts)
+    outcomes = f"{critical} critical, {standard} standard"
+    refused = sorted({a.location for a in alerts if a.severity is None})
+    if refused:
+        outcomes += (
+            f", {len(alerts) - critical - standard} refused with 422 (unknown shop: {', '.join(refused)})"
+        )
     lines = [
-        f"alerts posted:      {len(alerts)} ({critical} critical, {len(alerts) - critical} standard)",
+        f"alerts posted:      {len(alerts)} ({outcomes})",
         f"expected receipts:  {sum(c.expected.values())}",
         f"received:           {sum(c.received.values())}",
         f"missing:            {len(c.missing)}",
@@ -515,21 +651,51 @@ def format_report(
     return "\n".join(lines)
 
 
-def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None, tokens_path: Path) -> int:
-    """One end-to-end pass against a running stack; the exit code."""
-    tokens = load_tokens(tokens_path)
-    session = requests.Session()
-    log.info("stub control state: %s", probe_stub(session, stub))
-    admin = requests.Session()
-    admin.headers.update(bearer(tokens.admin))
-    users = fetch_users(admin, api)
-    routes = fetch_routes(admin, api)
-    shops = fetch_locations(admin, api)
-    rng = random.Random(seed)
-    attach_webhooks(admin, api, stub, users)
-    users = fetch_users(admin, api)
+def check_receipts(
+    stack: Stack,
+    alerts: Sequence[PostedAlert],
+    users: Sequence[User],
+    routes: Sequence[Route],
+    timeout: float,
+) -> bool:
+    """Wait for the receipts the rule predicts for the alerts, print the report; True when all is right."""
+    expected = expected_deliveries(alerts, users, routes)
+    receipts = poll_receipts(stack.session, stack.stub, alerts, users, expected, timeout)
+    comparison = compare(alerts, expected, receipts)
+    print(format_report(alerts, comparison, latencies_ms(alerts, receipts), timeout))
+    return comparison.ok
+
+
+def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
+    """The default run: webhook and Teams contact points at the stub, a few levels set, then alerts checked.
+
+    It removes the contact points it made at the end, whatever happens; those a run that was killed left
+    are replaced first, or removed when this run gives them to nobody.
+    """
+    users = fetch_users(stack.admin, stack.api)
+    webhooks = plan_webhooks(users, stack.stub)
+    leftovers = [point for point in e2e_webhooks(users) if point not in webhooks]
+    if leftovers:
+        log.info("removing %d contact points an earlier run left", len(leftovers))
+        remove_contact_points(stack.admin, stack.api, leftovers)
+    try:
+        put_contact_points(stack.admin, stack.api, webhooks)
+        ok = _levels_and_alerts(stack, tokens, alerts_count, rng, timeout)
+    finally:
+        removed = remove_contact_points(stack.admin, stack.api, webhooks)
+    return ok and removed
+
+
+def _levels_and_alerts(
+    stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float
+) -> bool:
+    """The default run once its contact points are in place: levels set, alerts posted, receipts checked."""
+    users = fetch_users(stack.admin, stack.api)
+    routes = fetch_routes(stack.admin, stack.api)
+    shops = fetch_locations(stack.admin, stack.api)
     levels = plan_preferences(users, rng)
-    apply_preferences(session, api, levels, tokens.users)
+    before = {user.user_uuid: user.level for user in users if user.user_uuid in levels}
+    apply_preferences(stack.session, stack.api, levels, tokens.users)
     users = with_levels(users, levels)
     log.info(
         "%d routing rules, %d of %d users with contact points; set levels of %d users, posting %d alerts",
@@ -539,12 +705,44 @@ def run(api: str, stub: str, alerts_count: int, timeout: float, seed: int | None
         len(levels),
         alerts_count,
     )
-    alerts = [post_alert(session, api, plan, tokens.alerts) for plan in plan_alerts(shops, alerts_count, rng)]
-    expected = expected_deliveries(alerts, users, routes)
-    receipts = poll_receipts(session, stub, alerts, users, expected, timeout)
-    comparison = compare(alerts, expected, receipts)
-    print(format_report(alerts, comparison, latencies_ms(alerts, receipts), timeout))
-    return 0 if comparison.ok else 1
+    try:
+        plans = plan_alerts(shops, alerts_count, rng)
+        alerts = [post_alert(stack.session, stack.api, plan, tokens.alerts) for plan in plans]
+        return check_receipts(stack, alerts, users, routes, timeout)
+    finally:
+        # Each level back as this run found it: a later run, or --original, sees the stack's own data.
+        apply_preferences(stack.session, stack.api, before, tokens.users)
+
+
+def check_original(stack: Stack, rng: random.Random, timeout: float) -> bool:
+    """The original client's run: its ten alerts, posted as it posts them, and nothing else changed."""
+    users = fetch_users(stack.admin, stack.api)
+    routes = fetch_routes(stack.admin, stack.api)
+    shops = set(fetch_locations(stack.admin, stack.api))
+    leftovers = e2e_webhooks(users)
+    if leftovers:
+        log.warning(
+            "%d webhook/Teams contact points were left by an e2e run that was killed; if its stub has moved, "
+            "their deliveries fail: run e2e once without --original to remove them",
+            len(leftovers),
+        )
+    log.info("%d routing rules; posting the original client's %d alerts", len(routes), ORIGINAL_ALERTS)
+    alerts = [
+        post_original_alert(stack.session, stack.api, plan, shops) for plan in plan_original_alerts(rng)
+    ]
+    return check_receipts(stack, alerts, users, routes, timeout)
+
+
+def run(args: argparse.Namespace) -> int:
+    """One end-to-end pass against a running stack, as the command line asks; the exit code."""
+    tokens = load_tokens(args.tokens)
+    stack = connect(args.api.rstrip("/"), args.stub.rstrip("/"), tokens.admin)
+    rng = random.Random(args.seed)
+    if args.original:
+        ok = check_original(stack, rng, args.timeout)
+    else:
+        ok = check_demo(stack, tokens, args.alerts, rng, args.timeout)
+    return 0 if ok else 1
 
 
 def _positive_int(text: str) -> int:
@@ -557,20 +755,33 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the check and return its exit code."""
     parser = argparse.ArgumentParser(
-        description="End-to-end check of a running nootification stack: set a few users' levels, post "
-        "alerts to the API, then wait until the stub providers have received exactly the expected "
-        "notifications on every channel (push, sms, email, slack, telegram...), once each. Who is expected "
-        "on which channel follows from GET /users (shops, levels, contact points) and GET /routes; the "
-        "stub's messages are matched to users by target_user_uuid (push) or by contact point address, and "
-        "to alerts by alert_uuid or by the alert's video URL in the text or payload.",
+        description="End-to-end check of a running nootification stack. By default it gives one user of "
+        "each shop webhook and Teams contact points at the stub, sets a few users' levels, posts alerts to "
+        "the API, then waits until the stub providers have received exactly the expected notifications on "
+        "every channel (push, sms, email, slack, telegram, webhook, teams), once each; it removes the "
+        "contact points it made at the end, even when the run fails. Who is expected on which channel "
+        "follows from GET /users (shops, levels, contact points) and GET /routes; the stub's messages are "
+        "matched to users by target_user_uuid (push) or by contact point address, and to alerts by "
+        "alert_uuid or by the alert's video URL in the text or payload.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")
     parser.add_argument(
         "--stub", default="http://127.0.0.1:5000", help="stub providers base URL (default: %(default)s)"
     )
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
         "-n", "--alerts", type=_positive_int, default=20, help="alerts to post (default: %(default)s)"
+    )
+    what.add_argument(
+        "--original",
+        action="store_true",
+        help="post exactly what the original service's end-to-end client posts, and change nothing else: "
+        f"{ORIGINAL_ALERTS} alerts without token or signature, random labels, times in March 2025, over "
+        f"the {len(ORIGINAL_SHOPS)} names of its shop list, each at least once. Its list lacks a comma, "
+        "so one name is CarrefourLeclerc, which no shop has: those alerts must be refused with a 422 naming "
+        "location, the others accepted with 201; then the receipts are checked as usual, from GET /users "
+        "and GET /routes read with the admin token. No contact point or level is changed",
     )
     parser.add_argument(
         "--timeout",
@@ -581,7 +792,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--seed",
         type=int,
-        help="seed for choosing users, labels and shops, to replay a run (alert uuids are always new)",
+        help="seed for choosing users, labels, shops and (--original) times, to replay a run (alert uuids "
+        "are always new)",
     )
     parser.add_argument(
         "--tokens",
@@ -592,9 +804,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    api, stub = args.api.rstrip("/"), args.stub.rstrip("/")
     try:
-        return run(api, stub, args.alerts, args.timeout, args.seed, args.tokens)
+        return run(args)
     except StackUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,16 @@
-"""Settings every gunicorn of this project loads from the working directory: metrics bookkeeping."""
+"""Settings every gunicorn of this project loads from the working directory: start-up notices, metrics."""
 
 import os
 
 from prometheus_client import multiprocess
+
+from nootification.config import Config
+
+
+def when_ready(server) -> None:
+    """Say once, from the master, when alerts are accepted without a signature or token."""
+    if Config.ALLOW_UNAUTHENTICATED_ALERTS:
+        server.log.warning("ALLOW_UNAUTHENTICATED_ALERTS is on: unsigned alerts without a token are accepted")
 
 
 def child_exit(server, worker) -> None:

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, request
+from flask import Response, current_app, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.datastructures import WWWAuthenticate
@@ -170,9 +170,3 @@ def remember_webhook_answer(response: Response) -> Response:
         except RedisError as error:
             log.warning("could not remember webhook %s: %s", webhook_id, error)
     return response
-
-
-def warn_if_alerts_are_open(app: Flask) -> None:
-    """Say at start-up when alerts are accepted without a signature or token."""
-    if app.config["ALLOW_UNAUTHENTICATED_ALERTS"]:
-        log.warning("ALLOW_UNAUTHENTICATED_ALERTS is on: unsigned alerts without a token are accepted")

@@ -5,6 +5,7 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import click
@@ -20,8 +21,8 @@ from nootification.extensions import redis_queue
 from nootification.metrics import start_metrics_server
 from nootification.models import DeliveryStatus, utcnow
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
-from nootification.services.directory import load_data
 from nootification.services.outbox import schedule_sweeper, sweep
+from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class FewerRoundTrips:
     round trips each) and sets the worker idle twice."""
 
     HEARTBEAT_EVERY = timedelta(seconds=1)
+    # A line per job about how long its result is kept: deliveries keep none, and the sweeper's periodic job
+    # (which rq-scheduler must keep) would say "will never expire" every SWEEP_INTERVAL.
+    log_result_lifespan = False
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """Extend the worker's registration in one round trip, unless a bare one went out within a second."""
@@ -167,13 +171,20 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
 
 @click.command("load-data")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=DEMO_DATA)
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Put the file's shops, staff, routes and contact points back as the file has them, overwriting "
+    "changes made through the API (without it, only what is missing is added).",
+)
 @with_appcontext
-def load_data_command(path: Path) -> None:
-    """Create or update shops, staff, routes and contact points from a JSON file (default: the demo data)."""
-    loaded = _or_exit(load_data, path)
+def load_data_command(path: Path, reset: bool) -> None:
+    """Add what is missing of a JSON file's shops, staff, routes and contact points (default: demo data)."""
+    loaded = _or_exit(partial(load_data, reset=reset), path)
     click.echo(
         f"loaded {loaded.locations} locations, {loaded.users} users, {loaded.routes} routes "
-        f"and {loaded.contact_points} contact points from {path}"
+        f"and {loaded.contact_points} contact points from {path} ({loaded.written} written"
+        f"{', reset' if reset else ''})"
     )
 
 

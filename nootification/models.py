@@ -48,6 +48,17 @@ class Level(enum.StrEnum):
     CRITICAL = "CRITICAL"
     STANDARD = "STANDARD"
 
+    @classmethod
+    def parse(cls, text: str) -> "Level":
+        """The level a text names, in any case; the original service's `both` (every alert) is STANDARD."""
+        return cls(canonical_level_name(text))
+
+
+def canonical_level_name(text: str) -> str:
+    """A level's name in upper case, with the original service's `both` read as STANDARD."""
+    name = text.upper()
+    return Level.STANDARD.value if name == "BOTH" else name
+
 
 class Severity(enum.StrEnum):
     """How urgent an alert is, derived from its label."""
@@ -108,7 +119,7 @@ class Location(db.Model):
     __tablename__ = "locations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(200))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
 

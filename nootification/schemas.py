@@ -7,20 +7,50 @@ from datetime import UTC, datetime
 from flask import current_app
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates
 
-from nootification.models import DeliveryStatus, Level, Severity
+from nootification.models import DeliveryStatus, Level, Severity, canonical_level_name
 
 EARLIEST_TIME_SPOTTED = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 MAX_SECONDS_AHEAD = 24 * 3600
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+LOCATION_NAME_MAX = 255
 
 
 class CaseInsensitiveEnum(fields.Enum):
-    """An enum field that accepts its values in any letter case."""
+    """An enum field that accepts its values in any letter case (a level also as the original's `both`)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
-            value = value.upper() if self.enum is Level else value.lower()
+            value = canonical_level_name(value) if self.enum is Level else value.lower()
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class LocationName(fields.String):
+    """A shop's name as the video-analytics system sends it: printable Unicode text, matched exactly."""
+
+    def __init__(self, **kwargs):
+        description = (
+            f"Printable Unicode text of 1 to {LOCATION_NAME_MAX} characters (spaces, accents, apostrophes, "
+            "&), matched exactly: letter case and every character count."
+        )
+        kwargs.setdefault("metadata", {"description": description})
+        super().__init__(validate=[validate.Length(min=1, max=LOCATION_NAME_MAX), _printable], **kwargs)
+
+
+def _printable(value: str) -> None:
+    # str.isprintable is False for control characters, line and paragraph separators, lone surrogates,
+    # unassigned code points and every space but U+0020.
+    if not value.isprintable():
+        raise ValidationError(
+            "Must be printable text: no control characters, line breaks, lone surrogates or unusual spaces."
+        )
+
+
+def level_field(**kwargs) -> CaseInsensitiveEnum:
+    """A preference level as input: CRITICAL or STANDARD in any case, or the original service's `both`."""
+    description = (
+        "CRITICAL: critical alerts only; STANDARD: every alert. Any letter case; the original "
+        "service's `both` is read as STANDARD."
+    )
+    return CaseInsensitiveEnum(Level, by_value=True, metadata={"description": description}, **kwargs)
 
 
 class EpochSeconds(fields.Float):
@@ -39,7 +69,7 @@ class AlertInSchema(Schema):
     url = fields.Url(
         required=True, schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2048)
     )
-    location = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    location = LocationName(required=True)
     alert_uuid = fields.UUID(required=True)
     label = fields.String(required=True, validate=validate.Length(min=1, max=64))
     time_spotted = fields.Float(required=True, allow_nan=False)
@@ -112,7 +142,7 @@ class DeliveryQuerySchema(Schema):
     """Filters and page of the delivery list."""
 
     status = CaseInsensitiveEnum(DeliveryStatus, by_value=True)
-    location = fields.String(validate=validate.Length(min=1, max=128))
+    location = LocationName()
     channel = fields.String(validate=validate.Length(min=1, max=32))
     alert_uuid = fields.UUID()
     since = fields.AwareDateTime(default_timezone=UTC)
@@ -172,14 +202,14 @@ class ChannelLevelSchema(Schema):
     """A per-channel preference: its level and whether it is on."""
 
     channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    level = CaseInsensitiveEnum(Level, by_value=True)
+    level = level_field()
     enabled = fields.Boolean()
 
 
 class LevelInSchema(Schema):
     """A preference body for `/preferences/<user_id>`: the level, and optionally per-channel levels."""
 
-    level = CaseInsensitiveEnum(Level, by_value=True, required=True)
+    level = level_field(required=True)
     channels = fields.List(fields.Nested(ChannelLevelSchema))
 
 
@@ -211,7 +241,7 @@ class ContactPointInSchema(Schema):
     address = fields.String(allow_none=True, validate=validate.Length(max=2048))
     options = fields.Dict(keys=fields.String(), load_default=dict)
     enabled = fields.Boolean(load_default=True)
-    level = CaseInsensitiveEnum(Level, by_value=True, allow_none=True, load_default=None)
+    level = level_field(allow_none=True, load_default=None)
 
 
 class ContactPointSchema(Schema):
@@ -228,12 +258,7 @@ class RouteSchema(Schema):
     """A routing rule: the channels a label goes out on, for one location or (location null) for all."""
 
     id = fields.Integer(dump_only=True)
-    location = fields.String(
-        attribute="location.name",
-        allow_none=True,
-        load_default=None,
-        validate=validate.Length(min=1, max=128),
-    )
+    location = LocationName(attribute="location.name", allow_none=True, load_default=None)
     label = fields.String(required=True, validate=validate.Length(min=1, max=64))
     channels = fields.List(fields.String(validate=validate.Length(min=1, max=32)), required=True)
 
@@ -292,11 +317,15 @@ def _valid_timezone(value: str) -> None:
 class LocationSchema(Schema):
     """A shop, for the admin API."""
 
-    name = fields.String(
-        required=True, validate=[validate.Length(min=1, max=128), validate.Regexp(NAME_PATTERN)]
-    )
+    name = LocationName(required=True)
     display_name = fields.String(validate=validate.Length(min=1, max=200))
     timezone = fields.String(load_default="UTC", validate=_valid_timezone)
+
+    @validates("name")
+    def _no_edge_spaces(self, value: str, data_key: str) -> None:
+        # An alert naming " Carrefour" would otherwise reach a shop that looks like "Carrefour".
+        if value != value.strip():
+            raise ValidationError("Must not begin or end with a space.")
 
 
 class LocationUpdateSchema(Schema):
@@ -311,12 +340,12 @@ class UserSchema(Schema):
 
     user_uuid = fields.UUID()
     name = fields.String(validate=validate.Length(max=200))
-    level = CaseInsensitiveEnum(Level, by_value=True)
+    level = level_field()
     push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
     locale = fields.String(validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
     contact_points = fields.List(fields.Nested(ContactPointSchema), dump_only=True)
     locations = fields.List(
-        fields.String(validate=validate.Length(min=1, max=128)),
+        LocationName(),
         attribute="location_names",
         data_key="locations",
     )
@@ -338,7 +367,7 @@ class UserUpdateSchema(UserSchema):
 class UserQuerySchema(Schema):
     """Filters for the user list."""
 
-    location = fields.String(validate=validate.Length(min=1, max=128))
+    location = LocationName()
 
 
 class LivenessSchema(Schema):
@@ -366,7 +395,7 @@ class StatsQuerySchema(Schema):
     """The window of `GET /stats`, in seconds back from now (at most 7 days), and optionally one shop."""
 
     window = fields.Integer(load_default=3600, validate=validate.Range(min=1, max=7 * 24 * 3600))
-    location = fields.String(validate=validate.Length(min=1, max=128))
+    location = LocationName()
 
 
 class StatusCountsSchema(Schema):

@@ -4,7 +4,6 @@ from flask import Flask, current_app, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import UnprocessableEntity
 
-from nootification.auth import warn_if_alerts_are_open
 from nootification.extensions import limiter
 
 SECURITY_HEADERS = {
@@ -39,6 +38,13 @@ def add_security_headers(response):
     return response
 
 
+def drop_retry_after_where_meaningless(response):
+    """Keep Retry-After on 429 and 503 answers alone: the rate limiter adds it to every answer."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def refuse_nul_characters() -> None:
     """422 for a NUL character anywhere in the request: no database stores one, PostgreSQL refuses it."""
     if "\x00" in request.path or b"%00" in request.query_string or b"\x00" in request.query_string:
@@ -54,9 +60,10 @@ def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
 
 
 def register_security(app: Flask) -> None:
-    """Rate limits on Redis, security headers and input guards; warn when alerts are open to anyone."""
+    """Rate limits on Redis, security headers and input guards."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    # Flask runs after-request functions last registered first: this one must see the limiter's headers.
+    app.after_request(drop_retry_after_where_meaningless)
     limiter.init_app(app)
     app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
-    warn_if_alerts_are_open(app)

@@ -37,7 +37,7 @@ def test_display_name_defaults_to_the_name(client, db):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "bad name with spaces"}, "name"),
+        ({"name": "control\u0007character"}, "name"),
         ({"name": ""}, "name"),
         ({"display_name": "No name"}, "name"),
         ({"name": "fr-x", "timezone": "Mars/Olympus"}, "timezone"),

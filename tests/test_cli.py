@@ -10,7 +10,8 @@ from click.testing import Result
 from nootification.cli import DEMO_DATA
 from nootification.extensions import db
 from nootification.models import ContactPoint, Level, Location, RouteRule, User
-from nootification.services import routing
+from nootification.services import directory, routing
+from nootification.services.contacts import set_contact_point
 from nootification.services.tokens import ALERTS_WRITE, create_token
 from tests.factories import alert_payload
 
@@ -30,11 +31,11 @@ def stored_directory() -> dict[str, list[tuple]]:
     }
 
 
-def load(app, data: dict, tmp_path) -> Result:
+def load(app, data: dict, tmp_path, *options: str) -> Result:
     """Run `flask load-data` on `data` written to a file."""
     path = tmp_path / "data.json"
     path.write_text(json.dumps(data))
-    return app.test_cli_runner().invoke(args=["load-data", str(path)])
+    return app.test_cli_runner().invoke(args=["load-data", str(path), *options])
 
 
 def test_load_data_loads_the_demo_shops_and_staff_and_is_repeatable(app, db):
@@ -58,6 +59,35 @@ def test_load_data_loads_the_demo_shops_and_staff_and_is_repeatable(app, db):
     assert f"{len(demo['routes'])} routes and {points} contact points" in result.output
 
 
+ORIGINAL_STAFF = {
+    "Carrefour": {1: Level.CRITICAL, 2: Level.STANDARD, 3: Level.CRITICAL},
+    "Leclerc": {4: Level.CRITICAL, 5: Level.STANDARD, 6: Level.CRITICAL},
+    "Auchan": {7: Level.CRITICAL, 8: Level.STANDARD, 9: Level.CRITICAL},
+    "Intermarché": {10: Level.CRITICAL, 11: Level.STANDARD, 12: Level.CRITICAL},
+    "Monoprix": {13: Level.CRITICAL, 14: Level.STANDARD, 15: Level.CRITICAL},
+    "Super U": {16: Level.CRITICAL, 17: Level.STANDARD, 18: Level.CRITICAL},
+    "Casino": {19: Level.CRITICAL, 20: Level.STANDARD},
+    "Franprix": dict.fromkeys((21, 22, 23), Level.STANDARD),
+    "Cora": dict.fromkeys((24, 25, 26), Level.STANDARD),
+    "Carrefour Market": dict.fromkeys((27, 28, 29), Level.STANDARD),
+}
+
+
+def test_demo_data_holds_the_original_services_shops_and_staff_as_they_were(app, db):
+    assert app.test_cli_runner().invoke(args=["load-data"]).exit_code == 0
+
+    for shop, staff in ORIGINAL_STAFF.items():
+        location = directory.get_location(shop)
+        original = {
+            int(user.user_uuid[-12:]): user.level
+            for user in location.users
+            if user.user_uuid.startswith("00000000-0000-0000-0000-")
+        }
+        assert original == staff, shop
+    names = set(db.session.scalars(sa.select(Location.name)))
+    assert names == {"fr-auchan-larochelle", *ORIGINAL_STAFF}
+
+
 def test_demo_data_routes_and_contact_points(app, db):
     app.test_cli_runner().invoke(args=["load-data"])
 
@@ -65,7 +95,8 @@ def test_demo_data_routes_and_contact_points(app, db):
     assert routes[None, "theft"] == ["email", "push", "slack", "sms", "teams", "telegram", "webhook"]
     assert routes[None, "normal"] == ["push"]
     assert routes["fr-auchan-larochelle", "suspicious"] == ["push", "sms", "telegram"]
-    users = list(db.session.scalars(sa.select(User)))
+    # The original service's staff have push alone; the rest show every channel.
+    users = [user for user in db.session.scalars(sa.select(User)) if user.user_uuid[:9] != "00000000-"]
     with_points = [user for user in users if user.contact_points]
     assert len(with_points) > len(users) // 2
     channels = {point.channel for user in users for point in user.contact_points}
@@ -99,7 +130,62 @@ def directory_file(**changes) -> dict:
     }
 
 
-def test_load_data_updates_routes_and_contact_points_in_place(app, db, tmp_path):
+def test_load_data_adds_what_is_missing_and_leaves_what_exists(app, db, tmp_path):
+    assert load(app, directory_file(), tmp_path).exit_code == 0
+    before = stored_directory()
+    db.session.get(User, 1).level = Level.STANDARD  # as a change through the API would
+    db.session.commit()
+    changed = directory_file(
+        locations=[{"name": "fr-x", "display_name": "Renamed"}, {"name": "fr-y"}],
+        user={
+            "contact_points": [
+                {"channel": "sms", "address": "+33639980002"},
+                {"channel": "telegram", "address": "418230999"},
+            ]
+        },
+        routes=[{"label": "theft", "channels": ["sms"]}, {"label": "normal", "channels": ["push"]}],
+    )
+
+    result = load(app, changed, tmp_path)
+
+    assert result.exit_code == 0, result.output
+    assert "(3 written)" in result.output
+    after = stored_directory()
+    assert after["contact_points"][0] == before["contact_points"][0]
+    assert [point[2:4] for point in after["contact_points"][1:]] == [("telegram", "418230999")]
+    assert after["routes"][0] == before["routes"][0]
+    assert [route[2:] for route in after["routes"][1:]] == [("normal", ["push"])]
+    assert db.session.get(User, 1).level == Level.STANDARD
+    assert {location.name: location.display_name for location in db.session.scalars(sa.select(Location))} == {
+        "fr-x": "fr-x",
+        "fr-y": "fr-y",
+    }
+
+
+def test_load_data_reset_puts_the_files_rows_back(app, db, tmp_path):
+    data = directory_file(
+        user={"contact_points": [{"channel": "sms", "address": "+33639980001"}], "level": "CRITICAL"}
+    )
+    assert load(app, data, tmp_path).exit_code == 0
+    user = db.session.get(User, 1)
+    user.level = Level.STANDARD
+    user.locations = []
+    db.session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["load-data", "--help"]).output.count("--reset") == 1
+    set_contact_point(USER, "telegram", address="418230999")
+
+    result = load(app, data, tmp_path, "--reset")
+
+    assert result.exit_code == 0, result.output
+    assert "reset" in result.output
+    user = db.session.get(User, 1)
+    assert user.level == Level.CRITICAL
+    assert [location.name for location in user.locations] == ["fr-x"]
+    assert [(point.channel, point.address) for point in user.contact_points] == [("sms", "+33639980001")]
+
+
+def test_load_data_reset_updates_routes_and_contact_points_in_place(app, db, tmp_path):
     assert load(app, directory_file(), tmp_path).exit_code == 0
     before = stored_directory()
     changed = directory_file(
@@ -110,7 +196,7 @@ def test_load_data_updates_routes_and_contact_points_in_place(app, db, tmp_path)
         ],
     )
 
-    result = load(app, changed, tmp_path)
+    result = load(app, changed, tmp_path, "--reset")
 
     assert result.exit_code == 0, result.output
     after = stored_directory()

@@ -1,13 +1,20 @@
 """The files that start the service agree with the code and with each other."""
 
+import configparser
 import re
+import runpy
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from gunicorn.config import Config as GunicornConfig
 
+from nootification import create_app
+from nootification.config import Config
 from nootification.senders.sms import E164
+from tests.conftest import make_config
 from third_party import TELEGRAM_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,9 +32,47 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def procfile() -> dict[str, str]:
-    lines = (ROOT / "Procfile").read_text().splitlines()
-    return dict(line.split(": ", 1) for line in lines if line.strip())
+SUPERVISORD_CONF = ROOT / "ops" / "supervisord.conf"
+# What `make run` runs, with the Makefile's default ports; each starts from the project directory.
+COMMANDS = {
+    "redis": "python -m nootification.redis_server --port 6379 --dir var/redis",
+    "api": "gunicorn --bind 127.0.0.1:8000 --workers 2 --threads 4 --access-logfile - wsgi:app",
+    "worker": "flask worker",
+    "scheduler": "flask scheduler",
+    "stub": "python third_party.py --port 5000 --smtp-port 2525",
+}
+# Each program stops before those it needs: the worker finishes its job against the stub, the scheduler
+# unregisters in Redis, and every one of them uses Redis.
+STOP_ORDER = ["worker", "scheduler", "api", "stub", "redis"]
+
+
+def supervisord() -> configparser.RawConfigParser:
+    """ops/supervisord.conf as written, %(...)s expansions left in."""
+    parser = configparser.RawConfigParser()
+    parser.read(SUPERVISORD_CONF)
+    return parser
+
+
+def programs() -> dict[str, dict[str, str]]:
+    """Each [program:NAME] section's settings."""
+    config = supervisord()
+    return {
+        section.removeprefix("program:"): dict(config[section])
+        for section in config.sections()
+        if section.startswith("program:")
+    }
+
+
+def expand(value: str) -> str:
+    """A setting as supervisord expands it under `make run` with the Makefile's default ports."""
+    makefile = (ROOT / "Makefile").read_text()
+    ports = dict(re.findall(r"^(\w+_PORT) \?= (\d+)$", makefile, re.MULTILINE))
+    exported = re.search(r"^export (.*_PORT.*)$", makefile, re.MULTILINE).group(1).split()
+    names = re.findall(r"%\(ENV_(\w+)\)s", value)
+    assert set(names) <= set(exported) & set(ports), names
+    return re.sub(r"%\(ENV_(\w+)\)s", lambda match: ports[match.group(1)], value).replace(
+        "%(here)s", str(SUPERVISORD_CONF.parent)
+    )
 
 
 def quick_start_env() -> dict[str, str]:
@@ -37,8 +82,59 @@ def quick_start_env() -> dict[str, str]:
     return {name: value.strip() for name, value in exports}
 
 
-def test_procfile_runs_redis_and_every_app_process():
-    assert set(procfile()) == APP_PROCESSES | {"redis"}
+def test_supervisord_runs_redis_and_every_app_process_from_the_project_directory():
+    assert set(programs()) == APP_PROCESSES | {"redis"} == set(COMMANDS)
+    for name, program in programs().items():
+        assert expand(program["command"]) == COMMANDS[name], name
+        assert Path(expand(program["directory"])).resolve() == ROOT, name
+
+
+def test_supervisord_starts_again_a_program_that_dies_and_shows_its_output():
+    for name, program in programs().items():
+        assert program["autorestart"] == "true", name
+        assert int(program["startsecs"]) <= 2 and int(program["startretries"]) >= 3, name
+        assert program["stdout_logfile"] == "/dev/stdout", name
+        assert program["stdout_logfile_maxbytes"] == "0", name
+        assert program["redirect_stderr"] == "true", name
+        # A SIGKILL after stopwaitsecs also reaches gunicorn's workers.
+        assert program["killasgroup"] == "true", name
+
+
+def test_supervisord_stops_redis_last_and_the_ci_checks_that_order():
+    priorities = {name: int(program["priority"]) for name, program in programs().items()}
+    assert len(set(priorities.values())) == len(priorities)
+    # supervisord stops programs in reverse priority, one after the other.
+    assert sorted(priorities, key=priorities.get, reverse=True) == STOP_ORDER
+    quickstart = (ROOT / ".ci" / "quickstart-e2e").read_text()
+    assert f'stop_order="{" ".join(STOP_ORDER)}"' in quickstart
+
+
+def test_supervisord_waits_long_enough_for_a_clean_stop():
+    stopwaitsecs = {name: int(program["stopwaitsecs"]) for name, program in programs().items()}
+    # RQ's warm stop finishes the job in hand: one send, bounded by the HTTP or SMTP timeouts.
+    send = max(Config.HTTP_CONNECT_TIMEOUT + Config.HTTP_READ_TIMEOUT, Config.SMTP_TIMEOUT)
+    assert stopwaitsecs["worker"] > send
+    gunicorn = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert stopwaitsecs["api"] > gunicorn.get("graceful_timeout", GunicornConfig().graceful_timeout)
+    assert min(stopwaitsecs.values()) >= 10
+
+
+def test_supervisord_runs_in_the_foreground_with_its_files_in_var():
+    config = supervisord()
+    assert config["supervisord"]["nodaemon"] == "true"
+    assert "var/" in (ROOT / ".gitignore").read_text().splitlines()
+    for path in (
+        config["supervisord"]["pidfile"],
+        config["supervisord"]["logfile"],
+        config["unix_http_server"]["file"],
+        config["supervisorctl"]["serverurl"].removeprefix("unix://"),
+    ):
+        assert Path(expand(path)).resolve().parent == ROOT / "var", path
+    # supervisorctl talks over a socket only the user can open; nothing listens on the network.
+    assert config["unix_http_server"]["chmod"] == "0700"
+    assert not config.has_section("inet_http_server")
+    # Python's output reaches the console line by line, not when a pipe's buffer fills.
+    assert 'PYTHONUNBUFFERED="1"' in config["supervisord"]["environment"]
 
 
 def test_compose_runs_the_same_processes_with_postgres_redis_and_e2e():
@@ -128,7 +224,11 @@ def test_the_api_counts_every_gunicorn_worker_through_a_fresh_multiprocess_direc
     assert directory in api["tmpfs"]
     makefile = (ROOT / "Makefile").read_text()
     assert "rm -rf var/metrics && mkdir -p var/metrics" in makefile
-    assert "PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics exec honcho start" in makefile
+    supervisord = (
+        "PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics \\\n"
+        "\t  exec python ops/foreground.py supervisord --configuration ops/supervisord.conf"
+    )
+    assert supervisord in makefile
     assert "def child_exit(" in (ROOT / "gunicorn.conf.py").read_text()
 
 
@@ -136,7 +236,7 @@ def test_the_api_counts_every_gunicorn_worker_through_a_fresh_multiprocess_direc
 def test_flask_commands_used_by_the_process_files_exist(app, command):
     assert command in app.cli.list_commands(None)
     files = (
-        (ROOT / "Procfile").read_text()
+        SUPERVISORD_CONF.read_text()
         + (ROOT / "docker-compose.yml").read_text()
         + (ROOT / "Makefile").read_text()
     )
@@ -180,7 +280,7 @@ def test_the_app_sends_mail_to_the_port_the_stub_listens_on():
     services = compose()["services"]
     stub = services["stub"]["command"]
     assert stub[stub.index("--smtp-port") + 1] == services["worker"]["environment"]["SMTP_PORT"]
-    assert "--smtp-port $SMTP_PORT" in procfile()["stub"]
+    assert "--smtp-port %(ENV_SMTP_PORT)s" in programs()["stub"]["command"]
     # `make run` exports SMTP_PORT to every process: the stub listens on it and the app sends mail to it.
     assert re.search(r"^export .*\bSMTP_PORT\b", (ROOT / "Makefile").read_text(), re.MULTILINE)
 
@@ -189,3 +289,17 @@ def test_the_code_knows_its_own_version():
     from nootification.config import VERSION
 
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["poetry"]["version"] == VERSION
+
+
+def test_the_open_alerts_warning_is_said_once_by_gunicorns_master_not_by_every_process(
+    monkeypatch, caplog, tmp_path, redis_url
+):
+    monkeypatch.setattr(Config, "ALLOW_UNAUTHENTICATED_ALERTS", True)
+    said = []
+    server = SimpleNamespace(log=SimpleNamespace(warning=said.append))
+    runpy.run_path(str(ROOT / "gunicorn.conf.py"))["when_ready"](server)
+    assert said == ["ALLOW_UNAUTHENTICATED_ALERTS is on: unsigned alerts without a token are accepted"]
+
+    with caplog.at_level("WARNING"):
+        create_app(make_config(ALLOW_UNAUTHENTICATED_ALERTS=True, REDIS_URL=redis_url))
+    assert not [record for record in caplog.records if "ALLOW_UNAUTHENTICATED_ALERTS" in record.getMessage()]

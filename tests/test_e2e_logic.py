@@ -1,27 +1,47 @@
+import contextlib
+import json
 import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from e2e import (
+    LABELS,
+    ORIGINAL_ALERTS,
+    ORIGINAL_SHOPS,
+    CheckFailed,
     Comparison,
     Contact,
     PostedAlert,
     Receipt,
     Route,
+    Stack,
+    Tokens,
     User,
     address_key,
     attribute,
+    check_demo,
+    check_location_refused,
+    check_original,
     compare,
     contacts_of,
+    e2e_webhooks,
     expected_deliveries,
     format_report,
     latencies_ms,
     percentile,
     plan_alerts,
+    plan_original_alerts,
     plan_preferences,
+    plan_webhooks,
+    post_original_alert,
     routed_channels,
     with_levels,
 )
+from tests.factories import make_location
 
 LA_ROCHELLE = "fr-auchan-larochelle"
 NANTES = "fr-leclerc-nantes"
@@ -505,3 +525,315 @@ def test_report_of_a_clean_run_ends_ok() -> None:
 )
 def test_webhook_addresses_are_keyed_as_the_stub_records_them(address, key):
     assert address_key(address) == key
+
+
+def test_report_counts_alerts_refused_as_unknown_shops() -> None:
+    alerts = [
+        alert("a1", LA_ROCHELLE, "critical"),
+        alert("a2", LA_ROCHELLE, "standard"),
+        PostedAlert("a3", "CarrefourLeclerc", "theft", None, 0, 100.0, "https://media.example.com/a3.mp4"),
+    ]
+
+    report = format_report(alerts, Comparison({}, {}, [], [], [], 0, []), {}, timeout=60)
+
+    assert (
+        "alerts posted:      3 (1 critical, 1 standard, 1 refused with 422 (unknown shop: CarrefourLeclerc))"
+        in report
+    )
+
+
+def test_a_message_about_a_refused_alert_is_extra() -> None:
+    refused = PostedAlert(
+        "a9", "CarrefourLeclerc", "theft", None, 0, 100.0, "https://media.example.com/a9.mp4"
+    )
+
+    receipts = attribute([push("a9", "alice")], [refused], USERS, set())
+    result = compare([refused], expected_deliveries([refused], USERS, []), receipts)
+
+    assert result.extra == [("a9", "alice", "push")]
+    assert result.count_mismatches == []
+
+
+# The original service's end-to-end client, its list of shops as it is written: no comma after "Carrefour".
+# fmt: off
+ORIGINAL_CLIENT_LIST = [
+    "Carrefour" "Leclerc",
+    "Auchan", "Intermarché", "Monoprix", "Super U", "Casino", "Franprix", "Cora", "Carrefour Market",
+]
+# fmt: on
+KNOWN_SHOPS = {name for name in ORIGINAL_SHOPS if name != "CarrefourLeclerc"}
+MARCH_2025 = (datetime(2025, 3, 1, tzinfo=UTC).timestamp(), datetime(2025, 4, 1, tzinfo=UTC).timestamp())
+
+
+def test_the_original_shops_are_the_nine_names_of_its_list() -> None:
+    assert tuple(ORIGINAL_CLIENT_LIST) == ORIGINAL_SHOPS
+    assert len(ORIGINAL_SHOPS) == 9
+    assert "CarrefourLeclerc" in ORIGINAL_SHOPS
+    assert not {"Carrefour", "Leclerc"} & set(ORIGINAL_SHOPS)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_original_alerts_cover_every_name_in_march_2025(seed: int) -> None:
+    plans = plan_original_alerts(random.Random(seed))
+
+    assert len(plans) == ORIGINAL_ALERTS == 10
+    assert {p["location"] for p in plans} == set(ORIGINAL_SHOPS)
+    assert all(list(p) == ["url", "location", "alert_uuid", "label", "time_spotted"] for p in plans)
+    assert all(p["label"] in LABELS for p in plans)
+    assert all(isinstance(p["time_spotted"], float) for p in plans)
+    assert all(MARCH_2025[0] <= p["time_spotted"] < MARCH_2025[1] for p in plans)
+    assert len({p["alert_uuid"] for p in plans}) == 10
+    assert all(p["url"] == f"https://media.example.com/{p['alert_uuid']}.mp4" for p in plans)
+
+
+def test_original_alerts_replay_with_a_seed_but_their_uuids_are_new() -> None:
+    def shape(plans: list[dict]) -> list[tuple]:
+        return [(p["location"], p["label"], p["time_spotted"]) for p in plans]
+
+    first, again = plan_original_alerts(random.Random(7)), plan_original_alerts(random.Random(7))
+
+    assert shape(first) == shape(again)
+    assert shape(first) != shape(plan_original_alerts(random.Random(8)))
+    assert not {p["alert_uuid"] for p in first} & {p["alert_uuid"] for p in again}
+    # Labels are drawn, not cycled as in the default run: some seed gives a run without a theft.
+    assert any("theft" not in {p["label"] for p in plan_original_alerts(random.Random(s))} for s in range(50))
+
+
+# The API's answer to an alert for an unknown shop, as the real service gives it.
+REFUSED = {
+    "code": 422,
+    "status": "Unprocessable Entity",
+    "message": "Unknown location.",
+    "errors": {"location": ["Unknown location."]},
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({**REFUSED, "errors": {"label": ["Unknown label."]}}, id="another-field"),
+        pytest.param({**REFUSED, "errors": {"location": []}}, id="no-reason"),
+        pytest.param({**REFUSED, "errors": {"location": "Unknown location."}}, id="reasons-not-a-list"),
+        pytest.param({key: value for key, value in REFUSED.items() if key != "errors"}, id="no-errors"),
+        pytest.param({**REFUSED, "code": 400}, id="wrong-code"),
+        pytest.param({key: value for key, value in REFUSED.items() if key != "message"}, id="no-message"),
+        pytest.param({**REFUSED, "status": 422}, id="status-not-a-phrase"),
+        pytest.param({"location": ["Unknown location."]}, id="bare-errors"),
+        pytest.param(["Unknown location."], id="a-list"),
+        pytest.param(None, id="null"),
+    ],
+)
+def test_location_refusal_check_refuses_any_other_shape(body: object) -> None:
+    with pytest.raises(CheckFailed, match="422 naming location"):
+        check_location_refused(body)
+
+
+def test_location_refusal_check_accepts_the_error_shape() -> None:
+    check_location_refused(REFUSED)
+
+
+def test_the_real_api_answers_the_original_alerts_as_e2e_expects(app, db, serve_app) -> None:
+    # The quick start's setting: it accepts alerts with neither signature nor token, as the original did.
+    app.config["ALLOW_UNAUTHENTICATED_ALERTS"] = True
+    for name in sorted(KNOWN_SHOPS):
+        make_location(name)
+    api = serve_app(app)
+
+    alerts = [
+        post_original_alert(requests.Session(), api, plan, KNOWN_SHOPS)
+        for plan in plan_original_alerts(random.Random(4))
+    ]
+
+    assert {a.location for a in alerts if a.severity is None} == {"CarrefourLeclerc"}
+    assert {a.severity for a in alerts if a.location in KNOWN_SHOPS} <= {"critical", "standard"}
+
+
+Answer = tuple[int, object] | Callable[[dict], tuple[int, object]]
+
+
+class FakeSession:
+    """Stands in for requests.Session: answers each (method, path) from a table and records every request."""
+
+    def __init__(self, answers: dict[tuple[str, str], Answer]):
+        self.answers = answers
+        self.headers: dict[str, str] = {}
+        self.sent: list[tuple[str, str, dict]] = []
+
+    def request(self, method: str, url: str, timeout: float, **kwargs) -> requests.Response:
+        path = urlsplit(url).path
+        self.sent.append((method, path, kwargs))
+        answer = self.answers.get((method, path), (404, {"code": 404}))
+        status, body = answer(kwargs) if callable(answer) else answer
+        response = requests.Response()
+        response.status_code = status
+        response._content = b"" if body is None else json.dumps(body).encode()
+        return response
+
+
+def created(request: dict) -> tuple[int, dict]:
+    """The API's 201 to an alert of a known shop, with no delivery."""
+    alert_uuid = request["json"]["alert_uuid"]
+    return 201, {"alert_uuid": alert_uuid, "severity": "standard", "delivery_count": 0}
+
+
+def refused_unless_known(request: dict) -> tuple[int, dict]:
+    """A 201 for a known shop, else the real 422."""
+    return created(request) if request["json"]["location"] in KNOWN_SHOPS else (422, REFUSED)
+
+
+def test_original_alerts_are_posted_as_planned_without_token_or_signature() -> None:
+    session = FakeSession({("POST", "/webhooks/alerts"): refused_unless_known})
+    plans = plan_original_alerts(random.Random(2))
+
+    alerts = [post_original_alert(session, "http://api", plan, KNOWN_SHOPS) for plan in plans]
+
+    assert [(method, path, kwargs["json"]) for method, path, kwargs in session.sent] == [
+        ("POST", "/webhooks/alerts", plan) for plan in plans
+    ]
+    assert not any(kwargs.get("headers") for _, _, kwargs in session.sent)
+    assert [a.alert_uuid for a in alerts] == [p["alert_uuid"] for p in plans]
+    assert [a.severity is None for a in alerts] == [p["location"] == "CarrefourLeclerc" for p in plans]
+
+
+def test_a_known_shop_refused_or_an_unknown_one_accepted_fails_the_check() -> None:
+    plan = next(p for p in plan_original_alerts(random.Random(2)) if p["location"] == "Auchan")
+
+    with pytest.raises(CheckFailed, match="answered 422, expected 201"):
+        post_original_alert(
+            FakeSession({("POST", "/webhooks/alerts"): (422, REFUSED)}), "http://a", plan, {"Auchan"}
+        )
+    with pytest.raises(CheckFailed, match="answered 201, expected 422"):
+        post_original_alert(FakeSession({("POST", "/webhooks/alerts"): created}), "http://a", plan, set())
+
+
+def fake_stack(users: list[dict], alerts: Answer = created) -> Stack:
+    """A stack whose API knows these users and the original's shops, and whose stub received nothing."""
+    api = {
+        ("GET", "/users"): (200, users),
+        ("GET", "/routes"): (200, []),
+        ("GET", "/locations"): (200, [{"name": name} for name in sorted(KNOWN_SHOPS)]),
+        ("POST", "/webhooks/alerts"): alerts,
+        ("PUT", "/preferences"): lambda request: (200, request["json"]),
+        ("GET", "/messages"): (200, {"messages": []}),
+    }
+    for user in users:
+        for channel in ("webhook", "teams"):
+            path = f"/users/{user['user_uuid']}/contact-points/{channel}"
+            api["PUT", path] = (200, {"channel": channel})
+            api["DELETE", path] = (204, None)
+    return Stack("http://api", "http://stub", FakeSession(api), FakeSession(api))
+
+
+def test_the_original_run_posts_its_alerts_and_changes_nothing(capsys) -> None:
+    stack = fake_stack([], alerts=refused_unless_known)
+
+    assert check_original(stack, random.Random(3), timeout=1)
+
+    posted = [kwargs for method, _, kwargs in stack.session.sent if method == "POST"]
+    assert len(posted) == 10
+    assert {method for method, _, _ in stack.admin.sent + stack.session.sent} == {"GET", "POST"}
+    assert "refused with 422 (unknown shop: CarrefourLeclerc)" in capsys.readouterr().out
+
+
+def demo_user(user_uuid: str, shop: str, *contact_points: dict) -> dict:
+    """A user as GET /users answers."""
+    return {
+        "user_uuid": user_uuid,
+        "level": "STANDARD",
+        "locations": [shop],
+        "contact_points": contact_points,
+    }
+
+
+def webhook(address: str, channel: str = "webhook") -> dict:
+    """A contact point as GET /users answers."""
+    return {"channel": channel, "address": address, "level": None, "enabled": True}
+
+
+TOKENS = Tokens("admin", "alerts", {"u1": "t1", "u2": "t2", "u3": "t3"})
+
+
+def deletes(stack: Stack) -> list[str]:
+    return [path for method, path, _ in stack.admin.sent if method == "DELETE"]
+
+
+def test_the_default_run_removes_its_contact_points_when_a_post_fails() -> None:
+    stack = fake_stack([demo_user("u1", "Auchan"), demo_user("u2", "Cora")], alerts=(500, {"code": 500}))
+
+    with pytest.raises(CheckFailed, match="answered 500"):
+        check_demo(stack, TOKENS, 3, random.Random(1), timeout=1)
+
+    assert sorted(deletes(stack)) == [
+        f"/users/{user}/contact-points/{channel}" for user in ("u1", "u2") for channel in ("teams", "webhook")
+    ]
+
+
+def test_the_default_run_removes_its_contact_points_after_a_good_run_and_says_if_it_could_not() -> None:
+    stack = fake_stack([demo_user("u1", "Auchan")])
+
+    assert check_demo(stack, TOKENS, 3, random.Random(1), timeout=1)
+    assert len(deletes(stack)) == 2
+
+    stack.admin.answers["DELETE", "/users/u1/contact-points/teams"] = (500, {"code": 500})
+    assert not check_demo(stack, TOKENS, 3, random.Random(1), timeout=1)
+
+
+@pytest.mark.parametrize("alerts", [created, (500, {"code": 500})])
+def test_the_default_run_puts_every_level_it_changed_back_however_it_ends(alerts) -> None:
+    users = [
+        demo_user(name, "Auchan") | {"level": level}
+        for name, level in [("u1", "CRITICAL"), ("u2", "STANDARD")]
+    ]
+    users += [demo_user("u3", "Cora")]
+    stack = fake_stack(users, alerts=alerts)
+
+    with contextlib.suppress(CheckFailed):
+        check_demo(stack, TOKENS, 3, random.Random(1), timeout=1)
+
+    levels = [kwargs["json"] for method, path, kwargs in stack.session.sent if method == "PUT"]
+    changed = {level["user_id"]: level["level"] for level in levels[: len(levels) // 2]}
+    assert changed, "the run changed no level"
+    restored = {level["user_id"]: level["level"] for level in levels[len(levels) // 2 :]}
+    assert restored == {user["user_uuid"]: user["level"] for user in users if user["user_uuid"] in changed}
+
+
+def test_the_default_run_replaces_a_killed_runs_contact_points_and_removes_those_it_does_not_need() -> None:
+    old = "http://127.0.0.1:5102/webhook/generic/e2e-"
+    users = [demo_user("u1", "Auchan", webhook(old + "u1")), demo_user("u2", "Auchan", webhook(old + "u2"))]
+    stack = fake_stack(users)
+
+    assert check_demo(stack, TOKENS, 3, random.Random(1), timeout=1)
+
+    changes = [(method, path) for method, path, _ in stack.admin.sent if method in ("PUT", "DELETE")]
+    assert changes[0] == ("DELETE", "/users/u2/contact-points/webhook")
+    assert ("PUT", "/users/u1/contact-points/webhook") in changes
+    addresses = [kwargs["json"]["address"] for method, _, kwargs in stack.admin.sent if method == "PUT"]
+    assert sorted(addresses) == ["http://stub/teams/webhook/e2e-u1", "http://stub/webhook/generic/e2e-u1"]
+
+
+def test_plan_webhooks_gives_the_first_user_of_each_shop_an_address_at_the_stub() -> None:
+    assert plan_webhooks(USERS, "http://127.0.0.1:5201") == {
+        ("alice", "webhook"): "http://127.0.0.1:5201/webhook/generic/e2e-alice",
+        ("alice", "teams"): "http://127.0.0.1:5201/teams/webhook/e2e-alice",
+        ("bob", "webhook"): "http://127.0.0.1:5201/webhook/generic/e2e-bob",
+        ("bob", "teams"): "http://127.0.0.1:5201/teams/webhook/e2e-bob",
+    }
+
+
+def test_e2e_webhooks_finds_what_any_e2e_run_made_and_nothing_else() -> None:
+    made = (
+        Contact("webhook", "http://127.0.0.1:5102/webhook/generic/e2e-00000000"),
+        Contact("teams", "http://127.0.0.1:5201/teams/webhook/e2e-00000000-0000-0000-0000-000000000001"),
+    )
+    others = (
+        Contact("webhook", "https://hooks.example.com/e2e-alerts"),
+        Contact("teams", "https://teams.example.com/webhook/anne"),
+        Contact("slack", "http://127.0.0.1:5102/webhook/generic/e2e-00000000"),
+        SMS,
+    )
+    users = [
+        User("u1", "STANDARD", frozenset(), made + others[:2]),
+        User("u2", "STANDARD", frozenset(), others),
+    ]
+
+    assert e2e_webhooks(users) == [("u1", "webhook"), ("u1", "teams")]

@@ -238,7 +238,10 @@ def test_the_location_dashboard_names_no_location_in_prometheus_and_the_overview
         target["datasource"]["type"] for panel in panels(boards["location"]) for target in panel["targets"]
     } == {"grafana-postgresql-datasource"}
     assert [variable["name"] for variable in boards["location"]["templating"]["list"]] == ["location"]
-    assert all("$location" in sql for title, sql, _ in sql_targets() if not title.startswith("variable"))
+    # sqlstring: Grafana quotes the name and doubles its apostrophes, so any shop name is one SQL literal.
+    queries = [sql for title, sql, _ in sql_targets() if not title.startswith("variable")]
+    assert all("l.name = ${location:sqlstring}" in sql for sql in queries)
+    assert not any("'$location'" in sql or "$location " in sql for sql in queries)
     assert {
         target["datasource"]["type"] for panel in panels(boards["overview"]) for target in panel["targets"]
     } == {"prometheus"}
@@ -284,19 +287,22 @@ def exported(client, shop_with_traffic) -> set[str]:
     return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
+SHOP = "L'Épicerie d'Élise & Fils"
+
+
 @pytest.fixture
 def shop_with_traffic(client, run_worker, stub) -> str:
     """A location with staff; three alerts posted, all delivered but one refused by the provider."""
-    shop = make_location("fr-test-shop", display_name="Test shop")
+    shop = make_location(SHOP, display_name="Test shop")
     make_user(shop, level=Level.STANDARD, name="Ann")
     make_user(shop, level=Level.CRITICAL, name="Bob")
     for label in ("theft", "normal"):
         assert client.post("/webhooks/alerts", json=alert_payload(shop.name, label=label)).status_code == 201
     run_worker()
     stub.control(**fail_next(400))
-    client.post("/webhooks/alerts", json=alert_payload("fr-test-shop", label="suspicious"))
+    client.post("/webhooks/alerts", json=alert_payload(SHOP, label="suspicious"))
     run_worker()
-    return "fr-test-shop"
+    return SHOP
 
 
 def test_every_metric_a_panel_or_rule_names_is_exported_by_the_service(exported):
@@ -325,7 +331,7 @@ def grafana_sql(sql: str, *, location: str, start: datetime, end: datetime) -> s
         r'floor(extract(epoch FROM \1) / 60) * 60 AS "time"',
         sql,
     )
-    sql = sql.replace("$location", location)
+    sql = sql.replace("${location:sqlstring}", "'" + location.replace("'", "''") + "'")
     assert "$" not in sql, sql
     return sql
 
@@ -350,7 +356,7 @@ def test_every_location_panel_query_runs_on_postgresql(app, shop_with_traffic):
             if grafana_format == "time_series":
                 assert columns[0] == "time", title
             results[title] = dict(zip(columns, rows[0], strict=True))
-    assert results["variable location"] == {"__value": "fr-test-shop", "__text": "Test shop"}
+    assert results["variable location"] == {"__value": SHOP, "__text": "Test shop"}
     assert results["Alerts in range"] == {"alerts": 3}
     assert results["Staff attached"] == {"staff": 2}
     assert results["Dead letters"]["status"] == "failed"
@@ -362,13 +368,13 @@ def test_grafana_sql_replaces_every_macro():
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
     sql = grafana_sql(
         "SELECT $__timeGroupAlias(a.received_at, $__interval, 0), count(*) FROM alerts a "
-        "WHERE name = '$location' AND $__timeFilter(a.received_at)",
-        location="shop",
+        "WHERE name = ${location:sqlstring} AND $__timeFilter(a.received_at)",
+        location="L'Épicerie",
         start=start,
         end=end,
     )
     assert sql == (
         'SELECT floor(extract(epoch FROM a.received_at) / 60) * 60 AS "time", count(*) FROM alerts a '
-        "WHERE name = 'shop' AND a.received_at "
+        "WHERE name = 'L''Épicerie' AND a.received_at "
         "BETWEEN '2026-01-01T00:00:00+00:00' AND '2026-01-02T00:00:00+00:00'"
     )

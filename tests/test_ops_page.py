@@ -1,8 +1,8 @@
 """The ops page: tickets, the event stream and its limits, and the page itself in headless Chromium."""
 
+import html
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -21,19 +21,12 @@ from nootification.auth import issue_ticket
 from nootification.models import Level
 from nootification.security import OPS_CSP
 from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
+from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,800",
+OPS_PAGE_FLAGS = (
+    *CHROMIUM_FLAGS,
     # Virtual time stands still while the event stream is open, so the page is captured once the
     # server ends the stream, before the page's reconnection (1 s later) begins.
     "--virtual-time-budget=500",
@@ -241,20 +234,10 @@ class OpsPage(HTMLParser):
             self.connection += data
 
 
-def chromium() -> str:
-    """Debian's chromium; CI installs it, so only a developer's machine may skip."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs it)")
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    return path
-
-
 def open_in_chromium(binary: str, profile: Path, url: str, *action: str) -> subprocess.Popen:
     """Start headless Chromium on `url` with a new empty profile; `action` is --dump-dom or --screenshot."""
     profile.mkdir()
-    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *action, url]
+    command = [binary, *OPS_PAGE_FLAGS, f"--user-data-dir={profile}", *action, url]
     # Its own process group: Chromium's helper processes are stopped with it if it has to be killed.
     return subprocess.Popen(
         command,
@@ -278,14 +261,17 @@ def finish(browser: subprocess.Popen, timeout: float = 60) -> str:
     return output
 
 
+SHOP_AS_SENT = "L'Épicerie d'Élise & Fils <Nord>"
+
+
 def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
     app, client, admin_token, run_worker, served, tmp_path, capsys
 ):
     binary = chromium()
-    shop = make_location()
+    shop = make_location(SHOP_AS_SENT)
     make_user(shop, level=Level.STANDARD, name="Camille")
     make_user(shop, level=Level.CRITICAL, name="Hugo")
-    theft = alert_payload(label="theft")
+    theft = alert_payload(SHOP_AS_SENT, label="theft")
     client.post("/webhooks/alerts", json=theft)
     # The token rides in the fragment, which the page keeps in sessionStorage and the server never sees.
     page = f"{served(app)}/ops#token={admin_token}"
@@ -302,7 +288,7 @@ def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
         if opened:
             time.sleep(0.5)  # the snapshot, the theft with two queued deliveries, is on its way
             run_worker()
-            suspicious = alert_payload(label="suspicious")
+            suspicious = alert_payload(SHOP_AS_SENT, label="suspicious")
             client.post("/webhooks/alerts", json=suspicious)
             run_worker()
         dom = finish(browser)
@@ -312,6 +298,7 @@ def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
     assert shown.alerts == {suspicious["alert_uuid"]: ["sent"], theft["alert_uuid"]: ["sent", "sent"]}
     assert shown.updates is not None and shown.updates >= 2  # the theft's deliveries sent, the new alert
     assert "Camille" in dom and "Hugo" in dom
+    assert dom.count(html.escape(SHOP_AS_SENT, quote=False)) >= 2
     assert "error" not in shown.connection
 
     screenshot = tmp_path / "ops-page.png"

@@ -39,6 +39,23 @@ def test_rate_limit_is_hit_with_retry_after_and_json_then_resets(limited, db):
     assert limited.get(path, headers=headers).status_code == 200
 
 
+def test_retry_after_only_on_answers_that_ask_to_wait(limited, db):
+    user = make_user(make_location())
+    token = create_token(name="p", scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).token
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/preferences/{user.user_uuid}"
+    answers = [
+        limited.get(path, headers=headers),
+        limited.put(path, headers=headers, json={"level": "nonsense"}),
+        limited.get("/locations"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 422, 401]
+    assert [answer.headers.get("Retry-After") for answer in answers] == [None, None, None]
+    assert "X-RateLimit-Remaining" in answers[0].headers
+    refused = [limited.get(path, headers=headers) for _ in range(2)][-1]
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+
+
 def test_limits_count_per_token_and_per_address(limited, db):
     first = {"Authorization": f"Bearer {create_token(name='a', scopes=[ADMIN]).token}"}
     second = {"Authorization": f"Bearer {create_token(name='b', scopes=[ADMIN]).token}"}

@@ -58,3 +58,13 @@ def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
     assert redis_queue.connection.llen("rq:queue:rq-cost") == 0
     assert 10 < figures["Redis commands per job"] < 100
     assert figures["jobs/s"] > 0 and figures["worker CPU per job (ms)"] > 0
+
+
+def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
+    # rq-scheduler keeps a periodic job's result for ever; RQ's worker would say so on every run.
+    job = redis_queue.queue.enqueue("nootification.jobs.sweep_deliveries", result_ttl=-1)
+    worker = DeliveryWorker([redis_queue.queue], connection=redis_queue.connection)
+    with caplog.at_level("INFO"):
+        worker.work(burst=True)
+    assert job.get_status(refresh=True) == "finished"
+    assert not [record for record in caplog.records if "expire" in record.getMessage()]

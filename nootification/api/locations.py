@@ -27,7 +27,7 @@ def create_location(location: dict):
     return directory.create_location(**location)
 
 
-@blp.route("/<name>", methods=["GET"])
+@blp.route("/<path:name>", methods=["GET"])
 @blp.response(200, LocationSchema)
 @blp.alt_response(404, description="No location with this name.")
 def read_location(name: str):
@@ -35,7 +35,7 @@ def read_location(name: str):
     return directory.get_location(name)
 
 
-@blp.route("/<name>", methods=["PATCH"])
+@blp.route("/<path:name>", methods=["PATCH"])
 @blp.arguments(LocationUpdateSchema)
 @blp.response(200, LocationSchema)
 @blp.alt_response(404, description="No location with this name.")
@@ -44,7 +44,7 @@ def update_location(changes: dict, name: str):
     return directory.update_location(name, **changes)
 
 
-@blp.route("/<name>", methods=["DELETE"])
+@blp.route("/<path:name>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="No location with this name.")
 @blp.alt_response(409, description="The location has alerts.")

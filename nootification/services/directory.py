@@ -1,20 +1,13 @@
 """Shops and their staff: the admin side of who works where."""
 
-import json
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import NamedTuple
+import unicodedata
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from nootification.errors import Conflict, InvalidInput, NootificationError, NotFound
+from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Level, Location, RouteRule, User, new_id
-
-log = logging.getLogger(__name__)
+from nootification.models import Alert, Level, Location, User, new_id
 
 
 def list_locations() -> list[Location]:
@@ -31,11 +24,22 @@ def get_location(name: str) -> Location:
 
 
 def create_location(*, name: str, display_name: str | None = None, timezone: str = "UTC") -> Location:
-    """Add a shop; its name must be new."""
+    """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
+    twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
+    if twin is not None and twin.name != name:
+        raise Conflict(
+            f"A location named {twin.name!r} exists: names differing only in letter case or Unicode "
+            "form would be two shops easily taken for one.",
+            field="name",
+        )
     location = Location(name=name, display_name=display_name or name, timezone=timezone)
     db.session.add(location)
     _commit_or_conflict("A location with this name already exists.", field="name")
     return location
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold()
 
 
 def update_location(name: str, **changes) -> Location:
@@ -122,93 +126,3 @@ def _commit_or_conflict(message: str, *, field: str) -> None:
     except IntegrityError as error:
         db.session.rollback()
         raise Conflict(message, field=field) from error
-
-
-class LoadedData(NamedTuple):
-    """How many of each thing a data file holds."""
-
-    locations: int
-    users: int
-    routes: int
-    contact_points: int
-
-
-def load_data(path: Path) -> LoadedData:
-    """Create or update the shops, users, routing rules and contact points of a JSON data file.
-
-    The file holds `{"locations": [{name, display_name, timezone}], "users": [{user_uuid, name, level,
-    push_address, locations: [names], contact_points: [{channel, address, level?, enabled?, options?}]}],
-    "routes": [{label, channels, location?}]}`; loading it twice changes nothing. Routes and contact points
-    go through the routing and contacts services, which validate them and commit each one: a refused entry
-    stops the load, naming it, after the shops and users and the entries before it are stored.
-    """
-    # contacts and routing import this module (get_user, get_location): importing them at the top is a cycle.
-    from nootification.services.contacts import set_contact_point
-    from nootification.services.routing import create_route, update_route
-
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    _load_shops_and_staff(data)
-    routes = data.get("routes", [])
-    for entry in routes:
-        name = entry.get("location")
-        with _naming(f"route for {entry['label']!r} at {name or 'every location'}"):
-            location_id = get_location(name).id if name else None
-            rule = db.session.scalar(
-                sa.select(RouteRule).where(
-                    RouteRule.location_id == location_id, RouteRule.label == entry["label"]
-                )
-            )
-            if rule is None:
-                create_route(label=entry["label"], channels=entry["channels"], location=name)
-            else:
-                update_route(rule.id, channels=entry["channels"])
-    points = [
-        (entry["user_uuid"], point)
-        for entry in data.get("users", [])
-        for point in entry.get("contact_points", [])
-    ]
-    for user_uuid, point in points:
-        with _naming(f"{point['channel']} contact point of user {user_uuid}"):
-            set_contact_point(
-                user_uuid,
-                point["channel"],
-                address=point.get("address"),
-                options=point.get("options"),
-                enabled=point.get("enabled", True),
-                level=Level(point["level"].upper()) if point.get("level") else None,
-            )
-    log.info("loaded %s", path)
-    return LoadedData(len(data.get("locations", [])), len(data.get("users", [])), len(routes), len(points))
-
-
-def _load_shops_and_staff(data: dict) -> None:
-    existing_locations = {location.name: location for location in list_locations()}
-    for entry in data.get("locations", []):
-        location = existing_locations.get(entry["name"]) or Location(name=entry["name"])
-        location.display_name = entry.get("display_name", entry["name"])
-        location.timezone = entry.get("timezone", "UTC")
-        db.session.add(location)
-        existing_locations[location.name] = location
-    for entry in data.get("users", []):
-        user = db.session.scalar(sa.select(User).where(User.user_uuid == entry["user_uuid"]))
-        user = user or User(user_uuid=entry["user_uuid"])
-        user.name = entry.get("name", "")
-        user.level = Level(entry.get("level", Level.CRITICAL).upper())
-        user.push_address = entry.get("push_address")
-        user.locations = [existing_locations[name] for name in entry.get("locations", [])]
-        db.session.add(user)
-    db.session.commit()
-
-
-@contextmanager
-def _naming(entry: str) -> Iterator[None]:
-    # A refusal says what is wrong but not which entry of the file it is about.
-    try:
-        yield
-    except NootificationError as error:
-        reasons = "; ".join(
-            f"{field}: {' '.join(map(str, why)) if isinstance(why, list) else why}"
-            for field, why in (error.errors or {}).items()
-        )
-        message = f"{entry}: {error.message}" + (f" ({reasons})" if reasons else "")
-        raise type(error)(message, errors=error.errors) from error
