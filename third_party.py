@@ -19,7 +19,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from email.utils import formatdate
 from typing import Any, Self
@@ -145,6 +146,9 @@ class StubState:
         self._by_key: dict[tuple[str, str], Message] = {}
         self._rejected = 0
         self._ids = itertools.count(1)
+        # Requests being answered now, and the most at once since the last clear: how concurrent a sender is.
+        self._open = 0
+        self._most_open = 0
 
     def draw(self) -> tuple[float, Fault | None]:
         """Decide how the next POST goes: seconds to wait before answering, and the failure to inject."""
@@ -167,6 +171,18 @@ class StubState:
                 return delay, None
             self._rejected += 1
             return delay, Fault(status, reason, s.retry_after)
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a request as open while it is being answered."""
+        with self._lock:
+            self._open += 1
+            self._most_open = max(self._most_open, self._open)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
 
     def _chance(self, rate: float) -> bool:
         # No draw at rate 0, so a seeded run replays the same outcomes whatever rates are unused.
@@ -207,13 +223,19 @@ class StubState:
             self._messages.clear()
             self._by_key.clear()
             self._rejected = 0
+            self._most_open = self._open
 
     def control(self) -> dict[str, Any]:
         """The current settings and counters."""
         with self._lock:
             return {
                 "settings": asdict(self._settings),
-                "counters": {**counts([m for _, m in self._messages]), "rejected": self._rejected},
+                "counters": {
+                    **counts([m for _, m in self._messages]),
+                    "rejected": self._rejected,
+                    "open": self._open,
+                    "most_open": self._most_open,
+                },
             }
 
     def update(self, changes: Mapping[str, object]) -> dict[str, Any]:
@@ -266,7 +288,8 @@ def receive_notification() -> ResponseReturnValue:
 def _inject(state: StubState) -> Fault | None:
     """Wait as the settings say, then return the failure to answer with, if any."""
     delay, fault = state.draw()
-    time.sleep(delay)
+    with state.answering():
+        time.sleep(delay)
     return fault
 
 

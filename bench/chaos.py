@@ -197,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staff", type=int, default=10, help="staff per shop (default 10)")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the drain")
     parser.add_argument("--seed", type=int, default=1, help="seed of the run and of the stub's failures")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an empty database for the stack, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/chaos "
+        "(default: a new SQLite file)",
+    )
     options = parser.parse_args(argv)
 
     rng = random.Random(options.seed)
@@ -208,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         "STUB_HANG_SECONDS": "3",
         "STUB_SEED": str(options.seed),
     }
-    with Stack(workers=options.workers, settings=CHAOS_SETTINGS, stub_env=stub_env) as stack:
+    settings = {**CHAOS_SETTINGS, **({"DATABASE_URL": options.database_url} if options.database_url else {})}
+    with Stack(workers=options.workers, settings=settings, stub_env=stub_env) as stack:
         print(f"stack in {stack.directory}", file=sys.stderr)
         session.headers["Authorization"] = f"Bearer {stack.admin_token}"
         shops = create_shops(stack.api_url, options.shops, options.staff, rng)

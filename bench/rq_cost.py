@@ -1,11 +1,11 @@
-"""What RQ itself costs per job: no-op jobs through the delivery worker, with Redis commands and CPU each.
+"""What RQ's own worker costs per job: no-op jobs through RQ's SimpleWorker, with Redis commands and CPU each.
 
     python -m bench.rq_cost --jobs 2000
 
 It starts its own redis-server on a free loopback port, queues `--jobs` jobs of a function that does
-nothing (with `result_ttl=0`, as deliveries are queued), runs them in one burst through the worker class
-`flask worker` uses, and prints jobs/s, worker CPU per job and Redis commands per job: the floor under
-every delivery.
+nothing (with `result_ttl=0`, as deliveries are queued), runs them in one burst through RQ's SimpleWorker,
+and prints jobs/s, worker CPU per job and Redis commands per job: the floor one job at a time costs, which
+the delivery engine (`flask worker`) avoids by taking and closing its jobs in batches.
 """
 
 import argparse
@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 from redis import Redis
-from rq import Queue
+from rq import Queue, SimpleWorker
 
 from bench.stack import free_port, wait_for
-from nootification.cli import DeliveryWorker
 from nootification.redis_server import find_redis_server, server_arguments
 
 
@@ -42,7 +41,7 @@ def measure(connection: Redis, jobs: int) -> dict:
     """Queue `jobs` no-op jobs, run them in one burst, and return the figures."""
     queue = Queue("rq-cost", connection=connection)
     queue.enqueue_many([queue.prepare_data(f"{__name__}.nothing", result_ttl=0) for _ in range(jobs)])
-    worker = DeliveryWorker([queue], connection=connection)
+    worker = SimpleWorker([queue], connection=connection)
     commands, cpu, start = commands_processed(connection), cpu_seconds(), time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu

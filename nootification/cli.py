@@ -1,27 +1,24 @@
 """`flask` commands: worker, scheduler, data loading, sweeping and replaying deliveries."""
 
 import logging
-import signal
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from rq import SimpleWorker, Worker
 from rq_scheduler import Scheduler
 
+from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.sweeper import schedule_sweeper, sweep
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.metrics import start_metrics_server
-from nootification.models import DeliveryStatus, utcnow
+from nootification.models import DeliveryStatus
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
-from nootification.services.outbox import schedule_sweeper, sweep
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 
@@ -38,7 +35,8 @@ def wait_for_redis(timeout: float | None) -> None:
         try:
             redis_queue.connection.ping()
             return
-        except RedisConnectionError:
+        except RedisError:
+            # Refused, reset or stalled (a timeout): every Redis error is waited out the same way.
             if deadline is not None and time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -57,65 +55,6 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
         wait_for_redis(timeout=None)
 
 
-class StopAware:
-    """Remembers that a stop signal arrived: RQ's work() returns the same way when Redis failed under it."""
-
-    stop_signalled = False
-
-    def bootstrap(self, *args, **kwargs) -> None:
-        """Register as RQ does, noting a stop signal that arrives before RQ installs its handlers."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._note_early_stop)
-        super().bootstrap(*args, **kwargs)
-
-    def _note_early_stop(self, signum, frame) -> None:
-        self.stop_signalled = True
-
-    def _install_signal_handlers(self) -> None:
-        super()._install_signal_handlers()
-        if self.stop_signalled:
-            # RQ's loop checks this flag before each dequeue, so the worker leaves through its
-            # teardown and registers its death instead of lingering in Redis until its TTL.
-            self._stop_requested = True
-
-    def request_stop(self, signum, frame) -> None:
-        """Note the signal, then stop as RQ does (after the current job)."""
-        self.stop_signalled = True
-        super().request_stop(signum, frame)
-
-
-class FewerRoundTrips:
-    """Leaves out RQ's repeated worker bookkeeping: per job, RQ sends the same heartbeat three times (three
-    round trips each) and sets the worker idle twice."""
-
-    HEARTBEAT_EVERY = timedelta(seconds=1)
-    # A line per job about how long its result is kept: deliveries keep none, and the sweeper's periodic job
-    # (which rq-scheduler must keep) would say "will never expire" every SWEEP_INTERVAL.
-    log_result_lifespan = False
-
-    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        """Extend the worker's registration in one round trip, unless a bare one went out within a second."""
-        if timeout is not None or pipeline is not None:
-            super().heartbeat(timeout, pipeline)
-        elif not self.last_heartbeat or utcnow() - self.last_heartbeat >= self.HEARTBEAT_EVERY:
-            with self.connection.pipeline() as batch:
-                super().heartbeat(pipeline=batch)
-                batch.execute()
-
-    def set_state(self, state: str, pipeline=None) -> None:
-        """Record the worker's state, unless it is already the state this process last recorded."""
-        if pipeline is not None or state != self.get_state():
-            super().set_state(state, pipeline)
-
-
-class DeliveryWorker(StopAware, FewerRoundTrips, SimpleWorker):
-    """The in-process worker."""
-
-
-class ForkingDeliveryWorker(StopAware, FewerRoundTrips, Worker):
-    """RQ's forking worker."""
-
-
 class StopAwareScheduler(Scheduler):
     """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed."""
 
@@ -126,26 +65,27 @@ class StopAwareScheduler(Scheduler):
 
 
 @click.command("worker")
-@click.option(
-    "--fork", is_flag=True, help="Run each job in a forked child (RQ's Worker) instead of in-process."
-)
-@click.option("--burst", is_flag=True, help="Exit once the queue is empty.")
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty and nothing is in flight.")
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext
-def worker_command(fork: bool, burst: bool, wait_redis: float) -> None:
-    """Run an RQ worker on the delivery queue inside the application context."""
+def worker_command(burst: bool, wait_redis: float) -> None:
+    """Run the delivery engine: RQ's delivery queue, WORKER_CONCURRENCY sends in flight in this process."""
     wait_for_redis(wait_redis)
     start_metrics_server(current_app.config)
-    worker_class = ForkingDeliveryWorker if fork else DeliveryWorker
+    config = current_app.config
 
     def work() -> bool:
-        worker = worker_class(
+        engine = DeliveryEngine(
             [redis_queue.queue],
+            app=current_app._get_current_object(),
+            concurrency=config["WORKER_CONCURRENCY"],
+            batch_size=config["WORKER_BATCH"],
+            stop_timeout=config["WORKER_STOP_TIMEOUT"],
             connection=redis_queue.connection,
-            worker_ttl=current_app.config["WORKER_TTL"],
+            worker_ttl=config["WORKER_TTL"],
         )
-        worker.work(burst=burst, logging_level=current_app.config["LOG_LEVEL"])
-        return burst or worker.stop_signalled
+        engine.work(burst=burst)
+        return burst or engine.stopping
 
     keep_running(work, "worker")
 

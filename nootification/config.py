@@ -111,7 +111,7 @@ class Config:
     # Contact points may name webhook URLs; unless allowed, those must resolve to public addresses only.
     ALLOW_PRIVATE_WEBHOOK_TARGETS = _env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", False)
 
-    # How stale a worker's copy of the message templates may be, in seconds.
+    # How stale a process's copy of the message templates and routing rules may be, in seconds.
     TEMPLATE_CACHE_SECONDS = _env_float("TEMPLATE_CACHE_SECONDS", 5.0)
 
     # Requests larger than this are refused with 413 before they are parsed.
@@ -126,6 +126,12 @@ class Config:
     # An RQ worker refreshes its registration every WORKER_TTL - 15 s while idle and is gone from the
     # registry WORKER_TTL + 60 s after its last heartbeat: the bound on noticing a killed worker.
     WORKER_TTL = _env_int("WORKER_TTL", 60)
+    # The delivery engine: how many deliveries one `flask worker` keeps in flight (each a thread waiting on
+    # its provider), how many jobs it takes from the queue in one round trip, and how long a stop signal
+    # waits for the sends in flight before handing the rest back to the queue.
+    WORKER_CONCURRENCY = _env_int("WORKER_CONCURRENCY", 32)
+    WORKER_BATCH = _env_int("WORKER_BATCH", 32)
+    WORKER_STOP_TIMEOUT = _env_float("WORKER_STOP_TIMEOUT", 20.0)
     # A location with at least SILENT_LOCATION_MIN_ALERTS alerts over the last 7 days and none for
     # SILENT_LOCATION_HOURS is counted silent: its cameras or their link to us may be broken.
     SILENT_LOCATION_MIN_ALERTS = _env_int("SILENT_LOCATION_MIN_ALERTS", 50)

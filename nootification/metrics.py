@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nootification import senders
-from nootification.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
+from nootification.delivery.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import (
     DEAD_LETTER_STATUSES,
@@ -43,9 +43,9 @@ from nootification.models import (
     Delivery,
     DeliveryStatus,
     Severity,
+    severity_for,
     utcnow,
 )
-from nootification.services.recipients import severity_for
 
 OTHER = "other"
 ALERT_OUTCOMES = ("created", "duplicate", "conflict")
@@ -145,15 +145,21 @@ def record_sweep(*, unqueued: int, lost_job: int, lease_expired: int) -> None:
             SWEEP_REQUEUES.labels(reason).inc(count)
 
 
-def record_delivery_final(delivery: Delivery) -> None:
+def record_delivery_final(
+    *,
+    channel: str,
+    severity: Severity,
+    status: DeliveryStatus,
+    received_at: datetime,
+    time_spotted: datetime,
+    sent_at: datetime | None = None,
+) -> None:
     """Count a delivery that reached a final status; a sent one also feeds both latency histograms."""
-    alert = delivery.alert
-    channel, severity = delivery.channel, alert.severity.value
-    DELIVERIES.labels(channel, severity, FINAL_OUTCOMES[delivery.status]).inc()
-    if delivery.status is DeliveryStatus.SENT:
-        sent_at = delivery.sent_at or utcnow()
-        LATENCY_FROM_RECEIPT.labels(channel, severity).observe(_seconds(alert.received_at, sent_at))
-        LATENCY_FROM_SPOTTED.labels(channel, severity).observe(_seconds(alert.time_spotted, sent_at))
+    DELIVERIES.labels(channel, severity.value, FINAL_OUTCOMES[status]).inc()
+    if status is DeliveryStatus.SENT:
+        sent_at = sent_at or utcnow()
+        LATENCY_FROM_RECEIPT.labels(channel, severity.value).observe(_seconds(received_at, sent_at))
+        LATENCY_FROM_SPOTTED.labels(channel, severity.value).observe(_seconds(time_spotted, sent_at))
 
 
 def _seconds(start: datetime, end: datetime) -> float:

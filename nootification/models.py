@@ -67,6 +67,11 @@ class Severity(enum.StrEnum):
     STANDARD = "standard"
 
 
+def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
+    """The severity of an alert label: critical when configured so, standard otherwise."""
+    return Severity.CRITICAL if label in critical_labels else Severity.STANDARD
+
+
 class DeliveryStatus(enum.StrEnum):
     """Where one delivery stands.
 
@@ -88,11 +93,13 @@ DEAD_LETTER_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED}
 
 
 class AttemptOutcomeKind(enum.StrEnum):
-    """How one attempt ended."""
+    """How one attempt ended; `in_flight` until it does, `unknown` when its worker died during it."""
 
+    IN_FLIGHT = "in_flight"
     SENT = "sent"
     TRANSIENT = "transient"
     PERMANENT = "permanent"
+    UNKNOWN = "unknown"
 
 
 def _enum_column(enum_class: type[enum.StrEnum]) -> sa.Enum:
@@ -120,7 +127,7 @@ class Location(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(255), unique=True)
-    display_name: Mapped[str] = mapped_column(sa.String(200))
+    display_name: Mapped[str] = mapped_column(sa.String(255))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
@@ -218,6 +225,8 @@ class Alert(db.Model):
     deliveries: Mapped[list["Delivery"]] = relationship(
         back_populates="alert", order_by="Delivery.created_at"
     )
+    # Not stored: how many deliveries the alert produced, set by ingest for the webhook's answer.
+    delivery_count = None
 
 
 class Delivery(db.Model):
@@ -273,12 +282,13 @@ class DeliveryAttempt(db.Model):
     delivery_id: Mapped[str] = mapped_column(sa.ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
     number: Mapped[int]
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Empty while the attempt is in flight, and for good when its worker died before it ended.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outcome: Mapped[AttemptOutcomeKind] = mapped_column(_enum_column(AttemptOutcomeKind))
     http_status: Mapped[int | None]
     error_class: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.String(500))
-    latency_ms: Mapped[float]
+    latency_ms: Mapped[float | None]
     retry_after: Mapped[float | None]
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")

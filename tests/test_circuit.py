@@ -1,7 +1,9 @@
+"""The circuit breaker per destination, its state in Redis."""
+
 import pytest
 from redis import Redis
 
-from nootification.circuit import CircuitBreaker, CircuitState
+from nootification.delivery.circuit import CircuitBreaker, CircuitState
 
 
 class Clock:
@@ -34,17 +36,17 @@ def open_until_cooldown_ends(breaker, clock):
 def test_opens_after_threshold_consecutive_failures(breaker):
     for _ in range(2):
         breaker.record_failure()
-        assert breaker.state() is CircuitState.CLOSED and breaker.allow()
+        assert breaker.state() is CircuitState.CLOSED and breaker.check()[0]
     breaker.record_failure()
     assert breaker.state() is CircuitState.OPEN
-    assert not breaker.allow()
+    assert not breaker.check()[0]
     assert breaker.retry_in() == 30
 
 
 def test_a_success_resets_the_count(breaker):
     breaker.record_failure()
     breaker.record_failure()
-    breaker.record_success()
+    breaker.close()
     breaker.record_failure()
     assert breaker.state() is CircuitState.CLOSED
 
@@ -52,21 +54,21 @@ def test_a_success_resets_the_count(breaker):
 def test_half_open_lets_exactly_one_probe_through(breaker, clock):
     open_until_cooldown_ends(breaker, clock)
     assert breaker.state() is CircuitState.HALF_OPEN
-    assert breaker.allow()
-    assert not breaker.allow()
+    assert breaker.check()[0]
+    assert not breaker.check()[0]
 
 
 def test_successful_probe_closes(breaker, clock):
     open_until_cooldown_ends(breaker, clock)
-    assert breaker.allow()
-    breaker.record_success()
+    assert breaker.check()[0]
+    breaker.close()
     assert breaker.state() is CircuitState.CLOSED
-    assert breaker.allow() and breaker.allow()
+    assert breaker.check()[0] and breaker.check()[0]
 
 
 def test_failed_probe_opens_again_for_a_full_cooldown(breaker, clock):
     open_until_cooldown_ends(breaker, clock)
-    assert breaker.allow()
+    assert breaker.check()[0]
     breaker.record_failure()
     assert breaker.state() is CircuitState.OPEN
     assert breaker.retry_in() == 30
@@ -78,25 +80,14 @@ def test_state_is_shared_through_redis(breaker, redis_url, clock):
     )
     for _ in range(3):
         breaker.record_failure()
-    assert not other_worker.allow()
+    assert not other_worker.check()[0]
     unrelated = CircuitBreaker(
         Redis.from_url(redis_url), "push:elsewhere", threshold=3, cooldown=30, clock=clock
     )
-    assert unrelated.allow()
+    assert unrelated.check()[0]
 
 
-def test_a_success_after_a_check_that_saw_failures_clears_them(breaker):
+def test_check_says_whether_the_breaker_is_clean(breaker):
+    assert breaker.check() == (True, True)
     breaker.record_failure()
-    assert breaker.allow()
-    breaker.record_success()
-    assert breaker.connection.keys("nootification:breaker:*") == []
-
-
-def test_a_success_after_a_clean_check_writes_nothing(breaker, redis_url, clock):
-    other_worker = CircuitBreaker(
-        Redis.from_url(redis_url), "push:test", threshold=3, cooldown=30, clock=clock
-    )
-    assert breaker.allow()
-    other_worker.record_failure()  # lands between this worker's check and its success
-    breaker.record_success()
-    assert breaker.connection.get("nootification:breaker:push:test:failures") == b"1"
+    assert breaker.check() == (True, False)

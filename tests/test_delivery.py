@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from nootification.circuit import KEY_PREFIX
+from nootification.delivery.circuit import KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
 from tests.factories import alert_payload, make_location, make_user, stored_deliveries, stored_delivery

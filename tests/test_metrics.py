@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 from rq_scheduler import Scheduler
 
-from nootification.circuit import CircuitBreaker
+from nootification.delivery.circuit import CircuitBreaker
+from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.metrics import (
     StateCollector,
@@ -25,7 +26,6 @@ from nootification.metrics import (
     start_metrics_server,
 )
 from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severity, utcnow
-from nootification.services.outbox import sweep
 from tests.conftest import free_port
 from tests.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
 from tests.test_worker_process import wait_until, worker_process

@@ -1,17 +1,34 @@
 """The outbox and its sweeper: nothing accepted is lost, whatever Redis or a worker does."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from nootification.delivery import claim as claiming
+from nootification.delivery import publish
+from nootification.delivery.outbox import ScheduledJob, _back_to_pending, schedule_jobs
+from nootification.delivery.sweeper import SWEEPER_ID, schedule_sweeper, sweep
 from nootification.extensions import db, redis_queue
-from nootification.models import DeliveryStatus, utcnow
-from nootification.services import publish
-from nootification.services.delivery import claim
-from nootification.services.outbox import SWEEPER_ID, _back_to_pending, schedule, schedule_sweeper, sweep
+from nootification.models import Delivery, DeliveryStatus, utcnow
 from tests.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
+
+
+def claim(delivery_id: str) -> bool:
+    """Claim one delivery as a worker does, committed; whether this claim got it."""
+    taken = claiming.claim(db.session, [delivery_id], lease_seconds=120, now=utcnow())
+    db.session.commit()
+    return taken == [delivery_id]
+
+
+def schedule(delivery: Delivery, *, at: datetime) -> None:
+    """Put a delivery aside until `at`, as the worker does after a transient failure."""
+    delivery.status = DeliveryStatus.SCHEDULED
+    delivery.next_attempt_at = at
+    delivery.enqueue_count += 1
+    db.session.commit()
+    schedule_jobs([ScheduledJob(delivery.id, delivery.enqueue_count, at)])
 
 
 def test_alert_accepted_while_redis_is_down_is_sent_once_redis_is_back(
@@ -111,7 +128,7 @@ def test_scheduled_retry_is_queued_by_rq_scheduler_when_due(client, queued_deliv
     redis_queue.queue.empty()
     delivery = stored_delivery()
     due = utcnow() + timedelta(minutes=5)
-    schedule(delivery, at=due, reason="test")
+    schedule(delivery, at=due)
     scheduler = redis_queue.scheduler
     redis_queue.scheduler.enqueue_jobs()
     assert run_worker() == 0
@@ -127,7 +144,7 @@ def test_scheduled_retry_is_queued_by_rq_scheduler_when_due(client, queued_deliv
 
 def test_scheduled_retry_whose_job_was_lost_is_queued_by_the_sweep(client, queued_delivery, stub, run_worker):
     redis_queue.queue.empty()
-    schedule(stored_delivery(), at=utcnow(), reason="test")
+    schedule(stored_delivery(), at=utcnow())
     redis_queue.connection.flushdb()
     assert sweep(now=utcnow() + LATER).queued == 1
     run_worker()
@@ -150,7 +167,7 @@ def test_deliveries_whose_push_failed_stay_queued_for_the_sweep_when_the_databas
     sqlite = db.engine.dialect.name == "sqlite"
     db.session.execute(sa.text("PRAGMA query_only=ON" if sqlite else "SET TRANSACTION READ ONLY"))
     try:
-        _back_to_pending([delivery])  # the commit is refused; nothing is raised to the request
+        _back_to_pending([delivery.id])  # the commit is refused; nothing is raised to the request
     finally:
         if sqlite:
             db.session.execute(sa.text("PRAGMA query_only=OFF"))

@@ -1,7 +1,7 @@
 import pytest
 
-from nootification.models import Alert, Level, Severity
-from nootification.services.recipients import Recipient, recipients_for, severity_for, wants_alert
+from nootification.models import Alert, Level, Severity, severity_for
+from nootification.services.recipients import Recipient, recipients_for, wants_alert
 from tests.factories import make_location, make_user
 
 
@@ -41,8 +41,8 @@ def test_recipients_are_the_shop_staff_whose_level_wants_the_alert(db):
     standard_alert = Alert(location=shop, severity=Severity.STANDARD)
     critical_alert = Alert(location=shop, severity=Severity.CRITICAL)
 
-    assert recipients_for(standard_alert) == [Recipient(standard, "push")]
+    assert recipients_for(standard_alert) == [Recipient(standard.id, "push")]
     assert recipients_for(critical_alert) == [
-        Recipient(standard, "push"),
-        Recipient(critical_here_and_there, "push"),
+        Recipient(standard.id, "push"),
+        Recipient(critical_here_and_there.id, "push"),
     ]

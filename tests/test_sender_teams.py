@@ -17,7 +17,7 @@ HOOK = "webhook/tenant-1/IncomingWebhook/abc/sig-secret-123"
 
 @pytest.fixture
 def sender() -> TeamsSender:
-    return TeamsSender(make_config(HTTP_READ_TIMEOUT=0.3), sleep=lambda _: None)
+    return TeamsSender(make_config(HTTP_READ_TIMEOUT=0.3))
 
 
 def test_posts_an_adaptive_card_with_a_video_button(sender, stub):
@@ -90,10 +90,9 @@ def test_the_webhook_url_is_never_in_errors_or_logs(sender, caplog):
     url = f"http://127.0.0.1:{free_port()}/teams/{HOOK}"
 
     with pytest.raises(TransientSendError, match="connection error") as raised:
-        sender.deliver(make_message(address=url))
+        sender.send(make_message(address=url))
 
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("nootification"))
-    assert "giving up" in ours
     assert "sig-secret-123" not in ours + "".join(traceback.format_exception(raised.value))
 
 

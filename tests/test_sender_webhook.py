@@ -29,7 +29,7 @@ def signed_stub(monkeypatch, start_stub) -> StubClient:
 @pytest.fixture
 def sender(monkeypatch) -> WebhookSender:
     monkeypatch.setenv("WEBHOOK_SIGNING_SECRET", SECRET)
-    return WebhookSender(make_config(HTTP_READ_TIMEOUT=0.3), sleep=lambda _: None)
+    return WebhookSender(make_config(HTTP_READ_TIMEOUT=0.3))
 
 
 def test_the_spec_test_vector_signs_as_published():
@@ -139,10 +139,9 @@ def test_the_secret_is_never_in_errors_or_logs(sender, signed_stub, monkeypatch,
     )
 
     with pytest.raises(SendError) as raised:
-        sender.deliver(make_message(address=url))
+        sender.send(make_message(address=url))
 
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("nootification"))
-    assert "giving up" in ours
     for secret in (SECRET, OTHER_SECRET):
         assert secret.removeprefix("whsec_") not in ours + "".join(traceback.format_exception(raised.value))
 

@@ -1,11 +1,11 @@
-"""The push sender and the shared retry policy, against the stub provider over real loopback HTTP."""
+"""The push sender, and the retry policy through the worker, against the stub provider over loopback HTTP."""
 
 import pytest
 from marshmallow import Schema
 
 from nootification.models import DeliveryStatus
 from nootification.senders import build_senders, channels, register
-from nootification.senders.base import Message, MessageSender, PermanentSendError, TransientSendError
+from nootification.senders.base import Message, MessageSender
 from nootification.senders.push import PushSender
 from tests.conftest import free_port, make_config
 from tests.factories import stored_delivery
@@ -104,34 +104,6 @@ def sender_config(stub_url: str, **overrides) -> dict:
     return config
 
 
-def test_waits_the_configured_time_between_attempts(stub):
-    waits: list[float] = []
-    sender = PushSender(sender_config(stub.url, SEND_RETRY_WAIT=2.5), sleep=waits.append)
-    stub.control(fail_next=2, fail_next_status=502)
-    outcomes = []
-    assert sender.deliver(sample_message(), on_attempt=outcomes.append) == 3
-    assert waits == [2.5, 2.5]
-    assert [outcome.number for outcome in outcomes] == [1, 2, 3]
-    assert [type(outcome.error) for outcome in outcomes] == [
-        TransientSendError,
-        TransientSendError,
-        type(None),
-    ]
-
-
-def test_attempt_count_is_configurable(stub):
-    sender = PushSender(sender_config(stub.url, SEND_MAX_ATTEMPTS=5), sleep=lambda _: None)
-    stub.control(fail_next=4, fail_next_status=500)
-    assert sender.deliver(sample_message()) == 5
-
-
-def test_a_4xx_is_raised_at_once_as_permanent(stub):
-    sender = PushSender(sender_config(stub.url), sleep=lambda _: None)
-    stub.control(fail_next=1, fail_next_status=422)
-    with pytest.raises(PermanentSendError, match="HTTP 422"):
-        sender.deliver(sample_message())
-
-
 def test_wire_format_and_idempotency_key(stub):
     PushSender(sender_config(stub.url)).send(sample_message())
     [message] = stub.messages("a-1")["messages"]
@@ -149,23 +121,6 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 
     with pytest.raises(ValueError, match="already registered"):
         register(AnotherPush)
-
-
-@pytest.mark.parametrize(
-    ("retry_after", "attempts"),
-    [(None, 3), (1, 3), (3, 3), (4, 1), (3600, 1)],
-    ids=["none", "1s", "3s", "4s", "1h"],
-)
-def test_only_short_retry_after_is_waited_for_in_the_worker(stub, retry_after, attempts):
-    waits: list[float] = []
-    sender = PushSender(sender_config(stub.url, SEND_RETRY_WAIT=3.0), sleep=waits.append)
-    sender.send = lambda message: (_ for _ in ()).throw(
-        TransientSendError("HTTP 429", retry_after=retry_after)
-    )
-    with pytest.raises(TransientSendError):
-        sender.deliver(sample_message())
-    assert len(waits) == attempts - 1
-    assert all(wait == 3.0 for wait in waits)
 
 
 def test_every_channel_declares_its_facts():

@@ -1,6 +1,7 @@
 import json
 import smtplib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -238,7 +239,14 @@ def test_control_shows_settings_and_counters(stub_url: str) -> None:
             "fail_next_status": 500,
             "hang_next": 0,
         },
-        "counters": {"count": 1, "raw_receipts": 2, "duplicates": 1, "rejected": 0},
+        "counters": {
+            "count": 1,
+            "raw_receipts": 2,
+            "duplicates": 1,
+            "rejected": 0,
+            "open": 0,
+            "most_open": 1,
+        },
     }
 
 
@@ -741,3 +749,14 @@ def test_smtp_server_refuses_recipients_as_injected(
 
     assert raised.value.recipients[to][0] == code
     assert smtp_server.messages()["count"] == 0
+
+
+def test_control_counts_the_requests_open_at_once(stub_url: str) -> None:
+    requests.put(f"{stub_url}/control", json={"latency": 0.5}, timeout=TIMEOUT)
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda n: post(stub_url, notification(user=f"user-{n}")), range(5)))
+    assert [answer.status_code for answer in answers] == [201] * 5
+    counters = requests.get(f"{stub_url}/control", timeout=TIMEOUT).json()["counters"]
+    assert (counters["most_open"], counters["open"]) == (5, 0)
+    requests.delete(f"{stub_url}/messages", timeout=TIMEOUT)
+    assert requests.get(f"{stub_url}/control", timeout=TIMEOUT).json()["counters"]["most_open"] == 0

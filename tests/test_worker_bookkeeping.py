@@ -1,18 +1,30 @@
-"""The delivery worker leaves out RQ's repeated bookkeeping, and still keeps its registration alive."""
+"""The delivery engine keeps RQ's bookkeeping light, and still keeps its registration alive."""
 
 from datetime import timedelta
 
 import pytest
 
 from bench.rq_cost import measure
-from nootification.cli import DeliveryWorker
+from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import redis_queue
 from nootification.metrics import live_workers
 
 
+def engine_for(app, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:
+    """A small engine on the test queue, in this process."""
+    return engine_class(
+        [redis_queue.queue],
+        app=app,
+        concurrency=2,
+        batch_size=2,
+        stop_timeout=1,
+        connection=redis_queue.connection,
+    )
+
+
 @pytest.fixture
 def worker(app):
-    worker = DeliveryWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker = engine_for(app)
     worker.register_birth()
     yield worker
     worker.register_death()
@@ -22,26 +34,20 @@ def stored_heartbeat(worker) -> bytes:
     return redis_queue.connection.hget(worker.key, "last_heartbeat")
 
 
-def test_a_bare_heartbeat_within_a_second_of_the_last_is_left_out(worker):
-    worker.heartbeat()
+def test_a_heartbeat_within_a_second_of_the_last_is_left_out(worker):
+    worker._maintain()
     first = stored_heartbeat(worker)
-    worker.heartbeat()
+    worker._maintain()
     assert stored_heartbeat(worker) == first
 
 
-def test_a_bare_heartbeat_a_second_later_goes_out_and_renews_the_registration(worker):
-    worker.heartbeat()
+def test_a_heartbeat_a_second_later_goes_out_and_renews_the_registration(worker):
+    worker._maintain()
     redis_queue.connection.expire(worker.key, 5)
     worker.last_heartbeat -= timedelta(seconds=1)
-    worker.heartbeat()
+    worker._maintain()
     assert redis_queue.connection.ttl(worker.key) > 5
     assert [alive.name for alive in live_workers(redis_queue.queue)] == [worker.name]
-
-
-def test_a_heartbeat_with_its_own_timeout_always_goes_out(worker):
-    worker.heartbeat()
-    worker.heartbeat(timeout=1000)
-    assert redis_queue.connection.ttl(worker.key) > 900
 
 
 def test_the_state_is_written_only_when_it_changes(worker):
@@ -62,8 +68,8 @@ def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
 
 def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
     # rq-scheduler keeps a periodic job's result for ever; RQ's worker would say so on every run.
-    job = redis_queue.queue.enqueue("nootification.jobs.sweep_deliveries", result_ttl=-1)
-    worker = DeliveryWorker([redis_queue.queue], connection=redis_queue.connection)
+    job = redis_queue.queue.enqueue("nootification.delivery.jobs.sweep_deliveries", result_ttl=-1)
+    worker = engine_for(app)
     with caplog.at_level("INFO"):
         worker.work(burst=True)
     assert job.get_status(refresh=True) == "finished"

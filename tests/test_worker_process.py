@@ -8,14 +8,15 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from nootification.delivery.sweeper import sweep
 from nootification.models import DeliveryStatus
-from nootification.services.outbox import sweep
 from tests.factories import stored_delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker_process(app, *arguments: str) -> subprocess.Popen:
+def worker_process(app, *arguments: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`flask worker` as a process of its own on the app's database, Redis and stub."""
     env = {
         **os.environ,
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -23,6 +24,7 @@ def worker_process(app, *arguments: str) -> subprocess.Popen:
         "RQ_QUEUE_NAME": app.config["RQ_QUEUE_NAME"],
         "THIRD_PARTY_URL": app.config["THIRD_PARTY_URL"],
         "HTTP_READ_TIMEOUT": "20",
+        **(env or {}),
     }
     command = [sys.executable, "-m", "flask", "--app", "nootification", "worker", *arguments]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

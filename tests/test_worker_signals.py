@@ -5,9 +5,11 @@ import signal
 
 import pytest
 
-from nootification.cli import DeliveryWorker, StopAwareScheduler
+from nootification.cli import StopAwareScheduler
+from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import redis_queue
 from nootification.metrics import live_schedulers, live_workers
+from tests.test_worker_bookkeeping import engine_for
 from tests.test_worker_process import wait_until, worker_process
 
 
@@ -42,8 +44,8 @@ def signals_reach_a_sentinel():
         signal.signal(signum, handler)
 
 
-class SignalledWhileRegistering(DeliveryWorker):
-    """A worker that receives SIGTERM just after it registered, before RQ installs its own handlers."""
+class SignalledWhileRegistering(DeliveryEngine):
+    """A worker that receives SIGTERM just after it registered, before its loop starts."""
 
     def register_birth(self) -> None:
         super().register_birth()
@@ -59,9 +61,9 @@ class SchedulerSignalledWhileRegistering(StopAwareScheduler):
 
 
 def test_a_worker_signalled_while_registering_stops_and_unregisters(app, db, signals_reach_a_sentinel):
-    worker = SignalledWhileRegistering([redis_queue.queue], connection=redis_queue.connection)
+    worker = engine_for(app, SignalledWhileRegistering)
     worked = worker.work(burst=False)  # without the early handler this raises EarlyStopSignal
-    assert (worked, worker.stop_signalled) == (False, True)
+    assert (worked, worker.stopping) == (False, True)
     assert live_workers(redis_queue.queue) == []
 
 

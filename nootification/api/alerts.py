@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.alerts import AlertDetailSchema, ReplaySchema
 from nootification.auth import require_scope
-from nootification.schemas import AlertDetailSchema, ReplaySchema
 from nootification.services.alerts import get_alert
 from nootification.services.deliveries import replay_alert
 from nootification.services.tokens import ADMIN

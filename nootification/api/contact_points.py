@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.contact_points import ContactPointInSchema, ContactPointSchema
 from nootification.auth import require_scope
-from nootification.schemas import ContactPointInSchema, ContactPointSchema
 from nootification.services import contacts
 from nootification.services.directory import get_user
 from nootification.services.tokens import ADMIN

@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.deliveries import DeliveryDetailSchema, DeliveryPageSchema, DeliveryQuerySchema
 from nootification.auth import require_scope
-from nootification.schemas import DeliveryDetailSchema, DeliveryPageSchema, DeliveryQuerySchema
 from nootification.services import deliveries
 from nootification.services.tokens import ADMIN
 

@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.health import LivenessSchema, ReadinessSchema
 from nootification.extensions import limiter
-from nootification.schemas import LivenessSchema, ReadinessSchema
 from nootification.services.health import check_readiness
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness")

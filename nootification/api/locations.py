@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.locations import LocationSchema, LocationUpdateSchema
 from nootification.auth import require_scope
-from nootification.schemas import LocationSchema, LocationUpdateSchema
 from nootification.services import directory
 from nootification.services.tokens import ADMIN
 

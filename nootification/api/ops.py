@@ -15,8 +15,8 @@ from flask import Blueprint, Response, current_app, render_template, stream_with
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import ServiceUnavailable
 
+from nootification.api.schemas.ops import OpsAlertSchema
 from nootification.auth import require_ticket
-from nootification.schemas import OpsAlertSchema
 from nootification.services.ops import AlertState, watch_alerts
 from nootification.services.tokens import ADMIN
 

@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.preferences import LevelInSchema, PreferenceInSchema, PreferenceSchema
 from nootification.auth import ensure_may_act_for, require_scope
-from nootification.schemas import LevelInSchema, PreferenceInSchema, PreferenceSchema
 from nootification.security import limit_by_setting
 from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level

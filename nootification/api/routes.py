@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.routes import RouteSchema, RouteUpdateSchema
 from nootification.auth import require_scope
-from nootification.schemas import RouteSchema, RouteUpdateSchema
 from nootification.services import routing
 from nootification.services.tokens import ADMIN
 

@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.stats import StatsQuerySchema, StatsSchema
 from nootification.auth import require_scope
-from nootification.schemas import StatsQuerySchema, StatsSchema
 from nootification.services.stats import collect_stats
 from nootification.services.tokens import ADMIN
 

@@ -2,13 +2,13 @@
 
 from flask_smorest import Blueprint
 
-from nootification.auth import require_scope
-from nootification.schemas import (
+from nootification.api.schemas.templates import (
     RenderedSchema,
     TemplatePreviewInSchema,
     TemplateSchema,
     TemplateUpdateSchema,
 )
+from nootification.auth import require_scope
 from nootification.services import templates
 from nootification.services.tokens import ADMIN
 

@@ -2,8 +2,8 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.tickets import TicketSchema
 from nootification.auth import TICKET_TTL_SECONDS, current_token, issue_ticket, require_scope
-from nootification.schemas import TicketSchema
 from nootification.services.tokens import ADMIN
 
 blp = Blueprint(

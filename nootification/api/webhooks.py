@@ -2,10 +2,10 @@
 
 from flask_smorest import Blueprint
 
+from nootification.api.schemas.webhooks import AlertCreatedSchema, AlertInSchema
 from nootification.auth import authenticate_alert_source, remember_webhook_answer
-from nootification.schemas import AlertCreatedSchema, AlertInSchema
+from nootification.delivery.ingest import ingest_alert
 from nootification.security import limit_by_setting
-from nootification.services.alerts import ingest_alert
 
 blp = Blueprint(
     "webhooks", __name__, url_prefix="/webhooks", description="Alerts from the video-analytics system"

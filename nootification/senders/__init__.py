@@ -1,48 +1,25 @@
-"""The channel registry: each sender class registered under its channel name."""
+"""The channels: one sender module each, registered by name when imported here."""
 
-from collections.abc import Mapping
+from nootification.senders import email, push, slack, sms, teams, telegram, webhook
+from nootification.senders.registry import (
+    EXTENSION_NAME,
+    build_senders,
+    channels,
+    get_sender,
+    init_app,
+    register,
+    sender_class,
+)
 
-from flask import Flask, current_app
+CHANNEL_MODULES = (email, push, slack, sms, teams, telegram, webhook)
 
-from nootification.senders.base import MessageSender
-
-_SENDER_CLASSES: dict[str, type[MessageSender]] = {}
-EXTENSION_NAME = "nootification.senders"
-
-
-def register(sender_class: type[MessageSender]) -> type[MessageSender]:
-    """Class decorator: register a sender under its `channel`; a second one for a channel is refused."""
-    channel = sender_class.channel
-    if channel in _SENDER_CLASSES:
-        raise ValueError(f"a sender is already registered for channel {channel!r}")
-    _SENDER_CLASSES[channel] = sender_class
-    return sender_class
-
-
-def channels() -> list[str]:
-    """The names of every registered channel."""
-    return sorted(_SENDER_CLASSES)
-
-
-def sender_class(channel: str) -> type[MessageSender]:
-    """The sender class registered for a channel; KeyError when there is none."""
-    return _SENDER_CLASSES[channel]
-
-
-def build_senders(config: Mapping) -> dict[str, MessageSender]:
-    """One sender instance per channel, configured from the application's config."""
-    return {channel: sender_class(config) for channel, sender_class in _SENDER_CLASSES.items()}
-
-
-def init_app(app: Flask) -> None:
-    """Create the application's senders once, so their HTTP sessions are reused across jobs."""
-    app.extensions[EXTENSION_NAME] = build_senders(app.config)
-
-
-def get_sender(channel: str) -> MessageSender:
-    """The current application's sender for a channel."""
-    return current_app.extensions[EXTENSION_NAME][channel]
-
-
-# Each import registers its channel.
-from nootification.senders import email, push, slack, sms, teams, telegram, webhook  # noqa: E402,F401
+__all__ = [
+    "CHANNEL_MODULES",
+    "EXTENSION_NAME",
+    "build_senders",
+    "channels",
+    "get_sender",
+    "init_app",
+    "register",
+    "sender_class",
+]

@@ -1,20 +1,14 @@
-"""The sender interface, its errors and the one retry policy every channel shares."""
+"""The sender interface and its errors: a sender makes one attempt and says how it failed."""
 
-import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 from marshmallow import Schema
-from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
-from nootification.circuit import CircuitBreaker
 from nootification.config import read_secret
 from nootification.ssrf import non_public_reason
-
-log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
@@ -32,10 +26,6 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """A failure that retrying cannot fix, such as a 4xx refusal of the message."""
-
-
-class CircuitOpenError(SendError):
-    """The destination's circuit breaker is open: nothing was attempted; try again in `retry_after` s."""
 
 
 @dataclass(frozen=True)
@@ -56,34 +46,12 @@ class Message:
     options: Mapping = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How many times a send is tried and how long to wait between tries."""
-
-    max_attempts: int = 3
-    wait_seconds: float = 3.0
-
-    @classmethod
-    def from_config(cls, config: Mapping) -> "RetryPolicy":
-        """The policy an application is configured with."""
-        return cls(max_attempts=config["SEND_MAX_ATTEMPTS"], wait_seconds=config["SEND_RETRY_WAIT"])
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """The result of one try: its number within this delivery run, when it started, how long it took."""
-
-    number: int
-    started_at: datetime
-    latency: float
-    error: SendError | None
-
-
-AttemptCallback = Callable[[AttemptOutcome], None]
-
-
 class MessageSender:
-    """Delivers messages on one channel; subclasses implement `send` and raise `SendError`s."""
+    """A one-shot transport for one channel: `send` makes one attempt and raises a classified `SendError`.
+
+    No retry, no circuit breaker and no database here: the delivery wing (`nootification.delivery`) decides
+    what an error means for the delivery.
+    """
 
     channel: ClassVar[str]
     # Validates a contact point's {"address": ..., <channel options>} before it is stored.
@@ -91,10 +59,8 @@ class MessageSender:
     # Names of the secrets the channel needs, read by `secret()` from the environment or a file.
     secret_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Mapping, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, config: Mapping):
         self.config = config
-        self.retry_policy = RetryPolicy.from_config(config)
-        self._sleep = sleep
 
     @staticmethod
     def secret(name: str) -> str | None:
@@ -135,84 +101,13 @@ class MessageSender:
         raise NotImplementedError
 
     def destination(self, message: Message) -> str:
-        """Where the message goes, as a circuit-breaker name: the provider's host by default."""
+        """Where the message goes, as a circuit-breaker name: by default the channel's one provider."""
         return self.channel
 
-    def _retries_inline(self, error: SendError, number: int) -> bool:
-        # A worker retries quick failures itself; a provider asking for a longer pause gets it
-        # through rescheduling instead, so no worker sleeps through long waits.
-        return (
-            isinstance(error, TransientSendError)
-            and number < self.retry_policy.max_attempts
-            and (error.retry_after is None or error.retry_after <= self.retry_policy.wait_seconds)
-        )
 
-    def _retry_inline(self, retry_state: RetryCallState) -> bool:
-        return self._retries_inline(retry_state.outcome.exception(), retry_state.attempt_number)
+class UrlTargetSender(MessageSender):
+    """A sender whose contact points are URLs anywhere (webhooks): each host gets a circuit breaker."""
 
-    def deliver(
-        self,
-        message: Message,
-        *,
-        breaker: CircuitBreaker | None = None,
-        on_attempt: AttemptCallback | None = None,
-    ) -> int:
-        """Send with quick retries on transient errors; return the attempts used or raise the last error.
-
-        Raises `CircuitOpenError`, without attempting, while the destination's breaker is open.
-        """
-        policy = self.retry_policy
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_fixed(policy.wait_seconds),
-            retry=self._retry_inline,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                if breaker is not None and not breaker.allow():
-                    raise CircuitOpenError(f"circuit {breaker.name} is open", retry_after=breaker.retry_in())
-                self._attempt(message, number, breaker, on_attempt)
-        return number
-
-    def _attempt(
-        self,
-        message: Message,
-        number: int,
-        breaker: CircuitBreaker | None,
-        on_attempt: AttemptCallback | None,
-    ) -> None:
-        started_at, started = datetime.now(UTC), time.perf_counter()
-        error: SendError | None = None
-        try:
-            self.send(message)
-        except SendError as caught:
-            error = caught
-        if breaker is not None and error is None:
-            breaker.record_success()
-        elif breaker is not None and isinstance(error, TransientSendError):
-            breaker.record_failure()
-        outcome = AttemptOutcome(number, started_at, time.perf_counter() - started, error)
-        self._report(message, outcome, on_attempt)
-        if error is not None:
-            raise error
-
-    def _report(self, message: Message, outcome: AttemptOutcome, on_attempt: AttemptCallback | None) -> None:
-        total = self.retry_policy.max_attempts
-        error = outcome.error
-        if error is None:
-            log.info("delivery %s attempt %d/%d: sent", message.delivery_id, outcome.number, total)
-        else:
-            log.warning(
-                "delivery %s attempt %d/%d: %s: %s, %s",
-                message.delivery_id,
-                outcome.number,
-                total,
-                type(error).__name__,
-                error,
-                "retrying" if self._retries_inline(error, outcome.number) else "giving up",
-            )
-        if on_attempt is not None:
-            on_attempt(outcome)
+    def destination(self, message: Message) -> str:
+        """The host and port of the contact point's URL, so one dead receiver holds up no other."""
+        return urlsplit(message.address or "").netloc or self.channel

@@ -9,7 +9,6 @@ from email.utils import formatdate, parseaddr
 
 from marshmallow import Schema, fields
 
-from nootification.senders import register
 from nootification.senders.base import (
     Message,
     MessageSender,
@@ -17,6 +16,7 @@ from nootification.senders.base import (
     SendError,
     TransientSendError,
 )
+from nootification.senders.registry import register
 
 SECURITY_MODES = ("none", "starttls", "ssl")
 
@@ -53,8 +53,8 @@ class EmailSender(MessageSender):
     config_schema = EmailConfigSchema
     secret_names = ("SMTP_USERNAME", "SMTP_PASSWORD")
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.host = config["SMTP_HOST"]
         self.port = config["SMTP_PORT"]
         self.security = config["SMTP_SECURITY"].lower()

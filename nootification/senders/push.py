@@ -5,9 +5,9 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, fields, validate
 
-from nootification.senders import register
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.http import new_session, post_json
+from nootification.senders.registry import register
 
 
 class PushConfigSchema(Schema):
@@ -24,8 +24,8 @@ class PushSender(MessageSender):
     config_schema = PushConfigSchema
     path = "/webhook/notifications/"
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.endpoint = config["THIRD_PARTY_URL"].rstrip("/") + self.path
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.session = new_session()

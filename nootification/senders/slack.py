@@ -6,7 +6,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from nootification.senders import register
 from nootification.senders.base import (
     Message,
     MessageSender,
@@ -15,6 +14,7 @@ from nootification.senders.base import (
     TransientSendError,
 )
 from nootification.senders.http import json_body, new_session, post, post_json, raise_for_status
+from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body
 
 CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{8,}")
@@ -87,8 +87,8 @@ class SlackSender(MessageSender):
     config_schema = SlackConfigSchema
     secret_names = ("SLACK_BOT_TOKEN",)
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.api_url = config["SLACK_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.session = new_session()

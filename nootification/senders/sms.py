@@ -5,9 +5,9 @@ from collections.abc import Mapping
 
 from marshmallow import Schema, fields, validate
 
-from nootification.senders import register
 from nootification.senders.base import Message, MessageSender, PermanentSendError
 from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body, with_link
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -37,8 +37,8 @@ class SmsSender(MessageSender):
     config_schema = SmsConfigSchema
     secret_names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.api_url = config["TWILIO_API_URL"].rstrip("/")
         self.from_number = config["TWILIO_FROM_NUMBER"]
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])

@@ -4,9 +4,9 @@ from collections.abc import Mapping
 
 from marshmallow import Schema, fields
 
-from nootification.senders import register
-from nootification.senders.base import Message, MessageSender
+from nootification.senders.base import Message, UrlTargetSender
 from nootification.senders.http import new_session, post_json
+from nootification.senders.registry import register
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -18,15 +18,15 @@ class TeamsConfigSchema(Schema):
 
 
 @register
-class TeamsSender(MessageSender):
+class TeamsSender(UrlTargetSender):
     """POSTs an Adaptive Card 1.4 with the subject, the body and a button to the video."""
 
     channel = "teams"
     config_schema = TeamsConfigSchema
     secret_names = ()
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.session = new_session()
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
-from nootification.senders import register
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body, with_link
 
 CHAT_ID = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31}")
@@ -40,8 +40,8 @@ class TelegramSender(MessageSender):
     config_schema = TelegramConfigSchema
     secret_names = ("TELEGRAM_BOT_TOKEN",)
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.api_url = config["TELEGRAM_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.session = new_session()

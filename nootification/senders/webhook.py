@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from marshmallow import Schema, fields
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
-from nootification.senders import register
-from nootification.senders.base import Message, MessageSender, PermanentSendError
+from nootification.senders.base import Message, PermanentSendError, UrlTargetSender
 from nootification.senders.http import new_session, post, raise_for_status
+from nootification.senders.registry import register
 
 EVENT_TYPE = "alert.notification"
 
@@ -23,15 +23,15 @@ class WebhookConfigSchema(Schema):
 
 
 @register
-class WebhookSender(MessageSender):
+class WebhookSender(UrlTargetSender):
     """POSTs each message as JSON with webhook-id, webhook-timestamp and webhook-signature headers."""
 
     channel = "webhook"
     config_schema = WebhookConfigSchema
     secret_names = ("WEBHOOK_SIGNING_SECRET",)
 
-    def __init__(self, config: Mapping, **kwargs):
-        super().__init__(config, **kwargs)
+    def __init__(self, config: Mapping):
+        super().__init__(config)
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.session = new_session()
 

@@ -1,90 +1,10 @@
-"""Receiving alerts: validate against what is stored, store once, publish."""
-
-import logging
-from dataclasses import dataclass
-from datetime import datetime
+"""Stored alerts, as the API and the dead-letter tools read them."""
 
 import sqlalchemy as sa
-from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
-from nootification import metrics
-from nootification.errors import Conflict, InvalidInput, NotFound
+from nootification.errors import NotFound
 from nootification.extensions import db
-from nootification.logs import log_context
-from nootification.models import Alert, Location, utcnow
-from nootification.services.publish import publish
-from nootification.services.recipients import severity_for
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What became of a posted alert: the stored alert, and whether it is new."""
-
-    alert: Alert
-    created: bool
-
-
-def _same_content(alert: Alert, *, url: str, location: Location, label: str, time_spotted: datetime) -> bool:
-    return (
-        alert.url == url
-        and alert.location_id == location.id
-        and alert.label == label
-        and abs((alert.time_spotted - time_spotted).total_seconds()) < 1e-3
-    )
-
-
-def _replay(alert_uuid: str, **content) -> IngestResult:
-    existing = db.session.scalar(sa.select(Alert).where(Alert.alert_uuid == alert_uuid))
-    same = _same_content(existing, **content)
-    severity = severity_for(content["label"], current_app.config["CRITICAL_LABELS"])
-    metrics.record_alert(content["label"], severity, "duplicate" if same else "conflict")
-    if not same:
-        raise Conflict(
-            "An alert with this alert_uuid was already received with different content.", field="alert_uuid"
-        )
-    return IngestResult(alert=existing, created=False)
-
-
-def ingest_alert(
-    *, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime
-) -> IngestResult:
-    """Store a new alert with its deliveries and queue them; a repeat of a stored alert changes nothing."""
-    with log_context(alert_uuid=alert_uuid):
-        return _ingest(
-            url=url, location=location, alert_uuid=alert_uuid, label=label, time_spotted=time_spotted
-        )
-
-
-def _ingest(*, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime) -> IngestResult:
-    shop = db.session.scalar(sa.select(Location).where(Location.name == location))
-    if shop is None:
-        raise InvalidInput("Unknown location.", field="location")
-    content = {"url": url, "location": shop, "label": label, "time_spotted": time_spotted}
-    if db.session.scalar(sa.select(Alert.id).where(Alert.alert_uuid == alert_uuid)) is not None:
-        return _replay(alert_uuid, **content)
-
-    alert = Alert(
-        alert_uuid=alert_uuid,
-        url=url,
-        location=shop,
-        label=label,
-        severity=severity_for(label, current_app.config["CRITICAL_LABELS"]),
-        time_spotted=time_spotted,
-        received_at=utcnow(),
-    )
-    db.session.add(alert)
-    try:
-        deliveries = publish(alert)
-    except IntegrityError:
-        # Another request stored the same alert_uuid between our check and our commit.
-        db.session.rollback()
-        return _replay(alert_uuid, **content)
-    log.info("alert %s (%s) at %s: %d deliveries", alert_uuid, label, location, len(deliveries))
-    metrics.record_alert(label, alert.severity, "created")
-    return IngestResult(alert=alert, created=True)
+from nootification.models import Alert
 
 
 def get_alert(alert_uuid: str) -> Alert:

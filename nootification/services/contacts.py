@@ -1,9 +1,13 @@
 """Contact points: on which channels, at which address and level each user wants to hear."""
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
 from nootification.errors import InvalidInput, NotFound
 from nootification.extensions import db
@@ -24,6 +28,37 @@ class Contact:
     level: Level
     enabled: bool = True
     options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PointView:
+    """A stored contact point as plain data: what routing and sending read of it, no ORM object."""
+
+    channel: str
+    address: str | None
+    level: Level | None
+    enabled: bool
+    options: dict
+
+
+def contact_points_of(session: Session, user_ids: Collection[int]) -> dict[int, tuple[PointView, ...]]:
+    """The stored contact points of these users, by user id, in one query."""
+    if not user_ids:
+        return {}
+    table = ContactPoint.__table__
+    rows = session.execute(
+        sa.select(
+            table.c.user_id, table.c.channel, table.c.address, table.c.level, table.c.enabled, table.c.options
+        )
+        .where(table.c.user_id.in_(user_ids))
+        .order_by(table.c.id)
+    )
+    points: dict[int, list[PointView]] = defaultdict(list)
+    for row in rows:
+        points[row.user_id].append(
+            PointView(row.channel, row.address, row.level, row.enabled, row.options or {})
+        )
+    return {user_id: tuple(found) for user_id, found in points.items()}
 
 
 def contacts_of(user: User) -> list[Contact]:

@@ -6,12 +6,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 
+from nootification.delivery.outbox import requeue
+from nootification.delivery.retry import freshness
 from nootification.errors import Conflict, NotFound
 from nootification.extensions import db
 from nootification.models import DEAD_LETTER_STATUSES, Alert, Delivery, DeliveryStatus, Location, utcnow
 from nootification.services.alerts import get_alert
-from nootification.services.outbox import requeue
-from nootification.services.retry import freshness
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Routing rules: which channels an alert goes out on, by label, for one shop or for all."""
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from flask import current_app
 
@@ -7,9 +9,28 @@ from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, RouteRule
 from nootification.senders import channels as registered_channels
+from nootification.services.cache import PeriodicRead
 from nootification.services.directory import get_location
 
 ANY_LABEL = "*"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A routing rule's key and channels, detached from the session so it can be kept."""
+
+    location_id: int | None
+    label: str
+    channels: frozenset[str]
+
+
+def _stored_rules() -> list[Rule]:
+    rows = db.session.execute(sa.select(RouteRule.location_id, RouteRule.label, RouteRule.channels))
+    return [Rule(location_id, label, frozenset(channels)) for location_id, label, channels in rows]
+
+
+# Every alert reads the rules; there are few and they change rarely.
+rules_cache = PeriodicRead(_stored_rules)
 
 
 def routed_channels(alert: Alert) -> set[str] | None:
@@ -18,16 +39,16 @@ def routed_channels(alert: Alert) -> set[str] | None:
     Precedence: this shop and this label, this shop and any label, every shop and this label, every
     shop and any label.
     """
-    rules = db.session.scalars(
-        sa.select(RouteRule).where(
-            sa.or_(RouteRule.location_id == alert.location.id, RouteRule.location_id.is_(None)),
-            RouteRule.label.in_((alert.label, ANY_LABEL)),
-        )
-    ).all()
+    location_id = alert.location.id
+    rules = [
+        rule
+        for rule in rules_cache.get()
+        if rule.location_id in (location_id, None) and rule.label in (alert.label, ANY_LABEL)
+    ]
     if not rules:
         return None
 
-    def precedence(rule: RouteRule) -> tuple[bool, bool]:
+    def precedence(rule: Rule) -> tuple[bool, bool]:
         return (rule.location_id is None, rule.label == ANY_LABEL)
 
     return set(min(rules, key=precedence).channels)
@@ -79,6 +100,7 @@ def create_route(*, label: str, channels: list[str], location: str | None = None
     rule = RouteRule(location_id=location_id, label=label, channels=sorted(set(channels)))
     db.session.add(rule)
     db.session.commit()
+    rules_cache.forget()
     return rule
 
 
@@ -88,6 +110,7 @@ def update_route(route_id: int, *, channels: list[str]) -> RouteRule:
     _check(rule.label, channels)
     rule.channels = sorted(set(channels))
     db.session.commit()
+    rules_cache.forget()
     return rule
 
 
@@ -95,3 +118,4 @@ def delete_route(route_id: int) -> None:
     """Remove a rule."""
     db.session.delete(get_route(route_id))
     db.session.commit()
+    rules_cache.forget()

@@ -1,13 +1,11 @@
 """Message templates: Jinja2 in a sandbox, per (label, channel, locale), with shipped defaults."""
 
 import functools
-import time
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -15,6 +13,7 @@ from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, Template, User
 from nootification.services.alerts import get_alert
+from nootification.services.cache import PeriodicRead
 
 ANY = "*"
 DEFAULT_LOCALE = "en"
@@ -107,33 +106,15 @@ class StoredTemplate:
     body: str
 
 
-class TemplateCache:
-    """Every stored template, read at most once per `TEMPLATE_CACHE_SECONDS` by each process.
-
-    A worker renders every delivery; the table is small and changes rarely, so one read serves
-    many deliveries, and a change reaches every worker within that many seconds.
-    """
-
-    def __init__(self):
-        self._read_at = float("-inf")
-        self._templates: list[StoredTemplate] = []
-
-    def templates(self) -> list[StoredTemplate]:
-        """The stored templates, read again when the cached copy is too old."""
-        if time.monotonic() - self._read_at >= current_app.config["TEMPLATE_CACHE_SECONDS"]:
-            rows = db.session.execute(
-                sa.select(Template.label, Template.channel, Template.locale, Template.subject, Template.body)
-            )
-            self._templates = [StoredTemplate(*row) for row in rows]
-            self._read_at = time.monotonic()
-        return self._templates
-
-    def forget(self) -> None:
-        """Drop the cached copy (after this process changed a template)."""
-        self._read_at = float("-inf")
+def _stored_templates() -> list[StoredTemplate]:
+    rows = db.session.execute(
+        sa.select(Template.label, Template.channel, Template.locale, Template.subject, Template.body)
+    )
+    return [StoredTemplate(*row) for row in rows]
 
 
-cache = TemplateCache()
+# A worker renders every delivery; the table is small and changes rarely, so one read serves many.
+cache = PeriodicRead(_stored_templates)
 
 
 def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
@@ -141,7 +122,7 @@ def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
     locales = [locale] if locale == DEFAULT_LOCALE else [locale, DEFAULT_LOCALE]
     candidates = [
         template
-        for template in cache.templates()
+        for template in cache.get()
         if template.label in (label, ANY)
         and template.channel in (channel, ANY)
         and template.locale in locales

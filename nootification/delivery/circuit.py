@@ -22,9 +22,10 @@ class CircuitState(StrEnum):
 class CircuitBreaker:
     """Opens after `threshold` consecutive transient failures for `cooldown` s, then lets one probe in.
 
-    A success only writes to Redis when `allow` saw a failure count or an open breaker: on the happy path a
-    send costs one read. A failure another worker records between that read and the success is then not
-    cleared by it, so the breaker may open a little sooner under concurrency, never later.
+    `check` tells whether the breaker is clean (closed, no failure counted): a caller that saw it clean need
+    not `close` it after a success, so on the happy path a send costs at most one read. A failure another
+    worker records between that read and the success is then not cleared by it, so the breaker may open a
+    little sooner under concurrency, never later.
     """
 
     def __init__(self, connection: Redis, name: str, *, threshold: int, cooldown: float, clock=time.time):
@@ -36,7 +37,6 @@ class CircuitBreaker:
         self._failures_key = f"{KEY_PREFIX}{name}:failures"
         self._open_until_key = f"{KEY_PREFIX}{name}:open_until"
         self._probe_key = f"{KEY_PREFIX}{name}:probe"
-        self._clean_at_allow = False
 
     def _open_until(self) -> float | None:
         value = self.connection.get(self._open_until_key)
@@ -51,27 +51,25 @@ class CircuitBreaker:
         """The breaker's state now."""
         return self._state(self._open_until())
 
-    def allow(self) -> bool:
-        """Whether an attempt may go out now; in half-open state only the first caller gets through."""
+    def check(self) -> tuple[bool, bool]:
+        """(whether an attempt may go out now, whether the breaker is clean); half-open lets one caller in."""
         open_until, failures = self.connection.mget(self._open_until_key, self._failures_key)
-        self._clean_at_allow = open_until is None and failures is None
+        clean = open_until is None and failures is None
         state = self._state(None if open_until is None else float(open_until))
         if state is CircuitState.CLOSED:
-            return True
+            return True, clean
         if state is CircuitState.OPEN:
-            return False
+            return False, False
         # The probe key expires, so a worker that dies while probing does not hold the breaker forever.
-        return bool(self.connection.set(self._probe_key, 1, nx=True, ex=max(1, int(self.cooldown))))
+        return bool(self.connection.set(self._probe_key, 1, nx=True, ex=max(1, int(self.cooldown)))), False
 
     def retry_in(self) -> float:
         """Seconds until the breaker lets a probe through (0 when it already would)."""
         open_until = self._open_until()
         return 0.0 if open_until is None else max(0.0, open_until - self._clock())
 
-    def record_success(self) -> None:
-        """A send went through: close the breaker (nothing to do when `allow` found it clean)."""
-        if self._clean_at_allow:
-            return
+    def close(self) -> None:
+        """A send went through: forget the failures and close the breaker."""
         with self.connection.pipeline() as pipeline:
             pipeline.get(self._open_until_key)
             pipeline.delete(self._failures_key, self._open_until_key, self._probe_key)

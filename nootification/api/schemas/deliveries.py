@@ -1,0 +1,79 @@
+"""Schemas of `/deliveries`: a delivery, its attempts, the list's filters and its pages."""
+
+from datetime import UTC
+
+from marshmallow import Schema, fields, post_load, validate
+
+from nootification.api.fields import CaseInsensitiveEnum, LocationName
+from nootification.models import DeliveryStatus
+
+
+class DeliverySchema(Schema):
+    """One delivery of an alert as shown to clients."""
+
+    id = fields.String()
+    user_uuid = fields.String()
+    channel = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    queued_at = fields.DateTime(allow_none=True)
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryAttemptSchema(Schema):
+    """One try of a delivery, from the ledger."""
+
+    number = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime()
+    outcome = fields.String(attribute="outcome.value")
+    http_status = fields.Integer(allow_none=True)
+    error_class = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    latency_ms = fields.Float()
+    retry_after = fields.Float(allow_none=True)
+
+
+class DeliverySummarySchema(DeliverySchema):
+    """A delivery with its alert and its schedule."""
+
+    alert_uuid = fields.String(attribute="alert.alert_uuid")
+    location = fields.String(attribute="alert.location.name")
+    deadline_at = fields.DateTime(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryDetailSchema(DeliverySummarySchema):
+    """A delivery with its alert, its schedule and every attempt."""
+
+    attempt_log = fields.List(fields.Nested(DeliveryAttemptSchema), data_key="attempt_log")
+
+
+class DeliveryQuerySchema(Schema):
+    """Filters and page of the delivery list."""
+
+    status = CaseInsensitiveEnum(DeliveryStatus, by_value=True)
+    location = LocationName()
+    channel = fields.String(validate=validate.Length(min=1, max=32))
+    alert_uuid = fields.UUID()
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+    @post_load
+    def _normalise(self, data: dict, **kwargs) -> dict:
+        if "alert_uuid" in data:
+            data["alert_uuid"] = str(data["alert_uuid"])
+        return data
+
+
+class DeliveryPageSchema(Schema):
+    """A page of deliveries."""
+
+    items = fields.List(fields.Nested(DeliverySummarySchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer()

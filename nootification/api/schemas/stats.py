@@ -1,0 +1,75 @@
+"""Schemas of `GET /stats`: its window, and the counts and latency percentiles over it."""
+
+from marshmallow import Schema, fields, validate
+
+from nootification.api.fields import LocationName
+
+
+class StatsQuerySchema(Schema):
+    """The window of `GET /stats`, in seconds back from now (at most 7 days), and optionally one shop."""
+
+    window = fields.Integer(load_default=3600, validate=validate.Range(min=1, max=7 * 24 * 3600))
+    location = LocationName()
+
+
+class StatusCountsSchema(Schema):
+    """Deliveries counted by status."""
+
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class DeliveryCountsSchema(StatusCountsSchema):
+    """Deliveries counted by status, and by status within each channel."""
+
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(StatusCountsSchema))
+
+
+class AlertCountsSchema(Schema):
+    """Alerts counted by label and by severity."""
+
+    total = fields.Integer()
+    by_label = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_severity = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class LocationStatsSchema(Schema):
+    """One shop's alerts and deliveries."""
+
+    alerts = fields.Nested(AlertCountsSchema)
+    deliveries = fields.Nested(DeliveryCountsSchema)
+
+
+class PercentilesSchema(Schema):
+    """How many sent deliveries, and the 50th, 95th and 99th percentile latencies in seconds."""
+
+    count = fields.Integer()
+    p50 = fields.Float(allow_none=True)
+    p95 = fields.Float(allow_none=True)
+    p99 = fields.Float(allow_none=True)
+
+
+class LatencySchema(Schema):
+    """Latency from the alert's receipt to sent, and from its time_spotted to sent."""
+
+    from_receipt = fields.Nested(PercentilesSchema)
+    from_spotted = fields.Nested(PercentilesSchema)
+
+
+class LatencyStatsSchema(LatencySchema):
+    """Latency over every sent delivery, and per channel."""
+
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(LatencySchema))
+
+
+class StatsSchema(Schema):
+    """Alerts received in the window and their deliveries: counts, per shop, and latency percentiles."""
+
+    window = fields.Integer()
+    since = fields.DateTime()
+    until = fields.DateTime()
+    location = fields.String(allow_none=True)
+    alerts = fields.Nested(AlertCountsSchema)
+    deliveries = fields.Nested(DeliveryCountsSchema)
+    locations = fields.Dict(keys=fields.String(), values=fields.Nested(LocationStatsSchema))
+    latency = fields.Nested(LatencyStatsSchema)

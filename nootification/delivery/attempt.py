@@ -1,0 +1,118 @@
+"""One delivery's attempts in one sending slot: send, and retry quick failures at once, as the policy says."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
+
+from nootification.delivery.breakers import Breakers, CircuitOpenError
+from nootification.delivery.claim import ClaimedDelivery
+from nootification.delivery.retry import QuickRetries
+from nootification.senders.base import Message, MessageSender, SendError, TransientSendError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed delivery whose first attempt is recorded as started: a slot may send it now."""
+
+    delivery: ClaimedDelivery
+    message: Message
+    sender: MessageSender
+    breaker: str
+
+    @property
+    def first_number(self) -> int:
+        """The ledger number of the slot's first attempt."""
+        return self.delivery.attempts + 1
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt went: its number in the delivery's ledger, when it started, how long it took."""
+
+    number: int
+    started_at: datetime
+    latency: float
+    error: SendError | None
+
+
+@dataclass
+class SlotResult:
+    """What one slot did for a delivery: every attempt it made, and the error that ended them, if any."""
+
+    attempts: list[AttemptResult] = field(default_factory=list)
+    error: SendError | None = None
+
+
+StartAttempt = Callable[[str, int, datetime], None]
+"""Records (delivery id, attempt number, start) in the ledger as in flight, committed."""
+
+
+def run_attempts(
+    item: Ready,
+    *,
+    breakers: Breakers,
+    quick: QuickRetries,
+    start_attempt: StartAttempt,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SlotResult:
+    """Send the message; retry quick transient failures in this slot, each recorded as started first.
+
+    The first attempt's ledger row and breaker check were done when the delivery was claimed; a retry
+    asks the breaker again and records its own start through `start_attempt` before its request leaves.
+    """
+    result = SlotResult()
+    breaker, first_number = item.breaker, item.first_number
+
+    def retry_now(state: RetryCallState) -> bool:
+        return quick.retries_now(state.outcome.exception(), state.attempt_number)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(quick.max_attempts),
+        wait=wait_fixed(quick.wait_seconds),
+        retry=retry_now,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                number = first_number + attempt.retry_state.attempt_number - 1
+                if number > first_number:
+                    if not breakers.allow(breaker):
+                        raise CircuitOpenError(
+                            f"circuit {breaker} is open", retry_after=breakers.retry_in(breaker)
+                        )
+                    start_attempt(item.delivery.id, number, datetime.now(UTC))
+                result.attempts.append(_attempt(item.sender, item.message, number, breaker, breakers))
+                if result.attempts[-1].error is not None:
+                    raise result.attempts[-1].error
+    except SendError as error:
+        result.error = error
+    return result
+
+
+def _attempt(
+    sender: MessageSender, message: Message, number: int, breaker: str, breakers: Breakers
+) -> AttemptResult:
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    error: SendError | None = None
+    try:
+        sender.send(message)
+    except SendError as caught:
+        error = caught
+    latency = time.perf_counter() - started
+    if error is None:
+        breakers.record_success(breaker)
+    elif isinstance(error, TransientSendError):
+        breakers.record_failure(breaker)
+    if error is not None:
+        log.warning(
+            "delivery %s attempt %d: %s: %s", message.delivery_id, number, type(error).__name__, error
+        )
+    return AttemptResult(number, started_at, latency, error)

@@ -1,0 +1,206 @@
+"""A batch of deliveries around their sends: claimed, checked and recorded as started in one transaction
+before any request leaves; the outcomes, retries and final statuses written in one transaction after."""
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from nootification import metrics
+from nootification.delivery import ledger
+from nootification.delivery.attempt import Ready, SlotResult
+from nootification.delivery.breakers import Breakers, CircuitOpenError
+from nootification.delivery.claim import ClaimedDelivery, claim, load, still_held
+from nootification.delivery.messages import UndeliverableError, message_for
+from nootification.delivery.outbox import ScheduledJob, schedule_jobs
+from nootification.delivery.retry import Expire, Later, after_failure
+from nootification.models import Delivery, DeliveryStatus
+from nootification.senders.base import MessageSender, PermanentSendError
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Delivery.__table__
+
+
+@dataclass(frozen=True)
+class Change:
+    """A delivery's new status and the fields that go with it."""
+
+    delivery: ClaimedDelivery
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None = None
+    later: Later | None = None
+
+
+def prepare(
+    session: Session,
+    delivery_ids: Sequence[str],
+    *,
+    get_sender: Callable[[str], MessageSender],
+    breakers: Breakers,
+    config: Mapping,
+    now: datetime,
+) -> list[Ready]:
+    """Claim the deliveries and settle those that cannot be sent now; the rest are ready to send.
+
+    A delivery past its deadline expires, one without a message fails, one whose destination's breaker is
+    open is put off; each ready one gets its first attempt recorded as in flight. All in one transaction.
+    """
+    claimed = load(session, claim(session, delivery_ids, lease_seconds=config["DELIVERY_LEASE"], now=now))
+    ready: list[Ready] = []
+    changes: list[Change] = []
+    for delivery in claimed:
+        if delivery.deadline_at is not None and now > delivery.deadline_at:
+            changes.append(_expired(delivery, "the alert went stale before the delivery could be made"))
+            continue
+        sender = get_sender(delivery.channel)
+        try:
+            message = message_for(delivery)
+        except UndeliverableError as error:
+            log.error("delivery %s cannot be made: %s", delivery.id, error)
+            changes.append(
+                Change(delivery, DeliveryStatus.FAILED, delivery.attempts, ledger.trim(str(error)))
+            )
+            continue
+        breaker = f"{sender.channel}:{sender.destination(message)}"
+        if not breakers.allow(breaker):
+            closed = CircuitOpenError(f"circuit {breaker} is open", retry_after=breakers.retry_in(breaker))
+            changes.append(_after(delivery, closed, delivery.attempts, config, now))
+            continue
+        ready.append(Ready(delivery, message, sender, breaker))
+    ledger.start(session, [(item.delivery.id, item.first_number, now) for item in ready])
+    applied = _apply(session, changes, now)
+    session.commit()
+    _announce(applied)
+    return ready
+
+
+def finish(
+    session: Session, outcomes: Sequence[tuple[Ready, SlotResult]], *, config: Mapping, now: datetime
+) -> None:
+    """Record every attempt of the slots and each delivery's new status, in one transaction."""
+    ledger.finish(
+        session, [(item.delivery.id, attempt) for item, slot in outcomes for attempt in slot.attempts]
+    )
+    # A slot that failed before its first attempt ended (a bug) leaves that attempt's outcome unknown.
+    ledger.mark_unknown(session, [item.delivery.id for item, slot in outcomes if not slot.attempts])
+    changes = [_change_after_sending(item, slot, config, now) for item, slot in outcomes]
+    applied = _apply(session, changes, now)
+    session.commit()
+    for item, slot in outcomes:
+        for attempt in slot.attempts:
+            metrics.record_attempt(item.delivery.channel, ledger.outcome_kind(attempt.error))
+    _announce(applied)
+
+
+def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: datetime) -> Change:
+    delivery = item.delivery
+    attempts = item.first_number - 1 + len(slot.attempts)
+    error = slot.error
+    if error is None:
+        return Change(delivery, DeliveryStatus.SENT, attempts)
+    if isinstance(error, PermanentSendError):
+        log.error("delivery %s failed: %s", delivery.id, error)
+        return Change(delivery, DeliveryStatus.FAILED, attempts, ledger.trim(str(error)))
+    return _after(delivery, error, attempts, config, now)
+
+
+def _after(delivery: ClaimedDelivery, error, attempts: int, config: Mapping, now: datetime) -> Change:
+    step = after_failure(
+        error, retry_round=delivery.retry_round, deadline=delivery.deadline_at, now=now, config=config
+    )
+    if isinstance(step, Expire):
+        return Change(delivery, DeliveryStatus.EXPIRED, attempts, ledger.trim(step.reason))
+    return Change(delivery, DeliveryStatus.SCHEDULED, attempts, ledger.trim(step.reason), later=step)
+
+
+def _expired(delivery: ClaimedDelivery, reason: str) -> Change:
+    return Change(delivery, DeliveryStatus.EXPIRED, delivery.attempts, reason)
+
+
+def _apply(session: Session, changes: Sequence[Change], now: datetime) -> list[Change]:
+    """Write the changes of deliveries this worker still holds (its lease unchanged); the ones written."""
+    if not changes:
+        return []
+    session.execute(
+        sa.update(DELIVERIES)
+        .where(*still_held())
+        .values(
+            status=sa.bindparam("c_status"),
+            attempts=sa.bindparam("c_attempts"),
+            last_error=sa.bindparam("c_last_error"),
+            sent_at=sa.bindparam("c_sent_at"),
+            next_attempt_at=sa.bindparam("c_next_attempt_at"),
+            retry_round=sa.bindparam("c_retry_round"),
+            enqueue_count=sa.bindparam("c_enqueue_count"),
+            lease_expires_at=None,
+            updated_at=now,
+        ),
+        [_values(change, now) for change in changes],
+    )
+    # Only a delivery whose lease another worker took over since (the sweeper gave it away) is left out.
+    written = set(
+        session.scalars(
+            sa.select(DELIVERIES.c.id).where(
+                DELIVERIES.c.id.in_([change.delivery.id for change in changes]),
+                DELIVERIES.c.updated_at == now,
+            )
+        )
+    )
+    for change in changes:
+        if change.delivery.id not in written:
+            log.warning(
+                "delivery %s: its lease was taken over; its outcome here is not recorded", change.delivery.id
+            )
+    return [change for change in changes if change.delivery.id in written]
+
+
+def _values(change: Change, now: datetime) -> dict:
+    delivery, later = change.delivery, change.later
+    return {
+        "held_id": delivery.id,
+        "held_lease": delivery.lease,
+        "c_status": change.status,
+        "c_attempts": change.attempts,
+        "c_last_error": change.last_error,
+        "c_sent_at": now if change.status is DeliveryStatus.SENT else None,
+        "c_next_attempt_at": later.at if later else None,
+        "c_retry_round": delivery.retry_round + (1 if later and later.backoff else 0),
+        "c_enqueue_count": delivery.enqueue_count + (1 if later else 0),
+    }
+
+
+def record_final(delivery: ClaimedDelivery | Delivery, status: DeliveryStatus) -> None:
+    """Count a delivery that reached a final status, with its latencies when sent."""
+    metrics.record_delivery_final(
+        channel=delivery.channel,
+        severity=delivery.alert.severity,
+        status=status,
+        received_at=delivery.alert.received_at,
+        time_spotted=delivery.alert.time_spotted,
+    )
+
+
+def _announce(changes: Sequence[Change]) -> None:
+    """After the commit: queue the retries' jobs, count and log what happened."""
+    later = [change for change in changes if change.later is not None]
+    schedule_jobs(
+        [
+            ScheduledJob(change.delivery.id, change.delivery.enqueue_count + 1, change.later.at)
+            for change in later
+        ]
+    )
+    for change in changes:
+        delivery = change.delivery
+        if change.later is not None:
+            metrics.record_reschedule(delivery.channel, "backoff" if change.later.backoff else "circuit_open")
+            log.warning("delivery %s: again at %s after: %s", delivery.id, change.later.at, change.last_error)
+        else:
+            record_final(delivery, change.status)
+            log.info(
+                "delivery %s: %s", delivery.id, change.status.value, extra={"outcome": change.status.value}
+            )

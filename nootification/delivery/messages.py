@@ -1,0 +1,36 @@
+"""The message of a claimed delivery: its recipient's contact point on its channel, its rendered template."""
+
+from nootification.delivery.claim import ClaimedDelivery
+from nootification.senders.base import Message
+from nootification.services.contacts import contact_for
+from nootification.services.templates import TemplateRenderError, render_for
+
+
+class UndeliverableError(Exception):
+    """The delivery cannot be made at all: its contact point is gone or its template fails."""
+
+
+def message_for(delivery: ClaimedDelivery) -> Message:
+    """The rendered message of a delivery, addressed to the user's contact point on its channel."""
+    alert, user = delivery.alert, delivery.user
+    contact = contact_for(user, delivery.channel)
+    if contact is None or not contact.enabled:
+        raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    try:
+        rendered = render_for(alert, user, delivery.channel)
+    except TemplateRenderError as error:
+        raise UndeliverableError(str(error)) from error
+    return Message(
+        delivery_id=delivery.id,
+        user_uuid=user.user_uuid,
+        address=contact.address,
+        alert_uuid=alert.alert_uuid,
+        url=alert.url,
+        location=alert.location.name,
+        label=alert.label,
+        severity=alert.severity.value,
+        time_spotted=alert.time_spotted.timestamp(),
+        subject=rendered.subject,
+        body=rendered.body,
+        options=contact.options,
+    )

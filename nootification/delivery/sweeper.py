@@ -1,0 +1,98 @@
+"""The sweeper: a delivery without a live job gets one, abandoned ones come back, stale ones expire."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from rq.job import JobStatus
+
+from nootification import metrics
+from nootification.delivery import ledger
+from nootification.delivery.batch import record_final
+from nootification.delivery.outbox import expire, job_id_for, requeue
+from nootification.extensions import db, redis_queue
+from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+SWEEP_JOB = "nootification.delivery.jobs.sweep_deliveries"
+SWEEPER_ID = "nootification-sweeper"
+SWEEP_BATCH = 1000
+# A job in one of these states will never run again: its delivery, still waiting, has lost it.
+DEAD_JOB_STATES = {
+    JobStatus.FINISHED.value,
+    JobStatus.FAILED.value,
+    JobStatus.STOPPED.value,
+    JobStatus.CANCELED.value,
+}
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep did."""
+
+    queued: int
+    reclaimed: int
+    expired: int
+
+
+def _without_live_job(deliveries: Sequence[Delivery]) -> list[Delivery]:
+    """The deliveries whose current job is gone, or ended without giving the delivery a final status."""
+    with redis_queue.connection.pipeline(transaction=False) as pipeline:
+        for delivery in deliveries:
+            pipeline.hget(f"rq:job:{job_id_for(delivery.id, delivery.enqueue_count)}", "status")
+        states = pipeline.execute()
+    return [
+        delivery
+        for delivery, state in zip(deliveries, states, strict=True)
+        if state is None or state.decode() in DEAD_JOB_STATES
+    ]
+
+
+def _select(*conditions) -> list[Delivery]:
+    return list(db.session.scalars(sa.select(Delivery).where(*conditions).limit(SWEEP_BATCH)))
+
+
+def sweep(now: datetime | None = None) -> SweepReport:
+    """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones."""
+    now = now or utcnow()
+    grace = now - timedelta(seconds=current_app.config["PENDING_GRACE"])
+
+    stale = _select(
+        Delivery.deadline_at < now,
+        Delivery.status.not_in(FINAL_STATUSES),
+        sa.or_(Delivery.status != DeliveryStatus.SENDING, Delivery.lease_expires_at < now),
+    )
+    ledger.mark_unknown(db.session, [delivery.id for delivery in stale])
+    for delivery in stale:
+        expire(delivery, "the alert went stale before the delivery could be made")
+        record_final(delivery, delivery.status)
+
+    unqueued = _select(Delivery.status == DeliveryStatus.PENDING, Delivery.created_at < grace)
+    lost = _without_live_job(
+        _select(Delivery.status == DeliveryStatus.QUEUED, Delivery.queued_at < grace)
+        + _select(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.next_attempt_at < grace)
+    )
+    abandoned = _select(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
+    for delivery in abandoned:
+        log.warning("delivery %s: its worker's lease expired, queuing it again", delivery.id)
+    # An attempt its dead worker left in flight may or may not have reached the provider.
+    ledger.mark_unknown(db.session, [delivery.id for delivery in abandoned])
+
+    queued = requeue(unqueued + lost + abandoned) if unqueued or lost or abandoned else 0
+    db.session.commit()
+    metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
+    report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale))
+    if report.queued or report.expired:
+        log.info("sweep: %s", report)
+    return report
+
+
+def schedule_sweeper(interval: int) -> None:
+    """Register the periodic sweep with rq-scheduler, replacing any earlier registration."""
+    scheduler = redis_queue.scheduler
+    scheduler.cancel(SWEEPER_ID)
+    scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)

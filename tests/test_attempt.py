@@ -1,0 +1,125 @@
+"""One delivery's attempts in a sending slot: quick retries, their waits, the ledger first, the breaker."""
+
+from datetime import datetime
+from types import SimpleNamespace
+
+import pytest
+
+from nootification.delivery.attempt import Ready, run_attempts
+from nootification.delivery.breakers import CircuitOpenError
+from nootification.delivery.retry import QuickRetries
+from nootification.senders.base import PermanentSendError, TransientSendError
+from nootification.senders.push import PushSender
+from tests.test_senders import sample_message, sender_config
+
+
+class OpenAfter:
+    """Stands in for the worker's breakers: allows `allowed` checks, then says the breaker is open."""
+
+    def __init__(self, allowed: int = 1000):
+        self.allowed = allowed
+        self.results: list[str] = []
+
+    def allow(self, name: str) -> bool:
+        self.allowed -= 1
+        return self.allowed >= 0
+
+    def retry_in(self, name: str) -> float:
+        return 30.0
+
+    def record_success(self, name: str) -> None:
+        self.results.append("success")
+
+    def record_failure(self, name: str) -> None:
+        self.results.append("failure")
+
+
+def ready(sender: PushSender, attempts_before: int = 0) -> Ready:
+    delivery = SimpleNamespace(id="d-1", attempts=attempts_before)
+    return Ready(delivery=delivery, message=sample_message(), sender=sender, breaker="push:stub")
+
+
+def run(item: Ready, quick: QuickRetries, breakers=None):
+    """Run the slot; return its result, the waits it asked for and the attempts it recorded as started."""
+    waits: list[float] = []
+    started: list[tuple[str, int]] = []
+
+    def start(delivery_id: str, number: int, at: datetime) -> None:
+        started.append((delivery_id, number))
+
+    result = run_attempts(
+        item, breakers=breakers or OpenAfter(), quick=quick, start_attempt=start, sleep=waits.append
+    )
+    return result, waits, started
+
+
+def test_quick_retries_wait_between_attempts_and_record_each_start_first(stub):
+    stub.control(fail_next=2, fail_next_status=502)
+    breakers = OpenAfter()
+
+    result, waits, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 2.5), breakers)
+
+    assert result.error is None
+    assert waits == [2.5, 2.5]
+    assert [attempt.number for attempt in result.attempts] == [1, 2, 3]
+    assert [type(attempt.error) for attempt in result.attempts] == [
+        TransientSendError,
+        TransientSendError,
+        type(None),
+    ]
+    # The first attempt's row is written with the claim; each retry writes its own before it goes out.
+    assert started == [("d-1", 2), ("d-1", 3)]
+    assert breakers.results == ["failure", "failure", "success"]
+    assert stub.messages("a-1")["count"] == 1
+
+
+def test_numbers_follow_the_attempts_made_before(stub):
+    stub.control(fail_next=1, fail_next_status=500)
+    result, _, started = run(
+        ready(PushSender(sender_config(stub.url)), attempts_before=3), QuickRetries(3, 0)
+    )
+    assert [attempt.number for attempt in result.attempts] == [4, 5]
+    assert started == [("d-1", 5)]
+
+
+def test_the_attempt_count_is_the_policys(stub):
+    stub.control(fail_next=4, fail_next_status=500)
+    result, _, _ = run(ready(PushSender(sender_config(stub.url))), QuickRetries(5, 0))
+    assert len(result.attempts) == 5 and result.error is None
+
+
+def test_a_transient_failure_on_the_last_attempt_ends_the_slot_with_it(stub):
+    stub.control(fail_next=3, fail_next_status=500)
+    result, _, _ = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 0))
+    assert len(result.attempts) == 3
+    assert isinstance(result.error, TransientSendError)
+
+
+def test_a_4xx_ends_the_slot_at_once_as_permanent(stub):
+    stub.control(fail_next=1, fail_next_status=422)
+    result, waits, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 3.0))
+    assert isinstance(result.error, PermanentSendError) and "HTTP 422" in str(result.error)
+    assert (len(result.attempts), waits, started) == (1, [], [])
+
+
+def test_a_retry_asks_the_breaker_first_and_stops_when_it_is_open(stub):
+    stub.control(fail_next=3, fail_next_status=500)
+    result, _, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 0), OpenAfter(1))
+    assert len(result.attempts) == 2
+    assert isinstance(result.error, CircuitOpenError) and result.error.retry_after == 30.0
+    assert started == [("d-1", 2)]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "attempts"),
+    [(None, 3), (1, 3), (3, 3), (4, 1), (3600, 1)],
+    ids=["none", "1s", "3s", "4s", "1h"],
+)
+def test_only_a_short_retry_after_is_waited_for_in_the_slot(stub, retry_after, attempts):
+    sender = PushSender(sender_config(stub.url))
+    sender.send = lambda message: (_ for _ in ()).throw(
+        TransientSendError("HTTP 429", retry_after=retry_after)
+    )
+    result, waits, _ = run(ready(sender), QuickRetries(3, 3.0))
+    assert len(result.attempts) == attempts
+    assert waits == [3.0] * (attempts - 1)

@@ -1,0 +1,145 @@
+"""The delivery engine as `flask worker` runs it: many sends in flight, a stop that hands back, a kill that
+loses nothing, and RQ's registries telling the truth throughout. Real processes, Redis and stub."""
+
+import signal
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+from nootification.delivery.sweeper import sweep
+from nootification.extensions import db, redis_queue
+from nootification.metrics import live_workers
+from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level
+from tests.factories import alert_payload, make_location, make_user
+from tests.test_worker_process import wait_until, worker_process
+
+STAFF = 12
+
+
+@pytest.fixture
+def fan_out(client) -> str:
+    """One alert to a shop of STAFF members of staff, on push: STAFF queued deliveries; the alert's uuid."""
+    shop = make_location()
+    for _ in range(STAFF):
+        make_user(shop, level=Level.STANDARD)
+    payload = alert_payload()
+    assert client.post("/webhooks/alerts", json=payload).json["delivery_count"] == STAFF
+    return payload["alert_uuid"]
+
+
+def statuses() -> dict[DeliveryStatus, int]:
+    db.session.expire_all()
+    rows = db.session.execute(sa.select(Delivery.status, sa.func.count()).group_by(Delivery.status))
+    return dict(rows.all())
+
+
+def ledgers() -> list[list[AttemptOutcomeKind]]:
+    db.session.expire_all()
+    return sorted(
+        [attempt.outcome for attempt in d.attempt_log] for d in db.session.scalars(sa.select(Delivery))
+    )
+
+
+def engine(app, concurrency: int, *arguments: str, stop_timeout: float = 20.0):
+    return worker_process(
+        app,
+        *arguments,
+        env={"WORKER_CONCURRENCY": str(concurrency), "WORKER_STOP_TIMEOUT": str(stop_timeout)},
+    )
+
+
+def finish(process, timeout: float = 60) -> None:
+    _, errors = process.communicate(timeout=timeout)
+    assert process.returncode == 0, errors.decode()[-3000:]
+
+
+def test_the_engine_keeps_its_concurrency_in_flight_and_sends_each_once(app, fan_out, stub):
+    stub.control(latency=0.5)
+    finish(engine(app, 4, "--burst"))
+
+    counters = stub.control()["counters"]
+    assert counters["most_open"] == 4
+    assert (counters["count"], counters["duplicates"]) == (STAFF, 0)
+    assert statuses() == {DeliveryStatus.SENT: STAFF}
+    assert ledgers() == [[AttemptOutcomeKind.SENT]] * STAFF
+    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
+    assert FailedJobRegistry(queue=redis_queue.queue).count == 0
+    assert redis_queue.queue.count == 0
+
+
+def test_a_hanging_provider_holds_one_slot_not_the_worker(app, fan_out, stub):
+    stub.control(hang_next=1, hang_seconds=4, latency=0.05)
+    worker = engine(app, 3)
+    try:
+        # Every other delivery arrives while the one request still hangs.
+        wait_until(lambda: stub.control()["counters"]["count"] == STAFF - 1, timeout=30)
+        assert stub.control()["counters"]["open"] == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        finish(worker)
+
+
+def test_a_stop_lets_the_sends_in_flight_end_and_leaves_the_rest_queued(app, fan_out, stub):
+    stub.control(latency=1.0)
+    worker = engine(app, 4)
+    wait_until(lambda: stub.control()["counters"]["open"] == 4, timeout=30)
+    worker.send_signal(signal.SIGTERM)
+    finish(worker)
+
+    assert statuses() == {DeliveryStatus.SENT: 4, DeliveryStatus.QUEUED: STAFF - 4}
+    assert redis_queue.queue.count == STAFF - 4  # never taken: still waiting on the queue
+    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
+    assert live_workers(redis_queue.queue) == []
+
+
+def test_a_stop_past_its_bound_hands_the_sends_back_and_they_go_out_again(app, fan_out, stub):
+    stub.control(latency=3.0)
+    worker = engine(app, 4, stop_timeout=0.5)
+    wait_until(lambda: stub.control()["counters"]["open"] == 4, timeout=30)
+    worker.send_signal(signal.SIGTERM)
+    finish(worker)
+
+    assert statuses() == {DeliveryStatus.QUEUED: STAFF}
+    assert redis_queue.queue.count == STAFF
+    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
+    assert ledgers().count([AttemptOutcomeKind.UNKNOWN]) == 4
+
+    stub.control(latency=0.0)
+    finish(engine(app, 4, "--burst"))
+    assert statuses() == {DeliveryStatus.SENT: STAFF}
+    assert stub.control()["counters"]["count"] == STAFF  # the provider's key absorbs a repeat
+    assert ledgers().count([AttemptOutcomeKind.UNKNOWN, AttemptOutcomeKind.SENT]) == 4
+
+
+def test_a_killed_engine_loses_nothing_and_its_sends_go_out_once_more_through_their_leases(
+    app, fan_out, stub
+):
+    stub.control(latency=2.0)
+    worker = engine(app, 4)
+    wait_until(lambda: stub.control()["counters"]["open"] == 4, timeout=30)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    assert statuses() == {DeliveryStatus.SENDING: 4, DeliveryStatus.QUEUED: STAFF - 4}
+    # RQ's registry still shows the dead worker's jobs until their executions expire.
+    assert StartedJobRegistry(queue=redis_queue.queue).count == 4
+
+    db.session.expire_all()
+    lease_end = max(d.lease_expires_at for d in db.session.scalars(sa.select(Delivery)) if d.lease_expires_at)
+    assert sweep(now=lease_end + timedelta(seconds=1)).reclaimed == 4
+    time.sleep(2.5)  # the killed sends reach the stub anyway: the provider has them once
+    stub.control(latency=0.0)
+    finish(engine(app, 4, "--burst"))
+
+    assert statuses() == {DeliveryStatus.SENT: STAFF}
+    assert stub.control()["counters"]["count"] == STAFF
+    assert ledgers().count([AttemptOutcomeKind.UNKNOWN, AttemptOutcomeKind.SENT]) == 4
+
+
+def test_a_job_that_fails_is_in_rqs_failed_registry(app, db, stub):
+    job = redis_queue.queue.enqueue("nootification.no_such_module.job")
+    finish(engine(app, 2, "--burst"))
+    assert job.id in FailedJobRegistry(queue=redis_queue.queue).get_job_ids()
+    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
