@@ -46,7 +46,8 @@ install: $(VENV)/.installed  ## a local virtualenv with every dependency from th
 
 # supervisord (ops/supervisord.conf) runs the processes in the foreground and starts again any that dies.
 # ops/foreground.py gives it the terminal, so Ctrl-C reaches supervisord and not make: it stops the programs
-# one by one, Redis last, and make exits 0. SIGTERM or SIGHUP to make's process group does the same.
+# one by one, Redis last, and make exits 0. SIGTERM to supervisord's pid (var/supervisord.pid) does the same;
+# SIGTERM or SIGHUP to make's process group stops them the same way, make itself then ending by that signal.
 # One quick start per checkout: a second would share var/ and instance/, so it stops before touching them.
 run: install  ## migrate, load the demo data, then run redis, api, worker, scheduler and stub until Ctrl-C
 	@if supervisorctl --configuration ops/supervisord.conf pid >/dev/null 2>&1; then \

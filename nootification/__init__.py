@@ -10,9 +10,10 @@ from nootification.cli import register_commands
 from nootification.config import Config
 from nootification.errors import register_error_handlers
 from nootification.extensions import db, migrate, redis_queue
-from nootification.metrics import register_metrics
 from nootification.observability import register_observability
+from nootification.observability.metrics import register_metrics
 from nootification.security import register_security
+from nootification.services.metrics import expected_series
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
@@ -25,7 +26,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         app.config.from_object(config)
 
     register_observability(app)
-    register_metrics(app)
+    register_metrics(app, expected_series(app.config))
     db.init_app(app)
     migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"])
     redis_queue.init_app(app)

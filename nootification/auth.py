@@ -15,13 +15,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
 
+from nootification.errors import Conflict
 from nootification.extensions import redis_queue
 from nootification.models import ApiToken
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate, live_token
 
 log = logging.getLogger(__name__)
 
-REPLAY_KEY = "nootification:webhook-id:"
+REPLAY_KEY = "nootification:webhook-answer:"
 TOKEN_KEY = "nootification.token"
 WEBHOOK_ID_KEY = "nootification.webhook_id"
 REPLAY_TTL_SECONDS = 15 * 60  # longer than the ±5 min a signature is accepted for
@@ -41,16 +42,27 @@ def presented_token() -> str | None:
     return value.strip() or None
 
 
-def current_token() -> ApiToken | None:
-    """The request's authenticated token; 401 when one is presented but unknown or revoked."""
+def authenticated_token() -> ApiToken | None:
+    """The live token the request's bearer value stands for, looked up once per request; None if none."""
     # Cached in the WSGI environ, which lives exactly as long as the request (g may outlive it).
     if TOKEN_KEY not in request.environ:
         presented = presented_token()
-        token = authenticate(presented) if presented else None
-        if presented and token is None:
-            raise _unauthorized("The bearer token is unknown or revoked.")
-        request.environ[TOKEN_KEY] = token
+        request.environ[TOKEN_KEY] = authenticate(presented) if presented else None
     return request.environ[TOKEN_KEY]
+
+
+def current_token() -> ApiToken | None:
+    """The request's authenticated token; 401 when one is presented but unknown or revoked."""
+    token = authenticated_token()
+    if token is None and presented_token():
+        raise _unauthorized("The bearer token is unknown or revoked.")
+    return token
+
+
+def token_identity() -> str | None:
+    """What the rate limits count a request against when its bearer token authenticates; None otherwise."""
+    token = authenticated_token()
+    return None if token is None else f"token:{token.id}"
 
 
 def has_scope(token: ApiToken, scope: str) -> bool:
@@ -131,6 +143,10 @@ def _verify_signature() -> str:
     raise _unauthorized(f"Webhook signature refused: {reason}.")
 
 
+def _body_digest() -> str:
+    return hashlib.sha256(request.get_data()).hexdigest()
+
+
 def _replayed_answer(webhook_id: str) -> Response | None:
     try:
         stored = redis_queue.connection.get(REPLAY_KEY + webhook_id)
@@ -139,13 +155,19 @@ def _replayed_answer(webhook_id: str) -> Response | None:
     if stored is None:
         return None
     answer = json.loads(stored)
+    if answer["digest"] != _body_digest():
+        raise Conflict(
+            "This webhook-id was already received with a different body; a new message needs a new id.",
+            field="webhook-id",
+        )
     return current_app.response_class(answer["body"], status=answer["status"], mimetype="application/json")
 
 
 def authenticate_alert_source() -> Response | None:
     """Accept an alert that is signed, or carries an alerts:write token, or (if allowed) neither.
 
-    A signed webhook whose id was already answered gets that answer again, and nothing is processed.
+    A signed webhook whose id was already answered gets that answer again, and nothing is processed;
+    the same id with a different body is a 409 (Standard Webhooks: an id names one message).
     """
     if "webhook-signature" in request.headers:
         webhook_id = request.environ[WEBHOOK_ID_KEY] = _verify_signature()
@@ -161,10 +183,11 @@ def authenticate_alert_source() -> Response | None:
 
 
 def remember_webhook_answer(response: Response) -> Response:
-    """Keep the answer to a signed webhook so that a replay of its id gets the same answer."""
+    """Keep a signed webhook's answer and its body's digest: a replay of its id gets the same answer."""
     webhook_id = request.environ.get(WEBHOOK_ID_KEY)
     if webhook_id and response.status_code in (200, 201):
-        answer = json.dumps({"status": response.status_code, "body": response.get_data(as_text=True)})
+        body = response.get_data(as_text=True)
+        answer = json.dumps({"status": response.status_code, "body": body, "digest": _body_digest()})
         try:
             redis_queue.connection.set(REPLAY_KEY + webhook_id, answer, ex=REPLAY_TTL_SECONDS, nx=True)
         except RedisError as error:

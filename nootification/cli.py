@@ -16,8 +16,8 @@ from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.sweeper import schedule_sweeper, sweep
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
-from nootification.metrics import start_metrics_server
 from nootification.models import DeliveryStatus
+from nootification.observability.metrics_server import start_metrics_server
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token

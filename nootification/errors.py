@@ -11,6 +11,8 @@ from nootification.extensions import db
 log = logging.getLogger(__name__)
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+INVALID_JSON = "Invalid JSON body."
+FAILED_VALIDATION = "The request did not pass validation."
 
 
 class NootificationError(Exception):
@@ -22,6 +24,12 @@ class NootificationError(Exception):
         super().__init__(message)
         self.message = message
         self.errors = errors if errors is not None else ({field: [message]} if field else None)
+
+
+class UnreadableBody(NootificationError):
+    """The request body cannot be read as sent (JSON nested past the depth limit)."""
+
+    status_code = HTTPStatus.BAD_REQUEST
 
 
 class NotFound(NootificationError):
@@ -76,7 +84,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
     if messages:
-        message = "Invalid JSON body." if error.code == 400 else "The request did not pass validation."
+        message = INVALID_JSON if error.code == 400 else FAILED_VALIDATION
         response = _json_error(error.code, message, _field_errors(messages))
     else:
         response = _json_error(error.code, error.description)

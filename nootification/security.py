@@ -1,10 +1,16 @@
-"""Protections on every request: rate limits, security headers, and refusal of NUL characters."""
+"""Protections on every request: rate limits, security headers, and guards on what a request may carry."""
+
+import re
+from collections.abc import Iterator
 
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint
+from webargs.core import parse_json
 from werkzeug.exceptions import UnprocessableEntity
 
-from nootification.extensions import limiter
+from nootification.auth import token_identity
+from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
+from nootification.extensions import IDENTITY_KEY, limiter
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -24,6 +30,12 @@ OPS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+# No body of this API nests deeper than a few levels; past this, JSON parsers recurse towards their limit.
+MAX_JSON_DEPTH = 32
+# A JSON string (an unterminated one runs to the end, so that scanning stays linear) or a bracket.
+JSON_NESTING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE_REASON = "Must be valid Unicode text: a \\ud800-\\udfff escape is half of a surrogate pair."
 
 
 def add_security_headers(response):
@@ -45,13 +57,85 @@ def drop_retry_after_where_meaningless(response):
     return response
 
 
+def request_body() -> bytes:
+    """The request body however it is framed (Content-Length or chunked); 413 past MAX_CONTENT_LENGTH."""
+    body = request.get_data(cache=True)
+    limit = request.max_content_length
+    # Werkzeug refuses a Content-Length over the limit at once, but stops a body without one (chunked) at the
+    # limit, and raises 413 only when it is read further: so a body that fills the limit is read once more.
+    if request.content_length is None and limit is not None and len(body) >= limit:
+        request.stream.read(1)
+    return body
+
+
 def refuse_nul_characters() -> None:
     """422 for a NUL character anywhere in the request: no database stores one, PostgreSQL refuses it."""
     if "\x00" in request.path or b"%00" in request.query_string or b"\x00" in request.query_string:
         raise UnprocessableEntity("NUL characters are not accepted.")
-    body = request.get_data(cache=True) if request.content_length else b""
+    body = request_body()
     if b"\x00" in body or b"\\u0000" in body:
         raise UnprocessableEntity("NUL characters are not accepted.")
+
+
+def _too_deep_field(body: bytes) -> str | None:
+    """The top-level field whose value nests past MAX_JSON_DEPTH (`_body` if not in an object), or None."""
+    depth, field, in_object = 0, "_body", body.lstrip().startswith(b"{")
+    for match in JSON_NESTING_TOKEN.finditer(body):
+        token = match[0]
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return field
+        elif token in (b"]", b"}"):
+            depth -= 1
+        elif depth == 1 and in_object:
+            # At the top of an object, the last string before a nested value opens is that value's key.
+            field = token[1:].removesuffix(b'"').decode(errors="replace")
+    return None
+
+
+def _field_path(parent: str, name: str) -> str:
+    # backslashreplace writes a lone surrogate in a key as its escape (\ud800), so the answer can name it.
+    name = name.encode("utf-8", "backslashreplace").decode()
+    return f"{parent}.{name}" if parent else name
+
+
+def _lone_surrogate_paths(value: object, path: str) -> Iterator[str]:
+    """The dotted path of each string, value or key, in parsed JSON that holds a lone surrogate."""
+    if isinstance(value, str):
+        if LONE_SURROGATE.search(value):
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if LONE_SURROGATE.search(key):
+                yield _field_path(path, key)
+            yield from _lone_surrogate_paths(item, _field_path(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _lone_surrogate_paths(item, _field_path(path, str(index)))
+
+
+def refuse_unsafe_json() -> None:
+    """400 for a JSON body nested past MAX_JSON_DEPTH, 422 for a lone surrogate in it: each naming the field.
+
+    Checked before any view parses the body: Python's json module recurses once per level until it fails, and
+    a lone surrogate (a `\\ud800` escape without its pair) parses but can be neither encoded nor stored.
+    """
+    body = request_body()
+    if not body or not request.is_json:
+        return
+    field = _too_deep_field(body)
+    if field is not None:
+        reason = f"Nested deeper than {MAX_JSON_DEPTH} arrays or objects."
+        raise UnreadableBody(INVALID_JSON, errors={field: [reason]})
+    try:
+        document = parse_json(body)  # as the views' parser (webargs) reads it
+    except ValueError:
+        return  # not JSON: the view's parser answers 400 with its reason
+    paths = _lone_surrogate_paths(document, "" if isinstance(document, dict) else "_body")
+    errors = {path: [LONE_SURROGATE_REASON] for path in paths}
+    if errors:
+        raise InvalidInput(FAILED_VALIDATION, errors=errors)
 
 
 def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
@@ -64,6 +148,8 @@ def register_security(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # Flask runs after-request functions last registered first: this one must see the limiter's headers.
     app.after_request(drop_retry_after_where_meaningless)
+    app.extensions[IDENTITY_KEY] = token_identity
     limiter.init_app(app)
     app.before_request(refuse_nul_characters)
+    app.before_request(refuse_unsafe_json)
     app.after_request(add_security_headers)

@@ -67,3 +67,33 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
         assert message["text"].count(theft["url"]) == 1, message["text"]
     statuses = _db.session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all()
     assert dict(statuses) == {"sent": 9}
+
+
+def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_provider_cannot_drop_it(
+    channels_app, smtp_server
+):
+    client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    user = make_user(make_location(), level=Level.STANDARD, name="Camille")
+    client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": ADDRESSES["sms"]})
+    alert = alert_payload(label="theft")
+    assert client.post("/webhooks/alerts", json=alert).json["delivery_count"] == 2  # push and SMS
+    # Each delivery's first attempt went out from a worker that died: its outcome is unknown.
+    _db.session.execute(
+        sa.text(
+            "INSERT INTO delivery_attempts (delivery_id, number, started_at, outcome) "
+            "SELECT id, 1, created_at, 'unknown' FROM deliveries"
+        )
+    )
+    _db.session.commit()
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+
+    everything = smtp_server.messages()["messages"]
+    [sms] = [m for m in everything if m.get("channel") == "sms"]
+    assert sms["text"].startswith("Repeat: Theft at ")
+    [push] = [m for m in everything if "channel" not in m]
+    assert push["idempotency_key"]  # the provider drops a repeat by its key: nothing to say
+    attempts = _db.session.execute(
+        sa.text("SELECT number, outcome FROM delivery_attempts ORDER BY 1, 2")
+    ).all()
+    assert attempts == [(1, "unknown"), (1, "unknown"), (2, "sent"), (2, "sent")]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from nootification.logs import ContextFilter, JsonFormatter, TextFormatter, log_context, mask
 from nootification.models import Level
+from nootification.observability.logs import ContextFilter, JsonFormatter, TextFormatter, log_context, mask
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, create_token
 from tests.factories import alert_payload, make_location, make_user
 

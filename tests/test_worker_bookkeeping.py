@@ -7,7 +7,7 @@ import pytest
 from bench.rq_cost import measure
 from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import redis_queue
-from nootification.metrics import live_workers
+from nootification.services.queue_state import live_workers
 
 
 def engine_for(app, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:

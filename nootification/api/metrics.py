@@ -2,7 +2,8 @@
 
 from flask import Blueprint, Response
 
-from nootification.metrics import render_metrics
+from nootification.observability.metrics import render_metrics
+from nootification.services.metrics import state_collector
 
 blp = Blueprint("metrics", __name__)
 
@@ -10,5 +11,5 @@ blp = Blueprint("metrics", __name__)
 @blp.get("/metrics")
 def metrics() -> Response:
     """Every process's counters and histograms, and the queue, workers and dead letters read now."""
-    body, content_type = render_metrics()
+    body, content_type = render_metrics(state_collector())
     return Response(body, content_type=content_type)

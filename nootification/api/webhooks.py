@@ -21,7 +21,9 @@ limit_by_setting(blp, "RATELIMIT_ALERTS")
 @blp.response(201, AlertCreatedSchema, description="The alert is stored and its deliveries are queued.")
 @blp.alt_response(200, schema=AlertCreatedSchema, description="The same alert was already received.")
 @blp.alt_response(401, description="Unsigned, badly signed or stale, and no alerts:write token.")
-@blp.alt_response(409, description="The alert_uuid was already received with different content.")
+@blp.alt_response(
+    409, description="The alert_uuid, or the signed webhook-id, was already received with different content."
+)
 @blp.alt_response(422, description="A field is invalid, or the location is unknown.")
 def receive_alert(alert: dict):
     """Store an alert and notify the shop's staff; a repeat of a stored alert is answered 200."""

@@ -9,7 +9,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from nootification import metrics
 from nootification.delivery import ledger
 from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
@@ -18,6 +17,7 @@ from nootification.delivery.messages import UndeliverableError, message_for
 from nootification.delivery.outbox import ScheduledJob, schedule_jobs
 from nootification.delivery.retry import Expire, Later, after_failure
 from nootification.models import Delivery, DeliveryStatus
+from nootification.observability import metrics
 from nootification.senders.base import MessageSender, PermanentSendError
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def prepare(
             continue
         sender = get_sender(delivery.channel)
         try:
-            message = message_for(delivery)
+            message = message_for(delivery, sender)
         except UndeliverableError as error:
             log.error("delivery %s cannot be made: %s", delivery.id, error)
             changes.append(

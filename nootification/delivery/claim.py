@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from nootification.models import (
     Alert,
+    AttemptOutcomeKind,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
@@ -73,6 +74,8 @@ class ClaimedDelivery:
     lease: datetime
     alert: AlertView
     user: UserView
+    # An earlier attempt's outcome is unknown (its worker died): the recipient may already have the message.
+    after_unknown: bool = False
 
 
 def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float, now: datetime) -> list[str]:
@@ -122,6 +125,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]
             d.c.id,
             d.c.channel,
             attempts_made(d.c.id).label("attempts"),
+            outcome_unknown(d.c.id).label("after_unknown"),
             d.c.retry_round,
             d.c.enqueue_count,
             d.c.deadline_at,
@@ -157,6 +161,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]
             enqueue_count=row.enqueue_count,
             deadline_at=row.deadline_at,
             lease=row.lease_expires_at,
+            after_unknown=row.after_unknown,
             alert=AlertView(
                 alert_uuid=row.alert_uuid,
                 url=row.url,
@@ -177,6 +182,14 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]
         )
         for row in rows
     ]
+
+
+def outcome_unknown(delivery_id) -> sa.Exists:
+    """Whether the ledger holds an attempt of the delivery whose outcome is unknown."""
+    attempts = DeliveryAttempt.__table__
+    return sa.exists().where(
+        attempts.c.delivery_id == delivery_id, attempts.c.outcome == AttemptOutcomeKind.UNKNOWN
+    )
 
 
 def attempts_made(delivery_id) -> sa.ScalarSelect:

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from nootification import metrics
 from nootification.delivery.publish import publish
 from nootification.errors import Conflict, InvalidInput
 from nootification.extensions import db
-from nootification.logs import log_context
 from nootification.models import Alert, Delivery, Location, severity_for, utcnow
+from nootification.observability import metrics
+from nootification.observability.logs import log_context
 
 log = logging.getLogger(__name__)
 

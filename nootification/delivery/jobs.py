@@ -14,8 +14,8 @@ from nootification.delivery.breakers import Breakers
 from nootification.delivery.retry import QuickRetries
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
-from nootification.logs import log_context
 from nootification.models import utcnow
+from nootification.observability.logs import log_context
 from nootification.senders import get_sender
 
 

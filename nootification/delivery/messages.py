@@ -1,7 +1,7 @@
 """The message of a claimed delivery: its recipient's contact point on its channel, its rendered template."""
 
 from nootification.delivery.claim import ClaimedDelivery
-from nootification.senders.base import Message
+from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
 from nootification.services.templates import TemplateRenderError, render_for
 
@@ -10,8 +10,15 @@ class UndeliverableError(Exception):
     """The delivery cannot be made at all: its contact point is gone or its template fails."""
 
 
-def message_for(delivery: ClaimedDelivery) -> Message:
-    """The rendered message of a delivery, addressed to the user's contact point on its channel."""
+REPEAT_MARK = "Repeat: "
+
+
+def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
+    """The rendered message of a delivery, addressed to the user's contact point on its channel.
+
+    Sent again after an attempt whose outcome is unknown, on a channel whose provider cannot drop a repeat,
+    its subject says it is a repeat: a second theft alert is better than none, a confusing one is not.
+    """
     alert, user = delivery.alert, delivery.user
     contact = contact_for(user, delivery.channel)
     if contact is None or not contact.enabled:
@@ -20,6 +27,7 @@ def message_for(delivery: ClaimedDelivery) -> Message:
         rendered = render_for(alert, user, delivery.channel)
     except TemplateRenderError as error:
         raise UndeliverableError(str(error)) from error
+    repeat = delivery.after_unknown and not sender.deduplicates
     return Message(
         delivery_id=delivery.id,
         user_uuid=user.user_uuid,
@@ -30,7 +38,7 @@ def message_for(delivery: ClaimedDelivery) -> Message:
         label=alert.label,
         severity=alert.severity.value,
         time_spotted=alert.time_spotted.timestamp(),
-        subject=rendered.subject,
+        subject=REPEAT_MARK + rendered.subject if repeat else rendered.subject,
         body=rendered.body,
         options=contact.options,
     )

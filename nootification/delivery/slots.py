@@ -10,7 +10,7 @@ from datetime import datetime
 from flask import Flask
 
 from nootification.delivery.attempt import Ready, SlotResult
-from nootification.logs import log_context
+from nootification.observability.logs import log_context
 from nootification.senders.base import TransientSendError
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from flask import current_app
 from rq.job import JobStatus
 
-from nootification import metrics
 from nootification.delivery import ledger
 from nootification.delivery.batch import record_final
 from nootification.delivery.outbox import expire, job_id_for, requeue
 from nootification.extensions import db, redis_queue
 from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
+from nootification.observability import metrics
 
 log = logging.getLogger(__name__)
 

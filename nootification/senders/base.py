@@ -58,6 +58,8 @@ class MessageSender:
     config_schema: ClassVar[type[Schema]]
     # Names of the secrets the channel needs, read by `secret()` from the environment or a file.
     secret_names: ClassVar[tuple[str, ...]] = ()
+    # Whether the provider (or the receiver) drops a message it already has, by its key (the delivery id).
+    deduplicates: ClassVar[bool] = False
 
     def __init__(self, config: Mapping):
         self.config = config

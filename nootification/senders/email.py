@@ -50,6 +50,7 @@ class EmailSender(MessageSender):
     """Sends through SMTP_HOST:SMTP_PORT, plain, with STARTTLS or over TLS, logging in when a user is set."""
 
     channel = "email"
+    deduplicates = True
     config_schema = EmailConfigSchema
     secret_names = ("SMTP_USERNAME", "SMTP_PASSWORD")
 

@@ -21,6 +21,7 @@ class PushSender(MessageSender):
     """POSTs each message to `{THIRD_PARTY_URL}/webhook/notifications/` with an idempotency key."""
 
     channel = "push"
+    deduplicates = True
     config_schema = PushConfigSchema
     path = "/webhook/notifications/"
 

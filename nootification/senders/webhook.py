@@ -27,6 +27,7 @@ class WebhookSender(UrlTargetSender):
     """POSTs each message as JSON with webhook-id, webhook-timestamp and webhook-signature headers."""
 
     channel = "webhook"
+    deduplicates = True
     config_schema = WebhookConfigSchema
     secret_names = ("WEBHOOK_SIGNING_SECRET",)
 

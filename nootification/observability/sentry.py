@@ -1,30 +1,16 @@
-"""Logging and error reporting, configured once per process."""
+"""Error reporting to Sentry, with tokens, secrets and personal data scrubbed from every event."""
 
-import logging
-import uuid
 from collections.abc import Mapping
 
 import sentry_sdk
-from flask import Flask, g, request
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.rq import RqIntegration
 from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 
-from nootification.logs import configure_logging, mask
-
-log = logging.getLogger(__name__)
+from nootification.observability.logs import mask
 
 SECRET_KEYS = frozenset({"authorization", "cookie", "webhook-signature", "x-api-key", "password", "token"})
 SCRUBBED = "[scrubbed]"
-
-
-def _assign_request_id() -> None:
-    g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-
-
-def _echo_request_id(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    return response
 
 
 def scrub(value):
@@ -56,11 +42,3 @@ def init_sentry(config: Mapping) -> None:
         before_send=_before_send,
         before_send_transaction=_before_send,
     )
-
-
-def register_observability(app: Flask) -> None:
-    """Configure logs and error reporting, and give every request an id."""
-    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
-    init_sentry(app.config)
-    app.before_request(_assign_request_id)
-    app.after_request(_echo_request_id)

@@ -1,0 +1,196 @@
+"""Prometheus counters and histograms: what the services count as they work, and how long requests take.
+
+Counters and histograms live in each process (see `metrics_server` for how they are added up). The domain
+names its label values (channels, severities, attempt outcomes) as plain strings in `MetricSeries`, so every
+expected series exists at zero from the start; `render_metrics` adds whatever state the caller reads at scrape
+time.
+"""
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.registry import Collector
+
+from nootification.observability.metrics_server import process_registry
+
+OTHER = "other"
+ALERT_OUTCOMES = ("created", "duplicate", "conflict")
+SENT = "sent"
+FINAL_OUTCOMES = (SENT, "failed", "expired")
+RESCHEDULE_REASONS = ("backoff", "circuit_open")
+SWEEP_REASONS = ("unqueued", "lost_job", "lease_expired")
+WEBHOOK_ENDPOINT = "webhooks.receive_alert"
+# Webhook refusals by status: a 409 is an alert outcome (conflict), counted with the alerts.
+WEBHOOK_REJECTIONS = {400: "malformed_json", 413: "too_large", 415: "not_json", 422: "invalid"}
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+# Seconds from a quarter second (a healthy push) to an hour (the standard freshness limit).
+LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+ALERTS_RECEIVED = Counter(
+    "nootification_alerts_received_total",
+    "Alerts posted to the webhook, by label, severity and outcome (created, duplicate, conflict).",
+    ["label", "severity", "outcome"],
+)
+WEBHOOK_REJECTED = Counter(
+    "nootification_webhook_rejected_total",
+    "Webhook requests refused before an alert was read, by reason.",
+    ["reason"],
+)
+DELIVERIES = Counter(
+    "nootification_deliveries_total",
+    "Deliveries that reached a final status, by channel, severity and outcome (sent, failed, expired).",
+    ["channel", "severity", "outcome"],
+)
+ATTEMPTS = Counter(
+    "nootification_delivery_attempts_total",
+    "Send attempts, by channel and outcome (sent, transient, permanent).",
+    ["channel", "outcome"],
+)
+RESCHEDULES = Counter(
+    "nootification_delivery_reschedules_total",
+    "Deliveries put aside for a later try, by channel and reason (backoff, circuit_open).",
+    ["channel", "reason"],
+)
+SWEEP_REQUEUES = Counter(
+    "nootification_sweeper_requeued_total",
+    "Deliveries the sweeper queued again, by reason (unqueued, lost_job, lease_expired).",
+    ["reason"],
+)
+LATENCY_FROM_RECEIPT = Histogram(
+    "nootification_delivery_latency_from_receipt_seconds",
+    "Seconds from the alert's receipt to its delivery being sent, by channel and severity.",
+    ["channel", "severity"],
+    buckets=LATENCY_BUCKETS,
+)
+LATENCY_FROM_SPOTTED = Histogram(
+    "nootification_delivery_latency_from_spotted_seconds",
+    "Seconds from the alert's time_spotted (the camera's clock) to its delivery being sent.",
+    ["channel", "severity"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_DURATION = Histogram(
+    "nootification_http_request_duration_seconds",
+    "API request durations, by method, endpoint (the URL rule) and status.",
+    ["method", "endpoint", "status"],
+    buckets=HTTP_BUCKETS,
+)
+
+
+class MetricSeries(NamedTuple):
+    """The domain's label values, as plain strings, that every series is created with at zero."""
+
+    label_severities: Mapping[str, str]
+    channels: Sequence[str]
+    severities: Sequence[str]
+    attempt_outcomes: Sequence[str]
+
+
+def alert_label(label: str) -> str:
+    """The label as a metric label value: a configured label, else "other", so values stay bounded."""
+    return label if label in current_app.config["ALERT_LABELS"] else OTHER
+
+
+def record_alert(label: str, severity: str, outcome: str) -> None:
+    """Count a posted alert: created, duplicate or conflict."""
+    ALERTS_RECEIVED.labels(alert_label(label), severity, outcome).inc()
+
+
+def record_attempt(channel: str, outcome: str) -> None:
+    """Count one send attempt."""
+    ATTEMPTS.labels(channel, outcome).inc()
+
+
+def record_reschedule(channel: str, reason: str) -> None:
+    """Count a delivery put aside for later: after backoff, or while its circuit is open."""
+    RESCHEDULES.labels(channel, reason).inc()
+
+
+def record_sweep(*, unqueued: int, lost_job: int, lease_expired: int) -> None:
+    """Count what one sweep queued again, by why it had to."""
+    for reason, count in (("unqueued", unqueued), ("lost_job", lost_job), ("lease_expired", lease_expired)):
+        if count:
+            SWEEP_REQUEUES.labels(reason).inc(count)
+
+
+def record_delivery_final(
+    *,
+    channel: str,
+    severity: str,
+    status: str,
+    received_at: datetime,
+    time_spotted: datetime,
+    sent_at: datetime | None = None,
+) -> None:
+    """Count a delivery that reached a final status; a sent one also feeds both latency histograms."""
+    if status not in FINAL_OUTCOMES:
+        raise ValueError(f"not a final status: {status}")
+    DELIVERIES.labels(channel, severity, status).inc()
+    if status == SENT:
+        sent_at = sent_at or datetime.now(UTC)
+        LATENCY_FROM_RECEIPT.labels(channel, severity).observe(_seconds(received_at, sent_at))
+        LATENCY_FROM_SPOTTED.labels(channel, severity).observe(_seconds(time_spotted, sent_at))
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    # A camera clock ahead of ours would make the latency negative; it is at least zero.
+    return max(0.0, (end - start).total_seconds())
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _observe_request(response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is None:
+        return response
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    method = request.method if request.method in HTTP_METHODS else OTHER
+    HTTP_DURATION.labels(method, endpoint, str(response.status_code)).observe(time.perf_counter() - started)
+    if request.endpoint == WEBHOOK_ENDPOINT and response.status_code in WEBHOOK_REJECTIONS:
+        WEBHOOK_REJECTED.labels(WEBHOOK_REJECTIONS[response.status_code]).inc()
+    return response
+
+
+def _initialise_series(series: MetricSeries) -> None:
+    # Every expected series exists from the start at zero, so rates and ratios have a baseline
+    # and a dashboard shows 0 rather than "no data" before the first event.
+    for label, severity in series.label_severities.items():
+        for outcome in ALERT_OUTCOMES:
+            ALERTS_RECEIVED.labels(label, severity, outcome)
+    for reason in WEBHOOK_REJECTIONS.values():
+        WEBHOOK_REJECTED.labels(reason)
+    for reason in SWEEP_REASONS:
+        SWEEP_REQUEUES.labels(reason)
+    for channel in series.channels:
+        for severity in series.severities:
+            LATENCY_FROM_RECEIPT.labels(channel, severity)
+            LATENCY_FROM_SPOTTED.labels(channel, severity)
+            for outcome in FINAL_OUTCOMES:
+                DELIVERIES.labels(channel, severity, outcome)
+        for attempt_outcome in series.attempt_outcomes:
+            ATTEMPTS.labels(channel, attempt_outcome)
+        for reason in RESCHEDULE_REASONS:
+            RESCHEDULES.labels(channel, reason)
+
+
+def register_metrics(app: Flask, series: MetricSeries) -> None:
+    """Time every request by endpoint and status, and create the metric series at zero."""
+    _initialise_series(series)
+    app.before_request(_start_timer)
+    app.after_request(_observe_request)
+
+
+def render_metrics(*collectors: Collector) -> tuple[bytes, str]:
+    """The text exposition of every process's counters and of what `collectors` read now, with its type."""
+    registry = CollectorRegistry()
+    registry.register(process_registry(current_app.config["PROMETHEUS_MULTIPROC_DIR"]))
+    for collector in collectors:
+        registry.register(collector)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,207 @@
+"""The domain's side of the metrics: the label values every series starts with, and the state read per scrape.
+
+The state gauges (queue, workers, scheduler, breakers, dead letters, silent locations) are computed by
+`StateCollector` once per scrape, by whichever process serves `/metrics`: the API, never a worker's own
+metrics server.
+"""
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from prometheus_client.core import GaugeMetricFamily, Metric
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, StartedJobRegistry
+from rq.utils import utcparse
+from rq_scheduler import Scheduler
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from nootification import senders
+from nootification.delivery.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
+from nootification.extensions import db, redis_queue
+from nootification.models import (
+    DEAD_LETTER_STATUSES,
+    Alert,
+    AttemptOutcomeKind,
+    Delivery,
+    Severity,
+    severity_for,
+)
+from nootification.observability.metrics import OTHER, MetricSeries
+from nootification.services.queue_state import live_schedulers, live_workers
+
+DEAD_LETTER_WINDOW = timedelta(hours=24)
+BUSY_WINDOW = timedelta(days=7)
+QUEUE_HEAD_PROBE = 10
+
+
+def expected_series(config: Mapping) -> MetricSeries:
+    """The configured alert labels with their severities, the channels, severities and attempt outcomes."""
+    return MetricSeries(
+        label_severities={
+            label: severity_for(label, config["CRITICAL_LABELS"]).value for label in config["ALERT_LABELS"]
+        },
+        channels=senders.channels(),
+        severities=[severity.value for severity in Severity],
+        attempt_outcomes=[outcome.value for outcome in AttemptOutcomeKind],
+    )
+
+
+class StateCollector:
+    """The service's state read at scrape time from Redis and the database; a failing source reports 0."""
+
+    def __init__(self, *, queue: Queue, session: Session, config: Mapping, now: float | None = None):
+        self.queue = queue
+        self.connection: Redis = queue.connection
+        self.session = session
+        self.config = config
+        self.now = time.time() if now is None else now
+        self.channels = senders.channels()
+
+    def collect(self) -> Iterator[Metric]:
+        """Every state gauge, then whether each source answered."""
+        up = GaugeMetricFamily(
+            "nootification_state_source_up",
+            "Whether /metrics could read the state it reports from this source (redis, database).",
+            labels=["source"],
+        )
+        for source, read, failure in (
+            ("redis", self._redis_state, RedisError),
+            ("database", self._database_state, SQLAlchemyError),
+        ):
+            try:
+                families = list(read())
+            except failure:
+                if source == "database":
+                    self.session.rollback()
+                up.add_metric([source], 0)
+            else:
+                up.add_metric([source], 1)
+                yield from families
+        yield up
+
+    def _channel(self, channel: str) -> str:
+        return channel if channel in self.channels else OTHER
+
+    def _per_channel(self, name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, documentation, labels=["channel"])
+        for channel in sorted(set(self.channels) | set(counts)):
+            family.add_metric([channel], counts.get(channel, 0))
+        return family
+
+    def _redis_state(self) -> Iterable[Metric]:
+        yield self._queue_jobs()
+        yield GaugeMetricFamily(
+            "nootification_queue_oldest_job_age_seconds",
+            "Seconds the job at the head of the delivery queue has waited (0 when the queue is empty).",
+            value=self._oldest_job_age(),
+        )
+        yield from self._workers()
+        yield GaugeMetricFamily(
+            "nootification_schedulers_alive",
+            "rq-scheduler processes whose heartbeat key is alive in Redis.",
+            value=live_schedulers(self.connection),
+        )
+        yield self._per_channel(
+            "nootification_circuit_breakers_open",
+            "Circuit breakers (one per channel and destination host) open right now, per channel.",
+            self._open_breakers(),
+        )
+
+    def _queue_jobs(self) -> GaugeMetricFamily:
+        queue, connection = self.queue, self.connection
+        # Registries are counted without RQ's cleanup, so a scrape never changes what it measures.
+        counts = {
+            "queued": queue.count,
+            "started": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "deferred": DeferredJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "scheduled": connection.zcard(Scheduler.scheduled_jobs_key),
+        }
+        family = GaugeMetricFamily(
+            "nootification_queue_jobs",
+            "Jobs of the delivery queue by state: queued (waiting for a worker), started, deferred, failed "
+            "(RQ's registries) and scheduled (rq-scheduler's retries, plus the periodic sweep).",
+            labels=["state"],
+        )
+        for state, count in counts.items():
+            family.add_metric([state], count)
+        return family
+
+    def _oldest_job_age(self) -> float:
+        # The head of the list is the oldest job; a head whose job hash is gone is skipped.
+        for job_id in self.connection.lrange(self.queue.key, 0, QUEUE_HEAD_PROBE - 1):
+            enqueued_at = self.connection.hget(f"rq:job:{job_id.decode()}", "enqueued_at")
+            if enqueued_at:
+                return max(0.0, self.now - utcparse(enqueued_at.decode()).timestamp())
+        return 0.0
+
+    def _workers(self) -> Iterable[GaugeMetricFamily]:
+        workers = live_workers(self.queue)
+        heartbeats = [worker.last_heartbeat.timestamp() for worker in workers if worker.last_heartbeat]
+        yield GaugeMetricFamily(
+            "nootification_workers_alive",
+            "RQ workers of the delivery queue whose registration has not expired.",
+            value=len(workers),
+        )
+        yield GaugeMetricFamily(
+            "nootification_worker_oldest_heartbeat_age_seconds",
+            "Seconds since the least recent heartbeat among registered workers (0 with no worker).",
+            value=max((self.now - heartbeat for heartbeat in heartbeats), default=0.0),
+        )
+
+    def _open_breakers(self) -> dict[str, int]:
+        keys = list(self.connection.scan_iter(match=f"{BREAKER_KEY_PREFIX}*:open_until"))
+        counts: dict[str, int] = {}
+        if not keys:
+            return counts
+        for key, open_until in zip(keys, self.connection.mget(keys), strict=True):
+            # nootification:breaker:<channel>:<host>:open_until; the host is never a label.
+            channel = self._channel(key.decode()[len(BREAKER_KEY_PREFIX) :].split(":", 1)[0])
+            if open_until is not None and self.now < float(open_until):
+                counts[channel] = counts.get(channel, 0) + 1
+        return counts
+
+    def _database_state(self) -> Iterable[Metric]:
+        now = datetime.fromtimestamp(self.now, UTC)
+        dead = self.session.execute(
+            sa.select(Delivery.channel, sa.func.count())
+            .where(
+                Delivery.status.in_(DEAD_LETTER_STATUSES),
+                Delivery.created_at >= now - DEAD_LETTER_WINDOW,
+            )
+            .group_by(Delivery.channel)
+        )
+        counts: dict[str, int] = {}
+        for channel, count in dead:
+            counts[self._channel(channel)] = counts.get(self._channel(channel), 0) + count
+        yield self._per_channel(
+            "nootification_dead_letters",
+            "Failed or expired deliveries created in the last 24 hours and not sent again, per channel.",
+            counts,
+        )
+        busy_and_quiet = (
+            sa.select(Alert.location_id)
+            .where(Alert.received_at >= now - BUSY_WINDOW)
+            .group_by(Alert.location_id)
+            .having(
+                sa.func.count() >= self.config["SILENT_LOCATION_MIN_ALERTS"],
+                sa.func.max(Alert.received_at) < now - timedelta(hours=self.config["SILENT_LOCATION_HOURS"]),
+            )
+        )
+        yield GaugeMetricFamily(
+            "nootification_locations_silent",
+            "Locations with at least SILENT_LOCATION_MIN_ALERTS alerts over 7 days and none for "
+            "SILENT_LOCATION_HOURS hours.",
+            value=self.session.scalar(sa.select(sa.func.count()).select_from(busy_and_quiet.subquery())),
+        )
+
+
+def state_collector() -> StateCollector:
+    """The collector of the current app's state: its delivery queue, database session and configuration."""
+    return StateCollector(queue=redis_queue.queue, session=db.session, config=current_app.config)
