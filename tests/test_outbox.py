@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from nootification.delivery import claim as claiming
@@ -175,3 +176,19 @@ def test_deliveries_whose_push_failed_stay_queued_for_the_sweep_when_the_databas
     assert stored_delivery().status is DeliveryStatus.QUEUED
     redis_queue.connection.flushdb()  # its job is gone: the sweeper's lost-job check takes it
     assert sweep(now=utcnow() + LATER).queued == 1
+
+
+@pytest.mark.parametrize(("started_ago", "requeued"), [(timedelta(minutes=5), 1), (timedelta(0), 0)])
+def test_a_job_started_by_a_worker_that_died_before_claiming_is_queued_again(
+    client, queued_delivery, stub, run_worker, started_ago, requeued
+):
+    delivery = stored_delivery()
+    job_key = f"rq:job:delivery-{delivery.id}-{delivery.enqueue_count}"
+    started_at = (utcnow() + LATER - started_ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # A worker took the job and marked it started, then died before its claim: the delivery is still queued.
+    redis_queue.connection.lrem(redis_queue.queue.key, 1, job_key.removeprefix("rq:job:"))
+    redis_queue.connection.hset(job_key, mapping={"status": "started", "started_at": started_at})
+
+    assert sweep(now=utcnow() + LATER).queued == requeued
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == requeued

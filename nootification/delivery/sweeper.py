@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from rq.job import JobStatus
+from rq.utils import utcparse
 
 from nootification.delivery import ledger
 from nootification.delivery.batch import record_final
@@ -39,17 +40,31 @@ class SweepReport:
     expired: int
 
 
-def _without_live_job(deliveries: Sequence[Delivery]) -> list[Delivery]:
-    """The deliveries whose current job is gone, or ended without giving the delivery a final status."""
+def _without_live_job(deliveries: Sequence[Delivery], grace: datetime) -> list[Delivery]:
+    """The deliveries whose current job is gone, ended without giving the delivery a final status, or was
+    started before `grace` by a worker that never claimed the delivery (it died between the two: a live
+    worker claims within milliseconds of starting a job)."""
     with redis_queue.connection.pipeline(transaction=False) as pipeline:
         for delivery in deliveries:
-            pipeline.hget(f"rq:job:{job_id_for(delivery.id, delivery.enqueue_count)}", "status")
-        states = pipeline.execute()
+            pipeline.hmget(
+                f"rq:job:{job_id_for(delivery.id, delivery.enqueue_count)}", "status", "started_at"
+            )
+        jobs = pipeline.execute()
     return [
         delivery
-        for delivery, state in zip(deliveries, states, strict=True)
-        if state is None or state.decode() in DEAD_JOB_STATES
+        for delivery, (state, started_at) in zip(deliveries, jobs, strict=True)
+        if _lost(state, started_at, grace)
     ]
+
+
+def _lost(state: bytes | None, started_at: bytes | None, grace: datetime) -> bool:
+    if state is None or state.decode() in DEAD_JOB_STATES:
+        return True
+    return (
+        state.decode() == JobStatus.STARTED.value
+        and bool(started_at)
+        and utcparse(started_at.decode()) < grace
+    )
 
 
 def _select(*conditions) -> list[Delivery]:
@@ -74,7 +89,8 @@ def sweep(now: datetime | None = None) -> SweepReport:
     unqueued = _select(Delivery.status == DeliveryStatus.PENDING, Delivery.created_at < grace)
     lost = _without_live_job(
         _select(Delivery.status == DeliveryStatus.QUEUED, Delivery.queued_at < grace)
-        + _select(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.next_attempt_at < grace)
+        + _select(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.next_attempt_at < grace),
+        grace,
     )
     abandoned = _select(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
     for delivery in abandoned:
