@@ -2,7 +2,11 @@
 
 import pytest
 
-from nootification.models import DeliveryStatus, Level
+from nootification.delivery.batch import prepare
+from nootification.delivery.breakers import Breakers
+from nootification.extensions import db, redis_queue
+from nootification.models import DeliveryStatus, Level, utcnow
+from nootification.senders import get_sender
 from tests.factories import alert_payload, make_location, make_user, stored_deliveries
 
 
@@ -107,3 +111,34 @@ def test_cli_lists_retries_and_replays(app, half_failed_alert, stub, run_worker)
     assert "replayed 0 deliveries" in runner.invoke(args=["alerts", "replay", half_failed_alert]).output
     assert runner.invoke(args=["alerts", "replay", "nope"]).exit_code == 1
     assert stub.messages(half_failed_alert)["count"] == 2
+
+
+def test_an_attempt_in_flight_shows_no_end_and_no_latency(app, client, queued_delivery):
+    delivery_id = stored_deliveries()[0].id
+    # A worker claims the delivery and records its first attempt before the request leaves.
+    [ready] = prepare(
+        db.session,
+        [delivery_id],
+        get_sender=get_sender,
+        breakers=Breakers(redis_queue.connection, threshold=5, cooldown=30),
+        config=app.config,
+        now=utcnow(),
+    )
+    assert ready.first_number == 1
+
+    detail = client.get(f"/deliveries/{delivery_id}").json
+    assert detail["status"] == "sending"
+    assert detail["attempts"] == 0  # counted once it ends
+    assert detail["attempt_log"] == [
+        {
+            "number": 1,
+            "started_at": detail["attempt_log"][0]["started_at"],
+            "finished_at": None,
+            "outcome": "in_flight",
+            "http_status": None,
+            "error_class": None,
+            "error_message": None,
+            "latency_ms": None,
+            "retry_after": None,
+        }
+    ]

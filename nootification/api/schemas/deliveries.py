@@ -27,12 +27,16 @@ class DeliveryAttemptSchema(Schema):
 
     number = fields.Integer()
     started_at = fields.DateTime()
-    finished_at = fields.DateTime()
-    outcome = fields.String(attribute="outcome.value")
+    # Null while the attempt is in flight, and for good when its outcome is unknown.
+    finished_at = fields.DateTime(allow_none=True)
+    outcome = fields.String(
+        attribute="outcome.value",
+        metadata={"description": "in_flight, sent, transient, permanent, or unknown (its worker died)"},
+    )
     http_status = fields.Integer(allow_none=True)
     error_class = fields.String(allow_none=True)
     error_message = fields.String(allow_none=True)
-    latency_ms = fields.Float()
+    latency_ms = fields.Float(allow_none=True)
     retry_after = fields.Float(allow_none=True)
 
 
