@@ -68,6 +68,9 @@ def test_the_engine_keeps_its_concurrency_in_flight_and_sends_each_once(app, fan
     assert StartedJobRegistry(queue=redis_queue.queue).count == 0
     assert FailedJobRegistry(queue=redis_queue.queue).count == 0
     assert redis_queue.queue.count == 0
+    # A closed job leaves nothing behind: its hash, its executions and their registry are gone.
+    assert redis_queue.connection.keys("rq:job:*") == []
+    assert redis_queue.connection.keys("rq:execution*") == []
 
 
 def test_a_hanging_provider_holds_one_slot_not_the_worker(app, fan_out, stub):

@@ -7,7 +7,14 @@ import pytest
 import requests
 
 from nootification.senders.base import PermanentSendError, TransientSendError
-from nootification.senders.http import is_transient, new_session, parse_retry_after, post, raise_for_status
+from nootification.senders.http import (
+    PROXY_VARIABLES,
+    is_transient,
+    new_session,
+    parse_retry_after,
+    post,
+    raise_for_status,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +69,26 @@ def test_raise_for_status_lets_2xx_through_and_refuses_a_redirect():
 def test_post_to_a_url_that_is_no_http_url_is_permanent(url):
     with pytest.raises(PermanentSendError, match="not a valid http"):
         post(new_session(), url, json={}, timeout=(1, 1))
+
+
+def test_a_session_keeps_a_connection_for_each_sending_slot():
+    session = new_session({"WORKER_CONCURRENCY": 48})
+
+    assert session.get_adapter("https://api.example.com").poolmanager.connection_pool_kw["maxsize"] == 48
+
+
+def test_without_proxy_variables_the_environment_is_read_once(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/bundle.pem")
+
+    session = new_session()
+
+    assert (session.trust_env, session.verify) == (False, "/etc/ssl/bundle.pem")
+
+
+def test_a_proxy_variable_leaves_requests_to_read_the_environment_per_request(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+
+    assert new_session().trust_env is True

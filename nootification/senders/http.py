@@ -1,6 +1,8 @@
 """Helpers shared by the channels that speak HTTP: one pooled session, one POST, status classification."""
 
+import os
 import time
+from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -10,6 +12,11 @@ import requests
 from nootification.senders.base import PermanentSendError, TransientSendError
 
 RETRYABLE_STATUSES = frozenset({408, 429})
+DEFAULT_POOL_SIZE = 32  # WORKER_CONCURRENCY's default, for a sender built from a partial config
+PROXY_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+)
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # in the order requests reads them
 BAD_URL_ERRORS = (
     requests.exceptions.MissingSchema,
     requests.exceptions.InvalidSchema,
@@ -17,11 +24,29 @@ BAD_URL_ERRORS = (
 )
 
 
-def new_session() -> requests.Session:
-    """A pooled HTTP session, kept for the life of a sender so connections are reused."""
+def new_session(config: Mapping | None = None) -> requests.Session:
+    """A pooled HTTP session, kept for the life of a sender: one connection per sending slot is reused."""
+    pool_size = (config or {}).get("WORKER_CONCURRENCY", DEFAULT_POOL_SIZE)
     session = requests.Session()
-    session.headers["User-Agent"] = "nootification"
+    # Every sending slot of a worker shares this session: a pool smaller than the slots would close and
+    # reopen connections (urllib3 keeps 10 per host by default).
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    _read_environment_once(session)
     return session
+
+
+def _read_environment_once(session: requests.Session) -> None:
+    # requests reads proxies, their exceptions, CA bundles and .netrc from the environment on every request:
+    # a scan of os.environ that is a third of its CPU per POST. Without proxy variables, the CA bundle is
+    # read here once, as requests would, and nothing is read again.
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return
+    session.trust_env = False
+    bundle = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
+    if bundle:
+        session.verify = bundle
 
 
 def post(session: requests.Session, url: str, *, timeout: tuple, **kwargs: Any) -> requests.Response:

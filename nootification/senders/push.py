@@ -29,7 +29,7 @@ class PushSender(MessageSender):
         super().__init__(config)
         self.endpoint = config["THIRD_PARTY_URL"].rstrip("/") + self.path
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session()
+        self.session = new_session(config)
 
     @staticmethod
     def payload(message: Message) -> dict:

@@ -91,7 +91,7 @@ class SlackSender(MessageSender):
         super().__init__(config)
         self.api_url = config["SLACK_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session()
+        self.session = new_session(config)
 
     @staticmethod
     def payload(message: Message) -> dict:

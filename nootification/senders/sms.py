@@ -42,7 +42,7 @@ class SmsSender(MessageSender):
         self.api_url = config["TWILIO_API_URL"].rstrip("/")
         self.from_number = config["TWILIO_FROM_NUMBER"]
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session()
+        self.session = new_session(config)
 
     @staticmethod
     def body(message: Message) -> str:

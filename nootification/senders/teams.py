@@ -28,7 +28,7 @@ class TeamsSender(UrlTargetSender):
     def __init__(self, config: Mapping):
         super().__init__(config)
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session()
+        self.session = new_session(config)
 
     @staticmethod
     def payload(message: Message) -> dict:

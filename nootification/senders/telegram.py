@@ -44,7 +44,7 @@ class TelegramSender(MessageSender):
         super().__init__(config)
         self.api_url = config["TELEGRAM_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session()
+        self.session = new_session(config)
 
     @staticmethod
     def payload(message: Message, chat_id: str) -> dict:
