@@ -2,9 +2,7 @@
 
 import logging
 import ssl
-import subprocess
 import traceback
-from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -19,20 +17,6 @@ from third_party import UNKNOWN_MAILBOX
 TO = "manager@shop.example.com"
 USERNAME = "relay-user"
 PASSWORD = "relay-password-secret"
-
-
-@pytest.fixture(scope="session")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command, and its key."""
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.fixture

@@ -1,20 +1,17 @@
 """The HTTP helpers every HTTP channel shares: Retry-After parsing and status classification."""
 
+import ssl
+import threading
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-import requests
 
 from nootification.senders.base import PermanentSendError, TransientSendError
-from nootification.senders.http import (
-    PROXY_VARIABLES,
-    is_transient,
-    new_session,
-    parse_retry_after,
-    post,
-    raise_for_status,
-)
+from nootification.senders.http import is_transient, parse_retry_after, raise_for_status
+from nootification.senders.transport import Answer, HttpClient
 
 
 @pytest.mark.parametrize(
@@ -40,12 +37,8 @@ def test_is_transient(status, transient):
     assert is_transient(status) is transient
 
 
-def response(status: int, text: str = "", **headers: str) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = text.encode()
-    answer.headers.update(headers)
-    return answer
+def response(status: int, text: str = "", **headers: str) -> Answer:
+    return Answer(status, "", headers, text.encode())
 
 
 def test_raise_for_status_uses_the_header_unless_given_retry_after():
@@ -68,27 +61,65 @@ def test_raise_for_status_lets_2xx_through_and_refuses_a_redirect():
 @pytest.mark.parametrize("url", ["no-scheme.example.com/hook", "ftp://example.com/hook", "http://"])
 def test_post_to_a_url_that_is_no_http_url_is_permanent(url):
     with pytest.raises(PermanentSendError, match="not a valid http"):
-        post(new_session(), url, json={}, timeout=(1, 1))
+        HttpClient().post(url, json={}, timeout=(1, 1))
 
 
-def test_a_session_keeps_a_connection_for_each_sending_slot():
-    session = new_session({"WORKER_CONCURRENCY": 48})
+def test_a_client_keeps_a_connection_for_each_sending_slot():
+    client = HttpClient({"WORKER_CONCURRENCY": 48})
 
-    assert session.get_adapter("https://api.example.com").poolmanager.connection_pool_kw["maxsize"] == 48
+    assert client.direct.connection_pool_kw["maxsize"] == 48
 
 
-def test_without_proxy_variables_the_environment_is_read_once(monkeypatch):
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def test_proxies_come_from_the_environment_and_no_proxy_bypasses_them(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "hooks.example.com")
+    client = HttpClient()
+
+    assert client.manager_for("https", "api.telegram.org") is client.proxies["https"]
+    assert client.manager_for("https", "hooks.example.com") is client.direct
+    assert client.manager_for("http", "api.telegram.org") is client.direct
+
+
+def test_the_ca_bundle_comes_from_the_environment_as_with_requests(monkeypatch):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/bundle.pem")
 
-    session = new_session()
-
-    assert (session.trust_env, session.verify) == (False, "/etc/ssl/bundle.pem")
+    assert HttpClient().direct.connection_pool_kw["ca_certs"] == "/etc/ssl/bundle.pem"
 
 
-def test_a_proxy_variable_leaves_requests_to_read_the_environment_per_request(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+@pytest.fixture
+def https_url(certificate) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 with the self-signed certificate, answering every POST 204."""
 
-    assert new_session().trust_env is True
+    class NoContent(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (the name http.server calls)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), NoContent)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_trusts_the_ca_bundle_the_environment_names(monkeypatch, certificate, https_url):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+
+    assert HttpClient().post(https_url, json={"a": 1}, timeout=(2, 2)).status_code == 204
+
+
+def test_https_to_an_untrusted_certificate_fails_without_sending(monkeypatch, https_url):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+
+    with pytest.raises(TransientSendError, match="connection error: SSLError"):
+        HttpClient().post(https_url, json={"a": 1}, timeout=(2, 2))

@@ -6,8 +6,9 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, fields, validate
 
 from nootification.senders.base import Message, MessageSender
-from nootification.senders.http import new_session, post_json
+from nootification.senders.http import post_json
 from nootification.senders.registry import register
+from nootification.senders.transport import HttpClient
 
 
 class PushConfigSchema(Schema):
@@ -29,7 +30,7 @@ class PushSender(MessageSender):
         super().__init__(config)
         self.endpoint = config["THIRD_PARTY_URL"].rstrip("/") + self.path
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def payload(message: Message) -> dict:
@@ -52,7 +53,7 @@ class PushSender(MessageSender):
     def send(self, message: Message) -> None:
         """POST the message once; the delivery id as Idempotency-Key lets the provider drop repeats."""
         post_json(
-            self.session,
+            self.http,
             self.endpoint,
             self.payload(message),
             headers={"Idempotency-Key": message.delivery_id},

@@ -13,9 +13,10 @@ from nootification.senders.base import (
     SendError,
     TransientSendError,
 )
-from nootification.senders.http import json_body, new_session, post, post_json, raise_for_status
+from nootification.senders.http import json_body, post_json, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body
+from nootification.senders.transport import HttpClient
 
 CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{8,}")
 # Slack's limits on a header block's and a section block's text.
@@ -91,7 +92,7 @@ class SlackSender(MessageSender):
         super().__init__(config)
         self.api_url = config["SLACK_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def payload(message: Message) -> dict:
@@ -104,7 +105,7 @@ class SlackSender(MessageSender):
         address = self.address(message)
         if is_webhook(address):
             # An incoming webhook answers "ok", or a status with a text code such as channel_not_found.
-            post_json(self.session, self.public_url(message), self.payload(message), timeout=self.timeout)
+            post_json(self.http, self.public_url(message), self.payload(message), timeout=self.timeout)
         else:
             self.post_message(address, message)
 
@@ -120,8 +121,7 @@ class SlackSender(MessageSender):
                 "event_payload": {"delivery_id": message.delivery_id, "alert_uuid": message.alert_uuid},
             },
         }
-        response = post(
-            self.session,
+        response = self.http.post(
             f"{self.api_url}/chat.postMessage",
             json=payload,
             headers={"Authorization": f"Bearer {token}"},

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from marshmallow import Schema, fields, validate
 
 from nootification.senders.base import Message, MessageSender, PermanentSendError
-from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body, with_link
+from nootification.senders.transport import HttpClient
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 # Twilio refuses a body over 1,600 characters (error 21617).
@@ -42,7 +43,7 @@ class SmsSender(MessageSender):
         self.api_url = config["TWILIO_API_URL"].rstrip("/")
         self.from_number = config["TWILIO_FROM_NUMBER"]
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def body(message: Message) -> str:
@@ -56,10 +57,9 @@ class SmsSender(MessageSender):
             raise PermanentSendError("TWILIO_FROM_NUMBER is not an E.164 phone number")
         sid = self.required_secret("TWILIO_ACCOUNT_SID")
         token = self.required_secret("TWILIO_AUTH_TOKEN")
-        response = post(
-            self.session,
+        response = self.http.post(
             f"{self.api_url}/2010-04-01/Accounts/{sid}/Messages.json",
-            data={"To": to, "From": self.from_number, "Body": self.body(message)},
+            form={"To": to, "From": self.from_number, "Body": self.body(message)},
             auth=(sid, token),
             timeout=self.timeout,
         )

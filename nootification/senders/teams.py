@@ -5,8 +5,9 @@ from collections.abc import Mapping
 from marshmallow import Schema, fields
 
 from nootification.senders.base import Message, UrlTargetSender
-from nootification.senders.http import new_session, post_json
+from nootification.senders.http import post_json
 from nootification.senders.registry import register
+from nootification.senders.transport import HttpClient
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -28,7 +29,7 @@ class TeamsSender(UrlTargetSender):
     def __init__(self, config: Mapping):
         super().__init__(config)
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def payload(message: Message) -> dict:
@@ -53,4 +54,4 @@ class TeamsSender(UrlTargetSender):
 
     def send(self, message: Message) -> None:
         """POST the card once; the webhook URL is itself the credential, so it is never quoted in errors."""
-        post_json(self.session, self.public_url(message), self.payload(message), timeout=self.timeout)
+        post_json(self.http, self.public_url(message), self.payload(message), timeout=self.timeout)

@@ -7,9 +7,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 
 from nootification.senders.base import Message, MessageSender
-from nootification.senders.http import json_body, new_session, post, raise_for_status
+from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.text import subject_and_body, with_link
+from nootification.senders.transport import HttpClient
 
 CHAT_ID = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31}")
 MAX_TEXT = 4096
@@ -44,7 +45,7 @@ class TelegramSender(MessageSender):
         super().__init__(config)
         self.api_url = config["TELEGRAM_API_URL"].rstrip("/")
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def payload(message: Message, chat_id: str) -> dict:
@@ -57,8 +58,7 @@ class TelegramSender(MessageSender):
         chat_id = self.address(message)
         token = self.required_secret("TELEGRAM_BOT_TOKEN")
         # The token is part of the URL: errors below quote Telegram's description, never the URL.
-        response = post(
-            self.session,
+        response = self.http.post(
             f"{self.api_url}/bot{token}/sendMessage",
             json=self.payload(message, chat_id),
             timeout=self.timeout,

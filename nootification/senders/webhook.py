@@ -10,8 +10,9 @@ from marshmallow import Schema, fields
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from nootification.senders.base import Message, PermanentSendError, UrlTargetSender
-from nootification.senders.http import new_session, post, raise_for_status
+from nootification.senders.http import raise_for_status
 from nootification.senders.registry import register
+from nootification.senders.transport import HttpClient
 
 EVENT_TYPE = "alert.notification"
 
@@ -34,7 +35,7 @@ class WebhookSender(UrlTargetSender):
     def __init__(self, config: Mapping):
         super().__init__(config)
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
-        self.session = new_session(config)
+        self.http = HttpClient(config)
 
     @staticmethod
     def payload(message: Message, timestamp: datetime) -> dict:
@@ -77,5 +78,5 @@ class WebhookSender(UrlTargetSender):
             "webhook-timestamp": str(seconds),
             "webhook-signature": signer.sign(message.delivery_id, timestamp, body),
         }
-        response = post(self.session, url, data=body.encode(), headers=headers, timeout=self.timeout)
+        response = self.http.post(url, body=body.encode(), headers=headers, timeout=self.timeout)
         raise_for_status(response)
