@@ -7,7 +7,7 @@ from flask import Flask
 from nootification import senders
 from nootification.api import register_api
 from nootification.cli import register_commands
-from nootification.config import Config
+from nootification.config import Config, engine_options
 from nootification.errors import register_error_handlers
 from nootification.extensions import db, migrate, redis_queue
 from nootification.observability import register_observability
@@ -25,6 +25,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     register_observability(app)
     register_metrics(app, expected_series(app.config))
     db.init_app(app)

@@ -1,7 +1,10 @@
 """Configuration classes: the only place that reads environment variables."""
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 VERSION = "0.1.0"  # kept equal to pyproject.toml's by a test
 
@@ -185,7 +188,35 @@ class Config:
             }
         },
     }
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # None: sized from WORKER_CONCURRENCY by `engine_options`; a dict here is used as it is.
+    SQLALCHEMY_ENGINE_OPTIONS: dict | None = None
+    DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 10)  # connections each process keeps open
+    DATABASE_POOL_RECYCLE = _env_int("DATABASE_POOL_RECYCLE", 1800)  # seconds before one is reopened
+
+
+def engine_options(config: Mapping) -> dict:
+    """SQLAlchemy's pool for this process: a connection for each sending slot at once, never a pre-ping.
+
+    The worker's loop and each of its WORKER_CONCURRENCY slots may hold a connection together (a slot
+    records a retry's start on its own), so none ever waits for one. No pre-ping on checkout (a round trip
+    per transaction): a connection the database dropped fails its first statement, the pool is then renewed,
+    and the worker does that work again; the API answers that one request 503.
+    """
+    if config["SQLALCHEMY_ENGINE_OPTIONS"] is not None:
+        return config["SQLALCHEMY_ENGINE_OPTIONS"]
+    if is_in_memory_sqlite(config["SQLALCHEMY_DATABASE_URI"]):
+        return {}  # one connection shared by every thread: no pool to size
+    return {
+        "pool_size": config["DATABASE_POOL_SIZE"],
+        "max_overflow": config["WORKER_CONCURRENCY"] + 1,
+        "pool_recycle": config["DATABASE_POOL_RECYCLE"],
+    }
+
+
+def is_in_memory_sqlite(url: str) -> bool:
+    """Whether a database URL names an in-memory SQLite database."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 class TestConfig(Config):

@@ -1,9 +1,11 @@
 """The domain error tree and the one JSON error handler used for every failed request."""
 
+import contextlib
 import logging
 from http import HTTPStatus
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from nootification.extensions import db
@@ -13,6 +15,7 @@ log = logging.getLogger(__name__)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 INVALID_JSON = "Invalid JSON body."
 FAILED_VALIDATION = "The request did not pass validation."
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 class NootificationError(Exception):
@@ -103,6 +106,17 @@ def handle_domain_error(error: NootificationError) -> Response:
     return _json_error(int(error.status_code), error.message, error.errors)
 
 
+def handle_database_unavailable(error: OperationalError) -> Response:
+    """Answer 503 with Retry-After when the database cannot be reached or stays locked: nothing was stored."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.path, error.orig)
+    # The connection may be gone too; the session is discarded at the end of the request anyway.
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.rollback()
+    response = _json_error(503, "The database is unavailable; nothing was stored. Try again shortly.")
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def handle_unexpected_error(error: Exception) -> Response:
     """Log an unexpected failure with its traceback and answer a 500 without details."""
     log.exception("unhandled error on %s %s", request.method, request.path)
@@ -121,4 +135,5 @@ def register_error_handlers(app: Flask) -> None:
     app.before_request(require_json_body)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(NootificationError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

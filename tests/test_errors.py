@@ -2,6 +2,9 @@
 
 import pytest
 
+from nootification import create_app
+from tests.conftest import free_port, make_config
+
 
 def assert_error_shape(response, code: int) -> None:
     assert response.status_code == code
@@ -44,3 +47,18 @@ def test_every_response_carries_a_request_id(client):
     response = client.get("/health", headers={"X-Request-ID": "abc123"})
     assert response.headers["X-Request-ID"] == "abc123"
     assert client.get("/health").headers["X-Request-ID"]
+
+
+def test_an_unreachable_database_is_a_json_503_with_retry_after(redis_url):
+    app = create_app(
+        make_config(
+            SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nothing",
+            REDIS_URL=redis_url,
+        )
+    )
+
+    response = app.test_client().get("/users", headers={"Authorization": "Bearer noot_anything"})
+
+    assert_error_shape(response, 503)
+    assert response.headers["Retry-After"] == "2"
+    assert "nobody" not in response.get_data(as_text=True)

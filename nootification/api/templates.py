@@ -29,7 +29,12 @@ def list_templates():
 @blp.alt_response(409, description="A template for this label, channel and locale exists.")
 @blp.alt_response(422, description="A field is invalid, or the template does not render.")
 def create_template(template: dict):
-    """Store a Jinja2 template (sandboxed); one that fails to render with sample values is refused."""
+    """Store a Jinja2 template (sandboxed); one that fails to render with sample values is refused.
+
+    A repetition or power whose result would be huge is refused while rendering. At send time each channel
+    cuts the rendered subject and body to its provider's limit, and a template that fails on an alert's
+    real values gives way to the built-in one for that message, with a logged warning.
+    """
     return templates.create_template(**template)
 
 

@@ -1,7 +1,10 @@
 """The message of a claimed delivery: its recipient's contact point on its channel, its rendered template."""
 
+import logging
+
 from nootification.delivery.claim import ClaimedDelivery
 from nootification.senders.base import Message, MessageSender
+from nootification.senders.text import cut
 from nootification.services.contacts import contact_for
 from nootification.services.templates import TemplateRenderError, render_for
 
@@ -9,6 +12,8 @@ from nootification.services.templates import TemplateRenderError, render_for
 class UndeliverableError(Exception):
     """The delivery cannot be made at all: its contact point is gone or its template fails."""
 
+
+log = logging.getLogger(__name__)
 
 REPEAT_MARK = "Repeat: "
 
@@ -28,6 +33,7 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
     except TemplateRenderError as error:
         raise UndeliverableError(str(error)) from error
     repeat = delivery.after_unknown and not sender.deduplicates
+    subject = REPEAT_MARK + rendered.subject if repeat else rendered.subject
     return Message(
         delivery_id=delivery.id,
         user_uuid=user.user_uuid,
@@ -38,7 +44,21 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
         label=alert.label,
         severity=alert.severity.value,
         time_spotted=alert.time_spotted.timestamp(),
-        subject=REPEAT_MARK + rendered.subject if repeat else rendered.subject,
-        body=rendered.body,
+        subject=_fitted(subject, sender.max_subject, "subject", delivery),
+        body=_fitted(rendered.body, sender.max_body, "body", delivery),
         options=contact.options,
     )
+
+
+def _fitted(text: str, limit: int, part: str, delivery: ClaimedDelivery) -> str:
+    if len(text) <= limit:
+        return text
+    log.warning(
+        "delivery %s: the rendered %s (%d characters) is cut to %s's limit of %d",
+        delivery.id,
+        part,
+        len(text),
+        delivery.channel,
+        limit,
+    )
+    return cut(text, limit)

@@ -60,6 +60,9 @@ class MessageSender:
     secret_names: ClassVar[tuple[str, ...]] = ()
     # Whether the provider (or the receiver) drops a message it already has, by its key (the delivery id).
     deduplicates: ClassVar[bool] = False
+    # The longest subject and body the provider takes (characters): a longer rendered text is cut to fit.
+    max_subject: ClassVar[int] = 250
+    max_body: ClassVar[int] = 4000
 
     def __init__(self, config: Mapping):
         self.config = config

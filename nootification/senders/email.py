@@ -51,6 +51,9 @@ class EmailSender(MessageSender):
 
     channel = "email"
     deduplicates = True
+    # One header line stays under RFC 5322's 998 characters; the body is bounded for the inbox.
+    max_subject = 250
+    max_body = 50_000
     config_schema = EmailConfigSchema
     secret_names = ("SMTP_USERNAME", "SMTP_PASSWORD")
 

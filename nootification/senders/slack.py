@@ -85,6 +85,9 @@ class SlackSender(MessageSender):
     """Posts a Block Kit message through the Web API (SLACK_BOT_TOKEN) or to an incoming webhook."""
 
     channel = "slack"
+    # Block Kit's limits for a header and a section's text.
+    max_subject = MAX_HEADER
+    max_body = MAX_SECTION
     config_schema = SlackConfigSchema
     secret_names = ("SLACK_BOT_TOKEN",)
 

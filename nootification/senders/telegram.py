@@ -38,6 +38,8 @@ class TelegramSender(MessageSender):
     """POSTs `{TELEGRAM_API_URL}/bot<TELEGRAM_BOT_TOKEN>/sendMessage` with the chat id and the text."""
 
     channel = "telegram"
+    # Telegram's limit for a whole message, link included (`with_link` fits it).
+    max_body = MAX_TEXT
     config_schema = TelegramConfigSchema
     secret_names = ("TELEGRAM_BOT_TOKEN",)
 

@@ -15,7 +15,7 @@ def with_link(text: str, url: str, limit: int) -> str:
     """
     text = text.strip()
     if len(url) > limit:
-        return _cut(text, limit)
+        return cut(text, limit)
     if not text:
         return url
     if len(text) + 1 + len(url) <= limit:
@@ -23,10 +23,11 @@ def with_link(text: str, url: str, limit: int) -> str:
     room = limit - len(url) - 1
     if room <= len(ELLIPSIS):
         return url
-    return f"{_cut(text, room)}\n{url}"
+    return f"{cut(text, room)}\n{url}"
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters, ending with an ellipsis when it had to be cut."""
     if len(text) <= limit:
         return text
     return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS

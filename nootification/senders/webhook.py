@@ -29,6 +29,9 @@ class WebhookSender(UrlTargetSender):
 
     channel = "webhook"
     deduplicates = True
+    # Receivers differ; these keep one POST small.
+    max_subject = 1000
+    max_body = 20_000
     config_schema = WebhookConfigSchema
     secret_names = ("WEBHOOK_SIGNING_SECRET",)
 

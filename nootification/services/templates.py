@@ -1,12 +1,14 @@
 """Message templates: Jinja2 in a sandbox, per (label, channel, locale), with shipped defaults."""
 
 import functools
+import logging
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from jinja2 import StrictUndefined
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from nootification.errors import Conflict, InvalidInput, NotFound
@@ -14,6 +16,8 @@ from nootification.extensions import db
 from nootification.models import Alert, Template, User
 from nootification.services.alerts import get_alert
 from nootification.services.cache import PeriodicRead
+
+log = logging.getLogger(__name__)
 
 ANY = "*"
 DEFAULT_LOCALE = "en"
@@ -31,7 +35,34 @@ SHIPPED = {
     ),
 }
 
-_environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+# What one rendered template may produce at most, whatever the channel: repeating a text or a list beyond it
+# is refused while rendering, before it takes the memory. Each channel then cuts to its provider's limit.
+MAX_RENDERED = 100_000
+MAX_EXPONENT = 100
+
+
+class BoundedEnvironment(SandboxedEnvironment):
+    """Jinja2's sandbox, with `*` and `**` refused where their result would be huge (`label * 10**9`)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator: str, left, right):
+        """Compute `left operator right`, refusing an oversized repetition or power."""
+        if operator == "*" and _repetition_length(left, right) > MAX_RENDERED:
+            raise SecurityError(f"a repetition longer than {MAX_RENDERED} is not allowed")
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"an exponent above {MAX_EXPONENT} is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+def _repetition_length(left, right) -> int:
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+            return len(sequence) * times
+    return 0
+
+
+_environment = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 class TemplateRenderError(Exception):
@@ -134,13 +165,35 @@ def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
 
         best = min(candidates, key=precedence)
         return best.subject, best.body
+    return shipped_template(locale)
+
+
+def shipped_template(locale: str) -> tuple[str, str]:
+    """The built-in (subject, body) for a locale, English when there is none for it."""
     return SHIPPED.get(locale, SHIPPED[DEFAULT_LOCALE])
 
 
 def render_for(alert: Alert, user: User, channel: str) -> Rendered:
-    """The message one user receives about an alert on a channel."""
-    subject, body = find_template(alert.label, channel, user.locale)
-    return render_text(subject, body, context_for(alert, user))
+    """The message one user receives about an alert on a channel.
+
+    A stored template that fails on the alert's real values gives way to the built-in one, with a warning:
+    the alert still goes out, on this channel and on every other.
+    """
+    template = find_template(alert.label, channel, user.locale)
+    context = context_for(alert, user)
+    try:
+        return render_text(*template, context)
+    except TemplateRenderError as error:
+        if template == shipped_template(user.locale):
+            raise
+        log.warning(
+            "the stored template for %s on %s (%s) failed, so the built-in one is used: %s",
+            alert.label,
+            channel,
+            user.locale,
+            error,
+        )
+        return render_text(*shipped_template(user.locale), context)
 
 
 def _check_syntax(subject: str, body: str) -> None:
