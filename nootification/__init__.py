@@ -7,9 +7,9 @@ from flask import Flask
 from nootification import senders
 from nootification.api import register_api
 from nootification.cli import register_commands
-from nootification.config import Config, engine_options
+from nootification.config import Config
 from nootification.errors import register_error_handlers
-from nootification.extensions import db, migrate, redis_queue
+from nootification.extensions import redis_queue, register_database
 from nootification.observability import register_observability
 from nootification.observability.metrics import register_metrics
 from nootification.security import register_security
@@ -25,11 +25,9 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
 
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     register_observability(app)
     register_metrics(app, expected_series(app.config))
-    db.init_app(app)
-    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"])
+    register_database(app)
     redis_queue.init_app(app)
     senders.init_app(app)
     register_security(app)

@@ -1,4 +1,5 @@
-"""`flask` commands: worker, scheduler, data loading, sweeping and replaying deliveries."""
+"""`flask` commands: worker, scheduler, the quick start's API server, data loading, sweeping and replaying
+deliveries."""
 
 import logging
 import time
@@ -12,6 +13,7 @@ from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 from rq_scheduler import Scheduler
 
+from nootification.api_server import serve
 from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.sweeper import schedule_sweeper, sweep
 from nootification.errors import NootificationError
@@ -107,6 +109,17 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
         return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises
 
     keep_running(run, "scheduler")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, help="Threads running requests.")
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the API under waitress (the quick start's server): each request is read whole, slow ones too,
+    before a thread runs it. SIGTERM or Ctrl-C stops it once the requests in flight have run (up to 5 s)."""
+    serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 
 @click.command("load-data")
@@ -244,6 +257,7 @@ def register_commands(app: Flask) -> None:
     commands = (
         worker_command,
         scheduler_command,
+        serve_command,
         load_data_command,
         sweep_command,
         deliveries_group,

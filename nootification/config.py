@@ -101,6 +101,9 @@ class Config:
     ALLOW_UNAUTHENTICATED_ALERTS = _env_bool("ALLOW_UNAUTHENTICATED_ALERTS", False)
 
     # Rate limits per bearer token, or per client address without one (flask-limiter, on Redis).
+    # Proxies in front of the API whose X-Forwarded-For to trust (compose's nginx: 1). With 0 the client's
+    # address is the connection's, and a forwarded header is ignored: a client cannot pick its rate limit.
+    PROXY_HOPS = _env_int("PROXY_HOPS", 0)
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_DEFAULT = _env_str("RATELIMIT_DEFAULT", "300 per minute")
     RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")

@@ -13,6 +13,8 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
+from nootification.config import engine_options
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -48,6 +50,13 @@ migrate = Migrate()
 # The default limit is read from the current app's config on each request, not fixed at init_app:
 # flask-limiter keeps the first app's defaults otherwise.
 limiter = Limiter(key_func=client_identity, default_limits=[lambda: current_app.config["RATELIMIT_DEFAULT"]])
+
+
+def register_database(app: Flask) -> None:
+    """SQLAlchemy with its pool sized for this process (config.engine_options), and the migrations."""
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS_DIRECTORY"])
 
 
 @event.listens_for(Engine, "connect")

@@ -7,6 +7,7 @@ from flask import Flask, current_app, request
 from flask_smorest import Blueprint
 from webargs.core import parse_json
 from werkzeug.exceptions import UnprocessableEntity
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from nootification.auth import token_identity
 from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
@@ -144,7 +145,10 @@ def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
 
 
 def register_security(app: Flask) -> None:
-    """Rate limits on Redis, security headers and input guards."""
+    """Rate limits on Redis, security headers, input guards; client addresses from PROXY_HOPS proxies."""
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # Flask runs after-request functions last registered first: this one must see the limiter's headers.
     app.after_request(drop_retry_after_where_meaningless)

@@ -90,3 +90,38 @@ def test_nul_characters_are_refused(client, method, path, kwargs):
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == 422
     assert "NUL" in response.json["message"]
+
+
+def limited_behind(app, hops: int):
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT="3 per 30 second",
+        PROXY_HOPS=hops,
+    )
+    return create_app(config).test_client()
+
+
+def statuses_from(client, addresses: list[str]) -> list[int]:
+    return [
+        client.get("/locations", headers={"X-Forwarded-For": address}).status_code for address in addresses
+    ]
+
+
+def test_behind_a_proxy_each_forwarded_client_has_its_own_limit(app, db):
+    client = limited_behind(app, hops=1)
+
+    assert statuses_from(client, ["203.0.113.1"] * 4) == [401, 401, 401, 429]
+    assert statuses_from(client, ["203.0.113.2"]) == [401]
+
+
+def test_without_a_proxy_a_forwarded_header_changes_no_limit(app, db):
+    client = limited_behind(app, hops=0)
+
+    assert statuses_from(client, ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]) == [
+        401,
+        401,
+        401,
+        429,
+    ]
