@@ -1,9 +1,11 @@
-"""Chaos run: deliveries under provider failures, a SIGKILLed worker, a Redis restart and an API restart.
+"""Chaos run: deliveries under provider failures, a SIGKILLed worker, a Redis restart, a 15 s database write
+lock, a 30 s Redis stall (SIGSTOP), an API restart, then the API, a worker, the scheduler and Redis SIGKILLed
+in turn and started again.
 
 Asserts that every expected (alert, user) pair reached the stub provider and none twice, and that the
 API's /metrics counted what the database holds (alerts created, deliveries sent, failed and expired, one
-latency observation per sent delivery); prints lost / duplicated / raw-duplicate / expired counts and the
-time to drain. Loopback only, bounded in time.
+latency observation per sent delivery); prints lost / duplicated / raw-duplicate / expired counts, the time
+to drain and receipt → sent p50 / p95. Loopback only, bounded in time.
 """
 
 import argparse
@@ -16,13 +18,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import requests
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import faults
 from bench.stack import Stack
+from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt
 
 # The admin API and the webhook, authenticated with the stack's admin token once the stack is up.
 session = requests.Session()
 NON_FINAL = ("pending", "queued", "sending", "scheduled")
+
+LOCK_SECONDS = 15.0
+STALL_SECONDS = 30.0
+KILL_PAUSE_SECONDS = 2.0
+# Processes SIGKILLed in a run (worker-0 alone, then four in turn): each may miss a count it was making.
+KILLED_COUNTING = 5
 
 # Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
 CHAOS_SETTINGS = {
@@ -143,17 +154,17 @@ def metric_totals(api: str) -> Counter:
     return totals
 
 
-def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed_workers: int) -> list[str]:
-    """Where the metrics and the database or the run disagree; a SIGKILLed worker may miss one count."""
+def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed: int) -> list[str]:
+    """Where the metrics and the database or the run disagree; a SIGKILLed process may miss one count."""
     checks = {
-        "alerts created": (totals["alerts created"], run.alerts, 0),
-        "sent": (totals["sent"], final["sent"], killed_workers),
+        "alerts created": (totals["alerts created"], run.alerts, killed),
+        "sent": (totals["sent"], final["sent"], killed),
         "failed or expired": (
             totals["failed"] + totals["expired"],
             final["failed"] + final["expired"],
-            killed_workers,
+            killed,
         ),
-        "latency observations": (totals["latency observations"], final["sent"], killed_workers),
+        "latency observations": (totals["latency observations"], final["sent"], killed),
     }
     problems = [
         f"{name}: metrics {counted:.0f}, expected {expected}"
@@ -166,23 +177,70 @@ def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed_wo
 
 
 def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int) -> list[str]:
-    """Inject the failures while the poster runs; return what was done, in order."""
+    """Inject the faults one after the other while the poster runs; return what was done, in order.
+
+    A fault that lasts (a lock, a stall, the kills in turn) runs in a thread of its own while alerts keep
+    coming; the next fault waits for it to end, and so does the drain.
+    """
     events = []
     steps = [
         (
-            0.25,
+            0.15,
             "SIGKILL worker-0 and start it again",
             lambda: (stack.kill("worker-0"), stack.start_worker(0)),
         ),
-        (0.50, "restart redis", lambda: stack.restart("redis")),
+        (0.30, "restart redis", lambda: stack.restart("redis")),
+        (
+            0.45,
+            f"hold the database's write lock for {LOCK_SECONDS:g} s",
+            lambda: faults.in_background(faults.hold_write_lock, stack, LOCK_SECONDS),
+        ),
+        (
+            0.60,
+            f"stop redis with SIGSTOP for {STALL_SECONDS:g} s",
+            lambda: faults.in_background(faults.pause_redis, stack, STALL_SECONDS),
+        ),
         (0.75, "restart the API", lambda: stack.restart("api")),
+        (
+            0.90,
+            "SIGKILL " + ", ".join(faults.killed_in_turn(stack)) + " in turn, each started again",
+            lambda: faults.in_background(faults.kill_in_turn, stack, KILL_PAUSE_SECONDS),
+        ),
     ]
+    lasting: threading.Thread | None = None
     for fraction, description, action in steps:
         while poster.is_alive() and len(run.expected) < fraction * target:
             time.sleep(0.05)
-        action()
+        if lasting is not None:
+            lasting.join()
+        outcome = action()
+        lasting = outcome if isinstance(outcome, threading.Thread) else None
         events.append(f"{time.strftime('%H:%M:%S')} {description} (at {len(run.expected)} expected)")
+    if lasting is not None:
+        lasting.join()
     return events
+
+
+def receipt_to_sent(database_url: str) -> dict[str, float]:
+    """Seconds from an alert's receipt to each of its deliveries' sending: p50, p95 and the slowest."""
+    engine = sa.create_engine(database_url)
+    attempts, deliveries, alerts = DeliveryAttempt.__table__, Delivery.__table__, Alert.__table__
+    query = (
+        sa.select(alerts.c.received_at, attempts.c.finished_at)
+        .join(deliveries, deliveries.c.alert_id == alerts.c.id)
+        .join(attempts, attempts.c.delivery_id == deliveries.c.id)
+        .where(attempts.c.outcome == AttemptOutcomeKind.SENT)
+    )
+    with engine.connect() as connection:
+        seconds = sorted((sent - received).total_seconds() for received, sent in connection.execute(query))
+    engine.dispose()
+    if not seconds:
+        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
+    return {
+        "p50": round(seconds[len(seconds) // 2], 2),
+        "p95": round(seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))], 2),
+        "max": round(seconds[-1], 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         messages = requests.get(f"{stack.stub_url}/messages", timeout=30).json()
         final = {status: count_status(stack.api_url, status) for status in ("sent", "failed", "expired")}
         totals = metric_totals(stack.api_url)
-        disagreements = metrics_disagree(totals, run, final, killed_workers=1)
+        disagreements = metrics_disagree(totals, run, final, killed=KILLED_COUNTING)
+        latency = receipt_to_sent(stack.env["DATABASE_URL"])
         pairs = Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages["messages"])
         received = set(pairs)
         report = {
@@ -263,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             "not drained": left,
             "posting time (s)": round(posted - started, 1),
             "time to drain after the last post (s)": round(drained - posted, 1),
+            "receipt → sent p50 / p95 / max (s)": "{p50} / {p95} / {max}".format(**latency),
         }
     for event in events:
         print(event)

@@ -3,10 +3,14 @@
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from nootification.delivery.batch import prepare
+from nootification.delivery.breakers import Breakers
 from nootification.delivery.circuit import KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
+from nootification.senders import get_sender
 from tests.factories import alert_payload, make_location, make_user, stored_deliveries, stored_delivery
 
 
@@ -105,3 +109,50 @@ def test_permanent_refusal_does_not_trip_the_breaker(app, client, busy_shop, stu
     run_worker()
     statuses = sorted(d.status.value for d in stored_deliveries())
     assert statuses == ["failed", "failed", "sent"]
+
+
+class WriteProbingBreakers(Breakers):
+    """Breakers that, when asked, check from another connection whether the deliveries can be written."""
+
+    def __init__(self, delivery_id: str):
+        super().__init__(redis_queue.connection, threshold=5, cooldown=30)
+        self.delivery_id = delivery_id
+        self.writable: list[bool] = []
+
+    def allow(self, name: str) -> bool:
+        """Probe, then answer as the real breakers would."""
+        self.writable.append(_can_write(self.delivery_id))
+        return super().allow(name)
+
+
+def _can_write(delivery_id: str) -> bool:
+    engine = sa.create_engine(db.engine.url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            else:
+                connection.exec_driver_sql("SET lock_timeout = '200ms'")
+            connection.execute(
+                sa.text("UPDATE deliveries SET updated_at = updated_at WHERE id = :id"), {"id": delivery_id}
+            )
+            connection.rollback()
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def test_the_claim_is_committed_before_the_breakers_are_asked(app, client, queued_delivery):
+    # The breakers live in Redis: a stalled Redis must not hold the database's write lock, which every
+    # other worker's claim and outcomes wait for.
+    delivery_id = stored_delivery().id
+    breakers = WriteProbingBreakers(delivery_id)
+
+    [ready] = prepare(
+        db.session, [delivery_id], get_sender=get_sender, breakers=breakers, config=app.config, now=utcnow()
+    )
+
+    assert ready.delivery.id == delivery_id
+    assert breakers.writable == [True]

@@ -152,6 +152,28 @@ def test_scheduled_retry_whose_job_was_lost_is_queued_by_the_sweep(client, queue
     assert stub.messages(queued_delivery)["count"] == 1
 
 
+def test_scheduled_retry_whose_job_left_the_schedule_is_queued_by_the_sweep(
+    client, queued_delivery, stub, run_worker
+):
+    # rq-scheduler saves a job, then adds it to its schedule: Redis stalled between the two, the job
+    # says "scheduled" but nothing will ever queue it.
+    redis_queue.queue.empty()
+    schedule(stored_delivery(), at=utcnow())
+    [job] = redis_queue.scheduler.get_jobs()
+    redis_queue.connection.zrem(redis_queue.scheduler.scheduled_jobs_key, job.id)
+
+    assert sweep(now=utcnow() + LATER).queued == 1
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 1
+
+
+def test_scheduled_retry_still_in_the_schedule_is_left_to_it(client, queued_delivery):
+    redis_queue.queue.empty()
+    schedule(stored_delivery(), at=utcnow())
+
+    assert sweep(now=utcnow() + LATER).queued == 0
+
+
 def test_sweeper_is_registered_once_however_often_the_scheduler_starts(app, db):
     schedule_sweeper(10)
     schedule_sweeper(10)

@@ -48,9 +48,13 @@ def prepare(
     """Claim the deliveries and settle those that cannot be sent now; the rest are ready to send.
 
     A delivery past its deadline expires, one without a message fails, one whose destination's breaker is
-    open is put off; each ready one gets its first attempt recorded as in flight. All in one transaction.
+    open is put off; each ready one gets its first attempt recorded as in flight. Two transactions: the
+    claim is committed before the breakers, which live in Redis, are asked, so that a stalled Redis holds no
+    database lock; a worker that dies between the two leaves deliveries under a lease and no attempt, which
+    the sweeper takes back.
     """
     claimed = load(session, claim(session, delivery_ids, lease_seconds=config["DELIVERY_LEASE"], now=now))
+    session.commit()
     ready: list[Ready] = []
     changes: list[Change] = []
     for delivery in claimed:

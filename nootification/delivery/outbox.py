@@ -71,7 +71,9 @@ def push_jobs(jobs: Sequence[QueuedJob]) -> None:
     first.origin, first.enqueued_at = queue.name, rq_now()
     fields = first.to_dict()
     job_ids = [job_id_for(job.delivery_id, job.generation) for job in jobs]
-    with queue.connection.pipeline(transaction=False) as pipeline:
+    # One MULTI/EXEC: a connection lost halfway must not leave job hashes saying "queued" that no list holds
+    # (the sweeper would take them for live jobs).
+    with queue.connection.pipeline(transaction=True) as pipeline:
         for job, job_id in zip(jobs, job_ids, strict=True):
             call = (job.delivery_id,)
             pipeline.hset(

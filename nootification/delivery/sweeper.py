@@ -41,25 +41,33 @@ class SweepReport:
 
 
 def _without_live_job(deliveries: Sequence[Delivery], grace: datetime) -> list[Delivery]:
-    """The deliveries whose current job is gone, ended without giving the delivery a final status, or was
-    started before `grace` by a worker that never claimed the delivery (it died between the two: a live
-    worker claims within milliseconds of starting a job)."""
+    """The deliveries whose current job is gone, ended without giving the delivery a final status, says it is
+    scheduled but is not in rq-scheduler's schedule, or was started before `grace` by a worker that never
+    claimed the delivery (it died between the two: a live worker claims within milliseconds of starting a
+    job)."""
+    schedule = redis_queue.scheduler.scheduled_jobs_key
     with redis_queue.connection.pipeline(transaction=False) as pipeline:
         for delivery in deliveries:
-            pipeline.hmget(
-                f"rq:job:{job_id_for(delivery.id, delivery.enqueue_count)}", "status", "started_at"
-            )
-        jobs = pipeline.execute()
+            job_id = job_id_for(delivery.id, delivery.enqueue_count)
+            pipeline.hmget(f"rq:job:{job_id}", "status", "started_at")
+            pipeline.zscore(schedule, job_id)
+        answers = pipeline.execute()
+    jobs = zip(answers[::2], answers[1::2], strict=True)
     return [
         delivery
-        for delivery, (state, started_at) in zip(deliveries, jobs, strict=True)
-        if _lost(state, started_at, grace)
+        for delivery, ((state, started_at), in_schedule) in zip(deliveries, jobs, strict=True)
+        if _lost(state, started_at, in_schedule is not None, grace)
     ]
 
 
-def _lost(state: bytes | None, started_at: bytes | None, grace: datetime) -> bool:
+def _lost(state: bytes | None, started_at: bytes | None, in_schedule: bool, grace: datetime) -> bool:
     if state is None or state.decode() in DEAD_JOB_STATES:
         return True
+    if state.decode() == JobStatus.SCHEDULED.value:
+        # rq-scheduler saves a job, then adds it to its schedule, in two commands: a Redis stall or crash
+        # between them leaves a job nothing will ever queue. (It queues a due job before taking it out of
+        # the schedule, so a job that left the schedule normally is "queued" by then.)
+        return not in_schedule
     return (
         state.decode() == JobStatus.STARTED.value
         and bool(started_at)
