@@ -87,6 +87,9 @@ def test_the_ca_bundle_comes_from_the_environment_as_with_requests(monkeypatch):
     assert HttpClient().direct.connection_pool_kw["ca_certs"] == "/etc/ssl/bundle.pem"
 
 
+agents: list[str] = []  # the User-Agent of each POST the HTTPS server below received
+
+
 @pytest.fixture
 def https_url(certificate) -> Iterator[str]:
     """An HTTPS server on 127.0.0.1 with the self-signed certificate, answering every POST 204."""
@@ -94,6 +97,7 @@ def https_url(certificate) -> Iterator[str]:
     class NoContent(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (the name http.server calls)
             self.rfile.read(int(self.headers["Content-Length"]))
+            agents.append(self.headers["User-Agent"])
             self.send_response(204)
             self.end_headers()
 
@@ -113,8 +117,12 @@ def https_url(certificate) -> Iterator[str]:
 
 def test_https_trusts_the_ca_bundle_the_environment_names(monkeypatch, certificate, https_url):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    agents.clear()
 
-    assert HttpClient().post(https_url, json={"a": 1}, timeout=(2, 2)).status_code == 204
+    answer = HttpClient().post(https_url, json={"a": 1}, headers={"X-Extra": "1"}, timeout=(2, 2))
+
+    assert answer.status_code == 204
+    assert agents == ["nootification"]
 
 
 def test_https_to_an_untrusted_certificate_fails_without_sending(monkeypatch, https_url):

@@ -55,11 +55,7 @@ class HttpClient:
     def __init__(self, config: Mapping | None = None):
         size = (config or {}).get("WORKER_CONCURRENCY", DEFAULT_POOL_SIZE)
         bundle = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
-        settings = {
-            "maxsize": size,
-            "ca_certs": bundle or certifi.where(),
-            "headers": {"User-Agent": USER_AGENT},
-        }
+        settings = {"maxsize": size, "ca_certs": bundle or certifi.where()}
         self.direct = urllib3.PoolManager(**settings)
         self.proxy_settings = getproxies_environment()
         self.proxies = {
@@ -92,7 +88,8 @@ class HttpClient:
         Redirects are not followed: for an API or a webhook, one means a wrong address.
         """
         scheme, host = _scheme_and_host(url)
-        sent_headers = dict(headers or {})
+        # A request's own headers replace a pool's in urllib3, so the User-Agent goes with each request.
+        sent_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if json is not None:
             body = jsonlib.dumps(json).encode()
             sent_headers["Content-Type"] = "application/json"
