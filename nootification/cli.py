@@ -15,7 +15,7 @@ from rq_scheduler import Scheduler
 
 from nootification.api_server import serve
 from nootification.delivery.engine import DeliveryEngine
-from nootification.delivery.sweeper import schedule_sweeper, sweep
+from nootification.delivery.sweeper import ensure_sweeper, schedule_sweeper, sweep
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
@@ -58,12 +58,22 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
 
 
 class StopAwareScheduler(Scheduler):
-    """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed."""
+    """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed; and
+    the periodic sweep put back whenever it is missing from the schedule."""
+
+    def __init__(self, *args, sweep_interval: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sweep_interval = sweep_interval
 
     def register_birth(self) -> None:
         """Install the stop handler (it registers the death), then register as rq-scheduler does."""
         self._install_signal_handlers()
         super().register_birth()
+
+    def enqueue_jobs(self):
+        """Check that the periodic sweep is scheduled, then queue the due jobs as rq-scheduler does."""
+        ensure_sweeper(self.sweep_interval)
+        return super().enqueue_jobs()
 
 
 @click.command("worker")
@@ -101,9 +111,13 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
     wait_for_redis(wait_redis)
 
     def run() -> bool:
-        schedule_sweeper(current_app.config["SWEEP_INTERVAL"])
+        sweep_interval = current_app.config["SWEEP_INTERVAL"]
+        schedule_sweeper(sweep_interval)
         scheduler = StopAwareScheduler(
-            queue=redis_queue.queue, connection=redis_queue.connection, interval=interval
+            queue=redis_queue.queue,
+            connection=redis_queue.connection,
+            interval=interval,
+            sweep_interval=sweep_interval,
         )
         scheduler.run()
         return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises

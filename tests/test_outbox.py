@@ -5,10 +5,11 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from nootification.cli import StopAwareScheduler
 from nootification.delivery import claim as claiming
 from nootification.delivery import publish
 from nootification.delivery.outbox import ScheduledJob, _back_to_pending, schedule_jobs
-from nootification.delivery.sweeper import SWEEPER_ID, schedule_sweeper, sweep
+from nootification.delivery.sweeper import SWEEPER_ID, ensure_sweeper, schedule_sweeper, sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
 from tests.factories import alert_payload, stored_deliveries, stored_delivery
@@ -172,6 +173,20 @@ def test_scheduled_retry_still_in_the_schedule_is_left_to_it(client, queued_deli
     schedule(stored_delivery(), at=utcnow())
 
     assert sweep(now=utcnow() + LATER).queued == 0
+
+
+def test_the_scheduler_puts_back_a_periodic_sweep_that_redis_lost(app, db):
+    schedule_sweeper(10)
+    redis_queue.connection.zrem(redis_queue.scheduler.scheduled_jobs_key, SWEEPER_ID)  # a crash lost it
+    scheduler = StopAwareScheduler(
+        queue=redis_queue.queue, connection=redis_queue.connection, interval=1, sweep_interval=10
+    )
+
+    scheduler.enqueue_jobs()
+
+    [job] = [job for job in redis_queue.scheduler.get_jobs() if job.id == SWEEPER_ID]
+    assert job.meta["interval"] == 10
+    assert ensure_sweeper(10) is False  # there now: left as it is
 
 
 def test_sweeper_is_registered_once_however_often_the_scheduler_starts(app, db):

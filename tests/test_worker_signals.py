@@ -68,7 +68,9 @@ def test_a_worker_signalled_while_registering_stops_and_unregisters(app, db, sig
 
 
 def test_a_scheduler_signalled_while_registering_registers_its_death(app, db, signals_reach_a_sentinel):
-    scheduler = SchedulerSignalledWhileRegistering(queue=redis_queue.queue, connection=redis_queue.connection)
+    scheduler = SchedulerSignalledWhileRegistering(
+        queue=redis_queue.queue, connection=redis_queue.connection, sweep_interval=10
+    )
     with pytest.raises(SystemExit):
         scheduler.run()
     assert live_schedulers(redis_queue.connection) == 0

@@ -120,3 +120,14 @@ def schedule_sweeper(interval: int) -> None:
     scheduler = redis_queue.scheduler
     scheduler.cancel(SWEEPER_ID)
     scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)
+
+
+def ensure_sweeper(interval: int) -> bool:
+    """Register the periodic sweep again if Redis lost it (a crash loses its last second of writes); whether
+    it had to. Without it, nothing would take back what that same crash lost."""
+    scheduler = redis_queue.scheduler
+    if redis_queue.connection.zscore(scheduler.scheduled_jobs_key, SWEEPER_ID) is not None:
+        return False
+    log.warning("the periodic sweep was not scheduled (Redis lost it): scheduling it again")
+    schedule_sweeper(interval)
+    return True
