@@ -29,11 +29,12 @@ from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAt
 session = requests.Session()
 NON_FINAL = ("pending", "queued", "sending", "scheduled")
 
+RESTARTS = ("SIGKILL worker-0 and start it again", "restart redis", "restart the API")
 LOCK_SECONDS = 15.0
 STALL_SECONDS = 30.0
 KILL_PAUSE_SECONDS = 2.0
 # Processes SIGKILLed in a run (worker-0 alone, then four in turn): each may miss a count it was making.
-KILLED_COUNTING = 5
+KILLED_COUNTING = {"all": 5, "restarts": 1}
 
 # Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
 CHAOS_SETTINGS = {
@@ -154,10 +155,12 @@ def metric_totals(api: str) -> Counter:
     return totals
 
 
-def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed: int) -> list[str]:
+def metrics_disagree(
+    totals: Counter, run: Run, final: dict[str, int], killed: int, api_killed: int
+) -> list[str]:
     """Where the metrics and the database or the run disagree; a SIGKILLed process may miss one count."""
     checks = {
-        "alerts created": (totals["alerts created"], run.alerts, killed),
+        "alerts created": (totals["alerts created"], run.alerts, api_killed),
         "sent": (totals["sent"], final["sent"], killed),
         "failed or expired": (
             totals["failed"] + totals["expired"],
@@ -176,11 +179,12 @@ def metrics_disagree(totals: Counter, run: Run, final: dict[str, int], killed: i
     return problems
 
 
-def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int) -> list[str]:
+def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_set: str) -> list[str]:
     """Inject the faults one after the other while the poster runs; return what was done, in order.
 
     A fault that lasts (a lock, a stall, the kills in turn) runs in a thread of its own while alerts keep
-    coming; the next fault waits for it to end, and so does the drain.
+    coming; the next fault waits for it to end, and so does the drain. `faults_set` "restarts" keeps the
+    worker SIGKILL, the Redis restart and the API restart only.
     """
     events = []
     steps = [
@@ -207,6 +211,8 @@ def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int) -> list
             lambda: faults.in_background(faults.kill_in_turn, stack, KILL_PAUSE_SECONDS),
         ),
     ]
+    if faults_set == "restarts":
+        steps = [step for step in steps if step[1] in RESTARTS]
     lasting: threading.Thread | None = None
     for fraction, description, action in steps:
         while poster.is_alive() and len(run.expected) < fraction * target:
@@ -261,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         help="an empty database for the stack, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/chaos "
         "(default: a new SQLite file)",
     )
+    parser.add_argument(
+        "--faults",
+        choices=("all", "restarts"),
+        default="all",
+        help="all: every fault (default); restarts: the worker SIGKILL, the Redis and the API restarts only",
+    )
     options = parser.parse_args(argv)
 
     rng = random.Random(options.seed)
@@ -285,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon=True,
         )
         poster.start()
-        events = chaos(stack, run, poster, options.deliveries)
+        events = chaos(stack, run, poster, options.deliveries, options.faults)
         poster.join()
         posted = time.monotonic()
 
@@ -297,7 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         messages = requests.get(f"{stack.stub_url}/messages", timeout=30).json()
         final = {status: count_status(stack.api_url, status) for status in ("sent", "failed", "expired")}
         totals = metric_totals(stack.api_url)
-        disagreements = metrics_disagree(totals, run, final, killed=KILLED_COUNTING)
+        disagreements = metrics_disagree(
+            totals,
+            run,
+            final,
+            killed=KILLED_COUNTING[options.faults],
+            api_killed=int(options.faults == "all"),
+        )
         latency = receipt_to_sent(stack.env["DATABASE_URL"])
         pairs = Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages["messages"])
         received = set(pairs)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from nootification.cli import StopAwareScheduler
 from nootification.delivery import claim as claiming
 from nootification.delivery import publish
-from nootification.delivery.outbox import ScheduledJob, _back_to_pending, schedule_jobs
+from nootification.delivery.outbox import ScheduledJob, _back_to_pending, requeue, schedule_jobs
 from nootification.delivery.sweeper import SWEEPER_ID, ensure_sweeper, schedule_sweeper, sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
@@ -229,3 +229,22 @@ def test_a_job_started_by_a_worker_that_died_before_claiming_is_queued_again(
     assert sweep(now=utcnow() + LATER).queued == requeued
     run_worker()
     assert stub.messages(queued_delivery)["count"] == requeued
+
+
+def test_a_lease_taken_back_leaves_alone_an_outcome_written_since_it_was_read(client, queued_delivery):
+    delivery_id = stored_delivery().id
+    assert claim(delivery_id)  # a worker took it; its lease runs out while its outcome waits for the database
+    abandoned = stored_delivery()  # what the sweeper reads
+    # The worker's outcome lands between the sweeper's read and its write.
+    db.session.execute(
+        sa.update(Delivery.__table__)
+        .where(Delivery.__table__.c.id == delivery_id)
+        .values(status=DeliveryStatus.SENT, lease_expires_at=None)
+    )
+    db.session.commit()
+    redis_queue.queue.empty()
+
+    assert requeue([abandoned]) == 0
+
+    assert stored_delivery().status is DeliveryStatus.SENT
+    assert redis_queue.queue.count == 0

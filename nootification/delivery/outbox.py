@@ -44,13 +44,6 @@ class QueuedJob:
     generation: int
 
 
-def mark_queued(delivery: Delivery) -> None:
-    """Set a delivery queued (not committed): committed so before the push, it needs no write after it."""
-    delivery.status = DeliveryStatus.QUEUED
-    delivery.queued_at = utcnow()
-    delivery.next_attempt_at = None
-
-
 def push_jobs(jobs: Sequence[QueuedJob]) -> None:
     """Push one RQ job per delivery in a single Redis pipeline; RedisError when Redis refuses.
 
@@ -123,12 +116,37 @@ def _back_to_pending(delivery_ids: Sequence[str]) -> None:
 
 
 def requeue(deliveries: Sequence[Delivery]) -> int:
-    """Give each delivery a new job generation, commit it queued, and push its job."""
+    """Give each delivery a new job generation, commit it queued, and push its job; how many were queued.
+
+    A compare-and-set against the delivery as it was read: one that changed since (a worker whose lease ran
+    out wrote its outcome meanwhile) is left as it now is, or it would be sent again and counted twice.
+    """
+    table = Delivery.__table__
+    now = utcnow()
+    queued = []
     for delivery in deliveries:
-        mark_queued(delivery)
-        delivery.enqueue_count += 1
+        lease = delivery.lease_expires_at
+        changed = db.session.execute(
+            sa.update(table)
+            .where(
+                table.c.id == delivery.id,
+                table.c.status == delivery.status,
+                table.c.enqueue_count == delivery.enqueue_count,
+                table.c.lease_expires_at.is_(None) if lease is None else table.c.lease_expires_at == lease,
+            )
+            .values(
+                status=DeliveryStatus.QUEUED,
+                queued_at=now,
+                next_attempt_at=None,
+                enqueue_count=delivery.enqueue_count + 1,
+                updated_at=now,
+            )
+        )
+        if changed.rowcount == 1:
+            queued.append(QueuedJob(delivery.id, delivery.enqueue_count + 1))
     db.session.commit()
-    return enqueue([QueuedJob(delivery.id, delivery.enqueue_count) for delivery in deliveries])
+    db.session.expire_all()  # the objects read before hold what the compare-and-set replaced
+    return enqueue(queued)
 
 
 @dataclass(frozen=True)
