@@ -29,7 +29,6 @@ from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAt
 session = requests.Session()
 NON_FINAL = ("pending", "queued", "sending", "scheduled")
 
-RESTARTS = ("SIGKILL worker-0 and start it again", "restart redis", "restart the API")
 LOCK_SECONDS = 15.0
 STALL_SECONDS = 30.0
 KILL_PAUSE_SECONDS = 2.0
@@ -187,13 +186,16 @@ def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_
     worker SIGKILL, the Redis restart and the API restart only.
     """
     events = []
-    steps = [
+    restarts = [
         (
             0.15,
             "SIGKILL worker-0 and start it again",
             lambda: (stack.kill("worker-0"), stack.start_worker(0)),
         ),
         (0.30, "restart redis", lambda: stack.restart("redis")),
+        (0.75, "restart the API", lambda: stack.restart("api")),
+    ]
+    lasting_faults = [
         (
             0.45,
             f"hold the database's write lock for {LOCK_SECONDS:g} s",
@@ -204,15 +206,13 @@ def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_
             f"stop redis with SIGSTOP for {STALL_SECONDS:g} s",
             lambda: faults.in_background(faults.pause_redis, stack, STALL_SECONDS),
         ),
-        (0.75, "restart the API", lambda: stack.restart("api")),
         (
             0.90,
             "SIGKILL " + ", ".join(faults.killed_in_turn(stack)) + " in turn, each started again",
             lambda: faults.in_background(faults.kill_in_turn, stack, KILL_PAUSE_SECONDS),
         ),
     ]
-    if faults_set == "restarts":
-        steps = [step for step in steps if step[1] in RESTARTS]
+    steps = restarts if faults_set == "restarts" else sorted(restarts + lasting_faults, key=lambda s: s[0])
     lasting: threading.Thread | None = None
     for fraction, description, action in steps:
         while poster.is_alive() and len(run.expected) < fraction * target:

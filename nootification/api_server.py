@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 CONNECTION_LIMIT = 1000  # open sockets at most, slow ones included; waitress's default is 100
 
 
-def _stop(signum: int, _frame) -> None:
+def _stop(_signum: int, _frame) -> None:
     # waitress's loop ends on SystemExit: it stops reading sockets and waits (up to 5 s) for the requests its
     # threads are running to end, so what they store is stored; their answers may not go out, and a client
     # sends again (an alert is idempotent by its alert_uuid). Then `serve` returns and the process exits 0.
