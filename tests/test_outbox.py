@@ -231,6 +231,35 @@ def test_a_job_started_by_a_worker_that_died_before_claiming_is_queued_again(
     assert stub.messages(queued_delivery)["count"] == requeued
 
 
+def take_without_starting() -> str:
+    """Move the next job to the intermediate list, as a worker does just before Redis fails it."""
+    queue = redis_queue.queue
+    return redis_queue.connection.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT").decode()
+
+
+def test_a_job_taken_but_never_started_is_queued_again_once_seen_stuck(
+    client, queued_delivery, stub, run_worker
+):
+    job_id = take_without_starting()
+
+    assert sweep(now=utcnow() + LATER).queued == 1
+    run_worker()
+    assert stub.messages(queued_delivery)["count"] == 1
+    assert redis_queue.connection.llen(redis_queue.queue.intermediate_queue_key) == 0
+    assert not redis_queue.connection.exists(f"rq:job:{job_id}")
+
+
+def test_a_job_just_taken_is_left_to_its_worker_until_it_stays_stuck(client, queued_delivery):
+    delivery = stored_delivery()
+    delivery.queued_at = utcnow() - timedelta(minutes=1)  # queued long ago, taken only now (a backlog)
+    db.session.commit()
+    job_id = take_without_starting()
+
+    assert sweep().queued == 0
+    assert redis_queue.connection.lrange(redis_queue.queue.intermediate_queue_key, 0, -1) == [job_id.encode()]
+    assert sweep(now=utcnow() + LATER).queued == 1
+
+
 def test_a_lease_taken_back_leaves_alone_an_outcome_written_since_it_was_read(client, queued_delivery):
     delivery_id = stored_delivery().id
     assert claim(delivery_id)  # a worker took it; its lease runs out while its outcome waits for the database

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq.job import Job
 
 from bench.rq_cost import measure
 from nootification.delivery.engine import DeliveryEngine
@@ -74,3 +76,19 @@ def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
         worker.work(burst=True)
     assert job.get_status(refresh=True) == "finished"
     assert not [record for record in caplog.records if "expire" in record.getMessage()]
+
+
+def test_jobs_taken_when_redis_failed_are_started_once_it_answers(app, queued_delivery, stub, monkeypatch):
+    fetch_many = Job.fetch_many
+    failures = iter([RedisConnectionError("Redis restarted")])
+
+    def fails_once(*args, **kwargs):
+        for error in failures:
+            raise error
+        return fetch_many(*args, **kwargs)
+
+    monkeypatch.setattr(Job, "fetch_many", fails_once)
+    engine_for(app).work(burst=True)
+
+    assert stub.messages(queued_delivery)["count"] == 1
+    assert redis_queue.connection.llen(redis_queue.queue.intermediate_queue_key) == 0

@@ -77,6 +77,9 @@ class DeliveryEngine(Worker):
         )
         self._running: dict[str, tuple[Job, Execution]] = {}
         self._unwritten: list[Done] = []
+        # Job ids moved to the intermediate list but not yet started: a Redis error between the two must not
+        # leave them there (RQ's own clean-up would fail them only after 10 to 20 minutes).
+        self._taken: list[str] = []
         self._hand_back_now = False
 
     @property
@@ -122,7 +125,13 @@ class DeliveryEngine(Worker):
                         "worker %s: Redis error, carrying on in %.0f s: %s", self.name, TROUBLE_PAUSE, error
                     )
                     time.sleep(TROUBLE_PAUSE)
-                if burst and not slots.busy and not self._unwritten and not self._queue_has_jobs():
+                if (
+                    burst
+                    and not slots.busy
+                    and not self._unwritten
+                    and not self._taken
+                    and not self._queue_has_jobs()
+                ):
                     break
             self._drain(slots)
         finally:
@@ -132,14 +141,16 @@ class DeliveryEngine(Worker):
     def _turn(self, slots: Slots, burst: bool) -> bool:
         self._maintain()
         free = min(slots.free(), self.batch_size)
-        taken = self._take(free, block=not burst and slots.busy == 0) if free else []
+        if not self._taken and free:
+            self._taken = self._take(free, block=not burst and slots.busy == 0)
+        taken = bool(self._taken)
         if taken:
-            self._start(taken, slots)
+            self._start(self._taken, slots)
         wait = 0 if taken or not slots.busy else (BUSY_WAIT if free else IDLE_WAIT)
         self._write(slots.collect(wait))
         if not slots.busy:
             self.set_state(WorkerStatus.IDLE)
-        return bool(taken)
+        return taken
 
     def _maintain(self) -> None:
         if not self.last_heartbeat or utcnow() - self.last_heartbeat >= HEARTBEAT_EVERY:
@@ -186,6 +197,7 @@ class DeliveryEngine(Worker):
                 pipeline.lrem(queue.intermediate_queue_key, 1, job_id)
             self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             pipeline.execute()
+        self._taken = []
         deliveries = {delivery_id_of(job.id): job for job in jobs if delivery_id_of(job.id)}
         for job in jobs:
             if not delivery_id_of(job.id):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import JobStatus
 from rq.utils import utcparse
 
@@ -40,11 +41,37 @@ class SweepReport:
     expired: int
 
 
-def _without_live_job(deliveries: Sequence[Delivery], grace: datetime) -> list[Delivery]:
+def _intermediate() -> IntermediateQueue:
+    return IntermediateQueue(redis_queue.queue.key, connection=redis_queue.connection)
+
+
+def _stuck_in_intermediate(grace: datetime) -> set[str]:
+    """The job ids a worker moved to the queue's intermediate list and never started, seen there since before
+    `grace` (Redis failed, or the worker died, between the move and the start: a live worker starts them
+    within milliseconds). The first sweep to see a job there marks it, with RQ's own marker."""
+    intermediate = _intermediate()
+    stuck = set()
+    for job_id in intermediate.get_job_ids():
+        intermediate.set_first_seen(job_id)
+        first_seen = intermediate.get_first_seen(job_id)
+        if first_seen and first_seen < grace:
+            stuck.add(job_id)
+    return stuck
+
+
+def _release(job_ids: set[str]) -> None:
+    """Take the jobs of deliveries queued again out of the intermediate list, with their hash and marker."""
+    intermediate = _intermediate()
+    for job_id in job_ids:
+        if redis_queue.connection.lrem(intermediate.key, 1, job_id):
+            redis_queue.connection.delete(f"rq:job:{job_id}", intermediate.get_first_seen_key(job_id))
+
+
+def _without_live_job(deliveries: Sequence[Delivery], grace: datetime, stuck: set[str]) -> list[Delivery]:
     """The deliveries whose current job is gone, ended without giving the delivery a final status, says it is
-    scheduled but is not in rq-scheduler's schedule, or was started before `grace` by a worker that never
-    claimed the delivery (it died between the two: a live worker claims within milliseconds of starting a
-    job)."""
+    scheduled but is not in rq-scheduler's schedule, is `stuck` in the intermediate list, or was started
+    before `grace` by a worker that never claimed the delivery (it died between the two: a live worker claims
+    within milliseconds of starting a job)."""
     schedule = redis_queue.scheduler.scheduled_jobs_key
     with redis_queue.connection.pipeline(transaction=False) as pipeline:
         for delivery in deliveries:
@@ -56,7 +83,8 @@ def _without_live_job(deliveries: Sequence[Delivery], grace: datetime) -> list[D
     return [
         delivery
         for delivery, ((state, started_at), in_schedule) in zip(deliveries, jobs, strict=True)
-        if _lost(state, started_at, in_schedule is not None, grace)
+        if job_id_for(delivery.id, delivery.enqueue_count) in stuck
+        or _lost(state, started_at, in_schedule is not None, grace)
     ]
 
 
@@ -95,10 +123,12 @@ def sweep(now: datetime | None = None) -> SweepReport:
         record_final(delivery, delivery.status)
 
     unqueued = _select(Delivery.status == DeliveryStatus.PENDING, Delivery.created_at < grace)
+    stuck = _stuck_in_intermediate(grace)
     lost = _without_live_job(
         _select(Delivery.status == DeliveryStatus.QUEUED, Delivery.queued_at < grace)
         + _select(Delivery.status == DeliveryStatus.SCHEDULED, Delivery.next_attempt_at < grace),
         grace,
+        stuck,
     )
     abandoned = _select(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_expires_at < now)
     for delivery in abandoned:
@@ -106,8 +136,10 @@ def sweep(now: datetime | None = None) -> SweepReport:
     # An attempt its dead worker left in flight may or may not have reached the provider.
     ledger.mark_unknown(db.session, [delivery.id for delivery in abandoned])
 
+    replaced = stuck & {job_id_for(delivery.id, delivery.enqueue_count) for delivery in lost}
     queued = requeue(unqueued + lost + abandoned) if unqueued or lost or abandoned else 0
     db.session.commit()
+    _release(replaced)
     metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
     report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale))
     if report.queued or report.expired:
