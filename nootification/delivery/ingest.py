@@ -35,8 +35,7 @@ def _same_content(alert: Alert, *, url: str, location: Location, label: str, tim
     )
 
 
-def _replay(alert_uuid: str, **content) -> IngestResult:
-    existing = db.session.scalar(sa.select(Alert).where(Alert.alert_uuid == alert_uuid))
+def _replay(existing: Alert, **content) -> IngestResult:
     same = _same_content(existing, **content)
     severity = severity_for(content["label"], current_app.config["CRITICAL_LABELS"])
     metrics.record_alert(content["label"], severity, "duplicate" if same else "conflict")
@@ -65,9 +64,6 @@ def _ingest(*, url: str, location: str, alert_uuid: str, label: str, time_spotte
     if shop is None:
         raise InvalidInput("Unknown location.", field="location")
     content = {"url": url, "location": shop, "label": label, "time_spotted": time_spotted}
-    if db.session.scalar(sa.select(Alert.id).where(Alert.alert_uuid == alert_uuid)) is not None:
-        return _replay(alert_uuid, **content)
-
     alert = Alert(
         alert_uuid=alert_uuid,
         url=url,
@@ -77,13 +73,15 @@ def _ingest(*, url: str, location: str, alert_uuid: str, label: str, time_spotte
         time_spotted=time_spotted,
         received_at=utcnow(),
     )
-    db.session.add(alert)
     try:
         alert.delivery_count = publish(alert)
     except IntegrityError:
-        # Another request stored the same alert_uuid between our check and our commit.
+        # The alert_uuid is stored already: a repeat, or another request stored it since our reads.
         db.session.rollback()
-        return _replay(alert_uuid, **content)
+        existing = db.session.scalar(sa.select(Alert).where(Alert.alert_uuid == alert_uuid))
+        if existing is None:
+            raise
+        return _replay(existing, **content)
     log.info("alert %s (%s) at %s: %d deliveries", alert_uuid, label, location, alert.delivery_count)
     metrics.record_alert(label, alert.severity, "created")
     return IngestResult(alert=alert, created=True)

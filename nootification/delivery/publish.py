@@ -8,6 +8,7 @@ from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryStatus, new_id, utcnow
 from nootification.services.recipients import recipients_for
 
+ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
 
 
@@ -38,12 +39,25 @@ def plan_deliveries(alert: Alert) -> list[dict]:
 
 
 def publish(alert: Alert) -> int:
-    """Commit the alert with its deliveries in one transaction, then queue their jobs; how many deliveries.
+    """Commit a new alert with its deliveries in one transaction, then queue their jobs; how many deliveries.
 
-    The rows are written in one multi-row insert, without ORM objects: an alert may go to a thousand staff.
+    The alert stays out of the session: its row and its deliveries' rows are plain inserts (an alert may go to
+    a thousand staff). An alert_uuid already stored raises IntegrityError, with nothing written.
     """
     rows = plan_deliveries(alert)
-    db.session.flush()  # the alert's id
+    alert.id = db.session.execute(
+        ALERTS.insert()
+        .values(
+            alert_uuid=alert.alert_uuid,
+            url=alert.url,
+            location_id=alert.location.id,
+            label=alert.label,
+            severity=alert.severity,
+            time_spotted=alert.time_spotted,
+            received_at=alert.received_at,
+        )
+        .returning(ALERTS.c.id)
+    ).scalar_one()
     if rows:
         db.session.execute(DELIVERIES.insert(), [{**row, "alert_id": alert.id} for row in rows])
     db.session.commit()

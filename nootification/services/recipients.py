@@ -1,12 +1,12 @@
 """Who should hear about an alert, and on which channels."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
 from nootification.extensions import db
-from nootification.models import Alert, Level, Severity, User, user_locations
-from nootification.services.contacts import PointView, contact_points_of, contacts_of
+from nootification.models import Alert, ContactPoint, Level, Severity, User, user_locations
+from nootification.services.contacts import PointView, contacts_of
 from nootification.services.routing import routed_channels
 
 
@@ -34,16 +34,32 @@ class Staff:
 
 
 def staff_of(location_id: int) -> list[Staff]:
-    """The users attached to a location with their contact points: two queries, no ORM objects."""
-    users = User.__table__
+    """The users attached to a location with their contact points: one query, no ORM objects."""
+    users, points = User.__table__, ContactPoint.__table__
     rows = db.session.execute(
-        sa.select(users.c.id, users.c.level, users.c.push_address)
+        sa.select(
+            users.c.id,
+            users.c.level,
+            users.c.push_address,
+            points.c.channel,
+            points.c.address,
+            points.c.level.label("point_level"),
+            points.c.enabled,
+            points.c.options,
+        )
         .join(user_locations, user_locations.c.user_id == users.c.id)
+        .outerjoin(points, points.c.user_id == users.c.id)
         .where(user_locations.c.location_id == location_id)
-        .order_by(users.c.id)
-    ).all()
-    points = contact_points_of(db.session, [row.id for row in rows])
-    return [Staff(row.id, row.level, row.push_address, points.get(row.id, ())) for row in rows]
+        .order_by(users.c.id, points.c.id)
+    )
+    staff: list[Staff] = []
+    for row in rows:
+        if not staff or staff[-1].id != row.id:
+            staff.append(Staff(row.id, row.level, row.push_address, ()))
+        if row.channel is not None:
+            point = PointView(row.channel, row.address, row.point_level, row.enabled, row.options or {})
+            staff[-1] = replace(staff[-1], contact_points=(*staff[-1].contact_points, point))
+    return staff
 
 
 def recipients_for(alert: Alert) -> list[Recipient]:
