@@ -32,8 +32,9 @@ run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
 # The stub's webhook and Teams endpoints are plain http on loopback, which production refuses.
 run: export ALLOW_PRIVATE_WEBHOOK_TARGETS ?= true
 run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
-# Signs the ops page's one-minute tickets: a new random key for each `make run` unless one is set.
-run: export SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')
+# Signs the ops page's one-minute tickets and the staff's action links: a random key made by the first
+# `make run` and kept in var/secret-key, so that links already sent still work after a restart.
+run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
 
 .PHONY: install run test e2e chaos fuzz bench lint lock clean
 
@@ -54,6 +55,8 @@ run: install  ## migrate, load the demo data, then run redis, api, worker, sched
 	  echo "make run: one already runs from this checkout (supervisord pid $$(cat var/supervisord.pid))" >&2; \
 	  exit 1; \
 	fi
+	@mkdir -p var && [ -n "$$SECRET_KEY" ] || [ -s "$$SECRET_KEY_FILE" ] || \
+	  (umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > "$$SECRET_KEY_FILE")
 	flask db upgrade
 	flask load-data
 	flask tokens demo

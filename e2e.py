@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -666,6 +667,50 @@ def check_receipts(
     return comparison.ok
 
 
+def staff_links(messages: Iterable[Mapping[str, Any]], alerts: Sequence[PostedAlert]) -> dict[str, str]:
+    """The action link paths, by user, of the posted alert whose push messages reached the most people."""
+    by_alert: dict[str, dict[str, str]] = {alert.alert_uuid: {} for alert in alerts}
+    for message in messages:
+        links = by_alert.get(message.get("alert_uuid"))
+        if links is not None and message_channel(message) == PUSH and message.get("action_url"):
+            links[message["target_user_uuid"]] = urlsplit(message["action_url"]).path
+    return max(by_alert.values(), key=len, default={})
+
+
+def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
+    """Through the action links of one alert: the page, a claim, a second person's claim refused (when the
+    alert reached two), an outcome, then the alert's state. Skipped when no push message went out."""
+    messages = fetch_messages(stack.session, stack.stub)
+    posted = {alert.alert_uuid for alert in alerts}
+    if not any(message_channel(m) == PUSH and m.get("alert_uuid") in posted for m in messages):
+        log.warning("staff loop: skipped, no push message went out for the posted alerts")
+        return True
+    links = staff_links(messages, alerts)
+    if not links:
+        log.error("staff loop: the push messages carry no action link")
+        return False
+    people = list(links.items())
+    (first, first_link), second_link = people[0], people[-1][1]
+    page = _send(stack.session, "GET", stack.api + first_link, (200,))
+    if "I'm on it" not in page.text:
+        raise CheckFailed(f'GET {first_link}: the staff page has no "I\'m on it" button')
+    for link in dict.fromkeys([first_link, second_link]):
+        _send(stack.session, "POST", f"{stack.api}{link}/claim", (303,), allow_redirects=False)
+    form = {"outcome": "false_alarm", "note": "e2e"}
+    outcome_url = f"{stack.api}{second_link}/outcome"
+    _send(stack.session, "POST", outcome_url, (303,), data=form, allow_redirects=False)
+    state = _call(stack.session, "GET", f"{stack.api}{second_link}/state", 200)
+    checks = {
+        "claimed by the first to press": state.get("claimed_by_user_uuid") == first,
+        "the outcome recorded": state.get("outcome") == "false_alarm",
+        "everyone listed as told": set(links) <= {person["user_uuid"] for person in state.get("told", [])},
+    }
+    for what, passed in checks.items():
+        level = logging.INFO if passed else logging.ERROR
+        log.log(level, "staff loop (%d people): %s: %s", len(people), what, "ok" if passed else state)
+    return all(checks.values())
+
+
 def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
     """The default run: webhook and Teams contact points at the stub, a few levels set, then alerts checked.
 
@@ -708,7 +753,7 @@ def _levels_and_alerts(
     try:
         plans = plan_alerts(shops, alerts_count, rng)
         alerts = [post_alert(stack.session, stack.api, plan, tokens.alerts) for plan in plans]
-        return check_receipts(stack, alerts, users, routes, timeout)
+        return check_receipts(stack, alerts, users, routes, timeout) and check_staff_loop(stack, alerts)
     finally:
         # Each level back as this run found it: a later run, or --original, sees the stack's own data.
         apply_preferences(stack.session, stack.api, before, tokens.users)
@@ -762,7 +807,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "contact points it made at the end, even when the run fails. Who is expected on which channel "
         "follows from GET /users (shops, levels, contact points) and GET /routes; the stub's messages are "
         "matched to users by target_user_uuid (push) or by contact point address, and to alerts by "
-        "alert_uuid or by the alert's video URL in the text or payload.",
+        "alert_uuid or by the alert's video URL in the text or payload. Then, through the action links of "
+        "the alert whose push messages reached the most people, it opens the staff page, claims the alert "
+        "as the first, claims it again as another (refused), records an outcome as that other person, and "
+        "checks the alert's state.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")

@@ -108,6 +108,7 @@ class Config:
     RATELIMIT_DEFAULT = _env_str("RATELIMIT_DEFAULT", "300 per minute")
     RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")
     RATELIMIT_PREFERENCES = _env_str("RATELIMIT_PREFERENCES", "60 per minute")
+    RATELIMIT_STAFF = _env_str("RATELIMIT_STAFF", "60 per minute")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_KEY_PREFIX = "nootification-limits"
@@ -143,9 +144,14 @@ class Config:
     SILENT_LOCATION_MIN_ALERTS = _env_int("SILENT_LOCATION_MIN_ALERTS", 50)
     SILENT_LOCATION_HOURS = _env_float("SILENT_LOCATION_HOURS", 12.0)
 
-    # Signs the ops page's short-lived tickets (HMAC); from SECRET_KEY or the file SECRET_KEY_FILE names.
-    # Every API process must share it. Unset: the ops page cannot connect.
+    # Signs the ops page's short-lived tickets and the staff's action links (HMAC); from SECRET_KEY or the
+    # file SECRET_KEY_FILE names. Every API and worker process must share it. Unset: the ops page cannot
+    # connect and messages go out without an action link.
     SECRET_KEY = read_secret("SECRET_KEY")
+    # Where staff phones reach the API: the base of the action link in every message ("" leaves it out).
+    PUBLIC_URL = _env_str("PUBLIC_URL", "http://127.0.0.1:8000")
+    # An action link works until its alert is stale (FRESHNESS_*) plus this many hours.
+    STAFF_LINK_HOURS = _env_float("STAFF_LINK_HOURS", 4.0)
     # The ops page shows the OPS_RECENT_ALERTS latest alerts. Each open page holds one server thread, so
     # its stream ends after OPS_STREAM_SECONDS (the page reconnects) and a process serves at most
     # OPS_MAX_STREAMS streams at once; each stream reads the database every OPS_POLL_INTERVAL seconds.

@@ -2,9 +2,10 @@
 
 import contextlib
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
@@ -16,6 +17,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 INVALID_JSON = "Invalid JSON body."
 FAILED_VALIDATION = "The request did not pass validation."
 DATABASE_RETRY_AFTER_SECONDS = 2
+FORM_VIEW = "nootification_accepts_form"
 
 
 class NootificationError(Exception):
@@ -45,6 +47,18 @@ class Conflict(NootificationError):
     """The request contradicts what is already stored."""
 
     status_code = HTTPStatus.CONFLICT
+
+
+class Gone(NootificationError):
+    """The named thing existed but is no longer usable."""
+
+    status_code = HTTPStatus.GONE
+
+
+class Forbidden(NootificationError):
+    """The caller is known but may not do this."""
+
+    status_code = HTTPStatus.FORBIDDEN
 
 
 class InvalidInput(NootificationError):
@@ -123,9 +137,17 @@ def handle_unexpected_error(error: Exception) -> Response:
     return _json_error(500, "The server failed to handle the request.")
 
 
+def accepts_form(view: Callable) -> Callable:
+    """Mark a view that takes HTML form posts: the JSON-only check leaves it alone."""
+    setattr(view, FORM_VIEW, True)
+    return view
+
+
 def require_json_body() -> None:
-    """Refuse a request body that is not JSON with 415, before any view parses it."""
+    """Refuse a request body that is not JSON with 415, before any view parses it (form views excepted)."""
     has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if getattr(current_app.view_functions.get(request.endpoint), FORM_VIEW, False):
+        return
     if request.method in BODY_METHODS and has_body and not request.is_json:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")
 

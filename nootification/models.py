@@ -67,6 +67,15 @@ class Severity(enum.StrEnum):
     STANDARD = "standard"
 
 
+class Outcome(enum.StrEnum):
+    """What staff found when they went to the aisle."""
+
+    THEFT_STOPPED = "theft_stopped"
+    THEFT_NOT_STOPPED = "theft_not_stopped"
+    FALSE_ALARM = "false_alarm"
+    NOT_FOUND = "not_found"
+
+
 def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
     """The severity of an alert label: critical when configured so, standard otherwise."""
     return Severity.CRITICAL if label in critical_labels else Severity.STANDARD
@@ -102,11 +111,11 @@ class AttemptOutcomeKind(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-def _enum_column(enum_class: type[enum.StrEnum]) -> sa.Enum:
+def _enum_column(enum_class: type[enum.StrEnum], length: int = 16) -> sa.Enum:
     return sa.Enum(
         enum_class,
         native_enum=False,
-        length=16,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
     )
@@ -220,8 +229,19 @@ class Alert(db.Model):
     time_spotted: Mapped[datetime] = mapped_column(UTCDateTime())
     # Indexed: the ops page lists the newest alerts and every metrics scrape counts the last 7 days.
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # "I'm on it": the first claim wins (a compare-and-set on claimed_by_id).
+    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What really happened, recorded by staff of the shop; the latest record stands.
+    outcome: Mapped[Outcome | None] = mapped_column(_enum_column(Outcome, length=20))
+    outcome_value_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    outcome_note: Mapped[str | None] = mapped_column(sa.String(500))
+    outcome_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     location: Mapped[Location] = relationship()
+    claimed_by: Mapped["User | None"] = relationship(foreign_keys=[claimed_by_id])
+    outcome_by: Mapped["User | None"] = relationship(foreign_keys=[outcome_by_id])
     deliveries: Mapped[list["Delivery"]] = relationship(
         back_populates="alert", order_by="Delivery.created_at"
     )

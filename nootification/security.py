@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from nootification.auth import token_identity
 from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
 from nootification.extensions import IDENTITY_KEY, limiter
+from nootification.services.staff_links import LINK_PATH as STAFF_PAGES
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -31,6 +32,12 @@ OPS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+# The staff page: its own script and style files, polls of its state, its forms, and the clip from wherever
+# the camera system keeps it.
+STAFF_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+    "media-src https: http:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 # No body of this API nests deeper than a few levels; past this, JSON parsers recurse towards their limit.
 MAX_JSON_DEPTH = 32
 # A JSON string (an unterminated one runs to the end, so that scanning stays linear) or a bracket.
@@ -48,6 +55,8 @@ def add_security_headers(response):
         response.headers["Cache-Control"] = "public, max-age=3600"
     elif request.path.rstrip("/") == "/ops":
         response.headers["Content-Security-Policy"] = OPS_CSP
+    elif request.path.startswith(STAFF_PAGES):
+        response.headers["Content-Security-Policy"] = STAFF_CSP
     return response
 
 

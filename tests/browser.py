@@ -38,6 +38,25 @@ def chromium() -> str:
     return path
 
 
+def problems(events: list[dict]) -> list:
+    """The page's uncaught exceptions, console errors and errors the browser logged (CSP, failed loads)."""
+    found = []
+    for event in events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            found.append(params["exceptionDetails"])
+        elif method == "Runtime.consoleAPICalled" and params["type"] == "error":
+            found.append([arg.get("value", arg.get("description")) for arg in params["args"]])
+        # The browser asks for /favicon.ico by itself; the page links none and we serve none.
+        elif (
+            method == "Log.entryAdded"
+            and params["entry"]["level"] == "error"
+            and not params["entry"].get("url", "").endswith("/favicon.ico")
+        ):
+            found.append(params["entry"])
+    return found
+
+
 class DevTools:
     """One page of a headless Chromium, driven over the DevTools protocol; keeps every event it sends."""
 

@@ -65,6 +65,15 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
     assert "Theft spotted at Auchan La Rochelle at 12:31 (critical)." in mail["text"]
     for message in [*sms, telegram, mail]:  # the shipped template and the senders give the link once
         assert message["text"].count(theft["url"]) == 1, message["text"]
+    # Every message carries its recipient's own action link to the staff page.
+    staff_page = f"{channels_app.config['PUBLIC_URL']}/s/"
+    for message in [*sms, telegram, mail]:
+        assert message["text"].count(staff_page) == 1, message["text"]
+    links = {m["action_url"] for m in received("push")}
+    assert len(links) == 3 and all(link.startswith(staff_page) for link in links)
+    for message in received("slack"):
+        buttons = message["payload"]["blocks"][-1]["elements"]
+        assert [button["action_id"] for button in buttons] == ["open_video", "open_staff_page"]
     statuses = _db.session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all()
     assert dict(statuses) == {"sent": 9}
 

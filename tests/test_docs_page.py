@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.browser import chromium, devtools_page
+from tests.browser import chromium, devtools_page, problems
 
 OPENAPI_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -17,25 +17,6 @@ SHOWN = """(() => {
     .map((element) => element.innerText);
   return operations.length || errors.length ? { operations, errors } : null;
 })()"""
-
-
-def problems(events: list[dict]) -> list:
-    """The page's uncaught exceptions, console errors and errors the browser logged (CSP, failed loads)."""
-    found = []
-    for event in events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            found.append(params["exceptionDetails"])
-        elif method == "Runtime.consoleAPICalled" and params["type"] == "error":
-            found.append([arg.get("value", arg.get("description")) for arg in params["args"]])
-        # The browser asks for /favicon.ico by itself; the page links none and we serve none.
-        elif (
-            method == "Log.entryAdded"
-            and params["entry"]["level"] == "error"
-            and not params["entry"].get("url", "").endswith("/favicon.ico")
-        ):
-            found.append(params["entry"])
-    return found
 
 
 def test_the_docs_page_shows_every_operation_of_the_spec_and_no_error(app, serve_app, tmp_path, capsys):

@@ -39,6 +39,7 @@ from e2e import (
     plan_webhooks,
     post_original_alert,
     routed_channels,
+    staff_links,
     with_levels,
 )
 from tests.factories import make_location
@@ -837,3 +838,20 @@ def test_e2e_webhooks_finds_what_any_e2e_run_made_and_nothing_else() -> None:
     ]
 
     assert e2e_webhooks(users) == [("u1", "webhook"), ("u1", "teams")]
+
+
+def test_staff_links_are_the_action_link_paths_of_the_alert_that_reached_most_people_by_push():
+    lone, shared = (
+        PostedAlert(str(number), LA_ROCHELLE, "theft", "critical", 2, 0.0, "https://m.example.com/v.mp4")
+        for number in (1, 2)
+    )
+    messages = [
+        {"alert_uuid": "1", "target_user_uuid": "alice", "action_url": "http://127.0.0.1:8000/s/aaa"},
+        {"alert_uuid": "1", "channel": "sms", "address": "+33639980101", "text": "http://x/s/bbb"},
+        {"alert_uuid": "2", "target_user_uuid": "alice", "action_url": "http://127.0.0.1:8000/s/ccc"},
+        {"alert_uuid": "2", "target_user_uuid": "bob", "action_url": "http://proxy:8000/s/ddd"},
+        {"alert_uuid": "2", "target_user_uuid": "carol", "action_url": None},
+    ]
+    assert staff_links(messages, [lone, shared]) == {"alice": "/s/ccc", "bob": "/s/ddd"}
+    assert staff_links(messages, [lone]) == {"alice": "/s/aaa"}
+    assert staff_links(messages, []) == {}

@@ -5,6 +5,7 @@ from flask_smorest import Api
 
 from nootification.api import (
     alerts,
+    claims,
     contact_points,
     deliveries,
     docs,
@@ -14,6 +15,7 @@ from nootification.api import (
     ops,
     preferences,
     routes,
+    staff,
     stats,
     templates,
     tickets,
@@ -25,6 +27,7 @@ BLUEPRINTS = (
     webhooks.blp,
     preferences.blp,
     alerts.blp,
+    claims.blp,
     deliveries.blp,
     locations.blp,
     users.blp,
@@ -39,11 +42,13 @@ BLUEPRINTS = (
 
 
 def register_api(app: Flask) -> Api:
-    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`."""
+    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`
+    and the staff page (`/s/<link>`)."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
     app.register_blueprint(ops.blp)
+    app.register_blueprint(staff.blp)
     return api

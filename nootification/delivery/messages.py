@@ -2,10 +2,13 @@
 
 import logging
 
+from flask import current_app
+
 from nootification.delivery.claim import ClaimedDelivery
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
 from nootification.services.contacts import contact_for
+from nootification.services.staff_links import link_expiry, staff_link
 from nootification.services.templates import TemplateRenderError, render_for
 
 
@@ -47,6 +50,12 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
         subject=_fitted(subject, sender.max_subject, "subject", delivery),
         body=_fitted(rendered.body, sender.max_body, "body", delivery),
         options=contact.options,
+        action_url=staff_link(
+            alert.alert_uuid,
+            user.user_uuid,
+            link_expiry(alert.received_at, alert.severity, current_app.config),
+            current_app.config,
+        ),
     )
 
 

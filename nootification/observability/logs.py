@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from flask import g, has_app_context, has_request_context
 from rq import get_current_job
 
-# Tokens, secrets, email addresses and phone numbers never reach a log line or an error report.
+# Tokens, secrets, staff links, email addresses and phone numbers never reach a log line or an error report.
 MASKS = (
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [token]"),
     (re.compile(r"\bnoot_[A-Za-z0-9_-]{8,}"), "[token]"),
@@ -20,6 +20,7 @@ MASKS = (
     (re.compile(r"\bbot\d{5,12}:[A-Za-z0-9_-]{10,}|\b\d{5,12}:[A-Za-z0-9_-]{20,}"), "[token]"),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"\+[1-9]\d{6,14}\b"), "[phone]"),
+    (re.compile(r"/s/[A-Za-z0-9_-]{40,}"), "/s/[link]"),
 )
 CONTEXT_FIELDS = ("alert_uuid", "delivery_id", "outcome")
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})  # noqa: B039

@@ -44,6 +44,8 @@ class Message:
     subject: str = ""
     body: str = ""
     options: Mapping = field(default_factory=dict)
+    # The recipient's personal link to the staff page ("I'm on it", the outcome); None when not configured.
+    action_url: str | None = None
 
 
 class MessageSender:

@@ -17,6 +17,7 @@ from nootification.senders.base import (
     TransientSendError,
 )
 from nootification.senders.registry import register
+from nootification.senders.text import links
 
 SECURITY_MODES = ("none", "starttls", "ssl")
 
@@ -28,12 +29,15 @@ class EmailConfigSchema(Schema):
 
 
 def html_part(message: Message) -> str:
-    """The body as escaped HTML paragraphs, then a link to the video."""
+    """The body as escaped HTML paragraphs, then links to the video and to the staff page."""
     blocks = (block.strip() for block in message.body.split("\n\n"))
     paragraphs = "".join(
         "<p>" + html.escape(block).replace("\n", "<br>") + "</p>" for block in blocks if block
     )
     link = f'<p><a href="{html.escape(message.url, quote=True)}">Watch the video</a></p>'
+    if message.action_url:
+        action = html.escape(message.action_url, quote=True)
+        link += f'<p><a href="{action}">I\'m on it / what happened</a></p>'
     return f"<!DOCTYPE html><html><body>{paragraphs}{link}</body></html>"
 
 
@@ -77,7 +81,7 @@ class EmailSender(MessageSender):
         # The same id on every try, so a receiving system can drop a mail that a retry sent twice.
         domain = parseaddr(self.sender)[1].rpartition("@")[2] or "nootification"
         mail["Message-ID"] = f"<{message.delivery_id}@{domain}>"
-        mail.set_content(f"{message.body.strip()}\n\n{message.url}\n")
+        mail.set_content(f"{message.body.strip()}\n\n{links(message.url, message.action_url)}\n")
         mail.add_alternative(html_part(message), subtype="html")
         return mail
 

@@ -34,7 +34,7 @@ class PushSender(MessageSender):
 
     @staticmethod
     def payload(message: Message) -> dict:
-        """The original five fields, plus the sighting time, severity and delivery id."""
+        """The original five fields, plus the sighting time, severity, delivery id and action link."""
         return {
             "target_user_uuid": message.user_uuid,
             "url": message.url,
@@ -44,6 +44,7 @@ class PushSender(MessageSender):
             "time_spotted": message.time_spotted,
             "severity": message.severity,
             "delivery_id": message.delivery_id,
+            "action_url": message.action_url,
         }
 
     def destination(self, message: Message) -> str:

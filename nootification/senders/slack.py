@@ -15,7 +15,7 @@ from nootification.senders.base import (
 )
 from nootification.senders.http import json_body, post_json, raise_for_status
 from nootification.senders.registry import register
-from nootification.senders.text import subject_and_body
+from nootification.senders.text import links, subject_and_body
 from nootification.senders.transport import HttpClient
 
 CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{8,}")
@@ -52,7 +52,7 @@ def is_webhook(address: str) -> bool:
 
 
 def blocks(message: Message) -> list[dict[str, Any]]:
-    """Block Kit: the subject as a header, the body as a section, a button that opens the video."""
+    """Block Kit: the subject as a header, the body as a section, buttons to the video and the staff page."""
     header = {"type": "header", "text": {"type": "plain_text", "text": message.subject[:MAX_HEADER]}}
     section = {"type": "section", "text": {"type": "plain_text", "text": message.body[:MAX_SECTION]}}
     # Slack refuses a block with empty text, so an empty subject or body has no block.
@@ -67,7 +67,20 @@ def blocks(message: Message) -> list[dict[str, Any]]:
                     "text": {"type": "plain_text", "text": "Watch the video"},
                     "url": message.url,
                     "action_id": "open_video",
-                }
+                },
+                *(
+                    [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "I'm on it"},
+                            "url": message.action_url,
+                            "action_id": "open_staff_page",
+                            "style": "primary",
+                        }
+                    ]
+                    if message.action_url
+                    else []
+                ),
             ],
         },
     ]
@@ -100,8 +113,8 @@ class SlackSender(MessageSender):
     @staticmethod
     def payload(message: Message) -> dict:
         """The blocks, with the plain text that notifications and old clients show."""
-        text = f"{subject_and_body(message.subject, message.body)}\n{message.url}".strip()
-        return {"text": text, "blocks": blocks(message), "unfurl_links": False}
+        text = f"{subject_and_body(message.subject, message.body)}\n{links(message.url, message.action_url)}"
+        return {"text": text.strip(), "blocks": blocks(message), "unfurl_links": False}
 
     def send(self, message: Message) -> None:
         """Post once, through the address's incoming webhook or the Web API."""

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from nootification.senders.base import Message, MessageSender, PermanentSendError
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
-from nootification.senders.text import subject_and_body, with_link
+from nootification.senders.text import links, subject_and_body, with_link
 from nootification.senders.transport import HttpClient
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
@@ -49,8 +49,9 @@ class SmsSender(MessageSender):
 
     @staticmethod
     def body(message: Message) -> str:
-        """The subject, the body and the video link, cut to Twilio's 1,600 characters but never the link."""
-        return with_link(subject_and_body(message.subject, message.body), message.url, MAX_BODY)
+        """Subject, body, video and action links, within Twilio's 1,600 characters; links are never cut."""
+        text = subject_and_body(message.subject, message.body)
+        return with_link(text, links(message.url, message.action_url), MAX_BODY)
 
     def send(self, message: Message) -> None:
         """POST once; Twilio's `{code, message}` error is quoted with phone numbers masked."""

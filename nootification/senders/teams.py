@@ -51,7 +51,14 @@ class TeamsSender(UrlTargetSender):
                 },
                 {"type": "TextBlock", "text": message.body, "wrap": True},
             ],
-            "actions": [{"type": "Action.OpenUrl", "title": "Watch the video", "url": message.url}],
+            "actions": [
+                {"type": "Action.OpenUrl", "title": "Watch the video", "url": message.url},
+                *(
+                    [{"type": "Action.OpenUrl", "title": "I'm on it", "url": message.action_url}]
+                    if message.action_url
+                    else []
+                ),
+            ],
         }
         return {"type": "message", "attachments": [{"contentType": CARD_CONTENT_TYPE, "content": card}]}
 

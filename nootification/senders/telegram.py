@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
-from nootification.senders.text import subject_and_body, with_link
+from nootification.senders.text import links, subject_and_body, with_link
 from nootification.senders.transport import HttpClient
 
 CHAT_ID = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,31}")
@@ -51,8 +51,10 @@ class TelegramSender(MessageSender):
 
     @staticmethod
     def payload(message: Message, chat_id: str) -> dict:
-        """sendMessage's parameters: the subject, the body and the video link as plain text."""
-        text = with_link(subject_and_body(message.subject, message.body), message.url, MAX_TEXT)
+        """sendMessage's parameters: the subject, the body, the video and action links as plain text."""
+        text = with_link(
+            subject_and_body(message.subject, message.body), links(message.url, message.action_url), MAX_TEXT
+        )
         return {"chat_id": chat_id, "text": text}
 
     def send(self, message: Message) -> None:

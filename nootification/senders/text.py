@@ -8,6 +8,14 @@ def subject_and_body(subject: str, body: str) -> str:
     return "\n".join(part for part in (subject.strip(), body.strip()) if part)
 
 
+ACTION_LABEL = "I'm on it / what happened: "
+
+
+def links(url: str, action_url: str | None) -> str:
+    """The video link, and the recipient's action link on the line below it when there is one."""
+    return f"{url}\n{ACTION_LABEL}{action_url}" if action_url else url
+
+
 def with_link(text: str, url: str, limit: int) -> str:
     """`text` then `url` on its own line, within `limit` characters: the text is cut, never the link.
 

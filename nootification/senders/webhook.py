@@ -57,6 +57,7 @@ class WebhookSender(UrlTargetSender):
                 "time_spotted": message.time_spotted,
                 "subject": message.subject,
                 "body": message.body,
+                "action_url": message.action_url,
             },
         }
 

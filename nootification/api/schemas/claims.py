@@ -1,0 +1,48 @@
+"""Schemas of the staff loop: a claim, an outcome as posted, and where an alert stands."""
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from nootification.api.fields import CaseInsensitiveEnum
+from nootification.models import Outcome
+
+MAX_VALUE_RECOVERED = 10_000_000
+
+
+class OutcomeInSchema(Schema):
+    """What happened, as staff record it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    outcome = CaseInsensitiveEnum(Outcome, by_value=True, required=True)
+    value_recovered = fields.Float(
+        allow_nan=False,
+        validate=validate.Range(min=0, max=MAX_VALUE_RECOVERED),
+        load_default=None,
+        metadata={"description": "The value of the goods recovered, in the shop's currency."},
+    )
+    note = fields.String(validate=validate.Length(max=500), load_default=None)
+
+
+class ToldPersonSchema(Schema):
+    """Someone the alert was sent to."""
+
+    user_uuid = fields.String()
+    name = fields.String()
+    channels = fields.List(fields.String())
+    reached = fields.Boolean(metadata={"description": "Whether a message got through on one channel."})
+
+
+class ClaimStateSchema(Schema):
+    """Who is on an alert, what happened, and who was told."""
+
+    alert_uuid = fields.String()
+    claimed_by = fields.String(allow_none=True, metadata={"description": "The name of whoever is on it."})
+    claimed_by_user_uuid = fields.String(allow_none=True)
+    claimed_at = fields.DateTime(allow_none=True)
+    outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
+    value_recovered = fields.Float(allow_none=True)
+    note = fields.String(allow_none=True)
+    outcome_by = fields.String(allow_none=True)
+    outcome_at = fields.DateTime(allow_none=True)
+    told = fields.List(fields.Nested(ToldPersonSchema))

@@ -1,0 +1,95 @@
+"""`/s/<link>`: the staff page behind each message's action link, mobile first, no login beyond the link.
+
+It shows the alert (shop, label, time spotted in the shop's timezone, the clip), who else was told and who
+is on it, with the buttons "I'm on it" and the outcome. Plain form posts, so it works without JavaScript;
+its script re-reads `/s/<link>/state` every few seconds. Left out of the OpenAPI document, like `/ops`: an
+HTML page and its forms (the JSON equivalents are `POST /alerts/<uuid>/claim` and `/outcome`).
+"""
+
+import zoneinfo
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
+from nootification.errors import Conflict, accepts_form
+from nootification.models import Alert, Outcome, User, utcnow
+from nootification.security import limit_by_setting
+from nootification.services.claims import claim, claim_state, record_outcome, staff_alert
+from nootification.services.staff_links import read_token
+
+blp = Blueprint("staff", __name__, url_prefix="/s")
+limit_by_setting(blp, "RATELIMIT_STAFF")
+
+STATE_POLL_MILLISECONDS = 5000
+OUTCOME_CHOICES = (
+    (Outcome.THEFT_STOPPED, "Theft stopped"),
+    (Outcome.THEFT_NOT_STOPPED, "Theft not stopped"),
+    (Outcome.FALSE_ALARM, "False alarm"),
+    (Outcome.NOT_FOUND, "Nobody found"),
+)
+
+
+def _scoped(link: str) -> tuple[Alert, User]:
+    scope = read_token(link, current_app.config["SECRET_KEY"] or "", utcnow())
+    return staff_alert(scope.alert_uuid, scope.user_uuid)
+
+
+def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str = "", status: int = 200):
+    spotted = alert.time_spotted.astimezone(zoneinfo.ZoneInfo(alert.location.timezone))
+    page = render_template(
+        "staff.html",
+        alert=alert,
+        user=user,
+        state=claim_state(alert),
+        spotted=spotted,
+        outcomes=OUTCOME_CHOICES,
+        notice=notice,
+        error=error,
+        link=link,
+        state_url=url_for("staff.state", link=link),
+        poll=STATE_POLL_MILLISECONDS,
+    )
+    return Response(page, status=status, mimetype="text/html")
+
+
+@blp.get("/<link>")
+def page(link: str):
+    """The alert as this member of staff sees it, with what they can do."""
+    alert, user = _scoped(link)
+    return _page(link, alert, user, notice=request.args.get("notice", ""))
+
+
+@blp.get("/<link>/state")
+def state(link: str):
+    """Who is on it, what happened and who was told, as JSON (the page's script polls it)."""
+    alert, _ = _scoped(link)
+    return ClaimStateSchema().dump(claim_state(alert))
+
+
+@blp.post("/<link>/claim")
+@accepts_form
+def claim_from_page(link: str):
+    """Press "I'm on it": back to the page, which says who is on it."""
+    alert, user = _scoped(link)
+    try:
+        claim(alert, user)
+    except Conflict as taken:
+        return redirect(url_for("staff.page", link=link, notice=taken.message), code=303)
+    return redirect(url_for("staff.page", link=link), code=303)
+
+
+@blp.post("/<link>/outcome")
+@accepts_form
+def outcome_from_page(link: str):
+    """Record what happened from the page's form; the page again, with the error if the form was wrong."""
+    alert, user = _scoped(link)
+    fields = {name: value for name, value in request.form.items() if value.strip()}
+    try:
+        posted = OutcomeInSchema().load(fields)
+    except ValidationError as invalid:
+        messages = invalid.messages.items()
+        reasons = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in messages)
+        return _page(link, alert, user, error=reasons, status=422)
+    record_outcome(alert, user, **posted)
+    return redirect(url_for("staff.page", link=link, notice="Thank you: the outcome is recorded."), code=303)

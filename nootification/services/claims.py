@@ -1,0 +1,164 @@
+"""Closing the loop with the staff: "I'm on it" (the first claim wins), then what really happened.
+
+Only staff of the alert's shop may claim it or record its outcome. An outcome recorded on an alert nobody
+has claimed claims it for the same person: whoever found out what happened was on it.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from nootification.errors import Conflict, Forbidden, NotFound
+from nootification.extensions import db
+from nootification.models import Alert, Delivery, DeliveryStatus, Outcome, User, user_locations, utcnow
+
+ALERTS = Alert.__table__
+
+
+UNNAMED = "A colleague"
+
+
+@dataclass(frozen=True)
+class ToldPerson:
+    """Someone an alert was sent to: their name, the channels tried, and whether any of them got through."""
+
+    user_uuid: str
+    name: str
+    channels: tuple[str, ...]
+    reached: bool
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    """Where an alert stands for its staff: who is on it, what happened, and who was told."""
+
+    alert_uuid: str
+    claimed_by: str | None
+    claimed_by_user_uuid: str | None
+    claimed_at: datetime | None
+    outcome: Outcome | None
+    value_recovered: float | None
+    note: str | None
+    outcome_by: str | None
+    outcome_at: datetime | None
+    told: list[ToldPerson]
+
+
+def display_name(user: User) -> str:
+    """How a member of staff is named to colleagues."""
+    return user.name or UNNAMED
+
+
+def staff_alert(alert_uuid: str, user_uuid: str) -> tuple[Alert, User]:
+    """The alert and the user, provided the user is staff of the alert's shop; 404 or 403 otherwise."""
+    user = db.session.scalar(sa.select(User).where(User.user_uuid == user_uuid))
+    if user is None:
+        raise NotFound("No such member of staff.", field="user")
+    return alert_for_staff(alert_uuid, user), user
+
+
+def alert_for_staff(alert_uuid: str, user: User) -> Alert:
+    """The alert, provided the user is staff of its shop; 404 when unknown, 403 when another shop's."""
+    alert = db.session.scalar(sa.select(Alert).where(Alert.alert_uuid == alert_uuid))
+    if alert is None:
+        raise NotFound("No alert with this uuid.", field="alert_uuid")
+    ensure_staff_of_shop(alert, user)
+    return alert
+
+
+def ensure_staff_of_shop(alert: Alert, user: User) -> None:
+    """403 unless the user is attached to the alert's shop: nobody touches another shop's alerts."""
+    attached = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(user_locations)
+        .where(user_locations.c.user_id == user.id, user_locations.c.location_id == alert.location_id)
+    )
+    if not attached:
+        raise Forbidden("This alert belongs to a shop this member of staff does not work at.", field="alert")
+
+
+def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
+    """Claim the alert for the user; whether this call took it (False: the user already held it).
+
+    A compare-and-set on the alert: of two claims at once, one wins. Claiming again is harmless for the
+    holder; anyone else gets 409 naming who is on it.
+    """
+    taken = db.session.execute(
+        sa.update(ALERTS)
+        .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
+        .values(claimed_by_id=user.id, claimed_at=now or utcnow())
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(alert)
+    if taken:
+        return True
+    if alert.claimed_by_id == user.id:
+        return False
+    holder = display_name(alert.claimed_by) if alert.claimed_by else "Someone"
+    raise Conflict(f"{holder} is already on it.", field="alert")
+
+
+def record_outcome(
+    alert: Alert,
+    user: User,
+    *,
+    outcome: Outcome,
+    value_recovered: float | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record what happened (the latest record stands); an unclaimed alert is claimed by the same person."""
+    now = now or utcnow()
+    db.session.execute(
+        sa.update(ALERTS)
+        .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
+        .values(claimed_by_id=user.id, claimed_at=now)
+    )
+    db.session.execute(
+        sa.update(ALERTS)
+        .where(ALERTS.c.id == alert.id)
+        .values(
+            outcome=outcome,
+            outcome_value_cents=None if value_recovered is None else round(value_recovered * 100),
+            outcome_note=note or None,
+            outcome_by_id=user.id,
+            outcome_at=now,
+        )
+    )
+    db.session.commit()
+    db.session.refresh(alert)
+
+
+def told_about(alert: Alert) -> list[ToldPerson]:
+    """Everyone the alert was sent to, with the channels and whether one got through, by name."""
+    rows = db.session.execute(
+        sa.select(User.user_uuid, User.name, Delivery.channel, Delivery.status)
+        .join(Delivery, Delivery.user_id == User.id)
+        .where(Delivery.alert_id == alert.id)
+        .order_by(User.name, User.id, Delivery.channel)
+    )
+    people: dict[str, ToldPerson] = {}
+    for row in rows:
+        known = people.get(row.user_uuid)
+        channels = (*known.channels, row.channel) if known else (row.channel,)
+        reached = (known.reached if known else False) or row.status is DeliveryStatus.SENT
+        people[row.user_uuid] = ToldPerson(row.user_uuid, row.name or UNNAMED, channels, reached)
+    return list(people.values())
+
+
+def claim_state(alert: Alert) -> ClaimState:
+    """Where the alert stands now."""
+    cents = alert.outcome_value_cents
+    return ClaimState(
+        alert_uuid=alert.alert_uuid,
+        claimed_by=display_name(alert.claimed_by) if alert.claimed_by else None,
+        claimed_by_user_uuid=alert.claimed_by.user_uuid if alert.claimed_by else None,
+        claimed_at=alert.claimed_at,
+        outcome=alert.outcome,
+        value_recovered=None if cents is None else cents / 100,
+        note=alert.outcome_note,
+        outcome_by=display_name(alert.outcome_by) if alert.outcome_by else None,
+        outcome_at=alert.outcome_at,
+        told=told_about(alert),
+    )

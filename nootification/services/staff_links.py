@@ -1,0 +1,72 @@
+"""Personal action links: a signed, expiring capability for one (alert, user), usable with no login.
+
+The token packs the alert's and the user's UUIDs and an expiry (36 bytes) with a 128-bit HMAC-SHA256 of them
+under SECRET_KEY, in URL-safe base64: 70 characters, short enough for an SMS. Whoever holds the link acts as
+that user on that alert only, until the alert is stale plus STAFF_LINK_HOURS.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from nootification.delivery.retry import deadline_for
+from nootification.errors import Gone, NotFound
+from nootification.models import Severity
+
+LINK_PATH = "/s/"
+_PAYLOAD = struct.Struct(">16s16sI")
+_MAC_BYTES = 16
+_TOKEN_BYTES = _PAYLOAD.size + _MAC_BYTES
+
+
+@dataclass(frozen=True)
+class LinkScope:
+    """What a valid link lets its holder act on: one alert, as one user."""
+
+    alert_uuid: str
+    user_uuid: str
+
+
+def _mac(secret: str, payload: bytes) -> bytes:
+    return hmac.new(secret.encode(), b"staff-link:" + payload, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def link_token(alert_uuid: str, user_uuid: str, expires_at: datetime, secret: str) -> str:
+    """The token of a link for this alert and user, valid until `expires_at`."""
+    expires = int(expires_at.timestamp())
+    payload = _PAYLOAD.pack(uuid.UUID(alert_uuid).bytes, uuid.UUID(user_uuid).bytes, expires)
+    return base64.urlsafe_b64encode(payload + _mac(secret, payload)).decode().rstrip("=")
+
+
+def read_token(token: str, secret: str, now: datetime) -> LinkScope:
+    """The scope of a link's token; 404 when it is malformed or forged, 410 when it has expired."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    payload, mac = raw[: _PAYLOAD.size], raw[_PAYLOAD.size :]
+    if len(raw) != _TOKEN_BYTES or not hmac.compare_digest(mac, _mac(secret, payload)):
+        raise NotFound("This link is not valid.", field="link")
+    alert_bytes, user_bytes, expires = _PAYLOAD.unpack(payload)
+    if expires < now.timestamp():
+        raise Gone("This link has expired: the alert is over.", field="link")
+    return LinkScope(str(uuid.UUID(bytes=alert_bytes)), str(uuid.UUID(bytes=user_bytes)))
+
+
+def link_expiry(received_at: datetime, severity: Severity, config: Mapping) -> datetime:
+    """When an alert's links stop working: once the alert is stale, plus STAFF_LINK_HOURS."""
+    return deadline_for(received_at, severity, config) + timedelta(hours=config["STAFF_LINK_HOURS"])
+
+
+def staff_link(alert_uuid: str, user_uuid: str, expires_at: datetime, config: Mapping) -> str | None:
+    """The user's link to act on the alert, or None when PUBLIC_URL or SECRET_KEY is not set."""
+    if not config["PUBLIC_URL"] or not config["SECRET_KEY"]:
+        return None
+    token = link_token(alert_uuid, user_uuid, expires_at, config["SECRET_KEY"])
+    return f"{config['PUBLIC_URL'].rstrip('/')}{LINK_PATH}{token}"

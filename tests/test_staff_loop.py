@@ -1,0 +1,247 @@
+"""The staff loop: a personal action link in each message, the staff page, "I'm on it" and the outcome."""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from rq import SimpleWorker
+
+from nootification.extensions import redis_queue
+from nootification.models import Alert, Level, Outcome, Severity
+from nootification.observability.logs import mask
+from nootification.services.staff_links import link_expiry, link_token, read_token
+from nootification.services.tokens import PREFERENCES_SELF, create_token
+from tests.factories import alert_payload, make_location, make_user
+
+SECRET = "test-only-secret-key"
+
+
+@pytest.fixture
+def shop_staff(client):
+    """A shop with Camille and Hugo (both told of every alert), and Zoé at another shop."""
+    shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
+    camille = make_user(shop, level=Level.STANDARD, name="Camille")
+    hugo = make_user(shop, level=Level.STANDARD, name="Hugo")
+    zoe = make_user(make_location(name="fr-other-shop"), level=Level.STANDARD, name="Zoé")
+    return camille, hugo, zoe
+
+
+def sent_alert(client, stub) -> tuple[dict, dict[str, str]]:
+    """Post an alert, deliver it, and return it with each recipient's action link as the stub got it."""
+    payload = alert_payload(label="theft", time_spotted=1742470260.0)
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    messages = stub.messages(payload["alert_uuid"])["messages"]
+    return payload, {message["target_user_uuid"]: message["action_url"] for message in messages}
+
+
+def path_of(link: str) -> str:
+    return urlsplit(link).path
+
+
+def user_client(app, user):
+    """A test client with the user's own preferences:self token."""
+    token = create_token(name=user.name, scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).token
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+# The link.
+
+
+def test_a_link_reads_back_as_its_alert_and_user_until_it_expires():
+    alert_uuid, user_uuid = "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41"
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    token = link_token(alert_uuid, user_uuid, now + timedelta(minutes=5), SECRET)
+    assert len(token) == 70
+    scope = read_token(token, SECRET, now)
+    assert (scope.alert_uuid, scope.user_uuid) == (alert_uuid, user_uuid)
+    with pytest.raises(Exception, match="expired") as expired:
+        read_token(token, SECRET, now + timedelta(minutes=6))
+    assert expired.value.status_code == 410
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # the signature
+        lambda token: ("A" if token[0] != "A" else "B") + token[1:],  # the alert
+        lambda token: token[:30],  # cut short
+        lambda token: "not base64 at all!",
+    ],
+)
+def test_a_forged_or_damaged_link_is_not_found(tamper):
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    token = link_token(
+        "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41", now, SECRET
+    )
+    with pytest.raises(Exception, match="not valid") as invalid:
+        read_token(tamper(token), SECRET, now)
+    assert invalid.value.status_code == 404
+
+
+def test_a_link_signed_with_another_key_is_not_found():
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    token = link_token(
+        "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41", now, "another key"
+    )
+    with pytest.raises(Exception, match="not valid"):
+        read_token(token, SECRET, now)
+
+
+def test_links_last_while_the_alert_is_fresh_plus_a_few_hours(app):
+    received = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    critical = link_expiry(received, Severity.CRITICAL, app.config)
+    assert critical == received + timedelta(seconds=app.config["FRESHNESS_CRITICAL"], hours=4)
+
+
+def test_links_never_reach_a_log_line(shop_staff, client, stub):
+    _, links = sent_alert(client, stub)
+    link = next(iter(links.values()))
+    assert mask(f"GET {path_of(link)} 200") == "GET /s/[link] 200"
+
+
+# The page and the claim, without JavaScript.
+
+
+def test_the_page_shows_the_alert_in_the_shops_time_and_who_was_told(shop_staff, client, stub, anonymous):
+    camille, hugo, _ = shop_staff
+    payload, links = sent_alert(client, stub)
+    page = anonymous.get(path_of(links[camille.user_uuid]))
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Auchan La Rochelle" in text and "Theft" in text
+    assert "12:31:00" in text  # 11:31 UTC, in Paris
+    assert f'<video src="{payload["url"]}"' in text
+    assert "Camille" in text and "Hugo" in text and "Nobody is on it yet." in text
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert "media-src https: http:" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_the_first_claim_wins_and_the_others_see_who_is_on_it(shop_staff, client, stub, anonymous):
+    camille, hugo, _ = shop_staff
+    _, links = sent_alert(client, stub)
+    camilles, hugos = path_of(links[camille.user_uuid]), path_of(links[hugo.user_uuid])
+
+    claimed = anonymous.post(f"{camilles}/claim")
+    assert claimed.status_code == 303 and claimed.headers["Location"].endswith(camilles)
+    assert "You are on it." in anonymous.get(camilles).get_data(as_text=True)
+    assert anonymous.post(f"{camilles}/claim").status_code == 303  # again: harmless
+
+    refused = anonymous.post(f"{hugos}/claim")
+    assert refused.status_code == 303
+    page = anonymous.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "Camille is already on it." in page and "Camille is on it." in page
+    state = anonymous.get(f"{hugos}/state").json
+    assert (state["claimed_by"], state["claimed_by_user_uuid"]) == ("Camille", camille.user_uuid)
+    assert sorted(person["name"] for person in state["told"]) == ["Camille", "Hugo"]
+
+
+def test_an_outcome_from_the_page_is_recorded_and_claims_an_unclaimed_alert(
+    shop_staff, client, stub, anonymous
+):
+    camille, hugo, _ = shop_staff
+    payload, links = sent_alert(client, stub)
+    hugos = path_of(links[hugo.user_uuid])
+
+    form = {"outcome": "theft_stopped", "value_recovered": "49.90", "note": "Two bottles of whisky"}
+    recorded = anonymous.post(f"{hugos}/outcome", data=form)
+    assert recorded.status_code == 303
+    assert "the outcome is recorded" in anonymous.get(recorded.headers["Location"]).get_data(as_text=True)
+    alert = Alert.query.filter_by(alert_uuid=payload["alert_uuid"]).one()
+    assert (alert.outcome, alert.outcome_value_cents, alert.outcome_note) == (
+        Outcome.THEFT_STOPPED,
+        4990,
+        "Two bottles of whisky",
+    )
+    assert alert.outcome_by_id == hugo.id and alert.claimed_by_id == hugo.id
+
+
+def test_a_wrong_outcome_form_shows_the_page_again_with_the_reason(shop_staff, client, stub, anonymous):
+    camille, _, _ = shop_staff
+    _, links = sent_alert(client, stub)
+    answer = anonymous.post(f"{path_of(links[camille.user_uuid])}/outcome", data={"outcome": "burglary"})
+    assert answer.status_code == 422
+    assert "outcome: Must be one of" in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("link", "status"),
+    [("AAAA", 404), ("x" * 70, 404)],
+)
+def test_a_bad_link_gets_a_json_error_naming_the_link(anonymous, link, status):
+    answer = anonymous.get(f"/s/{link}")
+    assert answer.status_code == status
+    assert answer.json["errors"] == {"link": ["This link is not valid."]}
+
+
+def test_an_expired_link_is_gone(shop_staff, client, stub, anonymous, app):
+    camille, _, _ = shop_staff
+    payload, _ = sent_alert(client, stub)
+    token = link_token(
+        payload["alert_uuid"], camille.user_uuid, datetime.now(UTC) - timedelta(seconds=1), SECRET
+    )
+    answer = anonymous.post(f"/s/{token}/claim")
+    assert answer.status_code == 410 and "link" in answer.json["errors"]
+
+
+def test_a_link_for_a_shop_the_user_does_not_work_at_is_refused(shop_staff, client, stub, anonymous):
+    _, _, zoe = shop_staff
+    payload, _ = sent_alert(client, stub)
+    token = link_token(payload["alert_uuid"], zoe.user_uuid, datetime.now(UTC) + timedelta(hours=1), SECRET)
+    assert anonymous.post(f"/s/{token}/claim").status_code == 403
+    assert Alert.query.filter_by(alert_uuid=payload["alert_uuid"]).one().claimed_by_id is None
+
+
+# The API for staff apps.
+
+
+def test_staff_apps_claim_with_the_users_own_token(app, shop_staff, client, stub):
+    camille, hugo, zoe = shop_staff
+    payload, _ = sent_alert(client, stub)
+    url = f"/alerts/{payload['alert_uuid']}/claim"
+
+    mine = user_client(app, camille).post(url)
+    assert mine.status_code == 200 and mine.json["claimed_by"] == "Camille"
+    assert user_client(app, camille).post(url).status_code == 200
+    taken = user_client(app, hugo).post(url)
+    assert taken.status_code == 409
+    assert taken.json["errors"] == {"alert": ["Camille is already on it."]}
+    assert user_client(app, zoe).post(url).status_code == 403
+    assert client.post(url).status_code == 403  # an admin token is nobody's: it claims nothing
+    assert app.test_client().post(url).status_code == 401
+    assert user_client(app, camille).post(f"/alerts/{alert_payload()['alert_uuid']}/claim").status_code == 404
+
+
+def test_staff_apps_record_the_outcome_and_bad_input_gets_a_json_422(app, shop_staff, client, stub):
+    camille, _, _ = shop_staff
+    payload, _ = sent_alert(client, stub)
+    url = f"/alerts/{payload['alert_uuid']}/outcome"
+    staff = user_client(app, camille)
+
+    for body, field in [
+        ({"outcome": "burglary"}, "outcome"),
+        ({"outcome": "false_alarm", "value_recovered": -1}, "value_recovered"),
+        ({"outcome": "false_alarm", "note": "x" * 501}, "note"),
+        ({}, "outcome"),
+    ]:
+        answer = staff.post(url, json=body)
+        assert answer.status_code == 422 and field in answer.json["errors"], (body, answer.json)
+    assert Alert.query.filter_by(alert_uuid=payload["alert_uuid"]).one().outcome is None
+
+    recorded = staff.post(url, json={"outcome": "FALSE_ALARM", "note": "a shadow"})
+    assert recorded.status_code == 200
+    assert (recorded.json["outcome"], recorded.json["note"], recorded.json["outcome_by"]) == (
+        "false_alarm",
+        "a shadow",
+        "Camille",
+    )
+    assert recorded.json["claimed_by"] == "Camille"
+
+
+def test_without_a_public_url_messages_go_out_without_a_link(app, shop_staff, client, stub):
+    app.config["PUBLIC_URL"] = ""
+    _, links = sent_alert(client, stub)
+    assert set(links.values()) == {None}
