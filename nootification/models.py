@@ -138,8 +138,21 @@ class Location(db.Model):
     name: Mapped[str] = mapped_column(sa.String(255), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(255))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # A critical alert nobody claims within this many seconds goes to the next tier (0: never).
+    escalate_after: Mapped[float] = mapped_column(default=60.0, server_default="60")
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
+    escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
+        order_by="(EscalationTier.tier, EscalationTier.position)", cascade="all, delete-orphan"
+    )
+
+    @property
+    def escalation(self) -> list[list[str]]:
+        """The user UUIDs of each tier after the shop's own staff: tier 2 first."""
+        tiers: dict[int, list[str]] = {}
+        for member in self.escalation_tiers:
+            tiers.setdefault(member.tier, []).append(member.user.user_uuid)
+        return [tiers[tier] for tier in sorted(tiers)]
 
 
 class User(db.Model):
@@ -215,6 +228,21 @@ class Template(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class EscalationTier(db.Model):
+    """A person a shop's critical alerts reach when nobody claimed them in time: tier 2, 3, ..."""
+
+    __tablename__ = "escalation_tiers"
+
+    location_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    tier: Mapped[int]
+    position: Mapped[int] = mapped_column(default=0)
+
+    user: Mapped[User] = relationship()
+
+
 class Alert(db.Model):
     """An alert as received from the video-analytics system."""
 
@@ -238,6 +266,9 @@ class Alert(db.Model):
     outcome_note: Mapped[str | None] = mapped_column(sa.String(500))
     outcome_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Escalation: the last step taken (0: only the shop's staff told) and when the next one is due.
+    escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     location: Mapped[Location] = relationship()
     claimed_by: Mapped["User | None"] = relationship(foreign_keys=[claimed_by_id])
@@ -245,8 +276,23 @@ class Alert(db.Model):
     deliveries: Mapped[list["Delivery"]] = relationship(
         back_populates="alert", order_by="Delivery.created_at"
     )
+    escalations: Mapped[list["AlertEscalation"]] = relationship(order_by="AlertEscalation.step")
     # Not stored: how many deliveries the alert produced, set by ingest for the webhook's answer.
     delivery_count = None
+
+
+class AlertEscalation(db.Model):
+    """One escalation step of an alert: when, which tier, why, and how many deliveries it made."""
+
+    __tablename__ = "alert_escalations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    step: Mapped[int]
+    tier: Mapped[int]
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    deliveries: Mapped[int]
 
 
 class Delivery(db.Model):
@@ -280,6 +326,8 @@ class Delivery(db.Model):
     retry_round: Mapped[int] = mapped_column(default=0, server_default="0")
     # Each enqueue gets a new job id, so a re-queued delivery never collides with its old job.
     enqueue_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # 0 for the shop's own staff; n for the deliveries of the alert's n-th escalation step.
+    escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
     user: Mapped[User] = relationship()

@@ -21,7 +21,13 @@ def shop(client):
 
 
 def test_location_lifecycle(client, shop):
-    assert shop == {"name": "fr-auchan-larochelle", "display_name": "Auchan", "timezone": "Europe/Paris"}
+    assert shop == {
+        "name": "fr-auchan-larochelle",
+        "display_name": "Auchan",
+        "timezone": "Europe/Paris",
+        "escalate_after": 60.0,
+        "escalation": [],
+    }
     assert client.get("/locations").json == [shop]
     changed = client.patch("/locations/fr-auchan-larochelle", json={"display_name": "Auchan La Rochelle"})
     assert changed.json["display_name"] == "Auchan La Rochelle"

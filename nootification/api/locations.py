@@ -39,8 +39,9 @@ def read_location(name: str):
 @blp.arguments(LocationUpdateSchema)
 @blp.response(200, LocationSchema)
 @blp.alt_response(404, description="No location with this name.")
+@blp.alt_response(422, description="A field is invalid, or a tier names an unknown user or one twice.")
 def update_location(changes: dict, name: str):
-    """Change a shop's display name or timezone."""
+    """Change a shop's display name, timezone, escalation delay or escalation tiers (replaced whole)."""
     return directory.update_location(name, **changes)
 
 

@@ -1,25 +1,31 @@
 """Publishing an alert: one delivery row per recipient, committed with the alert, then one job each."""
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
 from flask import current_app
 
 from nootification.delivery.outbox import QueuedJob, enqueue
 from nootification.delivery.retry import deadline_for
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, new_id, utcnow
-from nootification.services.recipients import recipients_for
+from nootification.models import Alert, Delivery, DeliveryStatus, Severity, new_id, utcnow
+from nootification.services.recipients import Recipient, recipients_for
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
 
 
-def plan_deliveries(alert: Alert) -> list[dict]:
-    """A queued delivery's row for each recipient and channel of the alert, not yet written."""
-    now = utcnow()
+def first_escalation_at(received_at: datetime, severity: Severity, escalate_after: float) -> datetime | None:
+    """When a new alert takes its first escalation step if nobody claims it: critical alerts only, and
+    never where the shop's `escalate_after` is 0."""
+    if severity is not Severity.CRITICAL or escalate_after <= 0:
+        return None
+    return received_at + timedelta(seconds=escalate_after)
+
+
+def delivery_rows(alert: Alert, recipients: Sequence[Recipient], now: datetime) -> list[dict]:
+    """A queued delivery's row for each recipient and channel, not yet written nor tied to the alert's id."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
-    # Reading the recipients must not flush the alert: that would open the write transaction early and hold
-    # SQLite's single write lock (which every worker's claim waits for) through the reads.
-    with db.session.no_autoflush:
-        recipients = recipients_for(alert)
     return [
         {
             "id": new_id(),
@@ -36,6 +42,15 @@ def plan_deliveries(alert: Alert) -> list[dict]:
         }
         for recipient in recipients
     ]
+
+
+def plan_deliveries(alert: Alert) -> list[dict]:
+    """The rows of the deliveries to the shop's own staff."""
+    # Reading the recipients must not flush the alert: that would open the write transaction early and hold
+    # SQLite's single write lock (which every worker's claim waits for) through the reads.
+    with db.session.no_autoflush:
+        recipients = recipients_for(alert)
+    return delivery_rows(alert, recipients, utcnow())
 
 
 def publish(alert: Alert) -> int:
@@ -55,6 +70,9 @@ def publish(alert: Alert) -> int:
             severity=alert.severity,
             time_spotted=alert.time_spotted,
             received_at=alert.received_at,
+            next_escalation_at=first_escalation_at(
+                alert.received_at, alert.severity, alert.location.escalate_after
+            ),
         )
         .returning(ALERTS.c.id)
     ).scalar_one()

@@ -1,4 +1,5 @@
-"""The sweeper: a delivery without a live job gets one, abandoned ones come back, stale ones expire."""
+"""The sweeper: a delivery without a live job gets one, abandoned ones come back, stale ones expire, and
+unclaimed critical alerts escalate when due."""
 
 import logging
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from rq.utils import utcparse
 
 from nootification.delivery import ledger
 from nootification.delivery.batch import record_final
+from nootification.delivery.escalation import escalate_due
 from nootification.delivery.outbox import expire, job_id_for, requeue
 from nootification.extensions import db, redis_queue
 from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
@@ -39,6 +41,7 @@ class SweepReport:
     queued: int
     reclaimed: int
     expired: int
+    escalated: int = 0
 
 
 def _intermediate() -> IntermediateQueue:
@@ -108,7 +111,8 @@ def _select(*conditions) -> list[Delivery]:
 
 
 def sweep(now: datetime | None = None) -> SweepReport:
-    """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones."""
+    """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones,
+    and take the escalation steps that are due."""
     now = now or utcnow()
     grace = now - timedelta(seconds=current_app.config["PENDING_GRACE"])
 
@@ -141,8 +145,9 @@ def sweep(now: datetime | None = None) -> SweepReport:
     db.session.commit()
     _release(replaced)
     metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
-    report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale))
-    if report.queued or report.expired:
+    escalated = escalate_due(now)
+    report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale), escalated=escalated)
+    if report.queued or report.expired or report.escalated:
         log.info("sweep: %s", report)
     return report
 

@@ -1,6 +1,7 @@
 """Closing the loop with the staff: "I'm on it" (the first claim wins), then what really happened.
 
-Only staff of the alert's shop may claim it or record its outcome. An outcome recorded on an alert nobody
+Only staff of the alert's shop (or of its escalation tiers) may claim it or record its outcome; a claim stops
+the alert's escalation. An outcome recorded on an alert nobody
 has claimed claims it for the same person: whoever found out what happened was on it.
 """
 
@@ -11,7 +12,16 @@ import sqlalchemy as sa
 
 from nootification.errors import Conflict, Forbidden, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Outcome, User, user_locations, utcnow
+from nootification.models import (
+    Alert,
+    Delivery,
+    DeliveryStatus,
+    EscalationTier,
+    Outcome,
+    User,
+    user_locations,
+    utcnow,
+)
 
 ALERTS = Alert.__table__
 
@@ -68,14 +78,17 @@ def alert_for_staff(alert_uuid: str, user: User) -> Alert:
 
 
 def ensure_staff_of_shop(alert: Alert, user: User) -> None:
-    """403 unless the user is attached to the alert's shop: nobody touches another shop's alerts."""
-    attached = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(user_locations)
-        .where(user_locations.c.user_id == user.id, user_locations.c.location_id == alert.location_id)
+    """403 unless the user works at the alert's shop or is in one of its escalation tiers: nobody touches
+    another shop's alerts."""
+    attached = sa.select(user_locations.c.user_id).where(
+        user_locations.c.user_id == user.id, user_locations.c.location_id == alert.location_id
     )
-    if not attached:
-        raise Forbidden("This alert belongs to a shop this member of staff does not work at.", field="alert")
+    in_a_tier = sa.select(EscalationTier.user_id).where(
+        EscalationTier.user_id == user.id, EscalationTier.location_id == alert.location_id
+    )
+    if db.session.scalar(sa.select(sa.exists(attached.union_all(in_a_tier).subquery()))):
+        return
+    raise Forbidden("This alert belongs to a shop this member of staff does not work at.", field="alert")
 
 
 def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
@@ -87,7 +100,7 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
     taken = db.session.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id, claimed_at=now or utcnow())
+        .values(claimed_by_id=user.id, claimed_at=now or utcnow(), next_escalation_at=None)
     ).rowcount
     db.session.commit()
     db.session.refresh(alert)
@@ -113,7 +126,7 @@ def record_outcome(
     db.session.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id, claimed_at=now)
+        .values(claimed_by_id=user.id, claimed_at=now, next_escalation_at=None)
     )
     db.session.execute(
         sa.update(ALERTS)

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Level, Location, User, new_id
+from nootification.models import Alert, EscalationTier, Level, Location, User, new_id
 
 
 def list_locations() -> list[Location]:
@@ -23,7 +23,14 @@ def get_location(name: str) -> Location:
     return location
 
 
-def create_location(*, name: str, display_name: str | None = None, timezone: str = "UTC") -> Location:
+def create_location(
+    *,
+    name: str,
+    display_name: str | None = None,
+    timezone: str = "UTC",
+    escalate_after: float = 60.0,
+    escalation: list[list[str]] | None = None,
+) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
     twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
     if twin is not None and twin.name != name:
@@ -32,7 +39,10 @@ def create_location(*, name: str, display_name: str | None = None, timezone: str
             "form would be two shops easily taken for one.",
             field="name",
         )
-    location = Location(name=name, display_name=display_name or name, timezone=timezone)
+    location = Location(
+        name=name, display_name=display_name or name, timezone=timezone, escalate_after=escalate_after
+    )
+    location.escalation_tiers = _tiers(escalation or [])
     db.session.add(location)
     _commit_or_conflict("A location with this name already exists.", field="name")
     return location
@@ -42,9 +52,29 @@ def _folded(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
+    """The rows of the tiers after the shop's own staff (tier 2 first); 422 on an unknown or repeated user."""
+    members, seen = [], set()
+    for tier, user_uuids in enumerate(escalation, start=2):
+        for position, user_uuid in enumerate(map(str, user_uuids)):
+            if user_uuid in seen:
+                raise InvalidInput(f"User {user_uuid} is in more than one tier.", field="escalation")
+            seen.add(user_uuid)
+            user = db.session.scalar(sa.select(User).where(User.user_uuid == user_uuid))
+            if user is None:
+                raise InvalidInput(f"No user {user_uuid}.", field="escalation")
+            members.append(EscalationTier(user=user, tier=tier, position=position))
+    return members
+
+
 def update_location(name: str, **changes) -> Location:
-    """Change a shop's display name or timezone."""
+    """Change a shop's display name, timezone, escalation delay or escalation tiers (replaced whole)."""
     location = get_location(name)
+    if "escalation" in changes:
+        tiers = _tiers(changes.pop("escalation"))
+        location.escalation_tiers = []
+        db.session.flush()  # the old rows go before the new ones, which may name the same people
+        location.escalation_tiers = tiers
     for attribute, value in changes.items():
         setattr(location, attribute, value)
     db.session.commit()

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 
 from nootification.extensions import db
-from nootification.models import Alert, ContactPoint, Level, Severity, User, user_locations
+from nootification.models import Alert, ContactPoint, EscalationTier, Level, Severity, User, user_locations
 from nootification.services.contacts import PointView, contacts_of
 from nootification.services.routing import routed_channels
 
@@ -33,8 +33,8 @@ class Staff:
     contact_points: tuple[PointView, ...]
 
 
-def staff_of(location_id: int) -> list[Staff]:
-    """The users attached to a location with their contact points: one query, no ORM objects."""
+def _staff(membership: sa.Table, *conditions) -> list[Staff]:
+    """The users found through `membership` (joined on its user_id) with their contact points: one query."""
     users, points = User.__table__, ContactPoint.__table__
     rows = db.session.execute(
         sa.select(
@@ -47,9 +47,9 @@ def staff_of(location_id: int) -> list[Staff]:
             points.c.enabled,
             points.c.options,
         )
-        .join(user_locations, user_locations.c.user_id == users.c.id)
+        .join(membership, membership.c.user_id == users.c.id)
         .outerjoin(points, points.c.user_id == users.c.id)
-        .where(user_locations.c.location_id == location_id)
+        .where(*conditions)
         .order_by(users.c.id, points.c.id)
     )
     staff: list[Staff] = []
@@ -62,14 +62,31 @@ def staff_of(location_id: int) -> list[Staff]:
     return staff
 
 
-def recipients_for(alert: Alert) -> list[Recipient]:
-    """Each (user, channel) the alert goes to: a routed channel, an enabled contact, a level that wants it."""
+def staff_of(location_id: int) -> list[Staff]:
+    """The users attached to a location (its first tier) with their contact points, no ORM objects."""
+    return _staff(user_locations, user_locations.c.location_id == location_id)
+
+
+def tier_staff(location_id: int, tier: int) -> list[Staff]:
+    """The people of one of a location's escalation tiers (2 and up) with their contact points."""
+    tiers = EscalationTier.__table__
+    return _staff(tiers, tiers.c.location_id == location_id, tiers.c.tier == tier)
+
+
+def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:
+    """Each (user, channel) of these people the alert goes to: a routed channel, an enabled contact, a
+    level that wants it."""
     allowed = routed_channels(alert)
     return [
         Recipient(user.id, contact.channel)
-        for user in staff_of(alert.location.id)
+        for user in staff
         for contact in contacts_of(user)
         if contact.enabled
         and wants_alert(contact.level, alert.severity)
         and (allowed is None or contact.channel in allowed)
     ]
+
+
+def recipients_for(alert: Alert) -> list[Recipient]:
+    """Each (user, channel) of the shop's own staff the alert goes to."""
+    return recipients_among(alert, staff_of(alert.location.id))

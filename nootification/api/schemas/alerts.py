@@ -4,7 +4,7 @@ from marshmallow import Schema, fields
 
 from nootification.api.fields import EpochSeconds
 from nootification.api.schemas.deliveries import DeliverySchema
-from nootification.models import Severity
+from nootification.models import Outcome, Severity
 
 
 class AlertSchema(Schema):
@@ -19,10 +19,28 @@ class AlertSchema(Schema):
     received_at = fields.DateTime()
 
 
+class EscalationStepSchema(Schema):
+    """One escalation step of an alert."""
+
+    step = fields.Integer()
+    tier = fields.Integer()
+    at = fields.DateTime()
+    reason = fields.String()
+    deliveries = fields.Integer(metadata={"description": "Deliveries the step made."})
+
+
 class AlertDetailSchema(AlertSchema):
-    """A stored alert with every delivery it produced."""
+    """A stored alert with every delivery it produced, who is on it, what happened, and its escalation."""
 
     deliveries = fields.List(fields.Nested(DeliverySchema))
+    claimed_by = fields.String(attribute="claimed_by.user_uuid", allow_none=True)
+    claimed_at = fields.DateTime(allow_none=True)
+    outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
+    outcome_by = fields.String(attribute="outcome_by.user_uuid", allow_none=True)
+    outcome_at = fields.DateTime(allow_none=True)
+    escalation_step = fields.Integer()
+    next_escalation_at = fields.DateTime(allow_none=True)
+    escalations = fields.List(fields.Nested(EscalationStepSchema))
 
 
 class ReplaySchema(Schema):

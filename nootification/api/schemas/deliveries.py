@@ -20,6 +20,9 @@ class DeliverySchema(Schema):
     created_at = fields.DateTime()
     queued_at = fields.DateTime(allow_none=True)
     sent_at = fields.DateTime(allow_none=True)
+    escalation_step = fields.Integer(
+        metadata={"description": "0: the shop's own staff; n: the alert's n-th escalation step."}
+    )
 
 
 class DeliveryAttemptSchema(Schema):
