@@ -1,11 +1,15 @@
-"""Chaos run: deliveries under provider failures, a SIGKILLed worker, a Redis restart, a 15 s database write
-lock, a 30 s Redis stall (SIGSTOP), an API restart, then the API, a worker, the scheduler and Redis SIGKILLed
-in turn and started again.
+"""Chaos run: deliveries on every channel under provider failures, a SIGKILLed worker, a Redis restart, a 15 s
+database write lock, a 30 s Redis stall (SIGSTOP), an API restart, then the API, a worker, the scheduler and
+Redis SIGKILLed in turn and started again.
 
-Asserts that every expected (alert, user) pair reached the stub provider and none twice, and that the
-API's /metrics counted what the database holds (alerts created, deliveries sent, failed and expired, one
-latency observation per sent delivery); prints lost / duplicated / raw-duplicate / expired counts, the time
-to drain and receipt → sent p50 / p95. Loopback only, bounded in time.
+Each member of staff hears on push and on one more channel (sms, telegram, slack by bot or incoming webhook,
+teams, webhook, email, round-robin), all at the stub. Asserts that every expected (alert, user, channel)
+reached the stub, that any repeat follows the channel's policy for a send whose outcome is unknown (push,
+webhook and email: the same key, absorbed by the provider; sms, telegram, slack, teams: a second message
+marked "Repeat: "), and that the API's /metrics counted what the database holds (alerts created, deliveries
+sent, failed and expired, one latency observation per sent delivery). Prints a line per fault (the deliveries
+of the alerts posted until the next fault: lost, duplicates per channel, time until the last was sent), a
+line per channel, and the totals with receipt → sent p50 / p95. Loopback only, bounded in time.
 """
 
 import argparse
@@ -15,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import requests
@@ -22,8 +27,22 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import faults
+from bench.chaos_evidence import (
+    PUSH,
+    VIDEO_URL,
+    Fault,
+    Triple,
+    attribute,
+    channel_table,
+    classify,
+    clock,
+    fault_table,
+    sent_deliveries,
+    sent_twice,
+    summary,
+    total,
+)
 from bench.stack import Stack
-from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt
 
 # The admin API and the webhook, authenticated with the stack's admin token once the stack is up.
 session = requests.Session()
@@ -39,6 +58,7 @@ KILLED_COUNTING = {"all": 5, "restarts": 1}
 CHAOS_SETTINGS = {
     "HTTP_CONNECT_TIMEOUT": "1",
     "HTTP_READ_TIMEOUT": "1",
+    "SMTP_TIMEOUT": "1",
     "SEND_RETRY_WAIT": "0.2",
     "RETRY_BACKOFF_BASE": "0.5",
     "RETRY_BACKOFF_CAP": "5",
@@ -49,36 +69,76 @@ CHAOS_SETTINGS = {
     "BREAKER_COOLDOWN": "2",
 }
 
+# The contact point each member of staff has besides push, round-robin: its channel and its address at the
+# stub ({n} numbers the member, {stub} is the stub's URL). Slack twice: the bot's chat.postMessage and an
+# incoming webhook.
+CONTACTS = (
+    ("sms", "+1555{n:07d}"),
+    ("telegram", "{n}"),
+    ("slack", "C{n:09d}"),
+    ("slack", "{stub}/slack/webhook/chaos-{n}"),
+    ("teams", "{stub}/teams/webhook/chaos-{n}"),
+    ("webhook", "{stub}/webhook/generic/chaos-{n}"),
+    ("email", "chaos-{n}@example.com"),
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member of staff made for the run: their level and their contact point besides push."""
+
+    user_uuid: str
+    level: str
+    channel: str
+    address: str
+
 
 @dataclass
 class Shop:
-    """A shop made for the run and the levels of its staff."""
+    """A shop made for the run and its staff."""
 
     name: str
-    staff: dict[str, str]  # user_uuid -> level
+    staff: list[Member]
 
 
 @dataclass
 class Run:
-    """What was posted and accepted."""
+    """What was posted and accepted: the expected notifications and when each alert was accepted."""
 
-    expected: set[tuple[str, str]] = field(default_factory=set)
-    alerts: int = 0
+    expected: set[Triple] = field(default_factory=set)
+    posted: dict[str, float] = field(default_factory=dict)  # alert_uuid -> time.time() of its 201
     post_retries: int = 0
 
 
-def create_shops(api: str, shops: int, staff: int, rng: random.Random) -> list[Shop]:
-    """Create the shops and their staff through the admin API."""
+def contact_point(number: int, stub_url: str) -> tuple[str, str]:
+    """The channel and address of member `number`'s contact point besides push, round-robin over CONTACTS."""
+    channel, address = CONTACTS[number % len(CONTACTS)]
+    return channel, address.format(n=number, stub=stub_url)
+
+
+def recorded_address(address: str) -> str:
+    """How the stub records an address: a webhook URL by its last two path segments, anything else as is."""
+    if address.startswith(("http://", "https://")):
+        return "/".join(address.rstrip("/").split("/")[-2:])
+    return address
+
+
+def create_shops(api: str, stub_url: str, shops: int, staff: int, rng: random.Random) -> list[Shop]:
+    """Create the shops, their staff and each member's contact point besides push, through the admin API."""
     created = []
     for number in range(shops):
         name = f"chaos-{uuid.uuid4().hex[:8]}-{number}"
         session.post(f"{api}/locations", json={"name": name}, timeout=10).raise_for_status()
-        members = {}
+        members = []
         for _ in range(staff):
             level = rng.choice(["STANDARD", "STANDARD", "STANDARD", "CRITICAL"])
             response = session.post(f"{api}/users", json={"level": level, "locations": [name]}, timeout=10)
             response.raise_for_status()
-            members[response.json()["user_uuid"]] = level
+            user_uuid = response.json()["user_uuid"]
+            channel, address = contact_point(number * staff + len(members), stub_url)
+            url = f"{api}/users/{user_uuid}/contact-points/{channel}"
+            session.put(url, json={"address": address}, timeout=10).raise_for_status()
+            members.append(Member(user_uuid, level, channel, address))
         created.append(Shop(name, members))
     return created
 
@@ -98,36 +158,39 @@ def post_alert(api: str, body: dict, run: Run, deadline: float) -> dict:
         time.sleep(0.2)
 
 
+def expected_of(alert_uuid: str, severity: str, staff: Iterable[Member]) -> set[Triple]:
+    """The notifications an alert of this severity owes the staff: push and the other contact point of each
+    member whose level wants it (STANDARD every alert, CRITICAL the critical ones)."""
+    return {
+        (alert_uuid, member.user_uuid, channel)
+        for member in staff
+        if severity == "critical" or member.level == "STANDARD"
+        for channel in (PUSH, member.channel)
+    }
+
+
 def post_alerts(api: str, shops: list[Shop], target: int, rate: float, run: Run, rng: random.Random) -> None:
-    """Post alerts at `rate` per second until `target` deliveries are expected."""
+    """Post alerts at `rate` per second until `target` notifications are expected."""
     deadline = time.monotonic() + 600
     while len(run.expected) < target:
         shop = rng.choice(shops)
-        label = rng.choice(["theft", "suspicious", "normal"])
+        alert_uuid = str(uuid.uuid4())
         body = {
-            "url": f"https://media.example.com/{uuid.uuid4()}.mp4",
+            "url": VIDEO_URL.format(alert_uuid=alert_uuid),
             "location": shop.name,
-            "alert_uuid": str(uuid.uuid4()),
-            "label": label,
+            "alert_uuid": alert_uuid,
+            "label": rng.choice(["theft", "suspicious", "normal"]),
             "time_spotted": time.time(),
         }
         answer = post_alert(api, body, run, deadline)
-        critical = answer["severity"] == "critical"
-        for user_uuid, level in shop.staff.items():
-            if critical or level == "STANDARD":
-                run.expected.add((body["alert_uuid"], user_uuid))
-        run.alerts += 1
+        run.posted[alert_uuid] = time.time()
+        run.expected |= expected_of(alert_uuid, answer["severity"], shop.staff)
         time.sleep(1 / rate)
 
 
 def undrained(api: str) -> int:
     """How many deliveries are not yet sent, failed or expired."""
-    return sum(
-        session.get(f"{api}/deliveries", params={"status": status, "page_size": 1}, timeout=10).json()[
-            "total"
-        ]
-        for status in NON_FINAL
-    )
+    return sum(count_status(api, status) for status in NON_FINAL)
 
 
 def count_status(api: str, status: str) -> int:
@@ -159,7 +222,7 @@ def metrics_disagree(
 ) -> list[str]:
     """Where the metrics and the database or the run disagree; a SIGKILLed process may miss one count."""
     checks = {
-        "alerts created": (totals["alerts created"], run.alerts, api_killed),
+        "alerts created": (totals["alerts created"], len(run.posted), api_killed),
         "sent": (totals["sent"], final["sent"], killed),
         "failed or expired": (
             totals["failed"] + totals["expired"],
@@ -178,14 +241,14 @@ def metrics_disagree(
     return problems
 
 
-def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_set: str) -> list[str]:
+def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_set: str) -> list[Fault]:
     """Inject the faults one after the other while the poster runs; return what was done, in order.
 
     A fault that lasts (a lock, a stall, the kills in turn) runs in a thread of its own while alerts keep
     coming; the next fault waits for it to end, and so does the drain. `faults_set` "restarts" keeps the
     worker SIGKILL, the Redis restart and the API restart only.
     """
-    events = []
+    done = []
     restarts = [
         (
             0.15,
@@ -219,47 +282,39 @@ def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_
             time.sleep(0.05)
         if lasting is not None:
             lasting.join()
+        started = time.time()
         outcome = action()
         lasting = outcome if isinstance(outcome, threading.Thread) else None
-        events.append(f"{time.strftime('%H:%M:%S')} {description} (at {len(run.expected)} expected)")
+        done.append(Fault(description, started))
+        print(f"{clock(started)} {description}", file=sys.stderr)
     if lasting is not None:
         lasting.join()
-    return events
+    return done
 
 
-def receipt_to_sent(database_url: str) -> dict[str, float]:
-    """Seconds from an alert's receipt to each of its deliveries' sending: p50, p95 and the slowest."""
-    engine = sa.create_engine(database_url)
-    attempts, deliveries, alerts = DeliveryAttempt.__table__, Delivery.__table__, Alert.__table__
-    query = (
-        sa.select(alerts.c.received_at, attempts.c.finished_at)
-        .join(deliveries, deliveries.c.alert_id == alerts.c.id)
-        .join(attempts, attempts.c.delivery_id == deliveries.c.id)
-        .where(attempts.c.outcome == AttemptOutcomeKind.SENT)
-    )
-    with engine.connect() as connection:
-        seconds = sorted((sent - received).total_seconds() for received, sent in connection.execute(query))
-    engine.dispose()
-    if not seconds:
-        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
-    return {
-        "p50": round(seconds[len(seconds) // 2], 2),
-        "p95": round(seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))], 2),
-        "max": round(seconds[-1], 2),
-    }
+def rate(text: str) -> float:
+    """A probability, for argparse."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the chaos scenario and report; exit 1 on any lost or duplicated notification."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--deliveries", type=int, default=2000, help="deliveries to cause (default 2000)")
+    parser.add_argument(
+        "--deliveries", type=int, default=2000, help="notifications to cause, all channels (default 2000)"
+    )
     parser.add_argument("--rate", type=float, default=25.0, help="alerts posted per second (default 25)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--shops", type=int, default=20, help="shops to create (default 20)")
     parser.add_argument("--staff", type=int, default=10, help="staff per shop (default 10)")
-    parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the drain")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="seconds to wait for the drain (default 300)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the run and of the stub's failures")
     parser.add_argument(
         "--database-url",
@@ -273,38 +328,76 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="all: every fault (default); restarts: the worker SIGKILL, the Redis and the API restarts only",
     )
-    options = parser.parse_args(argv)
+    stub = parser.add_argument_group("the provider stub's failures, on every channel")
+    stub.add_argument("--error-rate", type=rate, default=0.2, help="share of 500 answers (default 0.2)")
+    stub.add_argument(
+        "--rate-limit-rate",
+        type=rate,
+        default=0.05,
+        help="share of 429 answers with Retry-After (default 0.05)",
+    )
+    stub.add_argument(
+        "--hang-rate",
+        type=rate,
+        default=0.05,
+        help="share of requests held, then answered 504 (default 0.05)",
+    )
+    stub.add_argument(
+        "--hang-seconds",
+        type=float,
+        default=3.0,
+        help="how long a held request waits; the service gives up after 1 s (default 3)",
+    )
+    return parser.parse_args(argv)
 
+
+def provider_faults(options: argparse.Namespace) -> str:
+    """The stub's failure mix in words."""
+    return (
+        f"{options.error_rate:.0%} 500s, {options.rate_limit_rate:.0%} 429s, "
+        f"{options.hang_rate:.0%} hangs of {options.hang_seconds:g} s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chaos scenario and report; exit 1 on any lost notification or repeat against the policy."""
+    options = parse_args(argv)
     rng = random.Random(options.seed)
     stub_env = {
-        "STUB_ERROR_RATE": "0.2",
-        "STUB_RATE_LIMIT_RATE": "0.05",
+        "STUB_ERROR_RATE": str(options.error_rate),
+        "STUB_RATE_LIMIT_RATE": str(options.rate_limit_rate),
         "STUB_RETRY_AFTER": "1",
-        "STUB_HANG_RATE": "0.05",
-        "STUB_HANG_SECONDS": "3",
+        "STUB_HANG_RATE": str(options.hang_rate),
+        "STUB_HANG_SECONDS": str(options.hang_seconds),
         "STUB_SEED": str(options.seed),
     }
     settings = {**CHAOS_SETTINGS, **({"DATABASE_URL": options.database_url} if options.database_url else {})}
     with Stack(workers=options.workers, settings=settings, stub_env=stub_env) as stack:
         print(f"stack in {stack.directory}", file=sys.stderr)
         session.headers["Authorization"] = f"Bearer {stack.admin_token}"
-        shops = create_shops(stack.api_url, options.shops, options.staff, rng)
+        shops = create_shops(stack.api_url, stack.stub_url, options.shops, options.staff, rng)
+        holders = {
+            (member.channel, recorded_address(member.address)): member.user_uuid
+            for shop in shops
+            for member in shop.staff
+        }
         run = Run()
-        started = time.monotonic()
+        started = time.time()
         poster = threading.Thread(
             target=post_alerts,
             args=(stack.api_url, shops, options.deliveries, options.rate, run, rng),
             daemon=True,
         )
         poster.start()
-        events = chaos(stack, run, poster, options.deliveries, options.faults)
+        done = [Fault("(before the first fault)", started)]
+        done += chaos(stack, run, poster, options.deliveries, options.faults)
         poster.join()
-        posted = time.monotonic()
+        posted = time.time()
 
         drain_deadline = posted + options.drain_timeout
-        while (left := undrained(stack.api_url)) and time.monotonic() < drain_deadline:
+        while (left := undrained(stack.api_url)) and time.time() < drain_deadline:
             time.sleep(0.5)
-        drained = time.monotonic()
+        drained = time.time()
 
         messages = requests.get(f"{stack.stub_url}/messages", timeout=30).json()
         final = {status: count_status(stack.api_url, status) for status in ("sent", "failed", "expired")}
@@ -316,46 +409,47 @@ def main(argv: list[str] | None = None) -> int:
             killed=KILLED_COUNTING[options.faults],
             api_killed=int(options.faults == "all"),
         )
-        latency = receipt_to_sent(stack.env["DATABASE_URL"])
-        pairs = Counter((m["alert_uuid"], m["target_user_uuid"]) for m in messages["messages"])
-        received = set(pairs)
-        report = {
-            "alerts posted": run.alerts,
-            "alert POSTs retried": run.post_retries,
-            "expected receipts": len(run.expected),
-            "received": len(received & run.expected),
-            "lost": len(run.expected - received),
-            "extra": len(received - run.expected),
-            "duplicated (pair received under two keys)": sum(1 for count in pairs.values() if count > 1),
-            "raw duplicates (same key re-sent, absorbed by the provider)": messages["duplicates"],
-            "expired": final["expired"],
-            "failed": final["failed"],
-            "alerts created (metrics)": int(totals["alerts created"]),
-            "deliveries sent / failed / expired (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
-                totals["sent"], totals["failed"], totals["expired"]
-            ),
-            "attempts sent / transient / permanent (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
-                totals["attempts sent"], totals["attempts transient"], totals["attempts permanent"]
-            ),
-            "not drained": left,
-            "posting time (s)": round(posted - started, 1),
-            "time to drain after the last post (s)": round(drained - posted, 1),
-            "receipt → sent p50 / p95 / max (s)": "{p50} / {p95} / {max}".format(**latency),
-        }
-    for event in events:
-        print(event)
+        engine = sa.create_engine(stack.env["DATABASE_URL"])
+        with engine.connect() as connection:
+            sent, twice = sent_deliveries(connection), sent_twice(connection)
+        engine.dispose()
+    receipts = [attribute(message, holders) for message in messages["messages"]]
+    tallies = classify(run.expected, receipts)
+    summed = total(tallies.values())
+    report = {
+        "provider faults (every channel)": provider_faults(options),
+        "alerts posted": len(run.posted),
+        "alert POSTs retried": run.post_retries,
+        "expected notifications": summed.expected,
+        "received": summed.received,
+        "lost": summed.lost,
+        "extra": summed.extra,
+        "repeats stored apart (second messages)": summed.repeats,
+        "repeats absorbed by the provider (same key)": summed.raw_duplicates,
+        "repeats against the channel's policy": summed.breaches,
+        "deliveries sent twice (two 'sent' attempts in the ledger)": twice,
+        "expired": final["expired"],
+        "failed": final["failed"],
+        "alerts created (metrics)": int(totals["alerts created"]),
+        "deliveries sent / failed / expired (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
+            totals["sent"], totals["failed"], totals["expired"]
+        ),
+        "attempts sent / transient / permanent (metrics)": "{:.0f} / {:.0f} / {:.0f}".format(
+            totals["attempts sent"], totals["attempts transient"], totals["attempts permanent"]
+        ),
+        "not drained": left,
+        "posting time (s)": round(posted - started, 1),
+        "time to drain after the last post (s)": round(drained - posted, 1),
+        "receipt → sent p50 / p95 / max (s)": summary([s.sent_at - s.received_at for s in sent]),
+    }
+    print("\n".join(fault_table(done, run.expected, run.posted, receipts, sent)), end="\n\n")
+    print("\n".join(channel_table(tallies, sent)), end="\n\n")
     width = max(map(len, report))
     for name, value in report.items():
         print(f"{name:<{width}}  {value}")
     for disagreement in disagreements:
         print(f"metrics disagree: {disagreement}")
-    bad = (
-        report["lost"]
-        or report["extra"]
-        or report["duplicated (pair received under two keys)"]
-        or left
-        or disagreements
-    )
+    bad = summed.lost or summed.extra or summed.breaches or left or disagreements
     print("FAILED" if bad else "OK")
     return 1 if bad else 0
 

@@ -12,12 +12,21 @@ from pathlib import Path
 import requests
 from redis import Redis
 
+import third_party
 from nootification.redis_server import find_redis_server, server_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
 # Enough threads that the stub answers 256 requests at once however long it is told to wait before answering.
 STUB_THREADS = 256
 STUB_CONNECTIONS = 1000  # gunicorn's default: open connections, idle keep-alive ones included
+# Dummy secrets only the stub accepts, as in the quick start (Makefile): they never reach a real provider.
+STUB_SECRETS = {
+    "SLACK_BOT_TOKEN": "xoxb-stub-only",
+    "TELEGRAM_BOT_TOKEN": "1000000:stub-only",
+    "TWILIO_ACCOUNT_SID": "ACstubonly",
+    "TWILIO_AUTH_TOKEN": "stub-only",
+    "WEBHOOK_SIGNING_SECRET": "whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0",
+}
 
 
 def free_port() -> int:
@@ -25,6 +34,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stub_app():
+    """The stub provider with its SMTP server on STUB_SMTP_PORT (kept as extensions["smtp"]), as
+    `python third_party.py` runs it."""
+    app = third_party.create_stub_app()
+    port = int(os.environ["STUB_SMTP_PORT"])
+    app.extensions["smtp"] = third_party.start_smtp_server(app.extensions["stub"], port=port)
+    return app
 
 
 def wait_for(check, what: str, timeout: float = 30.0) -> None:
@@ -58,6 +76,7 @@ class Stack:
     ):
         self.directory = directory or Path(tempfile.mkdtemp(prefix="nootification-stack-"))
         self.redis_port, self.api_port, self.stub_port = free_port(), free_port(), free_port()
+        self.smtp_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
         self.worker_count = workers
@@ -78,13 +97,30 @@ class Stack:
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_directory),
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "THIRD_PARTY_URL": self.stub_url,
+            # Every channel's provider is the stub: its HTTP paths, and its SMTP server for email.
+            "SLACK_API_URL": f"{self.stub_url}/slack/api",
+            "TELEGRAM_API_URL": f"{self.stub_url}/telegram",
+            "TWILIO_API_URL": f"{self.stub_url}/twilio",
+            "TWILIO_FROM_NUMBER": "+15005550006",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.smtp_port),
+            "SMTP_SECURITY": "none",
+            **STUB_SECRETS,
+            # The stub's webhook and Teams endpoints are plain http on loopback.
+            "ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
             "LOG_LEVEL": "WARNING",
             # Loads far past any one client's fair share: the limiter still runs, but never refuses.
             "RATELIMIT_DEFAULT": "10000000 per minute",
             "RATELIMIT_ALERTS": "10000000 per minute",
             **(settings or {}),
         }
-        self.stub_env = {**self.env, **(stub_env or {})}
+        self.stub_env = {
+            **self.env,
+            # The stub checks the generic webhooks' signatures with the secret the service signs them with.
+            "STUB_WEBHOOK_SECRET": STUB_SECRETS["WEBHOOK_SIGNING_SECRET"],
+            "STUB_SMTP_PORT": str(self.smtp_port),
+            **(stub_env or {}),
+        }
         self.processes: dict[str, subprocess.Popen] = {}
         self.admin_token = ""
 
@@ -140,7 +176,8 @@ class Stack:
         self._spawn("scheduler", self._python("scheduler", "flask", "scheduler"))
 
     def start_stub(self) -> None:
-        """Start the stub provider under gunicorn: `stub_threads` threads in one process, so one record."""
+        """Start the stub provider under gunicorn: `stub_threads` threads in one process, so one record
+        (its SMTP server included)."""
         self._spawn(
             "stub",
             [
@@ -157,7 +194,7 @@ class Stack:
                 str(self.stub_threads),
                 "--worker-connections",
                 str(max(STUB_CONNECTIONS, 2 * self.stub_threads)),
-                "third_party:create_stub_app()",
+                "bench.stack:stub_app()",
             ],
             env=self.stub_env,
         )

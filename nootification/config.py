@@ -152,6 +152,8 @@ class Config:
     PUBLIC_URL = _env_str("PUBLIC_URL", "http://127.0.0.1:8000")
     # An action link works until its alert is stale (FRESHNESS_*) plus this many hours.
     STAFF_LINK_HOURS = _env_float("STAFF_LINK_HOURS", 4.0)
+    # A fresh critical alert unclaimed this many seconds after its receipt counts as unclaimed (metrics).
+    UNCLAIMED_AFTER = _env_float("UNCLAIMED_AFTER", 60.0)
     # The ops page shows the OPS_RECENT_ALERTS latest alerts. Each open page holds one server thread, so
     # its stream ends after OPS_STREAM_SECONDS (the page reconnects) and a process serves at most
     # OPS_MAX_STREAMS streams at once; each stream reads the database every OPS_POLL_INTERVAL seconds.

@@ -1,13 +1,13 @@
 """One delivery's attempts in a sending slot: quick retries, their waits, the ledger first, the breaker."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
 from nootification.delivery.attempt import Ready, run_attempts
 from nootification.delivery.breakers import CircuitOpenError
-from nootification.delivery.retry import QuickRetries
+from nootification.delivery.retry import Later, LeaseEndingError, QuickRetries, after_failure
 from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.push import PushSender
 from tests.test_senders import sample_message, sender_config
@@ -34,8 +34,9 @@ class OpenAfter:
         self.results.append("failure")
 
 
-def ready(sender: PushSender, attempts_before: int = 0) -> Ready:
-    delivery = SimpleNamespace(id="d-1", attempts=attempts_before)
+def ready(sender: PushSender, attempts_before: int = 0, lease_left: float = 120.0) -> Ready:
+    lease = datetime.now(UTC) + timedelta(seconds=lease_left)
+    delivery = SimpleNamespace(id="d-1", attempts=attempts_before, lease=lease)
     return Ready(delivery=delivery, message=sample_message(), sender=sender, breaker="push:stub")
 
 
@@ -123,3 +124,24 @@ def test_only_a_short_retry_after_is_waited_for_in_the_slot(stub, retry_after, a
     result, waits, _ = run(ready(sender), QuickRetries(3, 3.0))
     assert len(result.attempts) == attempts
     assert waits == [3.0] * (attempts - 1)
+
+
+def test_a_retry_that_would_outlast_the_lease_is_not_sent_and_the_delivery_is_put_off(stub, app):
+    # A stalled Redis can hold a slot's breaker check past its lease; the sweeper may have given the
+    # delivery to another worker by then, so sending it here too would send it twice.
+    stub.control(fail_next=1, fail_next_status=502)
+    item = ready(PushSender(sender_config(stub.url)), lease_left=3.0)
+    result, _, started = run(item, QuickRetries(3, 0, attempt_seconds=5.0))
+    assert len(result.attempts) == 1 and isinstance(result.error, LeaseEndingError)
+    assert started == []
+    assert stub.messages()["count"] == 0
+    step = after_failure(result.error, retry_round=0, deadline=None, now=datetime.now(UTC), config=app.config)
+    assert isinstance(step, Later) and not step.backoff
+
+
+def test_a_retry_well_within_the_lease_goes_out(stub):
+    stub.control(fail_next=1, fail_next_status=502)
+    result, _, started = run(
+        ready(PushSender(sender_config(stub.url)), lease_left=30.0), QuickRetries(3, 0, 5.0)
+    )
+    assert result.error is None and started == [("d-1", 2)]

@@ -9,9 +9,11 @@ from rq import SimpleWorker
 from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, Outcome, Severity
 from nootification.observability.logs import mask
+from nootification.services.claims import claim, record_outcome
 from nootification.services.staff_links import link_expiry, link_token, read_token
 from nootification.services.tokens import PREFERENCES_SELF, create_token
 from tests.factories import alert_payload, make_location, make_user
+from tests.test_metrics import delta, scrape, value
 
 SECRET = "test-only-secret-key"
 
@@ -245,3 +247,65 @@ def test_without_a_public_url_messages_go_out_without_a_link(app, shop_staff, cl
     app.config["PUBLIC_URL"] = ""
     _, links = sent_alert(client, stub)
     assert set(links.values()) == {None}
+
+
+# What the loop tells the people who run the shops: /stats and /metrics.
+
+
+def claim_after(alert: Alert, user, seconds: float) -> None:
+    """Claim the alert as if `seconds` had passed since its receipt."""
+    claim(alert, user, now=alert.received_at + timedelta(seconds=seconds))
+
+
+def test_stats_show_time_to_claim_unclaimed_critical_alerts_and_false_alarms_per_shop_and_label(
+    shop_staff, client, stub
+):
+    camille, hugo, _ = shop_staff
+    alerts = []
+    for label in ("theft", "theft", "theft", "suspicious"):
+        payload = alert_payload(label=label)
+        assert client.post("/webhooks/alerts", json=payload).status_code == 201
+        alerts.append(Alert.query.filter_by(alert_uuid=payload["alert_uuid"]).one())
+    claim_after(alerts[0], camille, 20)
+    claim_after(alerts[1], hugo, 40)
+    record_outcome(alerts[0], camille, outcome=Outcome.FALSE_ALARM)
+    record_outcome(alerts[1], hugo, outcome=Outcome.THEFT_STOPPED, value_recovered=12.5)
+    record_outcome(alerts[3], hugo, outcome=Outcome.FALSE_ALARM)  # claims it too
+
+    stats = client.get("/stats").json
+    theft = stats["locations"]["fr-auchan-larochelle"]["response_by_label"]["theft"]
+    assert (theft["alerts"], theft["claimed"], theft["unclaimed_critical"]) == (3, 2, 1)
+    assert (theft["time_to_claim"]["count"], theft["time_to_claim"]["p50"]) == (2, 20.0)
+    assert theft["time_to_claim"]["p95"] == 40.0
+    assert theft["false_alarm_rate"] == 0.5
+    assert theft["outcomes"] == {"theft_stopped": 1, "theft_not_stopped": 0, "false_alarm": 1, "not_found": 0}
+    suspicious = stats["response_by_label"]["suspicious"]
+    assert (suspicious["claimed"], suspicious["unclaimed_critical"], suspicious["false_alarm_rate"]) == (
+        1,
+        0,
+        1.0,
+    )
+    assert (stats["response"]["alerts"], stats["response"]["claimed"]) == (4, 3)
+
+
+def test_metrics_count_claims_outcomes_and_the_critical_alerts_nobody_claimed(app, shop_staff, client, stub):
+    camille, _, _ = shop_staff
+    before = scrape(client)
+    payloads = [alert_payload(label="theft") for _ in range(2)]
+    for payload in payloads:
+        assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    first, second = (Alert.query.filter_by(alert_uuid=p["alert_uuid"]).one() for p in payloads)
+    app.config["UNCLAIMED_AFTER"] = 0  # counted as unclaimed at once
+    assert value(scrape(client), "nootification_critical_alerts_unclaimed") == 2
+
+    claim_after(first, camille, 25)
+    record_outcome(first, camille, outcome=Outcome.FALSE_ALARM)
+    after = scrape(client)
+    assert value(after, "nootification_critical_alerts_unclaimed") == 1
+    labels = {"label": "theft", "severity": "critical"}
+    assert delta(before, after, "nootification_claim_seconds_count", **labels) == 1
+    assert delta(before, after, "nootification_claim_seconds_bucket", le="30.0", **labels) == 1
+    assert delta(before, after, "nootification_claim_seconds_bucket", le="20.0", **labels) == 0
+    outcome = {"label": "theft", "outcome": "false_alarm"}
+    assert delta(before, after, "nootification_alert_outcomes_total", **outcome) == 1
+    assert second.claimed_by_id is None

@@ -10,7 +10,7 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.delivery.breakers import Breakers, CircuitOpenError
 from nootification.delivery.claim import ClaimedDelivery
-from nootification.delivery.retry import QuickRetries
+from nootification.delivery.retry import LeaseEndingError, QuickRetries
 from nootification.senders.base import Message, MessageSender, SendError, TransientSendError
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def run_attempts(
     """Send the message; retry quick transient failures in this slot, each recorded as started first.
 
     The first attempt's ledger row and breaker check were done when the delivery was claimed; a retry
-    asks the breaker again and records its own start through `start_attempt` before its request leaves.
+    asks the breaker again, makes sure the worker's lease outlasts it (or puts the delivery off), and
+    records its own start through `start_attempt` before its request leaves.
     """
     result = SlotResult()
     breaker, first_number = item.breaker, item.first_number
@@ -88,6 +89,9 @@ def run_attempts(
                         raise CircuitOpenError(
                             f"circuit {breaker} is open", retry_after=breakers.retry_in(breaker)
                         )
+                    # Asking the breaker may have waited on a stalled Redis for longer than the lease.
+                    if not quick.leaves_time(item.delivery.lease, datetime.now(UTC)):
+                        raise LeaseEndingError("the lease ends before another attempt could: put off")
                     start_attempt(item.delivery.id, number, datetime.now(UTC))
                 result.attempts.append(_attempt(item.sender, item.message, number, breaker, breakers))
                 if result.attempts[-1].error is not None:

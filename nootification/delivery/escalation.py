@@ -16,6 +16,7 @@ from nootification.delivery.outbox import QueuedJob, enqueue
 from nootification.delivery.publish import delivery_rows
 from nootification.extensions import db
 from nootification.models import Alert, AlertEscalation, Delivery, EscalationTier
+from nootification.observability import metrics
 from nootification.services.recipients import recipients_among, tier_staff
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
         AlertEscalation(alert_id=alert.id, step=step, tier=tier, at=now, reason=reason, deliveries=len(rows))
     )
     db.session.commit()
+    metrics.record_escalation(tier)
     enqueue([QueuedJob(row["id"], row["enqueue_count"]) for row in rows])
     log.info(
         "alert %s: escalation step %d, tier %d told (%d deliveries): %s",

@@ -39,17 +39,34 @@ def retry_delay(
     return delay
 
 
+class LeaseEndingError(SendError):
+    """Nothing was attempted: the worker's lease on the delivery would end before another attempt could."""
+
+
 @dataclass(frozen=True)
 class QuickRetries:
-    """How many attempts one sending slot makes at most, and how long it waits between them."""
+    """How many attempts one sending slot makes at most, how long it waits between them, and how long one
+    attempt may take at most (its connect and read timeouts)."""
 
     max_attempts: int = 3
     wait_seconds: float = 3.0
+    attempt_seconds: float = 0.0
 
     @classmethod
     def from_config(cls, config: Mapping) -> "QuickRetries":
         """The policy an application is configured with."""
-        return cls(max_attempts=config["SEND_MAX_ATTEMPTS"], wait_seconds=config["SEND_RETRY_WAIT"])
+        return cls(
+            max_attempts=config["SEND_MAX_ATTEMPTS"],
+            wait_seconds=config["SEND_RETRY_WAIT"],
+            attempt_seconds=max(
+                config["HTTP_CONNECT_TIMEOUT"] + config["HTTP_READ_TIMEOUT"], config["SMTP_TIMEOUT"]
+            ),
+        )
+
+    def leaves_time(self, lease: datetime, now: datetime) -> bool:
+        """Whether an attempt started now ends before the lease does: past it, another worker may own the
+        delivery and send it too."""
+        return now + timedelta(seconds=self.attempt_seconds) < lease
 
     def retries_now(self, error: BaseException | None, attempts: int) -> bool:
         """Whether the slot tries again after `attempts` attempts ending in `error`.
@@ -83,8 +100,8 @@ class Expire:
 def after_failure(
     error: SendError, *, retry_round: int, deadline: datetime | None, now: datetime, config: Mapping
 ) -> Later | Expire:
-    """What becomes of a delivery whose slot ended on a transient failure or an open circuit."""
-    if isinstance(error, CircuitOpenError):
+    """What becomes of a delivery whose slot ended on a transient failure, an open circuit or its lease."""
+    if isinstance(error, CircuitOpenError | LeaseEndingError):
         at = now + timedelta(seconds=max(error.retry_after or 0.0, 0.5))
         if deadline is not None and at > deadline:
             return Expire(f"{error} until after the alert goes stale")

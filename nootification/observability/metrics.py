@@ -30,6 +30,8 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTI
 
 # Seconds from a quarter second (a healthy push) to an hour (the standard freshness limit).
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800, 3600)
+# Seconds from an alert's receipt to its claim: from a hand already on the phone to the end of freshness.
+CLAIM_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 ALERTS_RECEIVED = Counter(
@@ -74,6 +76,22 @@ LATENCY_FROM_SPOTTED = Histogram(
     ["channel", "severity"],
     buckets=LATENCY_BUCKETS,
 )
+CLAIM_DELAY = Histogram(
+    "nootification_claim_seconds",
+    "Seconds from an alert's receipt to the first \"I'm on it\", by label and severity.",
+    ["label", "severity"],
+    buckets=CLAIM_BUCKETS,
+)
+ALERT_OUTCOMES_RECORDED = Counter(
+    "nootification_alert_outcomes_total",
+    "Outcomes recorded by staff (a corrected one counts again), by label and outcome.",
+    ["label", "outcome"],
+)
+ESCALATION_STEPS = Counter(
+    "nootification_escalation_steps_total",
+    "Escalation steps taken for unclaimed critical alerts, by the tier they told.",
+    ["tier"],
+)
 HTTP_DURATION = Histogram(
     "nootification_http_request_duration_seconds",
     "API request durations, by method, endpoint (the URL rule) and status.",
@@ -89,6 +107,7 @@ class MetricSeries(NamedTuple):
     channels: Sequence[str]
     severities: Sequence[str]
     attempt_outcomes: Sequence[str]
+    staff_outcomes: Sequence[str] = ()
 
 
 def alert_label(label: str) -> str:
@@ -137,6 +156,21 @@ def record_delivery_final(
         LATENCY_FROM_SPOTTED.labels(channel, severity).observe(_seconds(time_spotted, sent_at))
 
 
+def record_claim(label: str, severity: str, received_at: datetime, claimed_at: datetime) -> None:
+    """Observe how long an alert waited for its first "I'm on it"."""
+    CLAIM_DELAY.labels(alert_label(label), severity).observe(_seconds(received_at, claimed_at))
+
+
+def record_outcome(label: str, outcome: str) -> None:
+    """Count an outcome recorded by staff."""
+    ALERT_OUTCOMES_RECORDED.labels(alert_label(label), outcome).inc()
+
+
+def record_escalation(tier: int) -> None:
+    """Count an escalation step, by the tier it told."""
+    ESCALATION_STEPS.labels(str(tier)).inc()
+
+
 def _seconds(start: datetime, end: datetime) -> float:
     # A camera clock ahead of ours would make the latency negative; it is at least zero.
     return max(0.0, (end - start).total_seconds())
@@ -164,6 +198,10 @@ def _initialise_series(series: MetricSeries) -> None:
     for label, severity in series.label_severities.items():
         for outcome in ALERT_OUTCOMES:
             ALERTS_RECEIVED.labels(label, severity, outcome)
+        CLAIM_DELAY.labels(label, severity)
+        for staff_outcome in series.staff_outcomes:
+            ALERT_OUTCOMES_RECORDED.labels(label, staff_outcome)
+    ESCALATION_STEPS.labels("2")
     for reason in WEBHOOK_REJECTIONS.values():
         WEBHOOK_REJECTED.labels(reason)
     for reason in SWEEP_REASONS:

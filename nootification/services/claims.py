@@ -22,6 +22,7 @@ from nootification.models import (
     user_locations,
     utcnow,
 )
+from nootification.observability import metrics
 
 ALERTS = Alert.__table__
 
@@ -105,6 +106,7 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
     db.session.commit()
     db.session.refresh(alert)
     if taken:
+        metrics.record_claim(alert.label, alert.severity.value, alert.received_at, alert.claimed_at)
         return True
     if alert.claimed_by_id == user.id:
         return False
@@ -123,11 +125,11 @@ def record_outcome(
 ) -> None:
     """Record what happened (the latest record stands); an unclaimed alert is claimed by the same person."""
     now = now or utcnow()
-    db.session.execute(
+    claimed = db.session.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
         .values(claimed_by_id=user.id, claimed_at=now, next_escalation_at=None)
-    )
+    ).rowcount
     db.session.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert.id)
@@ -141,6 +143,9 @@ def record_outcome(
     )
     db.session.commit()
     db.session.refresh(alert)
+    if claimed:
+        metrics.record_claim(alert.label, alert.severity.value, alert.received_at, now)
+    metrics.record_outcome(alert.label, outcome.value)
 
 
 def told_about(alert: Alert) -> list[ToldPerson]:

@@ -1,6 +1,7 @@
 """The domain's side of the metrics: the label values every series starts with, and the state read per scrape.
 
-The state gauges (queue, workers, scheduler, breakers, dead letters, silent locations) are computed by
+The state gauges (queue, workers, scheduler, breakers, dead letters, unclaimed critical alerts, silent
+locations) are computed by
 `StateCollector` once per scrape, by whichever process serves `/metrics`: the API, never a worker's own
 metrics server.
 """
@@ -29,6 +30,7 @@ from nootification.models import (
     Alert,
     AttemptOutcomeKind,
     Delivery,
+    Outcome,
     Severity,
     severity_for,
 )
@@ -49,6 +51,7 @@ def expected_series(config: Mapping) -> MetricSeries:
         channels=senders.channels(),
         severities=[severity.value for severity in Severity],
         attempt_outcomes=[outcome.value for outcome in AttemptOutcomeKind],
+        staff_outcomes=[outcome.value for outcome in Outcome],
     )
 
 
@@ -193,6 +196,19 @@ class StateCollector:
                 sa.func.count() >= self.config["SILENT_LOCATION_MIN_ALERTS"],
                 sa.func.max(Alert.received_at) < now - timedelta(hours=self.config["SILENT_LOCATION_HOURS"]),
             )
+        )
+        yield GaugeMetricFamily(
+            "nootification_critical_alerts_unclaimed",
+            "Critical alerts still fresh (within FRESHNESS_CRITICAL) that nobody has claimed UNCLAIMED_AFTER "
+            "seconds after their receipt.",
+            value=self.session.scalar(
+                sa.select(sa.func.count()).where(
+                    Alert.severity == Severity.CRITICAL,
+                    Alert.claimed_by_id.is_(None),
+                    Alert.received_at >= now - timedelta(seconds=self.config["FRESHNESS_CRITICAL"]),
+                    Alert.received_at < now - timedelta(seconds=self.config["UNCLAIMED_AFTER"]),
+                )
+            ),
         )
         yield GaugeMetricFamily(
             "nootification_locations_silent",

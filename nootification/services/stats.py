@@ -1,4 +1,5 @@
-"""What happened over a window: alerts received, their deliveries by status and channel, and how fast.
+"""What happened over a window: alerts received, their deliveries by status and channel, how fast, and how
+staff answered them (claims, time to claim, unclaimed critical alerts, outcomes).
 
 The window selects alerts by their receipt; every delivery count and latency is about those alerts'
 deliveries, whatever their status now. Percentiles are computed here, in Python, from the sent deliveries'
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Location, Severity, utcnow
+from nootification.models import Alert, Delivery, DeliveryStatus, Location, Outcome, Severity, utcnow
 from nootification.services.directory import get_location
 
 PERCENTILES = (50, 95, 99)
@@ -65,14 +66,6 @@ class AlertCounts:
         self.by_severity[severity.value] += count
 
 
-@dataclass
-class LocationStats:
-    """One shop's alerts and deliveries in the window."""
-
-    alerts: AlertCounts
-    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
-
-
 @dataclass(frozen=True)
 class Percentiles:
     """How many values, and their 50th, 95th and 99th percentiles in seconds (None without values)."""
@@ -81,6 +74,38 @@ class Percentiles:
     p50: float | None
     p95: float | None
     p99: float | None
+
+
+@dataclass(frozen=True)
+class Response:
+    """How staff answered alerts: how many were claimed, how fast, which critical ones nobody claimed, and
+    what they found (the false-alarm rate is over the alerts with a recorded outcome; None without one)."""
+
+    alerts: int
+    claimed: int
+    unclaimed_critical: int
+    time_to_claim: Percentiles
+    outcomes: dict[str, int]
+    false_alarm_rate: float | None
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One alert as the response figures need it."""
+
+    severity: Severity
+    received_at: datetime
+    claimed_at: datetime | None
+    outcome: Outcome | None
+
+
+@dataclass
+class LocationStats:
+    """One shop's alerts and deliveries in the window, and its staff's response by label."""
+
+    alerts: AlertCounts
+    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
+    response_by_label: dict[str, Response] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,8 @@ class Stats:
     deliveries: DeliveryCounts
     locations: dict[str, LocationStats]
     latency: LatencyStats
+    response: Response
+    response_by_label: dict[str, Response]
 
 
 def percentile(ordered: Sequence[float], pct: float) -> float | None:
@@ -136,6 +163,34 @@ def _latency(samples: list[tuple[float, float]]) -> Latency:
         from_receipt=percentiles(receipt for receipt, _ in samples),
         from_spotted=percentiles(spotted for _, spotted in samples),
     )
+
+
+def response(alerts: Sequence[Answered]) -> Response:
+    """The response figures of these alerts."""
+    outcomes = {outcome.value: 0 for outcome in Outcome}
+    for alert in alerts:
+        if alert.outcome is not None:
+            outcomes[alert.outcome.value] += 1
+    recorded = sum(outcomes.values())
+    return Response(
+        alerts=len(alerts),
+        claimed=sum(alert.claimed_at is not None for alert in alerts),
+        unclaimed_critical=sum(
+            alert.claimed_at is None and alert.severity is Severity.CRITICAL for alert in alerts
+        ),
+        time_to_claim=percentiles(
+            _seconds(alert.received_at, alert.claimed_at) for alert in alerts if alert.claimed_at is not None
+        ),
+        outcomes=outcomes,
+        false_alarm_rate=outcomes[Outcome.FALSE_ALARM.value] / recorded if recorded else None,
+    )
+
+
+def _by_label(alerts: Iterable[tuple[str, Answered]]) -> dict[str, Response]:
+    grouped: dict[str, list[Answered]] = {}
+    for label, alert in alerts:
+        grouped.setdefault(label, []).append(alert)
+    return {label: response(answered) for label, answered in sorted(grouped.items())}
 
 
 def collect_stats(*, window: int, location: str | None = None) -> Stats:
@@ -188,6 +243,20 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         from_spotted=overall.from_spotted,
         by_channel={channel: _latency(samples) for channel, samples in sorted(by_channel.items())},
     )
+    answered = [
+        (name, label, Answered(severity, received_at, claimed_at, outcome))
+        for name, label, severity, received_at, claimed_at, outcome in db.session.execute(
+            sa.select(
+                Location.name, Alert.label, Alert.severity, Alert.received_at, Alert.claimed_at, Alert.outcome
+            )
+            .join(Alert.location)
+            .where(*in_window)
+        )
+    ]
+    for name in {name for name, _, _ in answered}:
+        of_location(name).response_by_label = _by_label(
+            (label, alert) for shop, label, alert in answered if shop == name
+        )
     return Stats(
         window=window,
         since=since,
@@ -197,4 +266,6 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         deliveries=deliveries,
         locations=dict(sorted(locations.items())),
         latency=latency,
+        response=response([alert for _, _, alert in answered]),
+        response_by_label=_by_label((label, alert) for _, label, alert in answered),
     )

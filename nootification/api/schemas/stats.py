@@ -33,20 +33,34 @@ class AlertCountsSchema(Schema):
     by_severity = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
-class LocationStatsSchema(Schema):
-    """One shop's alerts and deliveries."""
-
-    alerts = fields.Nested(AlertCountsSchema)
-    deliveries = fields.Nested(DeliveryCountsSchema)
-
-
 class PercentilesSchema(Schema):
-    """How many sent deliveries, and the 50th, 95th and 99th percentile latencies in seconds."""
+    """How many values, and their 50th, 95th and 99th percentiles in seconds."""
 
     count = fields.Integer()
     p50 = fields.Float(allow_none=True)
     p95 = fields.Float(allow_none=True)
     p99 = fields.Float(allow_none=True)
+
+
+class ResponseSchema(Schema):
+    """How staff answered the alerts: claims, time to claim, unclaimed critical alerts, outcomes."""
+
+    alerts = fields.Integer()
+    claimed = fields.Integer()
+    unclaimed_critical = fields.Integer(metadata={"description": "Critical alerts nobody has claimed."})
+    time_to_claim = fields.Nested(PercentilesSchema, metadata={"description": "From receipt to the claim."})
+    outcomes = fields.Dict(keys=fields.String(), values=fields.Integer())
+    false_alarm_rate = fields.Float(
+        allow_none=True, metadata={"description": "False alarms among the alerts with a recorded outcome."}
+    )
+
+
+class LocationStatsSchema(Schema):
+    """One shop's alerts and deliveries, and its staff's response by label."""
+
+    alerts = fields.Nested(AlertCountsSchema)
+    deliveries = fields.Nested(DeliveryCountsSchema)
+    response_by_label = fields.Dict(keys=fields.String(), values=fields.Nested(ResponseSchema))
 
 
 class LatencySchema(Schema):
@@ -73,3 +87,5 @@ class StatsSchema(Schema):
     deliveries = fields.Nested(DeliveryCountsSchema)
     locations = fields.Dict(keys=fields.String(), values=fields.Nested(LocationStatsSchema))
     latency = fields.Nested(LatencyStatsSchema)
+    response = fields.Nested(ResponseSchema)
+    response_by_label = fields.Dict(keys=fields.String(), values=fields.Nested(ResponseSchema))
