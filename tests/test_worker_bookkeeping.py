@@ -1,15 +1,21 @@
 """The delivery engine keeps RQ's bookkeeping light, and still keeps its registration alive."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job
 
 from bench.rq_cost import measure
+from nootification.delivery import engine as engine_module
 from nootification.delivery.engine import DeliveryEngine
-from nootification.extensions import redis_queue
+from nootification.extensions import db, redis_queue
+from nootification.models import Alert, Delivery, DeliveryStatus
 from nootification.services.queue_state import live_workers
+from tests.test_worker_process import wait_until
 
 
 def engine_for(app, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:
@@ -92,3 +98,44 @@ def test_jobs_taken_when_redis_failed_are_started_once_it_answers(app, queued_de
 
     assert stub.messages(queued_delivery)["count"] == 1
     assert redis_queue.connection.llen(redis_queue.queue.intermediate_queue_key) == 0
+
+
+def test_a_finished_send_is_recorded_while_redis_stalls(app, queued_delivery, stub, monkeypatch):
+    # A stalled Redis fails every command after its socket timeout; a finished send's outcome must still
+    # reach the database within its lease, or the sweeper hands the delivery to another worker.
+    stub.control(latency=0.5)
+    engine = engine_for(app)
+    maintain = engine._maintain
+    stalled = threading.Event()
+    seen_while_stalled: list[DeliveryStatus] = []
+
+    def maintain_unless_stalled() -> None:
+        if stalled.is_set():
+            raise RedisTimeoutError("Timeout reading from socket")
+        maintain()
+
+    def stall_while_the_send_is_out() -> None:
+        with app.app_context():
+            wait_until(lambda: stub.control()["counters"]["open"] == 1, timeout=10)
+            stalled.set()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and status_of(queued_delivery) != DeliveryStatus.SENT:
+                time.sleep(0.05)
+            seen_while_stalled.append(status_of(queued_delivery))
+            stalled.clear()
+
+    monkeypatch.setattr(engine, "_maintain", maintain_unless_stalled)
+    monkeypatch.setattr(engine_module, "TROUBLE_PAUSE", 0.05)
+    staller = threading.Thread(target=stall_while_the_send_is_out)
+    staller.start()
+    engine.work(burst=True)
+    staller.join(timeout=30)
+
+    assert seen_while_stalled == [DeliveryStatus.SENT]
+    assert stub.messages(queued_delivery)["count"] == 1
+
+
+def status_of(alert_uuid: str) -> DeliveryStatus:
+    """The status of the alert's one delivery, read afresh."""
+    db.session.expire_all()
+    return db.session.query(Delivery).join(Delivery.alert).filter(Alert.alert_uuid == alert_uuid).one().status

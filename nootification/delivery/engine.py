@@ -77,6 +77,8 @@ class DeliveryEngine(Worker):
         )
         self._running: dict[str, tuple[Job, Execution]] = {}
         self._unwritten: list[Done] = []
+        # Jobs whose deliveries' outcomes are written, still to close in RQ's registries.
+        self._unclosed: list[tuple[Job, Execution]] = []
         # Job ids moved to the intermediate list but not yet started: a Redis error between the two must not
         # leave them there (RQ's own clean-up would fail them only after 10 to 20 minutes).
         self._taken: list[str] = []
@@ -129,6 +131,7 @@ class DeliveryEngine(Worker):
                     burst
                     and not slots.busy
                     and not self._unwritten
+                    and not self._unclosed
                     and not self._taken
                     and not self._queue_has_jobs()
                 ):
@@ -139,6 +142,9 @@ class DeliveryEngine(Worker):
         return worked
 
     def _turn(self, slots: Slots, burst: bool) -> bool:
+        # Outcomes first, before any Redis command: a stalled Redis must not hold a finished send's outcome
+        # back past its lease, or the sweeper would give the delivery to another worker, which sends it again.
+        self._write(slots.collect(0))
         self._maintain()
         free = min(slots.free(), self.batch_size)
         if not self._taken and free:
@@ -260,6 +266,7 @@ class DeliveryEngine(Worker):
     def _write(self, done: list[Done]) -> None:
         outcomes = self._unwritten + done
         if not outcomes:
+            self._close_written()
             return
         try:
             batch.finish(db.session, [(d.item, d.result) for d in outcomes], config=self.config, now=utcnow())
@@ -270,7 +277,14 @@ class DeliveryEngine(Worker):
             time.sleep(TROUBLE_PAUSE)
             return
         self._unwritten = []
-        self._close_jobs([self._running.pop(d.item.delivery.id) for d in outcomes])
+        self._unclosed += [self._running.pop(d.item.delivery.id) for d in outcomes]
+        self._close_written()
+
+    def _close_written(self) -> None:
+        """Close the RQ jobs of the outcomes written; kept for the next turn if Redis fails meanwhile."""
+        if self._unclosed:
+            self._close_jobs(self._unclosed)
+            self._unclosed = []
 
     def _close_jobs(self, jobs: list[tuple[Job, Execution]]) -> None:
         """RQ's bookkeeping of finished jobs, in one round trip: their results are not kept."""
