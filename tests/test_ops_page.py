@@ -8,18 +8,24 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+import sqlalchemy as sa
 from flask import Flask, request, request_started
 
 from nootification import create_app
 from nootification.api.ops import STREAM_SLOTS
 from nootification.auth import issue_ticket
-from nootification.models import Level
+from nootification.delivery.escalation import escalate
+from nootification.extensions import db as _db
+from nootification.models import Alert, ContactPoint, Level, Outcome, User
 from nootification.security import OPS_CSP
+from nootification.services.claims import claim, record_outcome
 from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import make_config
@@ -91,6 +97,30 @@ def ticket_for(client) -> str:
     response = client.post("/ops/ticket")
     assert response.status_code == 201, response.json
     return response.json["ticket"]
+
+
+def set_tiers(client, shop: str, *tiers: list[User]) -> None:
+    """Make these people the shop's escalation tiers 2, 3, ... through the API."""
+    escalation = [[user.user_uuid for user in tier] for tier in tiers]
+    answer = client.patch(f"/locations/{quote(shop, safe='')}", json={"escalation": escalation})
+    assert answer.status_code == 200, answer.json
+
+
+def post_alert(client, payload: dict) -> None:
+    """Send the alert to the webhook."""
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+
+
+def stored_alert(payload: dict) -> Alert:
+    """The alert the webhook stored for this payload, read afresh from the database."""
+    query = sa.select(Alert).filter_by(alert_uuid=payload["alert_uuid"])
+    return _db.session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def take_step(payload: dict, after: float) -> None:
+    """Take the alert's next escalation step `after` s past its receipt, as a sweep would."""
+    alert = stored_alert(payload)
+    assert escalate(alert, alert.received_at + timedelta(seconds=after))
 
 
 def test_the_page_is_a_shell_served_with_its_own_strict_csp(anonymous):
@@ -180,6 +210,54 @@ def test_the_stream_sends_a_snapshot_then_each_change_then_ends(app, client, run
     assert rest[-1] == ("end", '{"reconnect":true}')
 
 
+def test_the_stream_sends_each_escalation_step_the_claim_and_the_outcome(app, client, served):
+    shop = make_location()
+    camille = make_user(shop, level=Level.CRITICAL, name="Camille")
+    marc = make_user(level=Level.CRITICAL, name="Marc")
+    # Push switched off: the step that reaches this tier tells nobody, so only the step itself changes.
+    security = make_user(name="Sécurité Ouest", contact_points=[ContactPoint(channel="push", enabled=False)])
+    set_tiers(client, shop.name, [marc], [security])
+    payload = alert_payload()
+    post_alert(client, payload)
+    url = served(app)
+    with requests.get(
+        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
+    ) as r:
+        events = read_events(r)
+        [shown] = next_event(events, "snapshot")["alerts"]
+        assert (shown["claimed_by"], shown["escalation_step"], shown["escalations"]) == (None, 0, [])
+        assert shown["next_escalation_at"] is not None and shown["outcome"] is None
+
+        take_step(payload, after=61)
+        stepped = next_event(events, "alert")
+        assert [(step["step"], step["tier"]) for step in stepped["escalations"]] == [(1, 2)]
+        assert (stepped["escalation_step"], stepped["next_escalation_at"] is None) == (1, False)
+        steps = {(delivery["user"], delivery["escalation_step"]) for delivery in stepped["deliveries"]}
+        assert steps == {("Camille", 0), ("Marc", 1)}
+
+        take_step(payload, after=121)
+        last_step = next_event(events, "alert")
+        assert [(step["step"], step["tier"]) for step in last_step["escalations"]] == [(1, 2), (2, 3)]
+        assert (last_step["escalation_step"], last_step["next_escalation_at"]) == (2, None)
+        assert last_step["deliveries"] == stepped["deliveries"]  # the step alone is the change
+
+        claim(stored_alert(payload), camille)
+        claimed = next_event(events, "alert")
+        assert (claimed["claimed_by"], claimed["outcome"]) == ("Camille", None)
+        assert claimed["claimed_at"] is not None
+
+        outcome = {"outcome": Outcome.THEFT_STOPPED, "value_recovered": 45.5, "note": "Two bottles"}
+        record_outcome(stored_alert(payload), marc, **outcome)
+        recorded = next_event(events, "alert")
+        assert (recorded["outcome"], recorded["value_recovered"], recorded["outcome_note"]) == (
+            "theft_stopped",
+            45.5,
+            "Two bottles",
+        )
+        assert (recorded["outcome_by"], recorded["claimed_by"]) == ("Marc", "Camille")
+        assert recorded["outcome_at"] is not None
+
+
 def test_streams_beyond_the_limit_of_a_process_get_503_until_one_closes(app, db, client, served):
     config = make_config(
         SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
@@ -203,14 +281,19 @@ def test_streams_beyond_the_limit_of_a_process_get_503_until_one_closes(app, db,
 
 
 class OpsPage(HTMLParser):
-    """What the rendered page shows: delivery statuses per alert row, the update count, the connection."""
+    """What the rendered page shows: per alert row its class, its delivery statuses and escalation steps and
+    the texts of its cells by class ({"claim unclaimed": ["unclaimed"]}); the update count, the connection."""
 
     def __init__(self, dom: str):
         super().__init__()
         self.alerts: dict[str, list[str]] = {}
+        self.rows: dict[str, str] = {}
+        self.steps: dict[str, list[int]] = {}
+        self.cells: dict[str, dict[str, list[str]]] = {}
         self.updates: int | None = None
         self.connection = ""
         self._row: str | None = None
+        self._cell: str | None = None
         self._in_connection = False
         self.feed(dom)
 
@@ -218,9 +301,14 @@ class OpsPage(HTMLParser):
         attributes = dict(attrs)
         if tag == "tr" and attributes.get("data-alert-uuid"):
             self._row = attributes["data-alert-uuid"]
-            self.alerts[self._row] = []
+            self.rows[self._row] = attributes.get("class") or ""
+            self.alerts[self._row], self.steps[self._row], self.cells[self._row] = [], [], {}
+        elif tag == "td" and self._row and attributes.get("class"):
+            self._cell = attributes["class"]
+            self.cells[self._row][self._cell] = []
         elif tag == "li" and self._row and attributes.get("data-delivery-id"):
             self.alerts[self._row].append(attributes["data-status"] or "")
+            self.steps[self._row].append(int(attributes.get("data-escalation-step") or -1))
         elif attributes.get("id") == "updates":
             self.updates = int(attributes["data-count"] or 0)
         self._in_connection = attributes.get("id") == "connection"
@@ -228,10 +316,14 @@ class OpsPage(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "tr":
             self._row = None
+        elif tag == "td":
+            self._cell = None
 
     def handle_data(self, data: str) -> None:
         if self._in_connection:
             self.connection += data
+        if self._row and self._cell:
+            self.cells[self._row][self._cell].append(data)
 
 
 def open_in_chromium(binary: str, profile: Path, url: str, *action: str) -> subprocess.Popen:
@@ -264,15 +356,17 @@ def finish(browser: subprocess.Popen, timeout: float = 60) -> str:
 SHOP_AS_SENT = "L'Épicerie d'Élise & Fils <Nord>"
 
 
-def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
+def test_the_page_in_chromium_shows_alerts_their_deliveries_claims_steps_and_outcomes_live(
     app, client, admin_token, run_worker, served, tmp_path, capsys
 ):
     binary = chromium()
     shop = make_location(SHOP_AS_SENT)
-    make_user(shop, level=Level.STANDARD, name="Camille")
-    make_user(shop, level=Level.CRITICAL, name="Hugo")
-    theft = alert_payload(SHOP_AS_SENT, label="theft")
-    client.post("/webhooks/alerts", json=theft)
+    camille = make_user(shop, level=Level.STANDARD, name="Camille")
+    hugo = make_user(shop, level=Level.CRITICAL, name="Hugo")
+    set_tiers(client, SHOP_AS_SENT, [make_user(level=Level.CRITICAL, name="Marc")])
+    theft, unattended = alert_payload(SHOP_AS_SENT, label="theft"), alert_payload(SHOP_AS_SENT, label="theft")
+    post_alert(client, theft)
+    post_alert(client, unattended)
     # The token rides in the fragment, which the page keeps in sessionStorage and the server never sees.
     page = f"{served(app)}/ops#token={admin_token}"
 
@@ -286,18 +380,42 @@ def test_the_page_in_chromium_shows_alerts_and_their_delivery_statuses_live(
         browser = open_in_chromium(binary, tmp_path / "live", page, "--dump-dom")
         opened = stream_opened.wait(timeout=30)
         if opened:
-            time.sleep(0.5)  # the snapshot, the theft with two queued deliveries, is on its way
+            time.sleep(0.5)  # the snapshot, two thefts with two queued deliveries each, is on its way
+            take_step(unattended, after=61)  # Marc is told
             run_worker()
             suspicious = alert_payload(SHOP_AS_SENT, label="suspicious")
-            client.post("/webhooks/alerts", json=suspicious)
+            post_alert(client, suspicious)
             run_worker()
+            claim(stored_alert(theft), hugo)
+            record_outcome(
+                stored_alert(suspicious), camille, outcome=Outcome.THEFT_STOPPED, value_recovered=45.5
+            )
         dom = finish(browser)
     assert opened, "the page never opened its event stream"
 
     shown = OpsPage(dom)
-    assert shown.alerts == {suspicious["alert_uuid"]: ["sent"], theft["alert_uuid"]: ["sent", "sent"]}
-    assert shown.updates is not None and shown.updates >= 2  # the theft's deliveries sent, the new alert
+    assert shown.alerts == {
+        suspicious["alert_uuid"]: ["sent"],
+        unattended["alert_uuid"]: ["sent", "sent", "sent"],
+        theft["alert_uuid"]: ["sent", "sent"],
+    }
+    assert shown.updates is not None and shown.updates >= 3  # each alert changed after the snapshot
     assert "Camille" in dom and "Hugo" in dom
+    # A critical alert nobody is on is marked so (the page's style makes it stand out), with its step and
+    # the delivery that step made.
+    unattended_cells = shown.cells[unattended["alert_uuid"]]
+    assert shown.rows[unattended["alert_uuid"]] == "severity-critical"
+    assert unattended_cells["claim unclaimed"] == ["unclaimed"]
+    [step] = unattended_cells["escalation"]
+    assert step.startswith("tier 2 told at ")
+    assert sorted(shown.steps[unattended["alert_uuid"]]) == [0, 0, 1]
+    assert "Marc" in dom and "step 1" in dom
+    # Claims and outcomes, as they came.
+    assert shown.cells[theft["alert_uuid"]]["claim"][0] == "Hugo"
+    assert shown.cells[theft["alert_uuid"]]["outcome"] == []
+    assert shown.cells[suspicious["alert_uuid"]]["claim"][0] == "Camille"
+    what, value, who = shown.cells[suspicious["alert_uuid"]]["outcome"]
+    assert (what, value, who.startswith("by Camille at ")) == ("theft stopped", "45.50 recovered", True)
     assert dom.count(html.escape(SHOP_AS_SENT, quote=False)) >= 2
     assert "error" not in shown.connection
 

@@ -1,8 +1,9 @@
-"""The ops page's feed: the latest alerts with their deliveries, watched for changes by reading the database.
+"""The ops page's feed: the latest alerts with their deliveries, claims, escalation steps and outcomes,
+watched for changes by reading the database.
 
-Polling rather than a publication from the workers: every change of a delivery is committed to the database
-by whichever process made it (worker, sweeper, API), so reading the database misses none and needs nothing
-added to the delivery path.
+Polling rather than a publication from the workers: every change of a delivery, every claim, step and outcome
+is committed to the database by whichever process made it (worker, sweeper, API, staff page), so reading the
+database misses none and needs nothing added to the delivery path.
 """
 
 import time
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Severity
+from nootification.models import Alert, AlertEscalation, Delivery, DeliveryStatus, Outcome, Severity, User
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,16 @@ class DeliveryState:
     last_error: str | None
     sent_at: datetime | None
     updated_at: datetime
+    escalation_step: int
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    """One escalation step of an alert: which tier was told, and when."""
+
+    step: int
+    tier: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,25 @@ class AlertState:
     url: str
     time_spotted: datetime
     received_at: datetime
+    claimed_by: str | None
+    claimed_at: datetime | None
+    escalation_step: int
+    next_escalation_at: datetime | None
+    escalations: tuple[EscalationState, ...]
+    outcome: Outcome | None
+    value_recovered: float | None
+    outcome_note: str | None
+    outcome_by: str | None
+    outcome_at: datetime | None
     deliveries: tuple[DeliveryState, ...]
+
+
+def _name(user: User) -> str:
+    return user.name or user.user_uuid
+
+
+def _escalation(step: AlertEscalation) -> EscalationState:
+    return EscalationState(step=step.step, tier=step.tier, at=step.at)
 
 
 def _state(alert: Alert) -> AlertState:
@@ -50,15 +79,17 @@ def _state(alert: Alert) -> AlertState:
         DeliveryState(
             id=delivery.id,
             channel=delivery.channel,
-            user=delivery.user.name or delivery.user.user_uuid,
+            user=_name(delivery.user),
             status=delivery.status,
             attempts=delivery.attempts,
             last_error=delivery.last_error,
             sent_at=delivery.sent_at,
             updated_at=delivery.updated_at,
+            escalation_step=delivery.escalation_step,
         )
         for delivery in alert.deliveries
     )
+    cents = alert.outcome_value_cents
     return AlertState(
         alert_uuid=alert.alert_uuid,
         location=alert.location.name,
@@ -67,16 +98,32 @@ def _state(alert: Alert) -> AlertState:
         url=alert.url,
         time_spotted=alert.time_spotted,
         received_at=alert.received_at,
+        claimed_by=_name(alert.claimed_by) if alert.claimed_by else None,
+        claimed_at=alert.claimed_at,
+        escalation_step=alert.escalation_step,
+        next_escalation_at=alert.next_escalation_at,
+        escalations=tuple(_escalation(step) for step in alert.escalations),
+        outcome=alert.outcome,
+        value_recovered=None if cents is None else cents / 100,
+        outcome_note=alert.outcome_note,
+        outcome_by=_name(alert.outcome_by) if alert.outcome_by else None,
+        outcome_at=alert.outcome_at,
         # Deliveries of one alert share their creation time: a fixed order keeps equal states equal.
         deliveries=tuple(sorted(deliveries, key=lambda state: (state.channel, state.user, state.id))),
     )
 
 
 def recent_alerts(*, limit: int) -> list[AlertState]:
-    """The `limit` most recently received alerts with their deliveries, newest first."""
+    """The `limit` most recently received alerts, with deliveries, claim, steps and outcome, newest first."""
     alerts = db.session.scalars(
         sa.select(Alert)
-        .options(joinedload(Alert.location), selectinload(Alert.deliveries).joinedload(Delivery.user))
+        .options(
+            joinedload(Alert.location),
+            joinedload(Alert.claimed_by),
+            joinedload(Alert.outcome_by),
+            selectinload(Alert.escalations),
+            selectinload(Alert.deliveries).joinedload(Delivery.user),
+        )
         .order_by(Alert.received_at.desc(), Alert.id.desc())
         .limit(limit)
     )

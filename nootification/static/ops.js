@@ -1,6 +1,7 @@
 // The ops page: trade the admin token for a short-lived ticket, open the event stream with it, and keep
-// the table of the latest alerts and their deliveries current. Everything is rendered with textContent:
-// alert fields come from the camera system and are never parsed as HTML.
+// the table of the latest alerts current: who is on each, its escalation, its outcome and its deliveries.
+// Everything is rendered with textContent: alert fields come from the camera system, names and notes from
+// staff, and none is ever parsed as HTML.
 "use strict";
 
 (() => {
@@ -139,10 +140,48 @@
       element("span", "user", delivery.user),
       element("span", "status", delivery.status),
     );
+    item.dataset.escalationStep = String(delivery.escalation_step);
+    if (delivery.escalation_step > 0) {
+      item.append(element("span", "step", `step ${delivery.escalation_step}`));
+    }
     if (delivery.attempts > 1) item.append(element("span", "attempts", `×${delivery.attempts}`));
     if (delivery.last_error) item.title = delivery.last_error;
     if (delivery.sent_at) item.append(element("span", "sent-at", time(delivery.sent_at)));
     return item;
+  }
+
+  function claimCell(alert) {
+    if (!alert.claimed_at) return element("td", "claim unclaimed", "unclaimed");
+    const cell = element("td", "claim");
+    cell.append(
+      element("span", "who", alert.claimed_by || "a removed user"),
+      element("span", "dim", ` since ${time(alert.claimed_at)}`),
+    );
+    return cell;
+  }
+
+  function escalationCell(alert) {
+    const cell = element("td", "escalation");
+    for (const step of alert.escalations) {
+      cell.append(element("div", "step", `tier ${step.tier} told at ${time(step.at)}`));
+    }
+    if (alert.next_escalation_at) {
+      cell.append(element("div", "next-step", `next step due at ${time(alert.next_escalation_at)}`));
+    }
+    return cell;
+  }
+
+  function outcomeCell(alert) {
+    const cell = element("td", "outcome");
+    if (!alert.outcome) return cell;
+    cell.append(element("div", `outcome-${alert.outcome}`, alert.outcome.replaceAll("_", " ")));
+    if (alert.value_recovered !== null) {
+      cell.append(element("div", "value", `${alert.value_recovered.toFixed(2)} recovered`));
+    }
+    const by = alert.outcome_by || "a removed user";
+    cell.append(element("div", "dim", `by ${by} at ${time(alert.outcome_at)}`));
+    if (alert.outcome_note) cell.title = alert.outcome_note;
+    return cell;
   }
 
   function alertRow(alert) {
@@ -161,10 +200,13 @@
       element("td", "location", alert.location),
       element("td", "label", `${alert.label} (${alert.severity})`),
       element("td", "alert"),
+      claimCell(alert),
+      escalationCell(alert),
+      outcomeCell(alert),
       element("td"),
     ];
     cells[3].append(link);
-    cells[4].append(deliveries);
+    cells[7].append(deliveries);
     row.append(...cells);
     return row;
   }

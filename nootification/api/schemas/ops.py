@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from nootification.models import DeliveryStatus, Severity
+from nootification.models import DeliveryStatus, Outcome, Severity
 
 
 class OpsDeliverySchema(Schema):
@@ -16,10 +16,19 @@ class OpsDeliverySchema(Schema):
     last_error = fields.String(allow_none=True)
     sent_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime()
+    escalation_step = fields.Integer(metadata={"description": "0: the shop's own staff; n: the n-th step."})
+
+
+class OpsEscalationSchema(Schema):
+    """An escalation step on the ops page: which tier was told, and when."""
+
+    step = fields.Integer()
+    tier = fields.Integer()
+    at = fields.DateTime()
 
 
 class OpsAlertSchema(Schema):
-    """An alert and its deliveries on the ops page."""
+    """An alert on the ops page: its deliveries, who is on it, its escalation and its outcome."""
 
     alert_uuid = fields.String()
     location = fields.String()
@@ -28,4 +37,14 @@ class OpsAlertSchema(Schema):
     url = fields.String()
     time_spotted = fields.DateTime()
     received_at = fields.DateTime()
+    claimed_by = fields.String(allow_none=True, metadata={"description": "The name of whoever is on it."})
+    claimed_at = fields.DateTime(allow_none=True)
+    escalation_step = fields.Integer(metadata={"description": "The last step taken; 0: none."})
+    next_escalation_at = fields.DateTime(allow_none=True)
+    escalations = fields.List(fields.Nested(OpsEscalationSchema))
+    outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
+    value_recovered = fields.Float(allow_none=True)
+    outcome_note = fields.String(allow_none=True)
+    outcome_by = fields.String(allow_none=True, metadata={"description": "The name of whoever recorded it."})
+    outcome_at = fields.DateTime(allow_none=True)
     deliveries = fields.List(fields.Nested(OpsDeliverySchema))
