@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from nootification.delivery.attempt import Ready, run_attempts
 from nootification.delivery.breakers import CircuitOpenError
@@ -145,3 +146,29 @@ def test_a_retry_well_within_the_lease_goes_out(stub):
         ready(PushSender(sender_config(stub.url)), lease_left=30.0), QuickRetries(3, 0, 5.0)
     )
     assert result.error is None and started == [("d-1", 2)]
+
+
+class RedisFailing(OpenAfter):
+    """Breakers whose Redis fails: every read and write raises."""
+
+    def allow(self, name: str) -> bool:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    def record_success(self, name: str) -> None:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    def record_failure(self, name: str) -> None:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+
+def test_a_send_that_went_out_stays_sent_when_its_breaker_cannot_be_updated(stub):
+    result, _, _ = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 0), RedisFailing())
+    assert result.error is None and len(result.attempts) == 1
+    assert stub.messages()["count"] == 1
+
+
+def test_a_retry_whose_breaker_cannot_be_read_is_put_off_unsent(stub):
+    stub.control(fail_next=1, fail_next_status=502)
+    result, _, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 0), RedisFailing())
+    assert len(result.attempts) == 1 and isinstance(result.error, CircuitOpenError)
+    assert started == [] and stub.messages()["count"] == 0

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from redis.exceptions import RedisError
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.delivery.breakers import Breakers, CircuitOpenError
@@ -85,7 +86,10 @@ def run_attempts(
             with attempt:
                 number = first_number + attempt.retry_state.attempt_number - 1
                 if number > first_number:
-                    if not breakers.allow(breaker):
+                    allowed = _allowed(breakers, breaker)
+                    if allowed is None:
+                        raise CircuitOpenError(f"circuit {breaker} cannot be read", retry_after=1.0)
+                    if not allowed:
                         raise CircuitOpenError(
                             f"circuit {breaker} is open", retry_after=breakers.retry_in(breaker)
                         )
@@ -101,6 +105,15 @@ def run_attempts(
     return result
 
 
+def _allowed(breakers: Breakers, breaker: str) -> bool | None:
+    """Whether the breaker lets a retry through; None when it cannot be read (Redis failing)."""
+    try:
+        return breakers.allow(breaker)
+    except RedisError as trouble:
+        log.warning("breaker %s cannot be read, the retry is put off: %s", breaker, trouble)
+        return None
+
+
 def _attempt(
     sender: MessageSender, message: Message, number: int, breaker: str, breakers: Breakers
 ) -> AttemptResult:
@@ -111,10 +124,14 @@ def _attempt(
     except SendError as caught:
         error = caught
     latency = time.perf_counter() - started
-    if error is None:
-        breakers.record_success(breaker)
-    elif isinstance(error, TransientSendError):
-        breakers.record_failure(breaker)
+    # The send's outcome matters more than the breaker's count: Redis failing here must not lose it.
+    try:
+        if error is None:
+            breakers.record_success(breaker)
+        elif isinstance(error, TransientSendError):
+            breakers.record_failure(breaker)
+    except RedisError as trouble:
+        log.warning("delivery %s: breaker %s not updated: %s", message.delivery_id, breaker, trouble)
     if error is not None:
         log.warning(
             "delivery %s attempt %d: %s: %s", message.delivery_id, number, type(error).__name__, error
