@@ -32,6 +32,9 @@ run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
 # The stub's webhook and Teams endpoints are plain http on loopback, which production refuses.
 run: export ALLOW_PRIVATE_WEBHOOK_TARGETS ?= true
 run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
+# The camera vendor is the stub too: each recorded outcome reaches its generic webhook, signed.
+run: export VENDOR_OUTCOME_URL ?= http://127.0.0.1:$(STUB_PORT)/webhook/generic/vendor
+run: export VENDOR_WEBHOOK_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
 # Signs the ops page's one-minute tickets and the staff's action links: a random key made by the first
 # `make run` and kept in var/secret-key, so that links already sent still work after a restart.
 run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key

@@ -46,6 +46,8 @@ ORIGINAL_ALERTS = 10
 MARCH_2025 = (datetime(2025, 3, 1, tzinfo=UTC).timestamp(), datetime(2025, 4, 1, tzinfo=UTC).timestamp())
 # The channels e2e gives contact points at the stub, and the stub's path for each; an address e2e made ends
 # in E2E_MARK and the user's uuid.
+# Where the quick start and compose send outcome events (VENDOR_OUTCOME_URL): the stub's generic webhook.
+VENDOR_HOOK = "generic/vendor"
 STUB_WEBHOOKS = {"webhook": "webhook/generic", "teams": "teams/webhook"}
 E2E_MARK = "e2e-"
 
@@ -677,6 +679,22 @@ def staff_links(messages: Iterable[Mapping[str, Any]], alerts: Sequence[PostedAl
     return max(by_alert.values(), key=len, default={})
 
 
+def vendor_received(stack: Stack, alert_uuid: str | None, outcome: str, timeout: float = 30.0) -> bool:
+    """Whether the stub, as the camera vendor, receives the alert's outcome event within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in fetch_messages(stack.session, stack.stub):
+            data = (message.get("payload") or {}).get("data") or {}
+            if (
+                message.get("address") == VENDOR_HOOK
+                and data.get("alert_uuid") == alert_uuid
+                and data.get("outcome") == outcome
+            ):
+                return True
+        time.sleep(POLL_INTERVAL)
+    return False
+
+
 def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
     """Through the action links of one alert: the page, a claim, a second person's claim refused (when the
     alert reached two), an outcome, then the alert's state. Skipped when no push message went out."""
@@ -704,6 +722,7 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
         "claimed by the first to press": state.get("claimed_by_user_uuid") == first,
         "the outcome recorded": state.get("outcome") == "false_alarm",
         "everyone listed as told": set(links) <= {person["user_uuid"] for person in state.get("told", [])},
+        "the camera vendor told": vendor_received(stack, state.get("alert_uuid"), form["outcome"]),
     }
     for what, passed in checks.items():
         level = logging.INFO if passed else logging.ERROR
@@ -809,8 +828,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matched to users by target_user_uuid (push) or by contact point address, and to alerts by "
         "alert_uuid or by the alert's video URL in the text or payload. Then, through the action links of "
         "the alert whose push messages reached the most people, it opens the staff page, claims the alert "
-        "as the first, claims it again as another (refused), records an outcome as that other person, and "
-        "checks the alert's state.",
+        "as the first, claims it again as another (refused), records an outcome as that other person, "
+        "checks the alert's state, and waits for the outcome event at the stub's generic webhook "
+        f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose).",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")

@@ -152,6 +152,11 @@ class Config:
     PUBLIC_URL = _env_str("PUBLIC_URL", "http://127.0.0.1:8000")
     # An action link works until its alert is stale (FRESHNESS_*) plus this many hours.
     STAFF_LINK_HOURS = _env_float("STAFF_LINK_HOURS", 4.0)
+    # Where each recorded outcome goes, as a Standard Webhooks event signed with VENDOR_WEBHOOK_SECRET ("":
+    # nowhere); tried at most OUTCOME_EVENT_MAX_ATTEMPTS times, backed off as deliveries are.
+    VENDOR_OUTCOME_URL = _env_str("VENDOR_OUTCOME_URL", "")
+    VENDOR_WEBHOOK_SECRET = read_secret("VENDOR_WEBHOOK_SECRET")
+    OUTCOME_EVENT_MAX_ATTEMPTS = _env_int("OUTCOME_EVENT_MAX_ATTEMPTS", 20)
     # A fresh critical alert unclaimed this many seconds after its receipt counts as unclaimed (metrics).
     UNCLAIMED_AFTER = _env_float("UNCLAIMED_AFTER", 60.0)
     # The ops page shows the OPS_RECENT_ALERTS latest alerts. Each open page holds one server thread, so

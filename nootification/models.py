@@ -76,6 +76,16 @@ class Outcome(enum.StrEnum):
     NOT_FOUND = "not_found"
 
 
+class OutcomeEventStatus(enum.StrEnum):
+    """Where the camera vendor's copy of an outcome stands: pending (due at `next_attempt_at`), sending (under
+    a lease), sent, or failed for good."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
     """The severity of an alert label: critical when configured so, standard otherwise."""
     return Severity.CRITICAL if label in critical_labels else Severity.STANDARD
@@ -277,6 +287,9 @@ class Alert(db.Model):
         back_populates="alert", order_by="Delivery.created_at"
     )
     escalations: Mapped[list["AlertEscalation"]] = relationship(order_by="AlertEscalation.step")
+    outcome_events: Mapped[list["OutcomeEvent"]] = relationship(
+        back_populates="alert", order_by="OutcomeEvent.created_at"
+    )
     # Not stored: how many deliveries the alert produced, set by ingest for the webhook's answer.
     delivery_count = None
 
@@ -339,6 +352,25 @@ class Delivery(db.Model):
     def user_uuid(self) -> str:
         """The recipient's public identifier."""
         return self.user.user_uuid
+
+
+class OutcomeEvent(db.Model):
+    """An outcome to tell the camera vendor: one per record (a corrected outcome is a new event); its id is
+    the Standard Webhooks `webhook-id`, the same on every try."""
+
+    __tablename__ = "outcome_events"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[OutcomeEventStatus] = mapped_column(_enum_column(OutcomeEventStatus))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    alert: Mapped[Alert] = relationship(back_populates="outcome_events")
 
 
 class DeliveryAttempt(db.Model):

@@ -2,8 +2,9 @@
 
 from flask_smorest import Blueprint
 
-from nootification.api.schemas.alerts import AlertDetailSchema, ReplaySchema
+from nootification.api.schemas.alerts import AlertDetailSchema, OutcomeEventSchema, ReplaySchema
 from nootification.auth import require_scope
+from nootification.delivery import outcome_events
 from nootification.services.alerts import get_alert
 from nootification.services.deliveries import replay_alert
 from nootification.services.tokens import ADMIN
@@ -27,3 +28,12 @@ def replay(alert_uuid: str):
     """Send again the alert's failed or expired deliveries; sent ones are never sent twice."""
     replayed = replay_alert(alert_uuid)
     return {"alert_uuid": alert_uuid, "replayed": len(replayed), "deliveries": replayed}
+
+
+@blp.route("/<alert_uuid>/outcome/replay", methods=["POST"])
+@blp.response(202, OutcomeEventSchema, description="The event is queued to be sent again.")
+@blp.alt_response(404, description="No outcome event for this alert.")
+@blp.alt_response(409, description="The event is being sent right now.")
+def replay_outcome(alert_uuid: str):
+    """Send the alert's latest outcome event to the camera vendor again, under the same webhook-id."""
+    return outcome_events.replay(alert_uuid)

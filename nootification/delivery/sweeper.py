@@ -16,6 +16,7 @@ from nootification.delivery import ledger
 from nootification.delivery.batch import record_final
 from nootification.delivery.escalation import escalate_due
 from nootification.delivery.outbox import expire, job_id_for, requeue
+from nootification.delivery.outcome_events import requeue_due
 from nootification.extensions import db, redis_queue
 from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
 from nootification.observability import metrics
@@ -112,7 +113,7 @@ def _select(*conditions) -> list[Delivery]:
 
 def sweep(now: datetime | None = None) -> SweepReport:
     """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones,
-    and take the escalation steps that are due."""
+    take the escalation steps that are due, and queue the outcome events that are due."""
     now = now or utcnow()
     grace = now - timedelta(seconds=current_app.config["PENDING_GRACE"])
 
@@ -146,6 +147,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
     _release(replaced)
     metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
     escalated = escalate_due(now)
+    requeue_due(now)
     report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale), escalated=escalated)
     if report.queued or report.expired or report.escalated:
         log.info("sweep: %s", report)

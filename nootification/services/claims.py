@@ -10,6 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from nootification.delivery.outcome_events import add_event, queue_events
 from nootification.errors import Conflict, Forbidden, NotFound
 from nootification.extensions import db
 from nootification.models import (
@@ -123,7 +124,8 @@ def record_outcome(
     note: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Record what happened (the latest record stands); an unclaimed alert is claimed by the same person."""
+    """Record what happened (the latest record stands); an unclaimed alert is claimed by the same person.
+    With a vendor URL set, the outcome is also an event for the camera vendor, in the same transaction."""
     now = now or utcnow()
     claimed = db.session.execute(
         sa.update(ALERTS)
@@ -141,8 +143,11 @@ def record_outcome(
             outcome_at=now,
         )
     )
+    event_id = add_event(alert.id, now)
     db.session.commit()
     db.session.refresh(alert)
+    if event_id is not None:
+        queue_events([event_id])
     if claimed:
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, now)
     metrics.record_outcome(alert.label, outcome.value)

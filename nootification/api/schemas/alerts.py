@@ -4,7 +4,7 @@ from marshmallow import Schema, fields
 
 from nootification.api.fields import EpochSeconds
 from nootification.api.schemas.deliveries import DeliverySchema
-from nootification.models import Outcome, Severity
+from nootification.models import Outcome, OutcomeEventStatus, Severity
 
 
 class AlertSchema(Schema):
@@ -29,6 +29,17 @@ class EscalationStepSchema(Schema):
     deliveries = fields.Integer(metadata={"description": "Deliveries the step made."})
 
 
+class OutcomeEventSchema(Schema):
+    """The camera vendor's copy of an outcome: its webhook-id, and how far it got."""
+
+    id = fields.String(metadata={"description": "The event's webhook-id, the same on every try."})
+    status = fields.Enum(OutcomeEventStatus, by_value=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
 class AlertDetailSchema(AlertSchema):
     """A stored alert with every delivery it produced, who is on it, what happened, and its escalation."""
 
@@ -41,6 +52,7 @@ class AlertDetailSchema(AlertSchema):
     escalation_step = fields.Integer()
     next_escalation_at = fields.DateTime(allow_none=True)
     escalations = fields.List(fields.Nested(EscalationStepSchema))
+    outcome_events = fields.List(fields.Nested(OutcomeEventSchema))
 
 
 class ReplaySchema(Schema):

@@ -1,0 +1,152 @@
+"""The loop back to the camera vendor: each outcome as a signed Standard Webhooks event, kept and retried."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from flask import Flask, request
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from nootification.delivery import outcome_events
+from nootification.delivery.sweeper import sweep
+from nootification.extensions import db, redis_queue
+from nootification.models import Alert, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
+from nootification.services.claims import claim, record_outcome
+from tests.factories import alert_payload, make_location, make_user
+
+SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
+
+
+class Vendor:
+    """A camera vendor's receiver on loopback: checks each event's signature and keeps what it got."""
+
+    def __init__(self, serve_app):
+        self.received: list[dict] = []
+        self.answers: list[int] = []  # statuses to answer next, then 204
+        app = Flask("vendor")
+
+        @app.post("/outcomes")
+        def receive():
+            try:
+                Webhook(SECRET).verify(request.get_data(), dict(request.headers), json_parse=False)
+            except WebhookVerificationError as error:
+                return {"error": str(error)}, 401
+            if self.answers:
+                return {"error": "try later"}, self.answers.pop(0)
+            self.received.append({"id": request.headers["webhook-id"], **json.loads(request.get_data())})
+            return "", 204
+
+        self.url = serve_app(app) + "/outcomes"
+
+
+@pytest.fixture
+def vendor(app, serve_app) -> Vendor:
+    receiver = Vendor(serve_app)
+    app.config.update(VENDOR_OUTCOME_URL=receiver.url, VENDOR_WEBHOOK_SECRET=SECRET)
+    return receiver
+
+
+@pytest.fixture
+def alert_with_staff(client):
+    shop = make_location()
+    camille = make_user(shop, level=Level.STANDARD, name="Camille")
+    payload = alert_payload(label="theft")
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    return db.session.query(Alert).filter_by(alert_uuid=payload["alert_uuid"]).one(), camille
+
+
+def test_a_recorded_outcome_reaches_the_vendor_signed_with_pseudonymous_staff(
+    app, vendor, alert_with_staff, run_worker
+):
+    alert, camille = alert_with_staff
+    claim(alert, camille, now=alert.received_at + timedelta(seconds=30))
+    record_outcome(alert, camille, outcome=Outcome.THEFT_STOPPED, value_recovered=49.9)
+    run_worker()
+
+    [event] = vendor.received
+    assert event["type"] == "alert.outcome"
+    data = event["data"]
+    assert (data["alert_uuid"], data["outcome"], data["value_recovered"]) == (
+        alert.alert_uuid,
+        "theft_stopped",
+        49.9,
+    )
+    assert data["claimed_at"] == (alert.received_at + timedelta(seconds=30)).isoformat()
+    assert data["claimed_by"] == data["recorded_by"] and data["claimed_by"].startswith("staff-")
+    assert camille.user_uuid not in json.dumps(event) and "Camille" not in json.dumps(event)
+    stored = db.session.query(OutcomeEvent).one()
+    assert (stored.id, stored.status, stored.attempts) == (event["id"], OutcomeEventStatus.SENT, 1)
+
+
+def test_a_vendor_that_fails_gets_the_event_again_under_the_same_id_once_due(
+    app, vendor, alert_with_staff, run_worker
+):
+    alert, camille = alert_with_staff
+    vendor.answers = [503]
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    run_worker()
+    event = db.session.query(OutcomeEvent).one()
+    db.session.refresh(event)
+    assert (event.status, event.attempts, vendor.received) == (OutcomeEventStatus.PENDING, 1, [])
+    assert "HTTP 503" in event.last_error
+
+    sweep(now=event.next_attempt_at - timedelta(seconds=1))
+    run_worker()
+    assert vendor.received == []  # not due yet
+    sweep(now=event.next_attempt_at + timedelta(seconds=1))
+    run_worker()
+    assert [received["id"] for received in vendor.received] == [event.id]
+
+
+def test_an_event_whose_job_redis_lost_is_sent_by_the_sweep(app, vendor, alert_with_staff, run_worker):
+    alert, camille = alert_with_staff
+    record_outcome(alert, camille, outcome=Outcome.NOT_FOUND)
+    redis_queue.connection.flushdb()
+    run_worker()
+    assert vendor.received == []
+    assert sweep(now=utcnow()).queued == 0  # before its lease, its job may still be on its way
+    sweep(now=utcnow() + timedelta(seconds=app.config["DELIVERY_LEASE"] + 1))
+    run_worker()
+    assert [received["data"]["outcome"] for received in vendor.received] == ["not_found"]
+
+
+def test_an_outcome_event_can_be_replayed_by_an_admin(client, vendor, alert_with_staff, run_worker):
+    alert, camille = alert_with_staff
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    run_worker()
+    answer = client.post(f"/alerts/{alert.alert_uuid}/outcome/replay")
+    assert answer.status_code == 202 and answer.json["status"] == "pending"
+    run_worker()
+    assert [received["id"] for received in vendor.received] == [answer.json["id"]] * 2
+    detail = client.get(f"/alerts/{alert.alert_uuid}").json
+    assert [event["status"] for event in detail["outcome_events"]] == ["sent"]
+
+
+def test_replaying_an_alert_without_an_outcome_event_is_a_404(client, alert_with_staff):
+    alert, _ = alert_with_staff
+    answer = client.post(f"/alerts/{alert.alert_uuid}/outcome/replay")
+    assert answer.status_code == 404 and answer.json["message"].startswith("No outcome event")
+
+
+def test_without_a_vendor_url_no_event_is_written(app, alert_with_staff):
+    alert, camille = alert_with_staff
+    app.config["VENDOR_OUTCOME_URL"] = ""
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    assert db.session.query(OutcomeEvent).count() == 0
+
+
+def test_a_refusal_fails_the_event_for_good(app, vendor, alert_with_staff, run_worker):
+    alert, camille = alert_with_staff
+    vendor.answers = [422]
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    run_worker()
+    event = db.session.query(OutcomeEvent).one()
+    db.session.refresh(event)
+    assert (event.status, event.attempts) == (OutcomeEventStatus.FAILED, 1)
+
+
+def test_a_pseudonym_is_stable_and_differs_per_person_and_per_key(alert_with_staff):
+    _, camille = alert_with_staff
+    assert outcome_events.pseudonym(camille, "key") == outcome_events.pseudonym(camille, "key")
+    assert outcome_events.pseudonym(camille, "key") != outcome_events.pseudonym(camille, "other key")
+    assert outcome_events.pseudonym(None, "key") is None
