@@ -2,12 +2,14 @@
 
 Each turn of its loop takes up to as many jobs as it has free sending slots (one pipelined round trip),
 marks them started in RQ's registries (one more), claims and records their deliveries in one database
-transaction, hands them to the slots, and writes whatever the slots finished in one transaction, with RQ's
-bookkeeping for those jobs in one pipeline. Jobs that are not deliveries (the sweeper) run as RQ runs them.
+transaction, and hands them to the slots. A writer thread (`delivery.writer`) records whatever the slots
+finished in one transaction per batch, whatever Redis does; the loop then closes those jobs in RQ's
+registries in one pipeline. Jobs that are not deliveries (the sweeper) run as RQ runs them.
 """
 
 import logging
 import signal
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -29,6 +31,7 @@ from nootification.delivery.breakers import Breakers
 from nootification.delivery.outbox import delivery_id_of, hand_back
 from nootification.delivery.retry import QuickRetries
 from nootification.delivery.slots import Done, Slots
+from nootification.delivery.writer import OutcomeWriter
 from nootification.extensions import db
 from nootification.models import utcnow
 from nootification.senders import get_sender
@@ -76,9 +79,11 @@ class DeliveryEngine(Worker):
             cooldown=app.config["BREAKER_COOLDOWN"],
         )
         self._running: dict[str, tuple[Job, Execution]] = {}
-        self._unwritten: list[Done] = []
-        # Jobs whose deliveries' outcomes are written, still to close in RQ's registries.
+        # Jobs whose deliveries' outcomes the writer wrote, still to close in RQ's registries.
         self._unclosed: list[tuple[Job, Execution]] = []
+        self._unclosed_lock = threading.Lock()
+        self._outcomes_written = threading.Event()
+        self._writer: OutcomeWriter | None = None
         # Job ids moved to the intermediate list but not yet started: a Redis error between the two must not
         # leave them there (RQ's own clean-up would fail them only after 10 to 20 minutes).
         self._taken: list[str] = []
@@ -117,6 +122,8 @@ class DeliveryEngine(Worker):
         """Consume the queue until stopped (or, with `burst`, until it is empty and nothing is in flight)."""
         self.bootstrap()
         slots = Slots(self.app, self.concurrency, self._send, utcnow)
+        self._writer = OutcomeWriter(self.app, slots, self.config, self._written)
+        self._writer.start()
         worked = False
         try:
             while not self._stop_requested:
@@ -130,7 +137,7 @@ class DeliveryEngine(Worker):
                 if (
                     burst
                     and not slots.busy
-                    and not self._unwritten
+                    and not self._writer.holding
                     and not self._unclosed
                     and not self._taken
                     and not self._queue_has_jobs()
@@ -142,9 +149,7 @@ class DeliveryEngine(Worker):
         return worked
 
     def _turn(self, slots: Slots, burst: bool) -> bool:
-        # Outcomes first, before any Redis command: a stalled Redis must not hold a finished send's outcome
-        # back past its lease, or the sweeper would give the delivery to another worker, which sends it again.
-        self._write(slots.collect(0))
+        self._close_written()
         self._maintain()
         free = min(slots.free(), self.batch_size)
         if not self._taken and free:
@@ -153,7 +158,8 @@ class DeliveryEngine(Worker):
         if taken:
             self._start(self._taken, slots)
         wait = 0 if taken or not slots.busy else (BUSY_WAIT if free else IDLE_WAIT)
-        self._write(slots.collect(wait))
+        if self._outcomes_written.wait(wait):
+            self._outcomes_written.clear()
         if not slots.busy:
             self.set_state(WorkerStatus.IDLE)
         return taken
@@ -261,30 +267,23 @@ class DeliveryEngine(Worker):
             start_attempt=partial(ledger.record_start, db.engine),
         )
 
-    # Writing what the slots finished.
+    # Closing the jobs of what the writer wrote (it runs in its own thread: see delivery.writer).
 
-    def _write(self, done: list[Done]) -> None:
-        outcomes = self._unwritten + done
-        if not outcomes:
-            self._close_written()
-            return
-        try:
-            batch.finish(db.session, [(d.item, d.result) for d in outcomes], config=self.config, now=utcnow())
-        except SQLAlchemyError as error:
-            db.session.rollback()
-            self._unwritten = outcomes
-            log.warning("worker %s: could not record %d outcomes yet: %s", self.name, len(outcomes), error)
-            time.sleep(TROUBLE_PAUSE)
-            return
-        self._unwritten = []
-        self._unclosed += [self._running.pop(d.item.delivery.id) for d in outcomes]
-        self._close_written()
+    def _written(self, outcomes: list[Done]) -> None:
+        with self._unclosed_lock:
+            self._unclosed += [self._running.pop(d.item.delivery.id) for d in outcomes]
+        self._outcomes_written.set()
 
     def _close_written(self) -> None:
         """Close the RQ jobs of the outcomes written; kept for the next turn if Redis fails meanwhile."""
-        if self._unclosed:
-            self._close_jobs(self._unclosed)
-            self._unclosed = []
+        with self._unclosed_lock:
+            jobs, self._unclosed = self._unclosed, []
+        try:
+            self._close_jobs(jobs)
+        except RedisError:
+            with self._unclosed_lock:
+                self._unclosed = jobs + self._unclosed
+            raise
 
     def _close_jobs(self, jobs: list[tuple[Job, Execution]]) -> None:
         """RQ's bookkeeping of finished jobs, in one round trip: their results are not kept."""
@@ -309,8 +308,15 @@ class DeliveryEngine(Worker):
 
     def _drain(self, slots: Slots) -> None:
         deadline = time.monotonic() + self.stop_timeout
-        while (slots.busy or self._unwritten) and time.monotonic() < deadline and not self._hand_back_now:
-            self._write(slots.collect(BUSY_WAIT))
+        while slots.busy or self._writer.holding:
+            if time.monotonic() >= deadline or self._hand_back_now:
+                break
+            time.sleep(BUSY_WAIT)
+        self._writer.stop(timeout=max(deadline - time.monotonic(), BUSY_WAIT))
+        try:
+            self._close_written()
+        except RedisError as error:
+            log.warning("worker %s: finished jobs left open in RQ (Redis): %s", self.name, error)
         left = slots.in_flight()
         if left:
             log.warning("worker %s: handing back %d deliveries still in flight", self.name, len(left))

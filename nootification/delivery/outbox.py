@@ -159,15 +159,19 @@ class ScheduledJob:
 
 
 def schedule_jobs(jobs: Sequence[ScheduledJob]) -> None:
-    """Hand each job to rq-scheduler for its time; a job Redis refuses is queued by the sweeper when due."""
-    for job in jobs:
+    """Hand each job to rq-scheduler for its time; those Redis refuses are queued by the sweeper when due.
+
+    The first refusal ends the round: with Redis stalled, each further try would wait for its own timeout.
+    """
+    for number, job in enumerate(jobs):
         job_id = job_id_for(job.delivery_id, job.generation)
         try:
             redis_queue.scheduler.enqueue_at(
                 job.at, SEND_JOB, job.delivery_id, job_id=job_id, job_result_ttl=0
             )
         except RedisError as error:
-            log.warning("could not schedule delivery %s, the sweeper will: %s", job.delivery_id, error)
+            log.warning("could not schedule %d deliveries, the sweeper will: %s", len(jobs) - number, error)
+            return
 
 
 def hand_back(session: Session, deliveries: Sequence[ClaimedDelivery]) -> None:
