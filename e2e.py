@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -669,9 +669,9 @@ def check_receipts(
     return comparison.ok
 
 
-def staff_links(messages: Iterable[Mapping[str, Any]], alerts: Sequence[PostedAlert]) -> dict[str, str]:
-    """The action link paths, by user, of the posted alert whose push messages reached the most people."""
-    by_alert: dict[str, dict[str, str]] = {alert.alert_uuid: {} for alert in alerts}
+def staff_links(messages: Iterable[Mapping[str, Any]], alert_uuids: Iterable[str]) -> dict[str, str]:
+    """The action link paths, by user, of the alert whose push messages reached the most people."""
+    by_alert: dict[str, dict[str, str]] = {alert_uuid: {} for alert_uuid in alert_uuids}
     for message in messages:
         links = by_alert.get(message.get("alert_uuid"))
         if links is not None and message_channel(message) == PUSH and message.get("action_url"):
@@ -703,7 +703,7 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
     if not any(message_channel(m) == PUSH and m.get("alert_uuid") in posted for m in messages):
         log.warning("staff loop: skipped, no push message went out for the posted alerts")
         return True
-    links = staff_links(messages, alerts)
+    links = staff_links(messages, [alert.alert_uuid for alert in alerts])
     if not links:
         log.error("staff loop: the push messages carry no action link")
         return False
@@ -728,6 +728,50 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
         level = logging.INFO if passed else logging.ERROR
         log.log(level, "staff loop (%d people): %s: %s", len(people), what, "ok" if passed else state)
     return all(checks.values())
+
+
+def pushed_link(stack: Stack, alert_uuid: str, user_uuid: str, timeout: float) -> str | None:
+    """The path of the action link the user got by push for the alert, once it comes (None past `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        links = staff_links(fetch_messages(stack.session, stack.stub), [alert_uuid])
+        if user_uuid in links:
+            return links[user_uuid]
+        time.sleep(POLL_INTERVAL)
+    return None
+
+
+def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeout: float) -> bool:
+    """A shop given tiers with a 1 s delay: a critical alert left unclaimed reaches tier 2, whose claim
+    through the link stops the steps before tier 3. The shop's own escalation settings are put back."""
+    shops = {shop for user in users for shop in user.locations}
+    shop = next((s for s in sorted(shops) if len([u for u in users if s not in u.locations]) >= 2), None)
+    if shop is None:
+        log.warning("escalation: skipped, no shop with two people outside it for its tiers")
+        return True
+    manager, security = [user.user_uuid for user in users if shop not in user.locations][:2]
+    path = f"{stack.api}/locations/{quote(shop, safe='')}"
+    before = _call(stack.admin, "GET", path, 200)
+    tiers = {"escalate_after": 1, "escalation": [[manager], [security]]}
+    _call(stack.admin, "PATCH", path, 200, json=tiers)
+    try:
+        alert = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+        if alert.severity != "critical":
+            log.warning("escalation: skipped, theft is not a critical label here")
+            return True
+        link = pushed_link(stack, alert.alert_uuid, manager, timeout)
+        if link is None:
+            log.error("escalation: tier 2 was not told within %.0f s", timeout)
+            return False
+        _send(stack.session, "POST", f"{stack.api}{link}/claim", (303,), allow_redirects=False)
+    finally:
+        restore = {"escalate_after": before["escalate_after"], "escalation": before["escalation"]}
+        _call(stack.admin, "PATCH", path, 200, json=restore)
+    detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200)
+    steps = [(step["step"], step["tier"]) for step in detail["escalations"]]
+    ok = steps == [(1, 2)] and detail["next_escalation_at"] is None and detail["claimed_by"] == manager
+    log.log(logging.INFO if ok else logging.ERROR, "escalation: steps %s, claimed by tier 2: %s", steps, ok)
+    return ok
 
 
 def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
@@ -772,7 +816,14 @@ def _levels_and_alerts(
     try:
         plans = plan_alerts(shops, alerts_count, rng)
         alerts = [post_alert(stack.session, stack.api, plan, tokens.alerts) for plan in plans]
-        return check_receipts(stack, alerts, users, routes, timeout) and check_staff_loop(stack, alerts)
+        return (
+            check_receipts(stack, alerts, users, routes, timeout)
+            and check_staff_loop(stack, alerts)
+            and (
+                not staff_links(fetch_messages(stack.session, stack.stub), [a.alert_uuid for a in alerts])
+                or check_escalation(stack, tokens, users, timeout)
+            )
+        )
     finally:
         # Each level back as this run found it: a later run, or --original, sees the stack's own data.
         apply_preferences(stack.session, stack.api, before, tokens.users)
@@ -830,7 +881,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the alert whose push messages reached the most people, it opens the staff page, claims the alert "
         "as the first, claims it again as another (refused), records an outcome as that other person, "
         "checks the alert's state, and waits for the outcome event at the stub's generic webhook "
-        f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose).",
+        f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose). Last, it gives one shop two "
+        "escalation tiers (two people of other shops) with a 1 s delay, posts a critical alert there, waits "
+        "for tier 2's push, claims through its link, checks that the steps stopped at tier 2, and puts the "
+        "shop's settings back.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")

@@ -852,6 +852,6 @@ def test_staff_links_are_the_action_link_paths_of_the_alert_that_reached_most_pe
         {"alert_uuid": "2", "target_user_uuid": "bob", "action_url": "http://proxy:8000/s/ddd"},
         {"alert_uuid": "2", "target_user_uuid": "carol", "action_url": None},
     ]
-    assert staff_links(messages, [lone, shared]) == {"alice": "/s/ccc", "bob": "/s/ddd"}
-    assert staff_links(messages, [lone]) == {"alice": "/s/aaa"}
+    assert staff_links(messages, [lone.alert_uuid, shared.alert_uuid]) == {"alice": "/s/ccc", "bob": "/s/ddd"}
+    assert staff_links(messages, [lone.alert_uuid]) == {"alice": "/s/aaa"}
     assert staff_links(messages, []) == {}

@@ -79,14 +79,20 @@ def prepare(
     ledger.start(session, [(item.delivery.id, item.first_number, now) for item in ready])
     applied = _apply(session, changes, now)
     session.commit()
-    _announce(applied)
+    _announce(applied, schedule_jobs)
     return ready
 
 
 def finish(
-    session: Session, outcomes: Sequence[tuple[Ready, SlotResult]], *, config: Mapping, now: datetime
+    session: Session,
+    outcomes: Sequence[tuple[Ready, SlotResult]],
+    *,
+    config: Mapping,
+    now: datetime,
+    schedule: Callable[[Sequence[ScheduledJob]], None] = schedule_jobs,
 ) -> None:
-    """Record every attempt of the slots and each delivery's new status, in one transaction."""
+    """Record every attempt of the slots and each delivery's new status, in one transaction; after it,
+    hand the retries' jobs to `schedule` (by default, to rq-scheduler at once)."""
     ledger.finish(
         session, [(item.delivery.id, attempt) for item, slot in outcomes for attempt in slot.attempts]
     )
@@ -98,7 +104,7 @@ def finish(
     for item, slot in outcomes:
         for attempt in slot.attempts:
             metrics.record_attempt(item.delivery.channel, ledger.outcome_kind(attempt.error))
-    _announce(applied)
+    _announce(applied, schedule)
 
 
 def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: datetime) -> Change:
@@ -189,10 +195,10 @@ def record_final(delivery: ClaimedDelivery | Delivery, status: DeliveryStatus) -
     )
 
 
-def _announce(changes: Sequence[Change]) -> None:
-    """After the commit: queue the retries' jobs, count and log what happened."""
+def _announce(changes: Sequence[Change], schedule: Callable[[Sequence[ScheduledJob]], None]) -> None:
+    """After the commit: hand the retries' jobs to `schedule`, count and log what happened."""
     later = [change for change in changes if change.later is not None]
-    schedule_jobs(
+    schedule(
         [
             ScheduledJob(change.delivery.id, change.delivery.enqueue_count + 1, change.later.at)
             for change in later

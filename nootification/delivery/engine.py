@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nootification.delivery import batch, ledger
 from nootification.delivery.attempt import Ready, SlotResult, run_attempts
 from nootification.delivery.breakers import Breakers
-from nootification.delivery.outbox import delivery_id_of, hand_back
+from nootification.delivery.outbox import ScheduledJob, delivery_id_of, hand_back, schedule_jobs
 from nootification.delivery.retry import QuickRetries
 from nootification.delivery.slots import Done, Slots
 from nootification.delivery.writer import OutcomeWriter
@@ -81,7 +81,9 @@ class DeliveryEngine(Worker):
         self._running: dict[str, tuple[Job, Execution]] = {}
         # Jobs whose deliveries' outcomes the writer wrote, still to close in RQ's registries.
         self._unclosed: list[tuple[Job, Execution]] = []
-        self._unclosed_lock = threading.Lock()
+        # The retries the writer put off, for the loop to hand to rq-scheduler.
+        self._unscheduled: list[ScheduledJob] = []
+        self._handover_lock = threading.Lock()
         self._outcomes_written = threading.Event()
         self._writer: OutcomeWriter | None = None
         # Job ids moved to the intermediate list but not yet started: a Redis error between the two must not
@@ -122,7 +124,9 @@ class DeliveryEngine(Worker):
         """Consume the queue until stopped (or, with `burst`, until it is empty and nothing is in flight)."""
         self.bootstrap()
         slots = Slots(self.app, self.concurrency, self._send, utcnow)
-        self._writer = OutcomeWriter(self.app, slots, self.config, self._written)
+        self._writer = OutcomeWriter(
+            self.app, slots, self.config, written=self._written, schedule=self._schedule_later
+        )
         self._writer.start()
         worked = False
         try:
@@ -150,6 +154,7 @@ class DeliveryEngine(Worker):
 
     def _turn(self, slots: Slots, burst: bool) -> bool:
         self._close_written()
+        self._schedule_retries()
         self._maintain()
         free = min(slots.free(), self.batch_size)
         if not self._taken and free:
@@ -270,18 +275,28 @@ class DeliveryEngine(Worker):
     # Closing the jobs of what the writer wrote (it runs in its own thread: see delivery.writer).
 
     def _written(self, outcomes: list[Done]) -> None:
-        with self._unclosed_lock:
+        with self._handover_lock:
             self._unclosed += [self._running.pop(d.item.delivery.id) for d in outcomes]
         self._outcomes_written.set()
 
+    def _schedule_later(self, jobs: Sequence[ScheduledJob]) -> None:
+        with self._handover_lock:
+            self._unscheduled += jobs
+
+    def _schedule_retries(self) -> None:
+        """Hand rq-scheduler the retries the writer put off; those Redis refuses, the sweeper queues."""
+        with self._handover_lock:
+            jobs, self._unscheduled = self._unscheduled, []
+        schedule_jobs(jobs)
+
     def _close_written(self) -> None:
         """Close the RQ jobs of the outcomes written; kept for the next turn if Redis fails meanwhile."""
-        with self._unclosed_lock:
+        with self._handover_lock:
             jobs, self._unclosed = self._unclosed, []
         try:
             self._close_jobs(jobs)
         except RedisError:
-            with self._unclosed_lock:
+            with self._handover_lock:
                 self._unclosed = jobs + self._unclosed
             raise
 
@@ -317,6 +332,7 @@ class DeliveryEngine(Worker):
             self._close_written()
         except RedisError as error:
             log.warning("worker %s: finished jobs left open in RQ (Redis): %s", self.name, error)
+        self._schedule_retries()
         left = slots.in_flight()
         if left:
             log.warning("worker %s: handing back %d deliveries still in flight", self.name, len(left))

@@ -3,18 +3,19 @@
 Apart from the engine's loop so that nothing Redis does can hold an outcome back: during a Redis stall the
 loop's every Redis command waits for its timeout, and an outcome that waited with it past its lease would
 let the sweeper give the delivery to another worker, which would send it again. The writer touches only the
-database (and, after its commit, rq-scheduler for the retries, which may fail without harm); the loop closes
-the written deliveries' RQ jobs when Redis answers.
+database; it hands the written deliveries' RQ jobs, and the retries to schedule, to the loop, which does
+that Redis work when Redis answers.
 """
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from nootification.delivery import batch
+from nootification.delivery.outbox import ScheduledJob
 from nootification.delivery.slots import Done, Slots
 from nootification.extensions import db
 from nootification.models import utcnow
@@ -28,12 +29,21 @@ TROUBLE_PAUSE = 1.0
 class OutcomeWriter(threading.Thread):
     """Writes the slots' outcomes to the database as they come, and reports each written batch."""
 
-    def __init__(self, app: Flask, slots: Slots, config: Mapping, written: Callable[[list[Done]], None]):
+    def __init__(
+        self,
+        app: Flask,
+        slots: Slots,
+        config: Mapping,
+        *,
+        written: Callable[[list[Done]], None],
+        schedule: Callable[[Sequence[ScheduledJob]], None],
+    ):
         super().__init__(name="outcome-writer", daemon=True)
         self._app = app
         self._slots = slots
         self._config = config
         self._written = written
+        self._schedule = schedule
         self._stopping = threading.Event()
         # Collected from the slots but not yet committed: a stop waits for them.
         self._holding: list[Done] = []
@@ -62,7 +72,7 @@ class OutcomeWriter(threading.Thread):
         outcomes = self._holding
         results = [(done.item, done.result) for done in outcomes]
         try:
-            batch.finish(db.session, results, config=self._config, now=utcnow())
+            batch.finish(db.session, results, config=self._config, now=utcnow(), schedule=self._schedule)
         except SQLAlchemyError as error:
             db.session.rollback()
             log.warning("could not record %d outcomes yet: %s", len(outcomes), error)
