@@ -156,3 +156,46 @@ def test_the_claim_is_committed_before_the_breakers_are_asked(app, client, queue
 
     assert ready.delivery.id == delivery_id
     assert breakers.writable == [True]
+
+
+class SlowBreakers(Breakers):
+    """Breakers read through a stalled Redis: while they are asked, the sweeper gives one delivery away."""
+
+    def __init__(self, given_away: str):
+        super().__init__(redis_queue.connection, threshold=5, cooldown=30)
+        self.given_away = given_away
+
+    def allow(self, name: str) -> bool:
+        """Let the sweeper take one delivery back (its lease moved on), then answer as the real ones would."""
+        db.session.execute(
+            sa.text("UPDATE deliveries SET status = 'queued', lease_expires_at = NULL WHERE id = :id"),
+            {"id": self.given_away},
+        )
+        db.session.commit()
+        self.given_away = ""
+        return super().allow(name)
+
+
+def test_a_claim_whose_breakers_took_long_renews_its_lease_and_drops_what_was_given_away(app, client):
+    shop = make_location()
+    make_user(shop, level=Level.STANDARD)
+    make_user(shop, level=Level.STANDARD)
+    assert client.post("/webhooks/alerts", json=alert_payload()).json["delivery_count"] == 2
+    kept, given_away = (delivery.id for delivery in stored_deliveries())
+    claimed_at = utcnow() - timedelta(seconds=30)  # the breakers answered 30 s after the claim
+
+    ready = prepare(
+        db.session,
+        [kept, given_away],
+        get_sender=get_sender,
+        breakers=SlowBreakers(given_away),
+        config=app.config,
+        now=claimed_at,
+    )
+
+    assert [item.delivery.id for item in ready] == [kept]
+    renewed = ready[0].delivery.lease
+    assert renewed > utcnow() + timedelta(seconds=app.config["DELIVERY_LEASE"] - 5)
+    db.session.expire_all()
+    assert {d.id: d.lease_expires_at for d in stored_deliveries()}[kept] == renewed
+    assert {d.id: d.status for d in stored_deliveries()}[given_away] is DeliveryStatus.QUEUED

@@ -3,8 +3,8 @@ before any request leaves; the outcomes, retries and final statuses written in o
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -12,15 +12,18 @@ from sqlalchemy.orm import Session
 from nootification.delivery import ledger
 from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
-from nootification.delivery.claim import ClaimedDelivery, claim, load, still_held
+from nootification.delivery.claim import ClaimedDelivery, claim, lease_for, load, renew, still_held
 from nootification.delivery.messages import UndeliverableError, message_for
 from nootification.delivery.outbox import ScheduledJob, schedule_jobs
 from nootification.delivery.retry import Expire, Later, after_failure
-from nootification.models import Delivery, DeliveryStatus
+from nootification.models import Delivery, DeliveryStatus, utcnow
 from nootification.observability import metrics
 from nootification.senders.base import MessageSender, PermanentSendError
 
 log = logging.getLogger(__name__)
+
+# Past this, a claim's lease is renewed before its deliveries go to the slots.
+LEASE_RENEWAL_AFTER = timedelta(seconds=1)
 
 DELIVERIES = Delivery.__table__
 
@@ -76,11 +79,31 @@ def prepare(
             changes.append(_after(delivery, closed, delivery.attempts, config, now))
             continue
         ready.append(Ready(delivery, message, sender, breaker))
+    ready = _still_ours(session, ready, config, now)
     ledger.start(session, [(item.delivery.id, item.first_number, now) for item in ready])
     applied = _apply(session, changes, now)
     session.commit()
     _announce(applied, schedule_jobs)
     return ready
+
+
+def _still_ours(session: Session, ready: list[Ready], config: Mapping, claimed_at: datetime) -> list[Ready]:
+    """The ready deliveries with a lease long enough to send them: when asking the breakers took long (a
+    stalled Redis), the lease is renewed, and a delivery the sweeper gave away meanwhile is not sent here."""
+    now = utcnow()
+    if not ready or now - claimed_at < LEASE_RENEWAL_AFTER:
+        return ready
+    lease = ready[0].delivery.lease  # one claim, one lease for all
+    renewed = lease_for(now, config["DELIVERY_LEASE"])
+    kept = renew(session, [item.delivery.id for item in ready], lease=lease, renewed=renewed)
+    for item in ready:
+        if item.delivery.id not in kept:
+            log.warning("delivery %s: given away while its breaker was read; not sent here", item.delivery.id)
+    return [
+        replace(item, delivery=replace(item.delivery, lease=renewed))
+        for item in ready
+        if item.delivery.id in kept
+    ]
 
 
 def finish(

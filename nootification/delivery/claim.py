@@ -99,6 +99,27 @@ def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float
     return list(taken.scalars())
 
 
+def renew(session: Session, delivery_ids: Sequence[str], *, lease: datetime, renewed: datetime) -> set[str]:
+    """Move the lease of deliveries this worker still holds under `lease` to `renewed`; the ids it could.
+
+    Not committed. The others were given away by the sweeper meanwhile: they are no longer this worker's.
+    """
+    if not delivery_ids:
+        return set()
+    deliveries = Delivery.__table__
+    moved = session.execute(
+        sa.update(deliveries)
+        .where(
+            deliveries.c.id.in_(delivery_ids),
+            deliveries.c.status == DeliveryStatus.SENDING,
+            deliveries.c.lease_expires_at == lease,
+        )
+        .values(lease_expires_at=renewed)
+        .returning(deliveries.c.id)
+    )
+    return set(moved.scalars())
+
+
 def still_held() -> tuple[sa.ColumnElement[bool], ...]:
     """Conditions for a write by the worker that claimed a delivery: it is still sending, under the same lease
     (the sweeper has not given it away). Bound per row as `held_id` and `held_lease`."""
