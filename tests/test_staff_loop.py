@@ -309,3 +309,14 @@ def test_metrics_count_claims_outcomes_and_the_critical_alerts_nobody_claimed(ap
     outcome = {"label": "theft", "outcome": "false_alarm"}
     assert delta(before, after, "nootification_alert_outcomes_total", **outcome) == 1
     assert second.claimed_by_id is None
+
+
+def test_without_a_secret_key_no_link_is_accepted_even_one_signed_with_an_empty_key(
+    app, shop_staff, client, stub, anonymous
+):
+    camille, _, _ = shop_staff
+    payload, _ = sent_alert(client, stub)
+    app.config["SECRET_KEY"] = None
+    forged = link_token(payload["alert_uuid"], camille.user_uuid, datetime.now(UTC) + timedelta(hours=1), "")
+    answer = anonymous.post(f"/s/{forged}/claim")
+    assert answer.status_code == 404 and answer.json["errors"] == {"link": ["This link is not valid."]}

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from marshmallow import ValidationError
 
 from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
-from nootification.errors import Conflict, accepts_form
+from nootification.errors import Conflict, NotFound, accepts_form
 from nootification.models import Alert, Outcome, User, utcnow
 from nootification.security import limit_by_setting
 from nootification.services.claims import claim, claim_state, record_outcome, staff_alert
@@ -31,7 +31,10 @@ OUTCOME_CHOICES = (
 
 
 def _scoped(link: str) -> tuple[Alert, User]:
-    scope = read_token(link, current_app.config["SECRET_KEY"] or "", utcnow())
+    secret = current_app.config["SECRET_KEY"]
+    if not secret:  # no link was ever issued, and none may be forged with an empty key
+        raise NotFound("This link is not valid.", field="link")
+    scope = read_token(link, secret, utcnow())
     return staff_alert(scope.alert_uuid, scope.user_uuid)
 
 

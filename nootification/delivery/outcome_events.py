@@ -152,7 +152,8 @@ def _post(event_id: str, alert: Alert, config: Mapping) -> None:
         raise PermanentSendError("VENDOR_WEBHOOK_SECRET is not set")
     seconds = int(time.time())  # whole seconds: the signed timestamp and the header must be the same number
     sent_at = datetime.fromtimestamp(seconds, UTC)
-    body = json.dumps(payload(alert, sent_at, config["SECRET_KEY"] or ""), separators=(",", ":"))
+    # Pseudonyms are keyed with SECRET_KEY, else with the vendor's own secret: never with an empty key.
+    body = json.dumps(payload(alert, sent_at, config["SECRET_KEY"] or secret), separators=(",", ":"))
     headers = {
         "Content-Type": "application/json",
         "webhook-id": event_id,
