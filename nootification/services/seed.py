@@ -13,7 +13,7 @@ from nootification.errors import NootificationError
 from nootification.extensions import db
 from nootification.models import Level, Location, RouteRule, User
 from nootification.services.contacts import delete_contact_point, set_contact_point
-from nootification.services.directory import get_location, list_locations
+from nootification.services.directory import get_location, list_locations, update_location
 from nootification.services.routing import create_route, update_route
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ class LoadedData(NamedTuple):
 def load_data(path: Path, *, reset: bool = False) -> LoadedData:
     """Store what a data file holds that the database lacks; with `reset`, put its rows back as it has them.
 
-    The file holds `{"locations": [{name, display_name, timezone}], "users": [{user_uuid, name, level,
-    push_address, locations: [names], contact_points: [{channel, address, level?, enabled?, options?}]}],
+    The file holds `{"locations": [{name, display_name, timezone, escalate_after?, escalation?: [[user_uuid,
+    ...], ...]}], "users": [{user_uuid, name, level, push_address, locations: [names], contact_points:
+    [{channel, address, level?, enabled?, options?}]}],
     "routes": [{label, channels, location?}]}`. Without `reset`, a shop, user, rule or contact point that
     exists is left as it is, so changes made through the API survive a restart; loading twice changes
     nothing. With `reset`, the file's shops, users and rules are overwritten and its users keep exactly the
@@ -60,6 +61,7 @@ def load_data(path: Path, *, reset: bool = False) -> LoadedData:
 def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
     existing = {location.name: location for location in list_locations()}
     written = 0
+    escalations = []
     for entry in data.get("locations", []):
         location = existing.get(entry["name"])
         if location is not None and not reset:
@@ -67,8 +69,10 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         location = location or Location(name=entry["name"])
         location.display_name = entry.get("display_name", entry["name"])
         location.timezone = entry.get("timezone", "UTC")
+        location.escalate_after = entry.get("escalate_after", 60.0)
         db.session.add(location)
         existing[location.name] = location
+        escalations.append((location.name, entry.get("escalation", [])))
         written += 1
     for entry in data.get("users", []):
         user = db.session.scalar(sa.select(User).where(User.user_uuid == entry["user_uuid"]))
@@ -82,6 +86,10 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         db.session.add(user)
         written += 1
     db.session.commit()
+    # The tiers name users, so they come once the users are stored.
+    for name, escalation in escalations:
+        with _naming(f"escalation of {name!r}"):
+            update_location(name, escalation=escalation)
     return written
 
 
