@@ -3,12 +3,16 @@
 One failure injection (GET/PUT /control) and one record (GET/DELETE /messages, ?channel= to filter) serve
 every provider: the push provider, Slack, Telegram, Twilio, Teams, generic webhooks and an SMTP server.
 Each provider path answers in that provider's own shapes, for successes, refusals and injected failures.
+`POST /press/telegram` and `/press/slack` press a chat button as those providers do: a callback to the
+service, with their secret token or signature.
 """
 
 import argparse
 import asyncio
 import email
 import email.policy
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -18,6 +22,9 @@ import random
 import re
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -606,6 +613,70 @@ def put_control() -> ResponseReturnValue:
 def reset_control() -> ResponseReturnValue:
     """Back to a healthy provider."""
     return _state().reset()
+
+
+def _press(url: str, body: bytes, headers: Mapping[str, str]) -> ResponseReturnValue:
+    """POST a button press to the service as the provider would, and answer with what the service said."""
+    call = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(call, timeout=10) as answer:  # noqa: S310 - a URL the test gives
+            status, reply = answer.status, answer.read()
+    except urllib.error.HTTPError as refused:
+        status, reply = refused.code, refused.read()
+    except OSError as error:
+        return _error(502, f"the service did not answer: {error}")
+    return Response(reply, status=status, mimetype="application/json")
+
+
+@bp.post("/press/telegram")
+def press_telegram_button() -> ResponseReturnValue:
+    """Press an inline button as Telegram does: post a callback_query update to the bot's webhook.
+
+    Body: {url, secret_token, chat_id, callback_data, from_id?}; the answer is the webhook's.
+    """
+    body = _json_object() or {}
+    update = {
+        "update_id": _state().next_id(),
+        "callback_query": {
+            "id": str(uuid.uuid4().int)[:19],
+            "from": {"id": body.get("from_id", 1), "is_bot": False, "first_name": "Staff"},
+            "message": {"message_id": _state().next_id(), "chat": {"id": body.get("chat_id")}},
+            "chat_instance": "1",
+            "data": body.get("callback_data", ""),
+        },
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "X-Telegram-Bot-Api-Secret-Token": str(body.get("secret_token", "")),
+    }
+    return _press(str(body.get("url", "")), json.dumps(update).encode(), headers)
+
+
+@bp.post("/press/slack")
+def press_slack_button() -> ResponseReturnValue:
+    """Press a Block Kit button as Slack does: a signed `payload=` form to the app's interactivity URL.
+
+    Body: {url, signing_secret, channel, action_id, value}; the answer is the service's.
+    """
+    body = _json_object() or {}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0STAFF", "name": "staff"},
+        "channel": {"id": body.get("channel", "")},
+        "actions": [
+            {"action_id": body.get("action_id", ""), "value": body.get("value", ""), "type": "button"}
+        ],
+    }
+    form = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time()))
+    secret = str(body.get("signing_secret", "")).encode()
+    digest = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + form, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    return _press(str(body.get("url", "")), form, headers)
 
 
 class SmtpRecorder:

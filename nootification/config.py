@@ -152,6 +152,9 @@ class Config:
     PUBLIC_URL = _env_str("PUBLIC_URL", "http://127.0.0.1:8000")
     # An action link works until its alert is stale (FRESHNESS_*) plus this many hours.
     STAFF_LINK_HOURS = _env_float("STAFF_LINK_HOURS", 4.0)
+    # Chat buttons that call back: the secret token Telegram's webhook was set with; Slack's signing secret.
+    TELEGRAM_WEBHOOK_SECRET = read_secret("TELEGRAM_WEBHOOK_SECRET")
+    SLACK_SIGNING_SECRET = read_secret("SLACK_SIGNING_SECRET")
     # Where each recorded outcome goes, as a Standard Webhooks event signed with VENDOR_WEBHOOK_SECRET ("":
     # nowhere); tried at most OUTCOME_EVENT_MAX_ATTEMPTS times, backed off as deliveries are.
     VENDOR_OUTCOME_URL = _env_str("VENDOR_OUTCOME_URL", "")

@@ -73,7 +73,7 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
     assert len(links) == 3 and all(link.startswith(staff_page) for link in links)
     for message in received("slack"):
         buttons = message["payload"]["blocks"][-1]["elements"]
-        assert [button["action_id"] for button in buttons] == ["open_video", "open_staff_page"]
+        assert [button["action_id"] for button in buttons] == ["open_video", "claim", "open_staff_page"]
     statuses = _db.session.execute(sa.text("SELECT status, count(*) FROM deliveries GROUP BY status")).all()
     assert dict(statuses) == {"sent": 9}
 

@@ -5,6 +5,7 @@ from flask_smorest import Api
 
 from nootification.api import (
     alerts,
+    chat_buttons,
     claims,
     contact_points,
     deliveries,
@@ -42,8 +43,9 @@ BLUEPRINTS = (
 
 
 def register_api(app: Flask) -> Api:
-    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`
-    and the staff page (`/s/<link>`)."""
+    """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`,
+    the staff page (`/s/<link>`) and the chat buttons' callbacks (`/telegram/webhook`,
+    `/slack/interactions`)."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
@@ -51,4 +53,5 @@ def register_api(app: Flask) -> Api:
     app.register_blueprint(metrics.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(staff.blp)
+    app.register_blueprint(chat_buttons.blp)
     return api

@@ -48,6 +48,10 @@ class Message:
     action_url: str | None = None
 
 
+# What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).
+CLAIM_ACTION = "claim"
+
+
 class MessageSender:
     """A one-shot transport for one channel: `send` makes one attempt and raises a classified `SendError`.
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from nootification.senders.base import (
+    CLAIM_ACTION,
     Message,
     MessageSender,
     PermanentSendError,
@@ -73,10 +74,16 @@ def blocks(message: Message) -> list[dict[str, Any]]:
                         {
                             "type": "button",
                             "text": {"type": "plain_text", "text": "I'm on it"},
+                            "action_id": CLAIM_ACTION,
+                            "value": message.delivery_id,
+                            "style": "primary",
+                        },
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open"},
                             "url": message.action_url,
                             "action_id": "open_staff_page",
-                            "style": "primary",
-                        }
+                        },
                     ]
                     if message.action_url
                     else []

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
-from nootification.senders.base import Message, MessageSender
+from nootification.senders.base import CLAIM_ACTION, Message, MessageSender
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.text import links, subject_and_body, with_link
@@ -51,11 +51,20 @@ class TelegramSender(MessageSender):
 
     @staticmethod
     def payload(message: Message, chat_id: str) -> dict:
-        """sendMessage's parameters: the subject, the body, the video and action links as plain text."""
+        """sendMessage's parameters: the subject, the body, the video and action links as plain text, and
+        the "I'm on it" and "Open" buttons."""
         text = with_link(
             subject_and_body(message.subject, message.body), links(message.url, message.action_url), MAX_TEXT
         )
-        return {"chat_id": chat_id, "text": text}
+        payload: dict = {"chat_id": chat_id, "text": text}
+        if message.action_url:
+            # "I'm on it" comes back as a callback_query to the bot's webhook (api/chat_buttons.py).
+            buttons = [
+                {"text": "I'm on it", "callback_data": f"{CLAIM_ACTION}:{message.delivery_id}"},
+                {"text": "Open", "url": message.action_url},
+            ]
+            payload["reply_markup"] = {"inline_keyboard": [buttons]}
+        return payload
 
     def send(self, message: Message) -> None:
         """POST once; a 429's `parameters.retry_after` becomes the wait before the next try."""

@@ -1,0 +1,121 @@
+"""Chat buttons that call back: "I'm on it" pressed in Telegram or Slack (by the stub) claims the alert."""
+
+import requests
+from rq import SimpleWorker
+
+from nootification.extensions import db, redis_queue
+from nootification.models import Alert, Level
+from nootification.services.tokens import ADMIN, create_token
+from tests.factories import alert_payload, make_location, make_user
+
+TELEGRAM_SECRET = "telegram-webhook-secret-42"
+SLACK_SECRET = "slack-signing-secret-42"
+CHATS = {"Camille": "-1001234567890", "Hugo": "-1009876543210"}
+CHANNELS = {"Camille": "C0CAMILLE01", "Hugo": "C0HUGO0001"}
+
+
+def sent(channels_app, smtp_server, serve_app) -> tuple[str, dict, dict]:
+    """Serve the API with both secrets; send a theft alert to Camille and Hugo on Telegram and Slack."""
+    channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, SLACK_SIGNING_SECRET=SLACK_SECRET)
+    url = serve_app(channels_app)
+    channels_app.config["PUBLIC_URL"] = url
+    client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    shop = make_location()
+    for name in CHATS:
+        user = make_user(shop, level=Level.STANDARD, name=name)
+        client.put(f"/users/{user.user_uuid}/contact-points/telegram", json={"address": CHATS[name]})
+        client.put(f"/users/{user.user_uuid}/contact-points/slack", json={"address": CHANNELS[name]})
+    payload = alert_payload(label="theft")
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    messages = smtp_server.messages()["messages"]
+    telegram = {m["address"]: m["payload"] for m in messages if m.get("channel") == "telegram"}
+    slack = {m["address"]: m["payload"] for m in messages if m.get("channel") == "slack"}
+    return url, telegram, slack
+
+
+def press_telegram(stub_url: str, url: str, chat: str, callback_data: str, secret: str = TELEGRAM_SECRET):
+    body = {
+        "url": f"{url}/telegram/webhook",
+        "secret_token": secret,
+        "chat_id": chat,
+        "callback_data": callback_data,
+    }
+    return requests.post(f"{stub_url}/press/telegram", json=body, timeout=15)
+
+
+def press_slack(stub_url: str, url: str, channel: str, value: str, secret: str = SLACK_SECRET):
+    body = {
+        "url": f"{url}/slack/interactions",
+        "signing_secret": secret,
+        "channel": channel,
+        "action_id": "claim",
+        "value": value,
+    }
+    return requests.post(f"{stub_url}/press/slack", json=body, timeout=15)
+
+
+def claimer() -> str | None:
+    db.session.expire_all()
+    alert = db.session.query(Alert).one()
+    return alert.claimed_by.name if alert.claimed_by else None
+
+
+def test_im_on_it_pressed_in_telegram_claims_and_the_second_press_is_told_who(
+    channels_app, smtp_server, serve_app
+):
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app)
+    camille = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0]
+    hugo = telegram[CHATS["Hugo"]]["reply_markup"]["inline_keyboard"][0]
+    assert [button["text"] for button in camille] == ["I'm on it", "Open"]
+    assert camille[1]["url"].startswith(f"{url}/s/")
+
+    answer = press_telegram(smtp_server.url, url, CHATS["Camille"], camille[0]["callback_data"])
+    assert answer.status_code == 200
+    assert answer.json()["method"] == "answerCallbackQuery" and answer.json()["text"] == "You are on it."
+    assert claimer() == "Camille"
+    again = press_telegram(smtp_server.url, url, CHATS["Hugo"], hugo[0]["callback_data"])
+    assert again.json()["text"] == "Camille is already on it."
+
+
+def test_a_telegram_press_with_a_wrong_secret_or_from_another_chat_claims_nothing(
+    channels_app, smtp_server, serve_app
+):
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app)
+    data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert press_telegram(smtp_server.url, url, CHATS["Camille"], data, secret="guess").status_code == 401
+    other_chat = press_telegram(smtp_server.url, url, CHATS["Hugo"], data)
+    assert other_chat.json()["text"] == "This button belongs to another chat."
+    unknown = press_telegram(smtp_server.url, url, CHATS["Camille"], "claim:not-a-delivery")
+    assert unknown.json()["text"] == "This alert is no longer known."
+    assert claimer() is None
+
+
+def test_im_on_it_pressed_in_slack_claims_through_a_signed_interaction(channels_app, smtp_server, serve_app):
+    url, _, slack = sent(channels_app, smtp_server, serve_app)
+    buttons = slack[CHANNELS["Hugo"]]["blocks"][-1]["elements"]
+    claim_button = next(button for button in buttons if button["action_id"] == "claim")
+
+    assert (
+        press_slack(smtp_server.url, url, CHANNELS["Hugo"], claim_button["value"], secret="x").status_code
+        == 401
+    )
+    assert claimer() is None
+    answer = press_slack(smtp_server.url, url, CHANNELS["Hugo"], claim_button["value"])
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "response_type": "ephemeral",
+        "replace_original": False,
+        "text": "You are on it.",
+    }
+    assert claimer() == "Hugo"
+
+
+def test_without_their_secrets_the_callbacks_are_off(channels_app, smtp_server, serve_app):
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app)
+    channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=None, SLACK_SIGNING_SECRET=None)
+    data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).status_code == 503
+    assert press_slack(smtp_server.url, url, CHANNELS["Camille"], "x").status_code == 503
+    assert claimer() is None
