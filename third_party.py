@@ -151,6 +151,7 @@ class StubState:
         # Each message with the channel it came in on; push messages keep their original wire format.
         self._messages: list[tuple[str, Message]] = []
         self._by_key: dict[tuple[str, str], Message] = {}
+        self._edits: list[dict[str, Any]] = []
         self._rejected = 0
         self._ids = itertools.count(1)
         # Requests being answered now, and the most at once since the last clear: how concurrent a sender is.
@@ -224,11 +225,22 @@ class StubState:
         with self._lock:
             return next(self._ids)
 
+    def record_edit(self, channel: str, ref: str, text: str) -> None:
+        """Keep an edit of a message sent earlier (Slack's chat.update, Telegram's editMessageText)."""
+        with self._lock:
+            self._edits.append({"channel": channel, "ref": ref, "text": text, "received_at": time.time()})
+
+    def edits(self) -> list[dict[str, Any]]:
+        """Copies of the edits received."""
+        with self._lock:
+            return [dict(edit) for edit in self._edits]
+
     def clear(self) -> None:
-        """Forget every message and the rejected counter; the settings stay."""
+        """Forget every message, edit and the rejected counter; the settings stay."""
         with self._lock:
             self._messages.clear()
             self._by_key.clear()
+            self._edits.clear()
             self._rejected = 0
             self._most_open = self._open
 
@@ -404,6 +416,19 @@ def slack_post_message() -> ResponseReturnValue:
     }
 
 
+@bp.post("/slack/api/chat.update")
+def slack_update_message() -> ResponseReturnValue:
+    """Slack's chat.update with a bot token: the edit is kept (GET /edits) under "<channel>:<ts>"."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not token.startswith("xoxb-"):
+        return _slack_refusal("not_authed")
+    body = _json_object() or {}
+    if not body.get("channel") or not body.get("ts"):
+        return _slack_refusal("message_not_found")
+    _state().record_edit("slack", f"{body['channel']}:{body['ts']}", str(body.get("text", "")))
+    return {"ok": True, "channel": body["channel"], "ts": body["ts"], "text": body.get("text")}
+
+
 # Slack incoming webhooks answer "ok", or a status with a short text code.
 SLACK_WEBHOOK_FAULT_TEXTS = {
     400: "invalid_payload",
@@ -446,6 +471,21 @@ def _telegram_refusal(status: int, description: str, **parameters: int) -> Respo
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+@bp.post("/telegram/bot<token>/editMessageText")
+def telegram_edit_message_text(token: str) -> ResponseReturnValue:
+    """Telegram's editMessageText: the edit is kept (GET /edits) under "<chat>:<message id>"."""
+    if not TELEGRAM_TOKEN.fullmatch(token):
+        return _telegram_refusal(401, "Unauthorized")
+    body = _json_object() or {}
+    chat_id, message_id, text = body.get("chat_id"), body.get("message_id"), body.get("text")
+    if chat_id in (None, "") or not isinstance(message_id, int):
+        return _telegram_refusal(400, "Bad Request: message to edit not found")
+    if not text:
+        return _telegram_refusal(400, "Bad Request: message text is empty")
+    _state().record_edit("telegram", f"{chat_id}:{message_id}", text)
+    return {"ok": True, "result": {"message_id": message_id, "chat": {"id": chat_id}, "text": text}}
 
 
 @bp.post("/telegram/bot<token>/sendMessage")
@@ -575,6 +615,12 @@ def generic_webhook(hook_id: str) -> ResponseReturnValue:
     response = jsonify(reply)
     response.status_code = 201
     return response
+
+
+@bp.get("/edits")
+def list_edits() -> ResponseReturnValue:
+    """The edits of messages sent earlier, as Slack and Telegram received them."""
+    return {"edits": _state().edits()}
 
 
 @bp.get("/messages")

@@ -165,6 +165,9 @@ class Location(db.Model):
         return [tiers[tier] for tier in sorted(tiers)]
 
 
+UNNAMED_STAFF = "A colleague"
+
+
 class User(db.Model):
     """A member of staff, attached to one or more shops, with an alerting preference."""
 
@@ -183,6 +186,11 @@ class User(db.Model):
     contact_points: Mapped[list["ContactPoint"]] = relationship(
         back_populates="user", order_by="ContactPoint.channel", cascade="all, delete-orphan"
     )
+
+    @property
+    def shown_name(self) -> str:
+        """How a member of staff is named to colleagues."""
+        return self.name or UNNAMED_STAFF
 
     @property
     def location_names(self) -> list[str]:
@@ -390,6 +398,9 @@ class DeliveryAttempt(db.Model):
     error_message: Mapped[str | None] = mapped_column(sa.String(500))
     latency_ms: Mapped[float | None]
     retry_after: Mapped[float | None]
+    # The provider's id of the message sent (Slack "<channel>:<ts>", Telegram "<chat>:<message id>"), so the
+    # message can be edited later ("Camille is on it").
+    provider_ref: Mapped[str | None] = mapped_column(sa.String(128))
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
 

@@ -1,6 +1,7 @@
 """Chat buttons that call back: "I'm on it" pressed in Telegram or Slack (by the stub) claims the alert."""
 
 import requests
+import sqlalchemy as sa
 from rq import SimpleWorker
 
 from nootification.extensions import db, redis_queue
@@ -119,3 +120,19 @@ def test_without_their_secrets_the_callbacks_are_off(channels_app, smtp_server, 
     assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).status_code == 503
     assert press_slack(smtp_server.url, url, CHANNELS["Camille"], "x").status_code == 503
     assert claimer() is None
+
+
+def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
+    channels_app, smtp_server, serve_app
+):
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app)
+    data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).json()["text"] == "You are on it."
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+
+    edits = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
+    edited = sorted((edit["channel"], edit["ref"].rpartition(":")[0]) for edit in edits)
+    assert edited == [("slack", CHANNELS["Hugo"]), ("telegram", CHATS["Hugo"])]
+    assert {edit["text"] for edit in edits} == {"Camille is on it: theft at fr-auchan-larochelle."}
+    refs = db.session.execute(sa.text("SELECT provider_ref FROM delivery_attempts WHERE outcome = 'sent'"))
+    assert len([ref for (ref,) in refs if ref]) == 4  # Slack and Telegram, for each of the two

@@ -40,6 +40,7 @@ class AttemptResult:
     started_at: datetime
     latency: float
     error: SendError | None
+    provider_ref: str | None = None
 
 
 @dataclass
@@ -119,8 +120,9 @@ def _attempt(
 ) -> AttemptResult:
     started_at, started = datetime.now(UTC), time.perf_counter()
     error: SendError | None = None
+    provider_ref: str | None = None
     try:
-        sender.send(message)
+        provider_ref = sender.send(message)
     except SendError as caught:
         error = caught
     latency = time.perf_counter() - started
@@ -136,4 +138,4 @@ def _attempt(
         log.warning(
             "delivery %s attempt %d: %s: %s", message.delivery_id, number, type(error).__name__, error
         )
-    return AttemptResult(number, started_at, latency, error)
+    return AttemptResult(number, started_at, latency, error, provider_ref)

@@ -69,6 +69,7 @@ def finish(session: Session, results: Sequence[tuple[str, AttemptResult]]) -> No
             error_message=sa.bindparam("d_error_message"),
             latency_ms=sa.bindparam("d_latency_ms"),
             retry_after=sa.bindparam("d_retry_after"),
+            provider_ref=sa.bindparam("d_provider_ref"),
         ),
         [_row(delivery_id, result) for delivery_id, result in results],
     )
@@ -87,6 +88,7 @@ def _row(delivery_id: str, result: AttemptResult) -> dict:
         "d_error_message": None if error is None else trim(str(error)),
         "d_latency_ms": result.latency * 1000,
         "d_retry_after": None if error is None else error.retry_after,
+        "d_provider_ref": result.provider_ref,
     }
 
 

@@ -73,6 +73,10 @@ class MessageSender:
     def __init__(self, config: Mapping):
         self.config = config
 
+    def edit(self, provider_ref: str, text: str) -> None:
+        """Replace the text of a message sent earlier; only channels whose provider allows it."""
+        raise NotImplementedError(f"{self.channel} messages cannot be edited")
+
     @staticmethod
     def secret(name: str) -> str | None:
         """One of the channel's secrets; they never live in the database."""
@@ -107,8 +111,9 @@ class MessageSender:
                 raise PermanentSendError(f"refused to call the address: {reason}")
         return url
 
-    def send(self, message: Message) -> None:
-        """Make one attempt to deliver the message; raise a `SendError` subclass on failure."""
+    def send(self, message: Message) -> str | None:
+        """Make one attempt to deliver the message; raise a `SendError` subclass on failure. Returns the
+        provider's id of the message where it can be edited later (`edit`), else None."""
         raise NotImplementedError
 
     def destination(self, message: Message) -> str:

@@ -123,29 +123,30 @@ class SlackSender(MessageSender):
         text = f"{subject_and_body(message.subject, message.body)}\n{links(message.url, message.action_url)}"
         return {"text": text.strip(), "blocks": blocks(message), "unfurl_links": False}
 
-    def send(self, message: Message) -> None:
-        """Post once, through the address's incoming webhook or the Web API."""
+    def send(self, message: Message) -> str | None:
+        """Post once, through the address's incoming webhook or the Web API (whose message can be edited)."""
         address = self.address(message)
         if is_webhook(address):
             # An incoming webhook answers "ok", or a status with a text code such as channel_not_found.
             post_json(self.http, self.public_url(message), self.payload(message), timeout=self.timeout)
-        else:
-            self.post_message(address, message)
+            return None
+        return self.post_message(address, message)
 
-    def post_message(self, channel_id: str, message: Message) -> None:
-        """chat.postMessage, which answers 200 with `ok: false` and an error code when it refuses."""
-        token = self.required_secret("SLACK_BOT_TOKEN")
+    def edit(self, provider_ref: str, text: str) -> None:
+        """chat.update: the message's text and blocks become `text` (its buttons go)."""
+        channel_id, _, ts = provider_ref.partition(":")
         payload = {
             "channel": channel_id,
-            **self.payload(message),
-            # Slack has no idempotency key; message metadata carries the delivery id to the receiver.
-            "metadata": {
-                "event_type": METADATA_EVENT,
-                "event_payload": {"delivery_id": message.delivery_id, "alert_uuid": message.alert_uuid},
-            },
+            "ts": ts,
+            "text": text,
+            "blocks": [{"type": "section", "text": {"type": "plain_text", "text": text[:MAX_SECTION]}}],
         }
+        self._call("chat.update", payload)
+
+    def _call(self, method: str, payload: dict) -> dict:
+        token = self.required_secret("SLACK_BOT_TOKEN")
         response = self.http.post(
-            f"{self.api_url}/chat.postMessage",
+            f"{self.api_url}/{method}",
             json=payload,
             headers={"Authorization": f"Bearer {token}"},
             timeout=self.timeout,
@@ -155,3 +156,19 @@ class SlackSender(MessageSender):
         raise_for_status(response, reason=f"HTTP {response.status_code}: Slack {error}" if error else None)
         if answer.get("ok") is not True:
             raise api_error(error or "answer without ok: true")
+        return answer
+
+    def post_message(self, channel_id: str, message: Message) -> str:
+        """chat.postMessage, which answers 200 with `ok: false` and an error code when it refuses; the
+        message's "<channel>:<ts>"."""
+        payload = {
+            "channel": channel_id,
+            **self.payload(message),
+            # Slack has no idempotency key; message metadata carries the delivery id to the receiver.
+            "metadata": {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"delivery_id": message.delivery_id, "alert_uuid": message.alert_uuid},
+            },
+        }
+        answer = self._call("chat.postMessage", payload)
+        return f"{answer.get('channel') or channel_id}:{answer.get('ts')}"

@@ -66,16 +66,23 @@ class TelegramSender(MessageSender):
             payload["reply_markup"] = {"inline_keyboard": [buttons]}
         return payload
 
-    def send(self, message: Message) -> None:
-        """POST once; a 429's `parameters.retry_after` becomes the wait before the next try."""
+    def send(self, message: Message) -> str | None:
+        """POST once; a 429's `parameters.retry_after` becomes the wait before the next try. Returns the
+        message's "<chat>:<message id>"."""
         chat_id = self.address(message)
+        body = self._call("sendMessage", self.payload(message, chat_id))
+        message_id = (body.get("result") or {}).get("message_id")
+        return None if message_id is None else f"{chat_id}:{message_id}"
+
+    def edit(self, provider_ref: str, text: str) -> None:
+        """editMessageText: the message's text becomes `text` (its buttons go)."""
+        chat_id, _, message_id = provider_ref.rpartition(":")
+        self._call("editMessageText", {"chat_id": chat_id, "message_id": int(message_id), "text": text})
+
+    def _call(self, method: str, payload: dict) -> dict:
         token = self.required_secret("TELEGRAM_BOT_TOKEN")
         # The token is part of the URL: errors below quote Telegram's description, never the URL.
-        response = self.http.post(
-            f"{self.api_url}/bot{token}/sendMessage",
-            json=self.payload(message, chat_id),
-            timeout=self.timeout,
-        )
+        response = self.http.post(f"{self.api_url}/bot{token}/{method}", json=payload, timeout=self.timeout)
         body = json_body(response)
         description = body.get("description") or response.reason
         raise_for_status(
@@ -83,3 +90,4 @@ class TelegramSender(MessageSender):
             reason=f"Telegram {response.status_code}: {description}",
             retry_after=(body.get("parameters") or {}).get("retry_after"),
         )
+        return body

@@ -10,10 +10,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from nootification.delivery import claim_notices
 from nootification.delivery.outcome_events import add_event, queue_events
 from nootification.errors import Conflict, Forbidden, NotFound
 from nootification.extensions import db
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     Delivery,
     DeliveryStatus,
@@ -26,9 +28,6 @@ from nootification.models import (
 from nootification.observability import metrics
 
 ALERTS = Alert.__table__
-
-
-UNNAMED = "A colleague"
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,6 @@ class ClaimState:
     outcome_by: str | None
     outcome_at: datetime | None
     told: list[ToldPerson]
-
-
-def display_name(user: User) -> str:
-    """How a member of staff is named to colleagues."""
-    return user.name or UNNAMED
 
 
 def staff_alert(alert_uuid: str, user_uuid: str) -> tuple[Alert, User]:
@@ -108,10 +102,11 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
     db.session.refresh(alert)
     if taken:
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, alert.claimed_at)
+        claim_notices.queue_notices(alert.id)
         return True
     if alert.claimed_by_id == user.id:
         return False
-    holder = display_name(alert.claimed_by) if alert.claimed_by else "Someone"
+    holder = alert.claimed_by.shown_name if alert.claimed_by else "Someone"
     raise Conflict(f"{holder} is already on it.", field="alert")
 
 
@@ -150,6 +145,7 @@ def record_outcome(
         queue_events([event_id])
     if claimed:
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, now)
+        claim_notices.queue_notices(alert.id)
     metrics.record_outcome(alert.label, outcome.value)
 
 
@@ -166,7 +162,7 @@ def told_about(alert: Alert) -> list[ToldPerson]:
         known = people.get(row.user_uuid)
         channels = (*known.channels, row.channel) if known else (row.channel,)
         reached = (known.reached if known else False) or row.status is DeliveryStatus.SENT
-        people[row.user_uuid] = ToldPerson(row.user_uuid, row.name or UNNAMED, channels, reached)
+        people[row.user_uuid] = ToldPerson(row.user_uuid, row.name or UNNAMED_STAFF, channels, reached)
     return list(people.values())
 
 
@@ -175,13 +171,13 @@ def claim_state(alert: Alert) -> ClaimState:
     cents = alert.outcome_value_cents
     return ClaimState(
         alert_uuid=alert.alert_uuid,
-        claimed_by=display_name(alert.claimed_by) if alert.claimed_by else None,
+        claimed_by=alert.claimed_by.shown_name if alert.claimed_by else None,
         claimed_by_user_uuid=alert.claimed_by.user_uuid if alert.claimed_by else None,
         claimed_at=alert.claimed_at,
         outcome=alert.outcome,
         value_recovered=None if cents is None else cents / 100,
         note=alert.outcome_note,
-        outcome_by=display_name(alert.outcome_by) if alert.outcome_by else None,
+        outcome_by=alert.outcome_by.shown_name if alert.outcome_by else None,
         outcome_at=alert.outcome_at,
         told=told_about(alert),
     )
