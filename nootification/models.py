@@ -150,6 +150,8 @@ class Location(db.Model):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     # A critical alert nobody claims within this many seconds goes to the next tier (0: never).
     escalate_after: Mapped[float] = mapped_column(default=60.0, server_default="60")
+    # Once someone is on an alert, the others whose message cannot be edited get a follow-up (else nothing).
+    claim_follow_up: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(

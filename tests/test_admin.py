@@ -27,6 +27,7 @@ def test_location_lifecycle(client, shop):
         "timezone": "Europe/Paris",
         "escalate_after": 60.0,
         "escalation": [],
+        "claim_follow_up": False,
     }
     assert client.get("/locations").json == [shop]
     changed = client.patch("/locations/fr-auchan-larochelle", json={"display_name": "Auchan La Rochelle"})

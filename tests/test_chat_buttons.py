@@ -1,11 +1,14 @@
 """Chat buttons that call back: "I'm on it" pressed in Telegram or Slack (by the stub) claims the alert."""
 
+import pytest
 import requests
 import sqlalchemy as sa
 from rq import SimpleWorker
 
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Level
+from nootification.services import directory
+from nootification.services.claims import claim
 from nootification.services.tokens import ADMIN, create_token
 from tests.factories import alert_payload, make_location, make_user
 
@@ -136,3 +139,27 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
     assert {edit["text"] for edit in edits} == {"Camille is on it: theft at fr-auchan-larochelle."}
     refs = db.session.execute(sa.text("SELECT provider_ref FROM delivery_attempts WHERE outcome = 'sent'"))
     assert len([ref for (ref,) in refs if ref]) == 4  # Slack and Telegram, for each of the two
+
+
+@pytest.mark.parametrize("follow_up", [True, False])
+def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, smtp_server, follow_up):
+    client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    assert client.post("/locations", json={"name": "shop", "claim_follow_up": follow_up}).status_code == 201
+    shop = directory.get_location("shop")
+    phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
+    users = {}
+    for name, phone in phones.items():
+        users[name] = make_user(shop, level=Level.STANDARD, name=name)
+        client.put(f"/users/{users[name].user_uuid}/contact-points/sms", json={"address": phone})
+    payload = alert_payload("shop", label="theft")
+    assert client.post("/webhooks/alerts", json=payload).status_code == 201
+    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker.work(burst=True)
+    claim(db.session.query(Alert).one(), users["Camille"])
+    worker.work(burst=True)
+
+    texts = [(m["address"], m["text"]) for m in smtp_server.messages(channel="sms")["messages"]]
+    notice = "On it: Camille\nCamille is on it: theft at shop."
+    follow_ups = [address for address, text in texts if text.startswith(notice)]
+    assert follow_ups == ([phones["Hugo"]] if follow_up else [])

@@ -1,8 +1,9 @@
 """Once someone is on an alert, the others who were told see it where they were told: on Slack and Telegram,
-whose providers let a sent message be edited, their message becomes "Camille is on it" (its buttons go).
+whose providers let a sent message be edited, their message becomes "Camille is on it" (its buttons go);
+elsewhere (SMS, email, Teams, webhook) a short follow-up goes out where the shop chose it, else nothing.
 
-Best effort, in a job queued after the claim: an edit that fails is logged, not retried; the staff page, its
-state and every button answer say who is on it anyway. Channels whose messages cannot be edited get nothing.
+Best effort, in a job queued after the claim: an edit or follow-up that fails is logged, not retried; the
+staff page, its state and every button say who is on it anyway. Push gets nothing: a push is an alert.
 """
 
 import logging
@@ -11,12 +12,14 @@ import sqlalchemy as sa
 from redis.exceptions import RedisError
 
 from nootification.extensions import db, redis_queue
-from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt
+from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
 from nootification.senders import get_sender
-from nootification.senders.base import SendError
+from nootification.senders.base import Message, SendError
+from nootification.services.contacts import contact_for
 
-NOTICE_JOB = "nootification.delivery.claim_notices.edit_messages"
+NOTICE_JOB = "nootification.delivery.claim_notices.tell_others"
 EDITABLE = ("slack", "telegram")
+FOLLOWED_UP = ("sms", "email", "teams", "webhook")
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +38,32 @@ def notice_text(alert: Alert) -> str:
     return f"{holder} is on it: {alert.label} at {alert.location.display_name}."
 
 
-def edit_messages(alert_id: int) -> int:
-    """Edit the sent Slack and Telegram messages of the alert's deliveries but the claimer's; how many."""
+def tell_others(alert_id: int) -> int:
+    """Tell the alert's other recipients who is on it (edits, and follow-ups where the shop chose them); how
+    many went out."""
     alert = db.session.get(Alert, alert_id)
     if alert is None or alert.claimed_by_id is None:
         return 0
+    text = notice_text(alert)
+    told = _edit_messages(alert, text)
+    if alert.location.claim_follow_up:
+        told += _follow_up(alert, text)
+    return told
+
+
+def _edit_messages(alert: Alert, text: str) -> int:
     sent = db.session.execute(
         sa.select(Delivery.channel, DeliveryAttempt.provider_ref)
         .join(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
         .where(
-            Delivery.alert_id == alert_id,
+            Delivery.alert_id == alert.id,
             Delivery.user_id != alert.claimed_by_id,
             Delivery.channel.in_(EDITABLE),
             DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
             DeliveryAttempt.provider_ref.is_not(None),
         )
     ).all()
-    text, edited = notice_text(alert), 0
+    edited = 0
     for channel, provider_ref in sent:
         try:
             get_sender(channel).edit(provider_ref, text)
@@ -60,3 +72,40 @@ def edit_messages(alert_id: int) -> int:
             continue
         edited += 1
     return edited
+
+
+def _follow_up(alert: Alert, text: str) -> int:
+    deliveries = db.session.scalars(
+        sa.select(Delivery).where(
+            Delivery.alert_id == alert.id,
+            Delivery.user_id != alert.claimed_by_id,
+            Delivery.channel.in_(FOLLOWED_UP),
+            Delivery.status == DeliveryStatus.SENT,
+        )
+    ).all()
+    sent = 0
+    for delivery in deliveries:
+        contact = contact_for(delivery.user, delivery.channel)
+        if contact is None or not contact.enabled:
+            continue
+        message = Message(
+            delivery_id=f"{delivery.id}-claimed",  # its own id: receivers must not take it for a repeat
+            user_uuid=delivery.user.user_uuid,
+            address=contact.address,
+            alert_uuid=alert.alert_uuid,
+            url=alert.url,
+            location=alert.location.name,
+            label=alert.label,
+            severity=alert.severity.value,
+            time_spotted=alert.time_spotted.timestamp(),
+            subject=f"On it: {alert.claimed_by.shown_name}",
+            body=text,
+            options=contact.options,
+        )
+        try:
+            get_sender(delivery.channel).send(message)
+        except SendError as error:
+            log.warning("alert %s: a %s follow-up failed: %s", alert.alert_uuid, delivery.channel, error)
+            continue
+        sent += 1
+    return sent

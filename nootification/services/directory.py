@@ -30,6 +30,7 @@ def create_location(
     timezone: str = "UTC",
     escalate_after: float = 60.0,
     escalation: list[list[str]] | None = None,
+    claim_follow_up: bool = False,
 ) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
     twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
@@ -40,7 +41,11 @@ def create_location(
             field="name",
         )
     location = Location(
-        name=name, display_name=display_name or name, timezone=timezone, escalate_after=escalate_after
+        name=name,
+        display_name=display_name or name,
+        timezone=timezone,
+        escalate_after=escalate_after,
+        claim_follow_up=claim_follow_up,
     )
     location.escalation_tiers = _tiers(escalation or [])
     db.session.add(location)

@@ -42,6 +42,13 @@ class LocationSchema(Schema):
     timezone = fields.String(load_default="UTC", validate=valid_timezone)
     escalate_after = escalate_after_field(load_default=60.0)
     escalation = escalation_field(load_default=list)
+    claim_follow_up = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Once someone is on an alert, a short follow-up to the others on channels "
+            "whose message cannot be edited (SMS, email, Teams, webhook); else nothing there."
+        },
+    )
 
     @validates("name")
     def _no_edge_spaces(self, value: str, data_key: str) -> None:
@@ -57,3 +64,4 @@ class LocationUpdateSchema(Schema):
     timezone = fields.String(validate=valid_timezone)
     escalate_after = escalate_after_field()
     escalation = escalation_field()
+    claim_follow_up = fields.Boolean()
