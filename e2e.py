@@ -695,6 +695,35 @@ def vendor_received(stack: Stack, alert_uuid: str | None, outcome: str, timeout:
     return False
 
 
+def others_edited(
+    stack: Stack,
+    messages: Sequence[Mapping[str, Any]],
+    alerts: Sequence[PostedAlert],
+    state: Mapping,
+    timeout: float = 30.0,
+) -> bool:
+    """Whether, once claimed, the alert's Slack (bot) and Telegram messages were edited to say who is on it;
+    true at once when it had none."""
+    alert_uuid = state.get("alert_uuid")
+    editable = [
+        m
+        for m in messages
+        if message_channel(m) in ("slack", "telegram")
+        and not str(m.get("address", "")).startswith("http")
+        and message_alert(m, alerts) == alert_uuid
+    ]
+    if not editable:
+        return True
+    notice = f"{state.get('claimed_by')} is on it"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        edits = _call(stack.session, "GET", f"{stack.stub}/edits", 200).get("edits", [])
+        if any(str(edit.get("text", "")).startswith(notice) for edit in edits):
+            return True
+        time.sleep(POLL_INTERVAL)
+    return False
+
+
 def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
     """Through the action links of one alert: the page, a claim, a second person's claim refused (when the
     alert reached two), an outcome, then the alert's state. Skipped when no push message went out."""
@@ -723,6 +752,7 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
         "the outcome recorded": state.get("outcome") == "false_alarm",
         "everyone listed as told": set(links) <= {person["user_uuid"] for person in state.get("told", [])},
         "the camera vendor told": vendor_received(stack, state.get("alert_uuid"), form["outcome"]),
+        "the others' chat messages edited": others_edited(stack, messages, alerts, state),
     }
     for what, passed in checks.items():
         level = logging.INFO if passed else logging.ERROR
@@ -880,7 +910,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "alert_uuid or by the alert's video URL in the text or payload. Then, through the action links of "
         "the alert whose push messages reached the most people, it opens the staff page, claims the alert "
         "as the first, claims it again as another (refused), records an outcome as that other person, "
-        "checks the alert's state, and waits for the outcome event at the stub's generic webhook "
+        "checks the alert's state and that its other Slack and Telegram messages were edited to say who is "
+        "on it, and waits for the outcome event at the stub's generic webhook "
         f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose). Last, it gives one shop two "
         "escalation tiers (two people of other shops) with a 1 s delay, posts a critical alert there, waits "
         "for tier 2's push, claims through its link, checks that the steps stopped at tier 2, and puts the "

@@ -94,6 +94,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # SQLite alters a table by copying it and dropping the old one (batch mode); with foreign keys
+            # enforced, as the application's connections have them, the drop fails once other tables refer
+            # to its rows. Off for the migration only: each migration keeps the data consistent itself.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection, target_metadata=get_metadata(), render_item=render_item, **conf_args
         )

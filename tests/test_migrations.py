@@ -40,3 +40,36 @@ def test_alerts_by_received_at_are_read_through_an_index(app, db, query):
     parameters = tuple(compiled.params[name] for name in compiled.positiontup)
     plan = db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters).all()
     assert any("ix_alerts_received_at" in row[-1] for row in plan), plan
+
+
+def test_upgrading_a_database_that_holds_alerts_and_deliveries_keeps_them(app):
+    # SQLite alters a table by copying it and dropping the old one: with foreign keys enforced, dropping a
+    # table other rows refer to failed (the quick start's database could not upgrade to 0012).
+    flask_migrate.upgrade(revision="0007")
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(SEED_0007))
+            for statement in SEED_0007_ROWS:
+                connection.execute(sa.text(statement))
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            counts = [connection.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in SEEDED]
+        assert counts == [1, 1, 1, 1]
+    finally:
+        flask_migrate.downgrade(revision="base")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+SEEDED = ("locations", "users", "alerts", "deliveries")
+SEED_0007 = "INSERT INTO locations (id, name, display_name, timezone) VALUES (1, 'shop', 'Shop', 'UTC')"
+SEED_0007_ROWS = (
+    "INSERT INTO users (id, user_uuid, name, level, locale) VALUES (1, 'u-1', 'Camille', 'standard', 'en')",
+    "INSERT INTO user_locations (user_id, location_id) VALUES (1, 1)",
+    "INSERT INTO alerts (id, alert_uuid, url, location_id, label, severity, time_spotted, received_at) "
+    "VALUES (1, 'a-1', 'https://m.example.com/v.mp4', 1, 'theft', 'critical', CURRENT_TIMESTAMP, "
+    "CURRENT_TIMESTAMP)",
+    "INSERT INTO deliveries (id, alert_id, user_id, channel, status, attempts, created_at, updated_at, "
+    "retry_round, enqueue_count) "
+    "VALUES ('d-1', 1, 1, 'push', 'sent', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 1)",
+)
