@@ -65,7 +65,10 @@ CHAOS_SETTINGS = {
     "RETRY_AFTER_MAX": "5",
     "SWEEP_INTERVAL": "2",
     "PENDING_GRACE": "3",
-    "DELIVERY_LEASE": "10",
+    # Longer than the longest outage a live worker sits through (the 30 s Redis stall, the 15 s lock): a lease
+    # that ends during one lets the sweeper give a delivery to another worker while its own is about to
+    # record it as sent. Short enough that a SIGKILLed worker's deliveries come back within the run.
+    "DELIVERY_LEASE": "40",
     "BREAKER_COOLDOWN": "2",
 }
 
