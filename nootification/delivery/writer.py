@@ -78,5 +78,10 @@ class OutcomeWriter(threading.Thread):
             log.warning("could not record %d outcomes yet: %s", len(outcomes), error)
             self._stopping.wait(TROUBLE_PAUSE)
             return
+        except Exception:  # noqa: BLE001 - a bug must delay the outcomes, never stop the writer for good
+            db.session.rollback()
+            log.exception("unexpected error while recording %d outcomes; trying again", len(outcomes))
+            self._stopping.wait(TROUBLE_PAUSE)
+            return
         self._holding = []
         self._written(outcomes)
