@@ -3,6 +3,7 @@
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -10,7 +11,9 @@ from rq.job import Job
 
 from bench.rq_cost import measure
 from nootification.delivery import engine as engine_module
+from nootification.delivery import writer as writer_module
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.writer import OutcomeWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
 from nootification.services.queue_state import live_workers
@@ -138,3 +141,36 @@ def status_of(alert_uuid: str) -> DeliveryStatus:
     """The status of the alert's one delivery, read afresh."""
     db.session.expire_all()
     return db.session.query(Delivery).join(Delivery.alert).filter(Alert.alert_uuid == alert_uuid).one().status
+
+
+class OneOutcome:
+    """Slots that report one finished delivery, once."""
+
+    def __init__(self):
+        self.done = [SimpleNamespace(item="ready", result="result")]
+
+    def collect(self, wait: float) -> list:
+        done, self.done = self.done, []
+        if not done:
+            time.sleep(wait)
+        return done
+
+
+def test_the_writer_survives_an_unexpected_error_and_records_the_outcome_later(app, monkeypatch):
+    calls = []
+
+    def finish_failing_once(session, results, **kwargs):
+        calls.append(results)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+
+    monkeypatch.setattr(writer_module.batch, "finish", finish_failing_once)
+    monkeypatch.setattr(writer_module, "TROUBLE_PAUSE", 0.05)
+    written = threading.Event()
+    writer = OutcomeWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
+    writer.start()
+    try:
+        assert written.wait(5)
+    finally:
+        writer.stop(timeout=5)
+    assert calls == [[("ready", "result")]] * 2
