@@ -65,7 +65,7 @@ def next_event(events: Iterator[tuple[str, str]], name: str) -> dict:
     raise AssertionError(f"the stream ended before a {name} event")
 
 
-def wait_for_streams_to_close(app: Flask, timeout: float = 10) -> None:
+def wait_for_streams_to_close(app: Flask, timeout: float = 30) -> None:
     """Block until no event stream of the app is open, so the database is not dropped under one."""
     slots = app.extensions[STREAM_SLOTS]
     taken = 0
