@@ -11,10 +11,11 @@ import logging
 import sqlalchemy as sa
 from redis.exceptions import RedisError
 
+from nootification.delivery.messages import addressed
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
 from nootification.senders import get_sender
-from nootification.senders.base import Message, SendError
+from nootification.senders.base import SendError
 from nootification.services.contacts import contact_for
 
 NOTICE_JOB = "nootification.delivery.claim_notices.tell_others"
@@ -88,19 +89,13 @@ def _follow_up(alert: Alert, text: str) -> int:
         contact = contact_for(delivery.user, delivery.channel)
         if contact is None or not contact.enabled:
             continue
-        message = Message(
-            delivery_id=f"{delivery.id}-claimed",  # its own id: receivers must not take it for a repeat
-            user_uuid=delivery.user.user_uuid,
-            address=contact.address,
-            alert_uuid=alert.alert_uuid,
-            url=alert.url,
-            location=alert.location.name,
-            label=alert.label,
-            severity=alert.severity.value,
-            time_spotted=alert.time_spotted.timestamp(),
+        message = addressed(
+            f"{delivery.id}-claimed",  # an id of its own: receivers must not take it for a repeat
+            alert,
+            delivery.user.user_uuid,
+            contact,
             subject=f"On it: {alert.claimed_by.shown_name}",
             body=text,
-            options=contact.options,
         )
         try:
             get_sender(delivery.channel).send(message)

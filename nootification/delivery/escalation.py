@@ -61,9 +61,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
         return False
     escalate_after = alert.location.escalate_after
     next_at = now + timedelta(seconds=escalate_after) if tier < last else None
-    if not _take_step(alert, step, next_at):
-        db.session.rollback()
-        return False
+    # Read before the first write, as publishing does: SQLite's one write lock is not held through the reads.
     told = {
         (row.user_id, row.channel)
         for row in db.session.execute(
@@ -75,6 +73,9 @@ def escalate(alert: Alert, now: datetime) -> bool:
         for recipient in recipients_among(alert, tier_staff(alert.location_id, tier))
         if (recipient.user_id, recipient.channel) not in told
     ]
+    if not _take_step(alert, step, next_at):
+        db.session.rollback()
+        return False
     rows = [
         {**row, "alert_id": alert.id, "escalation_step": step}
         for row in delivery_rows(alert, recipients, now)

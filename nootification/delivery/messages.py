@@ -7,7 +7,7 @@ from flask import current_app
 from nootification.delivery.claim import ClaimedDelivery
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
-from nootification.services.contacts import contact_for
+from nootification.services.contacts import Contact, contact_for
 from nootification.services.staff_links import link_expiry, staff_link
 from nootification.services.templates import TemplateRenderError, render_for
 
@@ -37,9 +37,36 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
         raise UndeliverableError(str(error)) from error
     repeat = delivery.after_unknown and not sender.deduplicates
     subject = REPEAT_MARK + rendered.subject if repeat else rendered.subject
+    return addressed(
+        delivery.id,
+        alert,
+        user.user_uuid,
+        contact,
+        subject=_fitted(subject, sender.max_subject, "subject", delivery),
+        body=_fitted(rendered.body, sender.max_body, "body", delivery),
+        action_url=staff_link(
+            alert.alert_uuid,
+            user.user_uuid,
+            link_expiry(alert.received_at, alert.severity, current_app.config),
+            current_app.config,
+        ),
+    )
+
+
+def addressed(
+    message_id: str,
+    alert,
+    user_uuid: str,
+    contact: Contact,
+    *,
+    subject: str,
+    body: str,
+    action_url: str | None = None,
+) -> Message:
+    """A message about an alert (stored, or as a claimed delivery sees it) to one user's contact point."""
     return Message(
-        delivery_id=delivery.id,
-        user_uuid=user.user_uuid,
+        delivery_id=message_id,
+        user_uuid=user_uuid,
         address=contact.address,
         alert_uuid=alert.alert_uuid,
         url=alert.url,
@@ -47,15 +74,10 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
         label=alert.label,
         severity=alert.severity.value,
         time_spotted=alert.time_spotted.timestamp(),
-        subject=_fitted(subject, sender.max_subject, "subject", delivery),
-        body=_fitted(rendered.body, sender.max_body, "body", delivery),
+        subject=subject,
+        body=body,
         options=contact.options,
-        action_url=staff_link(
-            alert.alert_uuid,
-            user.user_uuid,
-            link_expiry(alert.received_at, alert.severity, current_app.config),
-            current_app.config,
-        ),
+        action_url=action_url,
     )
 
 
