@@ -32,11 +32,12 @@ OPS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-# The staff page: its own script and style files, polls of its state, its forms, and the clip from wherever
-# the camera system keeps it.
+# The staff page: its own script and style files, polls of its state, its forms, the clip from wherever
+# the camera system keeps it, and its app's service worker and manifest (the worker runs under this policy).
 STAFF_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-    "media-src https: http:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "media-src https: http:; worker-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
 )
 # No body of this API nests deeper than a few levels; past this, JSON parsers recurse towards their limit.
 MAX_JSON_DEPTH = 32

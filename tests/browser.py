@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,10 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--window-size=1280,800",
 )
+
+# Answers a page does without: the browser asks for /favicon.ico by itself (a page that links no icon, and we
+# serve none), and the staff page asks for the VAPID key to learn whether Web Push is on (404: it is off).
+EXPECTED_NOT_FOUND = ("/favicon.ico", "/webpush/vapid-public-key")
 
 
 def chromium() -> str:
@@ -47,11 +51,10 @@ def problems(events: list[dict]) -> list:
             found.append(params["exceptionDetails"])
         elif method == "Runtime.consoleAPICalled" and params["type"] == "error":
             found.append([arg.get("value", arg.get("description")) for arg in params["args"]])
-        # The browser asks for /favicon.ico by itself; the page links none and we serve none.
         elif (
             method == "Log.entryAdded"
             and params["entry"]["level"] == "error"
-            and not params["entry"].get("url", "").endswith("/favicon.ico")
+            and not params["entry"].get("url", "").endswith(EXPECTED_NOT_FOUND)
         ):
             found.append(params["entry"])
     return found
@@ -77,10 +80,14 @@ class DevTools:
 
     def call(self, method: str, timeout: float = 30, **params: Any) -> dict:
         """The result of one command, keeping the events that arrive before it; fails after `timeout` s."""
+        return self.call_in(self._session, method, timeout, **params)
+
+    def call_in(self, session: str | None, method: str, timeout: float = 30, **params: Any) -> dict:
+        """The result of one command in an attached session (None: the browser's own), as `call`."""
         self._last_id += 1
         message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params}
-        if self._session:
-            message["sessionId"] = self._session
+        if session:
+            message["sessionId"] = session
         os.write(self._commands, json.dumps(message).encode() + b"\0")
         deadline = time.monotonic() + timeout
         while (reply := self._next_message(deadline)).get("id") != self._last_id:
@@ -88,11 +95,37 @@ class DevTools:
         assert "error" not in reply, (method, reply["error"])
         return reply["result"]
 
-    def evaluate(self, expression: str) -> Any:
-        """The value of a JavaScript expression in the page, as JSON gives it."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, session: str | None = None) -> Any:
+        """The value of a JavaScript expression (a promise's once settled) in the page, or in the target of
+        another attached session (a service worker), as JSON gives it."""
+        params = {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        result = self.call_in(session or self._session, "Runtime.evaluate", **params)
         assert "exceptionDetails" not in result, result["exceptionDetails"]
         return result["result"].get("value")
+
+    def event(self, method: str, match: Callable[[dict], bool] = lambda _: True, timeout: float = 30) -> dict:
+        """The parameters of the first event named `method` that `match` accepts, kept or coming in time."""
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            for event in self.events[checked:]:
+                if event.get("method") == method and match(event.get("params", {})):
+                    return event["params"]
+            checked = len(self.events)
+            self.events.append(self._next_message(deadline, awaited=f"the event {method}"))
+
+    def attach_to(self, target_type: str, url: str, timeout: float = 30) -> str:
+        """Attach to the first target of this type (`service_worker`, say) at a URL beginning with `url`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            targets = self.call_in(None, "Target.getTargets")["targetInfos"]
+            found = [t["targetId"] for t in targets if t["type"] == target_type and t["url"].startswith(url)]
+            if found:
+                session = self.call_in(None, "Target.attachToTarget", targetId=found[0], flatten=True)
+                return session["sessionId"]
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {target_type} target at {url} within {timeout} s")
+            time.sleep(0.1)
 
     def settled(self, expression: str, timeout: float = 30, interval: float = 0.2) -> Any:
         """The expression's value once it is not empty and the same on two reads `interval` s apart."""
@@ -124,12 +157,12 @@ class DevTools:
             os.close(self._commands)
             os.close(self._replies)
 
-    def _next_message(self, deadline: float) -> dict:
+    def _next_message(self, deadline: float, awaited: str = "an answer") -> dict:
         while b"\0" not in self._received:
             readable, _, _ = select.select([self._replies], [], [], max(deadline - time.monotonic(), 0))
             chunk = os.read(self._replies, 1 << 20) if readable else b""
             if not chunk:
-                problem = "did not answer in time" if not readable else "exited"
+                problem = f"did not send {awaited} in time" if not readable else "exited"
                 pytest.fail(f"chromium {problem}: {self._log.read_text(errors='replace')[-2000:]}")
             self._received += chunk
         message, self._received = self._received.split(b"\0", 1)

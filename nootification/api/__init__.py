@@ -17,6 +17,7 @@ from nootification.api import (
     preferences,
     routes,
     staff,
+    staff_app,
     stats,
     templates,
     tickets,
@@ -53,5 +54,6 @@ def register_api(app: Flask) -> Api:
     app.register_blueprint(metrics.blp)
     app.register_blueprint(ops.blp)
     app.register_blueprint(staff.blp)
+    app.register_blueprint(staff_app.blp)
     app.register_blueprint(chat_buttons.blp)
     return api

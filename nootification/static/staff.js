@@ -1,4 +1,5 @@
-// The staff page, kept current: every few seconds it re-reads who is on it and who was told.
+// The staff page, kept current: every few seconds it re-reads who is on it and who was told. Where the
+// browser can take Web Push, it offers alerts on this phone, shown by the app's service worker (/s/sw.js).
 "use strict";
 
 const body = document.body;
@@ -39,3 +40,75 @@ async function refresh() {
 }
 
 setInterval(refresh, Number(body.dataset.poll) || 5000);
+
+function keyBytes(base64url) {
+  return Uint8Array.from(atob(base64url.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+}
+
+function showAlertMe(text, failed) {
+  const result = document.getElementById("alert-me-result");
+  result.textContent = text;
+  result.className = failed ? "error" : "notice";
+  result.hidden = false;
+}
+
+async function refusal(answer) {
+  try {
+    const error = await answer.json();
+    const reasons = Object.values(error.errors || {}).flat();
+    return [error.message, ...reasons].filter(Boolean).join(" ");
+  } catch (notJson) {
+    return `The server refused (${answer.status}).`;
+  }
+}
+
+async function alertMe(publicKey) {
+  const button = document.getElementById("alert-me");
+  button.disabled = true;
+  try {
+    if ((await Notification.requestPermission()) !== "granted") {
+      showAlertMe("Notifications are blocked for this page: allow them in the browser's settings.", true);
+      return;
+    }
+    const registration = await navigator.serviceWorker.ready;
+    const subscription = await registration.pushManager.subscribe({
+      userVisibleOnly: true,
+      applicationServerKey: keyBytes(publicKey),
+    });
+    const answer = await fetch(body.dataset.subscriptionUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(subscription.toJSON()),
+    });
+    if (answer.ok) {
+      showAlertMe("This phone will get alerts.", false);
+    } else {
+      showAlertMe(await refusal(answer), true);
+    }
+  } catch (error) {
+    showAlertMe(`This phone cannot get alerts: ${error.message}`, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function offerPhoneAlerts() {
+  if (!("serviceWorker" in navigator)) {
+    return;
+  }
+  const script = new URL(body.dataset.serviceWorker, location.href);
+  // The folder of the worker's script, /s/: one worker for every staff page.
+  await navigator.serviceWorker.register(script, { scope: new URL("./", script).pathname });
+  if (!("PushManager" in window) || !("Notification" in window)) {
+    return;
+  }
+  const answer = await fetch(body.dataset.vapidKeyUrl, { headers: { Accept: "application/json" } });
+  if (!answer.ok) {
+    return; // Web Push is not configured on this server: nothing to offer.
+  }
+  const { public_key: publicKey } = await answer.json();
+  document.getElementById("alert-me").addEventListener("click", () => alertMe(publicKey));
+  document.getElementById("phone-alerts").hidden = false;
+}
+
+offerPhoneAlerts().catch((error) => console.warn("no alerts on this phone:", error));

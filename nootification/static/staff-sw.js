@@ -1,0 +1,105 @@
+// The staff app's service worker: shows each theft alert pushed to this phone, tells the server it arrived
+// and was seen, and claims the alert from the notification's "I'm on it".
+"use strict";
+
+const ICON = new URL("../static/staff-icon-192.png", self.location).href;
+
+// This worker keeps no cache, so a new version may take over at once.
+self.addEventListener("install", () => self.skipWaiting());
+
+function linkOf(alert) {
+  return alert.action_url ? new URL(alert.action_url).pathname.split("/").pop() : null;
+}
+
+// A link's token starts with the alert's UUID, then the user's (services/staff_links.py): the one holding it.
+function userOf(link) {
+  const raw = atob(link.replace(/-/g, "+").replace(/_/g, "/"));
+  const hex = Array.from(raw.slice(16, 32), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+}
+
+async function report(alert, state) {
+  const link = linkOf(alert);
+  if (!alert.receipt_url || !link) {
+    return;
+  }
+  try {
+    await fetch(alert.receipt_url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ state, link }),
+    });
+  } catch (offline) {
+    // A lost receipt only leaves the delivery unconfirmed: the alert is on the screen all the same.
+  }
+}
+
+async function showAlert(alert) {
+  const actions = [{ action: "claim", title: "I'm on it" }, { action: "open", title: "Open" }];
+  await self.registration.showNotification(alert.title, {
+    body: alert.body,
+    tag: alert.alert_uuid,
+    renotify: true,
+    requireInteraction: alert.severity === "critical",
+    icon: ICON,
+    data: alert,
+    actions: alert.action_url ? actions : [],
+  });
+  await report(alert, "received");
+}
+
+async function claimText(alert) {
+  try {
+    const claimed = await fetch(`${alert.action_url}/claim`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "",
+    });
+    if (!claimed.ok) {
+      return (await claimed.json()).message;
+    }
+    const answer = await fetch(`${alert.action_url}/state`, { headers: { Accept: "application/json" } });
+    const state = await answer.json();
+    const mine = state.claimed_by_user_uuid === userOf(linkOf(alert));
+    return mine ? "You are on it." : `${state.claimed_by} is on it.`;
+  } catch (error) {
+    return "The claim did not get through: open the alert to try again.";
+  }
+}
+
+async function claim(alert) {
+  const text = await claimText(alert);
+  // The same tag: the answer replaces the alert, quietly.
+  await self.registration.showNotification(text, {
+    body: alert.title,
+    tag: alert.alert_uuid,
+    icon: ICON,
+    data: alert,
+  });
+}
+
+async function openPage(alert) {
+  const target = new URL(alert.action_url || alert.video_url);
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const open = windows.find((client) => {
+    const url = new URL(client.url);
+    return url.origin === target.origin && url.pathname === target.pathname;
+  });
+  return open ? open.focus() : self.clients.openWindow(target.href);
+}
+
+async function handleClick(event) {
+  const alert = event.notification.data;
+  event.notification.close();
+  const seen = report(alert, "seen");
+  const done = event.action === "claim" && alert.action_url ? claim(alert) : openPage(alert);
+  await Promise.all([seen, done]);
+}
+
+self.addEventListener("push", (event) => {
+  if (event.data) {
+    event.waitUntil(showAlert(event.data.json()));
+  }
+});
+
+self.addEventListener("notificationclick", (event) => event.waitUntil(handleClick(event)));
