@@ -134,3 +134,24 @@ def test_a_link_of_another_alert_cannot_report_on_this_one(anonymous, client, st
     later_link = path_of(later_links[camille.user_uuid])[3:]
     assert receipt(anonymous, delivery_id, state="seen", link=later_link).status_code == 404
     assert stored(delivery_id).seen_at is None
+
+
+def test_stats_show_delivered_and_seen_rates_per_channel_and_the_time_to_seen(
+    anonymous, client, delivered, shop_staff
+):
+    camille, hugo = shop_staff
+    camille_delivery, camille_link = delivered[camille.user_uuid]
+    hugo_delivery, hugo_link = delivered[hugo.user_uuid]
+    assert receipt(anonymous, camille_delivery, state="seen", link=camille_link).status_code == 200
+    assert receipt(anonymous, hugo_delivery, state="received", link=hugo_link).status_code == 200
+
+    engagement = client.get("/stats").json["engagement"]
+    push = engagement["by_channel"]["push"]
+    assert (push["sent"], push["delivered"], push["seen"]) == (2, 2, 1)
+    assert (push["delivered_rate"], push["seen_rate"]) == (1.0, 0.5)
+    assert push["alert_to_seen"]["count"] == 1 and push["alert_to_seen"]["p50"] >= 0
+    assert {name: engagement[name] for name in ("sent", "delivered", "seen")} == {
+        "sent": 2,
+        "delivered": 2,
+        "seen": 1,
+    }
