@@ -30,7 +30,8 @@ TICKET_TTL_SECONDS = 60
 TICKET_PATTERN = re.compile(r"(\d{1,10})\.(\d{1,12})\.([0-9a-f]{64})", re.ASCII)
 
 
-def _unauthorized(reason: str) -> Unauthorized:
+def unauthorized(reason: str) -> Unauthorized:
+    """A 401 that names the bearer scheme, with the reason."""
     return Unauthorized(reason, www_authenticate=WWWAuthenticate("Bearer", {"realm": "nootification"}))
 
 
@@ -55,7 +56,7 @@ def current_token() -> ApiToken | None:
     """The request's authenticated token; 401 when one is presented but unknown or revoked."""
     token = authenticated_token()
     if token is None and presented_token():
-        raise _unauthorized("The bearer token is unknown or revoked.")
+        raise unauthorized("The bearer token is unknown or revoked.")
     return token
 
 
@@ -76,7 +77,7 @@ def require_scope(scope: str) -> Callable[[], None]:
     def check() -> None:
         token = current_token()
         if token is None:
-            raise _unauthorized("A bearer token is required.")
+            raise unauthorized("A bearer token is required.")
         if not has_scope(token, scope):
             raise Forbidden(f"The token lacks the {scope} scope.")
 
@@ -105,15 +106,15 @@ def require_ticket(scope: str) -> None:
     """401 unless the `ticket` parameter is fresh and signed here for a live token; 403 without the scope."""
     match = TICKET_PATTERN.fullmatch(request.args.get("ticket", ""))
     if match is None:
-        raise _unauthorized("A ticket (from POST /ops/ticket) is required.")
+        raise unauthorized("A ticket (from POST /ops/ticket) is required.")
     token_id, expires, signature = match.groups()
     if not hmac.compare_digest(signature, _ticket_signature(f"{token_id}.{expires}")):
-        raise _unauthorized("The ticket's signature is wrong.")
+        raise unauthorized("The ticket's signature is wrong.")
     if int(expires) < time.time():
-        raise _unauthorized("The ticket has expired; get a new one.")
+        raise unauthorized("The ticket has expired; get a new one.")
     token = live_token(int(token_id))
     if token is None:
-        raise _unauthorized("The ticket's token is revoked.")
+        raise unauthorized("The ticket's token is revoked.")
     if not has_scope(token, scope):
         raise Forbidden(f"The ticket's token lacks the {scope} scope.")
 
@@ -130,7 +131,7 @@ def ensure_may_act_for(user_uuid: str) -> None:
 def _verify_signature() -> str:
     secrets = current_app.config["ALERT_WEBHOOK_SECRETS"]
     if not secrets:
-        raise _unauthorized("Signed webhooks are not configured; use a bearer token.")
+        raise unauthorized("Signed webhooks are not configured; use a bearer token.")
     body, headers = request.get_data(), dict(request.headers)
     for secret in secrets:
         try:
@@ -140,7 +141,7 @@ def _verify_signature() -> str:
             reason = str(error)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             reason = "Malformed signature headers"
-    raise _unauthorized(f"Webhook signature refused: {reason}.")
+    raise unauthorized(f"Webhook signature refused: {reason}.")
 
 
 def _body_digest() -> str:
@@ -176,9 +177,7 @@ def authenticate_alert_source() -> Response | None:
         require_scope(ALERTS_WRITE)()
         return None
     if not current_app.config["ALLOW_UNAUTHENTICATED_ALERTS"]:
-        raise _unauthorized(
-            "Alerts must be signed (Standard Webhooks) or carry an alerts:write bearer token."
-        )
+        raise unauthorized("Alerts must be signed (Standard Webhooks) or carry an alerts:write bearer token.")
     return None
 
 

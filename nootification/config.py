@@ -77,6 +77,13 @@ class Config:
     SMTP_TIMEOUT = _env_float("SMTP_TIMEOUT", 10.0)
     # A CA bundle for a relay whose certificate the system does not trust; empty: the system's CAs.
     SMTP_CA_FILE = _env_str("SMTP_CA_FILE", "")
+    # Web Push: the VAPID private key is the secret WEBPUSH_VAPID_PRIVATE_KEY (base64url of the raw 32 bytes,
+    # or PEM), read by the sender; the subject is how a push service reaches us (mailto: or https:; empty:
+    # mailto:SMTP_FROM).
+    WEBPUSH_VAPID_SUBJECT = _env_str("WEBPUSH_VAPID_SUBJECT", "")
+    # FCM HTTP v1: the service account's JSON key is the secret FCM_SERVICE_ACCOUNT (usually its file,
+    # FCM_SERVICE_ACCOUNT_FILE); the access token comes from the key's own token_uri.
+    FCM_API_URL = _env_str("FCM_API_URL", "https://fcm.googleapis.com")
 
     # After the quick in-job attempts, a transient failure is rescheduled with exponential backoff
     # and full jitter, honouring the provider's Retry-After up to a cap, until the alert is stale.

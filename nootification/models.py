@@ -213,6 +213,9 @@ class ContactPoint(db.Model):
     options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(default=True)
     level: Mapped[Level | None] = mapped_column(_enum_column(Level))
+    # Set when a push service said the subscription or device token is gone, which also turned it off.
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="contact_points")
 
@@ -351,6 +354,9 @@ class Delivery(db.Model):
     enqueue_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # 0 for the shop's own staff; n for the deliveries of the alert's n-th escalation step.
     escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Reported by the phone (service worker or app), never inferred: the message arrived; it was opened.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     alert: Mapped[Alert] = relationship(back_populates="deliveries")
     user: Mapped[User] = relationship()

@@ -29,6 +29,8 @@ def test_contact_point_lifecycle(client, user_uuid):
         "options": {},
         "enabled": True,
         "level": "STANDARD",
+        "disabled_reason": None,
+        "disabled_at": None,
     }
     assert [p["channel"] for p in client.get(f"/users/{user_uuid}").json["contact_points"]] == ["sms"]
     assert client.delete(f"/users/{user_uuid}/contact-points/sms").status_code == 204

@@ -126,7 +126,7 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 def test_every_channel_declares_its_facts():
     senders = build_senders(make_config())
 
-    assert set(senders) == {"email", "push", "slack", "sms", "teams", "telegram", "webhook"}
+    assert set(senders) == {"email", "fcm", "push", "slack", "sms", "teams", "telegram", "webhook", "webpush"}
     for channel, sender in senders.items():
         assert sender.channel == channel
         assert issubclass(sender.config_schema, Schema)

@@ -8,15 +8,18 @@ HTML page and its forms (the JSON equivalents are `POST /alerts/<uuid>/claim` an
 
 import zoneinfo
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
 from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
-from nootification.errors import Conflict, NotFound, accepts_form
-from nootification.models import Alert, Outcome, User, utcnow
+from nootification.api.schemas.contact_points import ContactPointSchema
+from nootification.api.schemas.web_push import PushSubscriptionInSchema
+from nootification.errors import Conflict, InvalidInput, accepts_form
+from nootification.models import Alert, Outcome, User
 from nootification.security import limit_by_setting
 from nootification.services.claims import claim, claim_state, record_outcome, staff_alert
-from nootification.services.staff_links import read_token
+from nootification.services.staff_links import scope_of_link
+from nootification.services.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
 limit_by_setting(blp, "RATELIMIT_STAFF")
@@ -31,10 +34,7 @@ OUTCOME_CHOICES = (
 
 
 def _scoped(link: str) -> tuple[Alert, User]:
-    secret = current_app.config["SECRET_KEY"]
-    if not secret:  # no link was ever issued, and none may be forged with an empty key
-        raise NotFound("This link is not valid.", field="link")
-    scope = read_token(link, secret, utcnow())
+    scope = scope_of_link(link)
     return staff_alert(scope.alert_uuid, scope.user_uuid)
 
 
@@ -96,3 +96,15 @@ def outcome_from_page(link: str):
         return _page(link, alert, user, error=reasons, status=422)
     record_outcome(alert, user, **posted)
     return redirect(url_for("staff.page", link=link, notice="Thank you: the outcome is recorded."), code=303)
+
+
+@blp.post("/<link>/push-subscription")
+def subscribe_to_web_push(link: str):
+    """Alert me on this phone: keep the browser's push subscription (`PushSubscription.toJSON()`) as the
+    link's user's Web Push contact point; 201 with it, 422 when the subscription is not valid."""
+    _, user = _scoped(link)
+    try:
+        subscription = PushSubscriptionInSchema().load(request.get_json(silent=True) or {})
+    except ValidationError as invalid:
+        raise InvalidInput("The push subscription is not valid.", errors=invalid.messages) from None
+    return ContactPointSchema().dump(subscribe(user, subscription)), 201

@@ -18,7 +18,8 @@ from nootification.delivery.outbox import ScheduledJob, schedule_jobs
 from nootification.delivery.retry import Expire, Later, after_failure
 from nootification.models import Delivery, DeliveryStatus, utcnow
 from nootification.observability import metrics
-from nootification.senders.base import MessageSender, PermanentSendError
+from nootification.senders.base import ContactGoneError, MessageSender, PermanentSendError
+from nootification.services.contacts import GoneContact, disable_gone
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class Change:
     attempts: int
     last_error: str | None = None
     later: Later | None = None
+    # The address a push service said is gone: its contact point is turned off with the delivery's failure.
+    gone_address: str | None = None
 
 
 def prepare(
@@ -123,6 +126,12 @@ def finish(
     ledger.mark_unknown(session, [item.delivery.id for item, slot in outcomes if not slot.attempts])
     changes = [_change_after_sending(item, slot, config, now) for item, slot in outcomes]
     applied = _apply(session, changes, now)
+    gone = [change for change in applied if change.gone_address is not None]
+    disable_gone(
+        session,
+        [GoneContact(c.delivery.id, c.delivery.channel, c.gone_address, c.last_error or "") for c in gone],
+        now=now,
+    )
     session.commit()
     for item, slot in outcomes:
         for attempt in slot.attempts:
@@ -138,7 +147,8 @@ def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: d
         return Change(delivery, DeliveryStatus.SENT, attempts)
     if isinstance(error, PermanentSendError):
         log.error("delivery %s failed: %s", delivery.id, error)
-        return Change(delivery, DeliveryStatus.FAILED, attempts, ledger.trim(str(error)))
+        gone = item.message.address if isinstance(error, ContactGoneError) else None
+        return Change(delivery, DeliveryStatus.FAILED, attempts, ledger.trim(str(error)), gone_address=gone)
     return _after(delivery, error, attempts, config, now)
 
 

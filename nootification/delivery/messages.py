@@ -50,6 +50,7 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
             link_expiry(alert.received_at, alert.severity, current_app.config),
             current_app.config,
         ),
+        expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
     )
 
 
@@ -62,6 +63,7 @@ def addressed(
     subject: str,
     body: str,
     action_url: str | None = None,
+    expires_at: float | None = None,
 ) -> Message:
     """A message about an alert (stored, or as a claimed delivery sees it) to one user's contact point."""
     return Message(
@@ -78,6 +80,7 @@ def addressed(
         body=body,
         options=contact.options,
         action_url=action_url,
+        expires_at=expires_at,
     )
 
 

@@ -22,6 +22,8 @@ ALERT_OUTCOMES = ("created", "duplicate", "conflict")
 SENT = "sent"
 FINAL_OUTCOMES = (SENT, "failed", "expired")
 RESCHEDULE_REASONS = ("backoff", "circuit_open")
+SEEN = "seen"
+RECEIPT_STATES = ("received", SEEN)
 SWEEP_REASONS = ("unqueued", "lost_job", "lease_expired")
 WEBHOOK_ENDPOINT = "webhooks.receive_alert"
 # Webhook refusals by status: a 409 is an alert outcome (conflict), counted with the alerts.
@@ -91,6 +93,22 @@ ESCALATION_STEPS = Counter(
     "nootification_escalation_steps_total",
     "Escalation steps taken for unclaimed critical alerts, by the tier they told.",
     ["tier"],
+)
+CONTACT_POINTS_GONE = Counter(
+    "nootification_contact_points_gone_total",
+    "Contact points turned off because their provider said the subscription or device token is gone.",
+    ["channel"],
+)
+RECEIPTS = Counter(
+    "nootification_delivery_receipts_total",
+    "Deliveries the phone reported, by channel and state (received, seen): each delivery once per state.",
+    ["channel", "state"],
+)
+SEEN_DELAY = Histogram(
+    "nootification_alert_to_seen_seconds",
+    "Seconds from an alert's receipt to its notification being opened on the phone, by channel and severity.",
+    ["channel", "severity"],
+    buckets=LATENCY_BUCKETS,
 )
 HTTP_DURATION = Histogram(
     "nootification_http_request_duration_seconds",
@@ -171,6 +189,18 @@ def record_escalation(tier: int) -> None:
     ESCALATION_STEPS.labels(str(tier)).inc()
 
 
+def record_contact_point_gone(channel: str) -> None:
+    """Count a contact point turned off because its provider said it is gone."""
+    CONTACT_POINTS_GONE.labels(channel).inc()
+
+
+def record_receipt(channel: str, severity: str, state: str, received_at: datetime, at: datetime) -> None:
+    """Count a delivery newly reported `state` by the phone; a first "seen" also feeds the seen histogram."""
+    RECEIPTS.labels(channel, state).inc()
+    if state == SEEN:
+        SEEN_DELAY.labels(channel, severity).observe(_seconds(received_at, at))
+
+
 def _seconds(start: datetime, end: datetime) -> float:
     # A camera clock ahead of ours would make the latency negative; it is at least zero.
     return max(0.0, (end - start).total_seconds())
@@ -216,6 +246,11 @@ def _initialise_series(series: MetricSeries) -> None:
             ATTEMPTS.labels(channel, attempt_outcome)
         for reason in RESCHEDULE_REASONS:
             RESCHEDULES.labels(channel, reason)
+        CONTACT_POINTS_GONE.labels(channel)
+        for state in RECEIPT_STATES:
+            RECEIPTS.labels(channel, state)
+        for severity in series.severities:
+            SEEN_DELAY.labels(channel, severity)
 
 
 def register_metrics(app: Flask, series: MetricSeries) -> None:

@@ -28,6 +28,11 @@ class PermanentSendError(SendError):
     """A failure that retrying cannot fix, such as a 4xx refusal of the message."""
 
 
+class ContactGoneError(PermanentSendError):
+    """The provider says the address no longer exists (a push subscription or device token): the contact
+    point is turned off, with this error as the reason."""
+
+
 @dataclass(frozen=True)
 class Message:
     """Everything a channel needs to tell one user about one alert."""
@@ -46,6 +51,8 @@ class Message:
     options: Mapping = field(default_factory=dict)
     # The recipient's personal link to the staff page ("I'm on it", the outcome); None when not configured.
     action_url: str | None = None
+    # When the alert goes stale (epoch seconds): push services drop the message after it (TTL).
+    expires_at: float | None = None
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).

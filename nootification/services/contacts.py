@@ -1,8 +1,10 @@
 """Contact points: on which channels, at which address and level each user wants to hear."""
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -11,12 +13,15 @@ from sqlalchemy.orm import Session
 
 from nootification.errors import InvalidInput, NotFound
 from nootification.extensions import db
-from nootification.models import ContactPoint, Level, User
+from nootification.models import ContactPoint, Delivery, Level, User
+from nootification.observability import metrics
 from nootification.senders import sender_class
 from nootification.services.directory import get_user
 from nootification.ssrf import is_url, non_public_reason
 
 PUSH = "push"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,49 @@ def contact_points_of(session: Session, user_ids: Collection[int]) -> dict[int, 
             PointView(row.channel, row.address, row.level, row.enabled, row.options or {})
         )
     return {user_id: tuple(found) for user_id, found in points.items()}
+
+
+@dataclass(frozen=True)
+class GoneContact:
+    """A contact point a provider said no longer exists, as seen from the delivery that learnt it."""
+
+    delivery_id: str
+    channel: str
+    address: str
+    reason: str
+
+
+def disable_gone(session: Session, gone: Collection[GoneContact], *, now: datetime) -> None:
+    """Turn off the contact points the deliveries went to, with the reason; not committed.
+
+    Only while the point still has the address that is gone: a phone that subscribed again meanwhile
+    keeps its new subscription.
+    """
+    if not gone:
+        return
+    points, deliveries = ContactPoint.__table__, Delivery.__table__
+    recipient = sa.select(deliveries.c.user_id).where(deliveries.c.id == sa.bindparam("g_delivery"))
+    session.execute(
+        sa.update(points)
+        .where(
+            points.c.user_id == recipient.scalar_subquery(),
+            points.c.channel == sa.bindparam("g_channel"),
+            points.c.address == sa.bindparam("g_address"),
+        )
+        .values(enabled=False, disabled_reason=sa.bindparam("g_reason"), disabled_at=now),
+        [
+            dict(g_delivery=c.delivery_id, g_channel=c.channel, g_address=c.address, g_reason=c.reason)
+            for c in gone
+        ],
+    )
+    for contact in gone:
+        log.warning(
+            "delivery %s: the %s contact point is turned off: %s",
+            contact.delivery_id,
+            contact.channel,
+            contact.reason,
+        )
+        metrics.record_contact_point_gone(contact.channel)
 
 
 def contacts_of(user: User) -> list[Contact]:
@@ -120,6 +168,7 @@ def set_contact_point(
     point.options = valid
     point.enabled = enabled
     point.level = level
+    point.disabled_reason = point.disabled_at = None
     if point not in user.contact_points:
         user.contact_points.append(point)
     db.session.commit()

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
+
 from nootification.delivery.retry import deadline_for
 from nootification.errors import Gone, NotFound
-from nootification.models import Severity
+from nootification.models import Severity, utcnow
 
 LINK_PATH = "/s/"
 _PAYLOAD = struct.Struct(">16s16sI")
@@ -42,6 +44,15 @@ def link_token(alert_uuid: str, user_uuid: str, expires_at: datetime, secret: st
     expires = int(expires_at.timestamp())
     payload = _PAYLOAD.pack(uuid.UUID(alert_uuid).bytes, uuid.UUID(user_uuid).bytes, expires)
     return base64.urlsafe_b64encode(payload + _mac(secret, payload)).decode().rstrip("=")
+
+
+def scope_of_link(token: str) -> LinkScope:
+    """The scope of a link presented to this application; 404 when forged or when no SECRET_KEY is set (no
+    link was ever issued, and none may be forged with an empty key), 410 when expired."""
+    secret = current_app.config["SECRET_KEY"]
+    if not secret:
+        raise NotFound("This link is not valid.", field="link")
+    return read_token(token, secret, utcnow())
 
 
 def read_token(token: str, secret: str, now: datetime) -> LinkScope:

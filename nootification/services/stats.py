@@ -1,5 +1,6 @@
-"""What happened over a window: alerts received, their deliveries by status and channel, how fast, and how
-staff answered them (claims, time to claim, unclaimed critical alerts, outcomes).
+"""What happened over a window: alerts received, their deliveries by status and channel, how fast, whether
+phones reported them arrived and opened, and how staff answered them (claims, time to claim, unclaimed
+critical alerts, outcomes).
 
 The window selects alerts by their receipt; every delivery count and latency is about those alerts'
 deliveries, whatever their status now. Percentiles are computed here, in Python, from the sent deliveries'
@@ -124,6 +125,27 @@ class LatencyStats(Latency):
 
 
 @dataclass(frozen=True)
+class Engagement:
+    """What phones reported of the sent deliveries: how many arrived and were opened, as shares of those
+    sent (None without any sent), and the time from the alert's receipt to its notification being opened.
+    Only phones report (Web Push, FCM, an app on the push provider); other channels stay at 0."""
+
+    sent: int
+    delivered: int
+    seen: int
+    delivered_rate: float | None
+    seen_rate: float | None
+    alert_to_seen: Percentiles
+
+
+@dataclass(frozen=True)
+class EngagementStats(Engagement):
+    """Engagement over every sent delivery, and per channel."""
+
+    by_channel: dict[str, Engagement]
+
+
+@dataclass(frozen=True)
 class Stats:
     """Everything `GET /stats` reports for one window (and optionally one shop)."""
 
@@ -137,6 +159,7 @@ class Stats:
     latency: LatencyStats
     response: Response
     response_by_label: dict[str, Response]
+    engagement: EngagementStats
 
 
 def percentile(ordered: Sequence[float], pct: float) -> float | None:
@@ -162,6 +185,38 @@ def _latency(samples: list[tuple[float, float]]) -> Latency:
     return Latency(
         from_receipt=percentiles(receipt for receipt, _ in samples),
         from_spotted=percentiles(spotted for _, spotted in samples),
+    )
+
+
+def engagement(reports: Sequence[tuple[datetime | None, datetime | None, datetime]]) -> Engagement:
+    """The engagement of sent deliveries, each given as (delivered_at, seen_at, its alert's received_at)."""
+    sent = len(reports)
+    delivered = sum(delivered_at is not None for delivered_at, _, _ in reports)
+    seen = sum(seen_at is not None for _, seen_at, _ in reports)
+    return Engagement(
+        sent=sent,
+        delivered=delivered,
+        seen=seen,
+        delivered_rate=delivered / sent if sent else None,
+        seen_rate=seen / sent if sent else None,
+        alert_to_seen=percentiles(
+            _seconds(received_at, seen_at) for _, seen_at, received_at in reports if seen_at is not None
+        ),
+    )
+
+
+def _engagement(in_window: list) -> EngagementStats:
+    by_channel: dict[str, list[tuple[datetime | None, datetime | None, datetime]]] = {}
+    for channel, delivered_at, seen_at, received_at in db.session.execute(
+        sa.select(Delivery.channel, Delivery.delivered_at, Delivery.seen_at, Alert.received_at)
+        .join(Delivery.alert)
+        .where(*in_window, Delivery.status == DeliveryStatus.SENT)
+    ):
+        by_channel.setdefault(channel, []).append((delivered_at, seen_at, received_at))
+    overall = engagement([report for reports in by_channel.values() for report in reports])
+    return EngagementStats(
+        **vars(overall),
+        by_channel={channel: engagement(reports) for channel, reports in sorted(by_channel.items())},
     )
 
 
@@ -268,4 +323,5 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         latency=latency,
         response=response([alert for _, _, alert in answered]),
         response_by_label=_by_label((label, alert) for _, label, alert in answered),
+        engagement=_engagement(in_window),
     )

@@ -23,3 +23,8 @@ class ContactPointSchema(Schema):
     options = fields.Dict()
     enabled = fields.Boolean()
     level = fields.Enum(Level, by_value=True, allow_none=True)
+    disabled_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "Why it was turned off: its provider said the address is gone."},
+    )
+    disabled_at = fields.DateTime(allow_none=True)

@@ -20,6 +20,10 @@ class DeliverySchema(Schema):
     created_at = fields.DateTime()
     queued_at = fields.DateTime(allow_none=True)
     sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the phone reported the notification arrived."}
+    )
+    seen_at = fields.DateTime(allow_none=True, metadata={"description": "When the phone reported it opened."})
     escalation_step = fields.Integer(
         metadata={"description": "0: the shop's own staff; n: the alert's n-th escalation step."}
     )

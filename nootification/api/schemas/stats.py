@@ -76,6 +76,26 @@ class LatencyStatsSchema(LatencySchema):
     by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(LatencySchema))
 
 
+class EngagementSchema(Schema):
+    """What phones reported of the sent deliveries: arrived (`delivered`) and opened (`seen`)."""
+
+    sent = fields.Integer()
+    delivered = fields.Integer()
+    seen = fields.Integer()
+    delivered_rate = fields.Float(allow_none=True, metadata={"description": "delivered / sent."})
+    seen_rate = fields.Float(allow_none=True, metadata={"description": "seen / sent."})
+    alert_to_seen = fields.Nested(
+        PercentilesSchema, metadata={"description": "From the alert's receipt to its notification opened."}
+    )
+
+
+class EngagementStatsSchema(EngagementSchema):
+    """Engagement over every sent delivery, and per channel; only phones report it (Web Push, FCM, an app
+    on the push provider), so other channels stay at 0."""
+
+    by_channel = fields.Dict(keys=fields.String(), values=fields.Nested(EngagementSchema))
+
+
 class StatsSchema(Schema):
     """Alerts received in the window and their deliveries: counts, per shop, and latency percentiles."""
 
@@ -89,3 +109,4 @@ class StatsSchema(Schema):
     latency = fields.Nested(LatencyStatsSchema)
     response = fields.Nested(ResponseSchema)
     response_by_label = fields.Dict(keys=fields.String(), values=fields.Nested(ResponseSchema))
+    engagement = fields.Nested(EngagementStatsSchema)

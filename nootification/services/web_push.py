@@ -1,0 +1,39 @@
+"""Web Push on the server's side of the browser: the VAPID public key to subscribe with, and subscriptions."""
+
+import logging
+from functools import lru_cache
+
+from nootification.config import read_secret
+from nootification.errors import NotFound
+from nootification.models import ContactPoint, User
+from nootification.senders.webpush import application_server_key
+from nootification.services.contacts import set_contact_point
+
+WEB_PUSH = "webpush"
+
+log = logging.getLogger(__name__)
+
+
+def vapid_public_key() -> str:
+    """The application server key browsers subscribe with; 404 when Web Push is not configured."""
+    private_key = read_secret("WEBPUSH_VAPID_PRIVATE_KEY")
+    if not private_key:
+        raise NotFound("Web Push is not configured on this server.")
+    return _public_key(private_key)
+
+
+@lru_cache(maxsize=4)
+def _public_key(private_key: str) -> str:
+    try:
+        return application_server_key(private_key)
+    except ValueError:
+        log.error("WEBPUSH_VAPID_PRIVATE_KEY is not a P-256 private key: Web Push is off")
+        raise NotFound("Web Push is not configured on this server.") from None
+
+
+def subscribe(user: User, subscription: dict) -> ContactPoint:
+    """Keep a browser's push subscription as the user's Web Push contact point, on again if it was off."""
+    vapid_public_key()  # a subscription to a server that cannot push would never be used
+    return set_contact_point(
+        user.user_uuid, WEB_PUSH, address=subscription["endpoint"], options=dict(subscription["keys"])
+    )
