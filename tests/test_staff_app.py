@@ -1,50 +1,105 @@
 """The staff page as an app in headless Chromium: its manifest and service worker, "Alert me on this phone",
-a Web Push alert shown as a notification, and "I'm on it" pressed on that notification."""
+a Web Push alert shown as a notification, and "I'm on it" pressed on that notification.
+
+Headless Chromium has no push service, so `PushManager.prototype.subscribe` alone is replaced in the page;
+the push message is delivered to the service worker through DevTools, and a notification's button is pressed
+by dispatching the `notificationclick` event in the worker.
+"""
 
 import json
-import time
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from nootification.extensions import db
-from nootification.models import Alert, User
+from nootification.models import Alert, ContactPoint, User
+from nootification.senders.webpush import b64url_decode
 from tests.browser import DevTools, chromium, devtools_page, problems
 from tests.factories import stored_deliveries
-from tests.test_staff_page import sms_links
+from tests.test_staff_page import CLAIM_STATE, sms_links
+from tests.test_web_push_subscriptions import browser_subscription, new_vapid_key
 
-PHONE_ALERTS_HIDDEN = "document.getElementById('phone-alerts').hidden"
-WORKER_READY = "navigator.serviceWorker.ready.then((r) => [r.scope, r.active.scriptURL, r.active.state])"
+KEY_PATH = "/webpush/vapid-public-key"
+SUBSCRIBE = "push-subscription"
+PHONE_ALERTS_SHOWN = "!document.getElementById('phone-alerts').hidden"
+ALERT_ME_RESULT = "document.getElementById('alert-me-result').textContent"
+WORKER_READY = """navigator.serviceWorker.ready
+  .then((r) => r.active.state === "activated" ? r
+    : new Promise((activated) => r.active.addEventListener("statechange", () => activated(r))))
+  .then((r) => [r.scope, r.active.scriptURL, r.active.state])"""
 NOTIFICATIONS = """navigator.serviceWorker.ready
-  .then((r) => r.getNotifications())
+  .then((registration) => registration.getNotifications())
   .then((shown) => shown.map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data,
-                                      actions: n.actions, requireInteraction: n.requireInteraction})))"""
+    actions: n.actions.map((a) => [a.action, a.title]), requireInteraction: n.requireInteraction})))"""
+# The page's only stand-in: the browser's subscription, with keys made by the test, and what it was asked.
+SUBSCRIBE_STUB = """(() => {
+  const subscription = %s;
+  const bytes = (text) => Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")),
+                                         (c) => c.charCodeAt(0));
+  PushManager.prototype.subscribe = async function (options) {
+    window.subscribedWith = {userVisibleOnly: options.userVisibleOnly,
+                             applicationServerKey: Array.from(new Uint8Array(options.applicationServerKey))};
+    return {endpoint: subscription.endpoint, expirationTime: null, options,
+            getKey: (name) => bytes(subscription.keys[name]).buffer, toJSON: () => subscription};
+  };
+})()"""
+PRESS_IM_ON_IT = """self.registration.getNotifications({tag: %s}).then(([notification]) =>
+  self.dispatchEvent(new NotificationEvent("notificationclick", {notification, action: "claim"})))"""
 
 
-def open_staff_page(page: DevTools, link: str) -> None:
-    """Open a staff page with notifications allowed for its origin, and wait for its service worker."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(link))
-    for domain in ("Page", "Runtime", "Log", "ServiceWorker"):
+@pytest.fixture
+def vapid_public_key(monkeypatch) -> str:
+    """Web Push turned on with a new VAPID key; its public key, as the page gets it."""
+    private, public = new_vapid_key()
+    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
+    monkeypatch.setenv("WEBPUSH_VAPID_SUBJECT", "mailto:ops@example.com")
+    return public
+
+
+def origin_of(url: str) -> str:
+    """The scheme, host and port of a URL."""
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+
+def open_staff_page(page: DevTools, link: str, subscription: dict | None = None) -> None:
+    """Open a staff page with notifications allowed, the subscribe stand-in if given, and its worker ready."""
+    for domain in ("Page", "Runtime", "Log", "Network", "ServiceWorker"):
         page.call(f"{domain}.enable")
-    page.call_in(None, "Browser.grantPermissions", origin=origin, permissions=["notifications"])
+    page.call_in(None, "Browser.grantPermissions", origin=origin_of(link), permissions=["notifications"])
+    if subscription is not None:
+        page.call("Page.addScriptToEvaluateOnNewDocument", source=SUBSCRIBE_STUB % json.dumps(subscription))
     page.call("Page.navigate", url=link)
-    page.settled("document.readyState === 'complete'")
+    assert page.settled(CLAIM_STATE)
+    origin = origin_of(link)
     assert page.evaluate(WORKER_READY) == [f"{origin}/s/", f"{origin}/s/sw.js", "activated"]
+
+
+def alert_me(page: DevTools) -> str:
+    """Press "Alert me on this phone" once it shows; what the page then says."""
+    assert page.settled(PHONE_ALERTS_SHOWN) is True
+    page.evaluate("document.getElementById('alert-me').click()")
+    return page.settled(ALERT_ME_RESULT)
 
 
 def registration_id(page: DevTools, scope: str) -> str:
     """The DevTools id of the service worker registration for this scope."""
-    update = page.event(
+    live = [r for r in page.event(
         "ServiceWorker.workerRegistrationUpdated",
         lambda params: any(r["scopeURL"] == scope and not r["isDeleted"] for r in params["registrations"]),
-    )
-    return next(r["registrationId"] for r in update["registrations"] if r["scopeURL"] == scope)
+    )["registrations"] if r["scopeURL"] == scope]  # fmt: skip
+    return live[0]["registrationId"]
 
 
-def alert_of(link: str) -> Alert:
-    """The alert a staff link is about, as the database holds it now."""
+def user_named(name: str) -> User:
+    """The stored member of staff of that name."""
+    return db.session.scalars(db.select(User).filter_by(name=name)).one()
+
+
+def web_push_point(user: User) -> ContactPoint | None:
+    """The user's Web Push contact point as the database holds it now."""
     db.session.expire_all()
-    return db.session.scalars(db.select(Alert)).one()
+    return db.session.scalar(db.select(ContactPoint).filter_by(user_id=user.id, channel="webpush"))
 
 
 def test_the_manifest_and_the_service_worker_are_served_with_their_types(
@@ -69,12 +124,13 @@ def test_the_manifest_and_the_service_worker_are_served_with_their_types(
     assert worker.headers["Content-Type"].split(";")[0] == "application/javascript"
     assert worker.headers["Cache-Control"] == "no-cache"
     assert 'addEventListener("push"' in worker.text
-    assert "worker-src 'self'" in worker.headers["Content-Security-Policy"]
+    assert "connect-src 'self'" in worker.headers["Content-Security-Policy"]  # the worker's own policy
 
     page = requests.get(link, timeout=10)
     assert f'<link rel="manifest" href="{urlsplit(link).path}/manifest.webmanifest">' in page.text
     assert '<section id="phone-alerts" hidden>' in page.text  # without JavaScript, no button doing nothing
-    assert "manifest-src 'self'" in page.headers["Content-Security-Policy"]
+    policy = page.headers["Content-Security-Policy"]
+    assert "worker-src 'self'" in policy and "manifest-src 'self'" in policy
 
     for bad in ("AAAA", "x" * 70):
         answer = requests.get(f"{url}/s/{bad}/manifest.webmanifest", timeout=10)
@@ -82,28 +138,76 @@ def test_the_manifest_and_the_service_worker_are_served_with_their_types(
         assert answer.json()["errors"] == {"link": ["This link is not valid."]}
 
 
-def test_the_page_registers_its_service_worker_and_offers_no_alerts_without_web_push(
-    channels_app, smtp_server, serve_app, tmp_path
+def test_without_web_push_the_worker_registers_and_no_alerts_are_offered(
+    channels_app, smtp_server, serve_app, tmp_path, monkeypatch
 ):
+    monkeypatch.delenv("WEBPUSH_VAPID_PRIVATE_KEY", raising=False)
     binary = chromium()
-    _, links = sms_links(channels_app, smtp_server, serve_app)
+    url, links = sms_links(channels_app, smtp_server, serve_app)
 
     with devtools_page(binary, tmp_path / "profile") as page:
         open_staff_page(page, links["Camille"])
-        time.sleep(0.5)  # the key's request has had its answer
-        assert page.evaluate(PHONE_ALERTS_HIDDEN) is True
+        key = page.event("Network.responseReceived", lambda p: p["response"]["url"].endswith(KEY_PATH))
+        assert key["response"]["status"] == 404
+        page.evaluate("new Promise((later) => setTimeout(later, 200))")  # the script has read the answer
+        assert page.evaluate(PHONE_ALERTS_SHOWN) is False
 
-    assert [p for p in problems(page.events) if "clip.mp4" not in str(p) and "vapid" not in str(p)] == []
+    assert [p for p in problems(page.events) if "clip.mp4" not in str(p)] == []
 
 
+def test_alert_me_on_this_phone_sends_the_subscription_to_the_links_user(
+    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path, capsys
+):
+    binary = chromium()
+    _, links = sms_links(channels_app, smtp_server, serve_app)
+    link = links["Camille"]
+    subscription = browser_subscription()
+
+    with devtools_page(binary, tmp_path / "profile") as page:
+        open_staff_page(page, link, subscription)
+        assert alert_me(page) == "This phone will get alerts."
+        page.screenshot(tmp_path / "subscribed.png")
+        asked = page.evaluate("window.subscribedWith")
+        sent = page.event("Network.requestWillBeSent", lambda p: p["request"]["url"] == f"{link}/{SUBSCRIBE}")
+
+    assert asked == {"userVisibleOnly": True, "applicationServerKey": list(b64url_decode(vapid_public_key))}
+    assert sent["request"]["method"] == "POST" and json.loads(sent["request"]["postData"]) == subscription
+    point = web_push_point(user_named("Camille"))
+    assert point.enabled and point.address == subscription["endpoint"]
+    assert point.options == subscription["keys"]
+    assert [p for p in problems(page.events) if "clip.mp4" not in str(p)] == []
+    with capsys.disabled():
+        print(f"\nstaff app screenshot: {tmp_path / 'subscribed.png'}")
+
+
+def test_a_refused_subscription_shows_the_reason_on_the_page(
+    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path
+):
+    binary = chromium()
+    _, links = sms_links(channels_app, smtp_server, serve_app)
+    subscription = browser_subscription()
+    subscription["keys"]["auth"] = subscription["keys"]["auth"][:8]
+
+    with devtools_page(binary, tmp_path / "profile") as page:
+        open_staff_page(page, links["Camille"], subscription)
+        shown = alert_me(page)
+        assert page.evaluate("document.getElementById('alert-me-result').className") == "error"
+
+    assert shown.endswith("Must be 16 bytes.")  # the server's message, and its reason
+    assert web_push_point(user_named("Camille")) is None
+
+
+@pytest.mark.parametrize(
+    ("first", "answer"), [(None, "You are on it."), ("Hugo", "Hugo is on it.")], ids=["free", "taken"]
+)
 def test_a_pushed_alert_is_shown_and_im_on_it_on_the_notification_claims_it(
-    channels_app, smtp_server, serve_app, tmp_path, capsys
+    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path, capsys, first, answer
 ):
     binary = chromium()
     url, links = sms_links(channels_app, smtp_server, serve_app)
     link = links["Camille"]
-    alert = alert_of(link)
-    camille = db.session.scalars(db.select(User).filter_by(name="Camille")).one()
+    camille = user_named("Camille")
+    alert = db.session.scalars(db.select(Alert)).one()
     [delivery] = [d for d in stored_deliveries() if d.user_id == camille.id and d.channel == "sms"]
     payload = {
         "title": "Theft at Auchan La Rochelle",
@@ -120,23 +224,33 @@ def test_a_pushed_alert_is_shown_and_im_on_it_on_the_notification_claims_it(
     }
 
     with devtools_page(binary, tmp_path / "profile") as page:
-        open_staff_page(page, link)
+        open_staff_page(page, link, browser_subscription())
+        assert alert_me(page) == "This phone will get alerts."
         registration = registration_id(page, f"{url}/s/")
         page.call("ServiceWorker.deliverPushMessage", origin=url, registrationId=registration,
                   data=json.dumps(payload))  # fmt: skip
         [shown] = page.settled(NOTIFICATIONS)
-        assert shown["title"] == payload["title"] and shown["body"] == payload["body"]
-        assert shown["tag"] == alert.alert_uuid and shown["data"] == payload
-        assert [a["action"] for a in shown["actions"]] == ["claim", "open"]
-        assert [a["title"] for a in shown["actions"]] == ["I'm on it", "Open"]
+        assert (shown["title"], shown["body"], shown["data"]) == (payload["title"], payload["body"], payload)
+        assert shown["tag"] == alert.alert_uuid
+        assert shown["requireInteraction"] is (payload["severity"] == "critical")
+        assert shown["actions"] == [["claim", "I'm on it"], ["open", "Open"]]
 
+        if first:
+            requests.post(f"{links[first]}/claim", timeout=10).raise_for_status()
         worker = page.attach_to("service_worker", f"{url}/s/sw.js")
-        page.evaluate(
-            """self.registration.getNotifications().then(([notification]) => self.dispatchEvent(
-                 new NotificationEvent("notificationclick", {notification, action: "claim"})))""",
-            session=worker,
-        )
-        followed = page.settled(f"{NOTIFICATIONS}.then((shown) => shown.map((n) => n.title))")
-        assert followed == ["You are on it."]
+        page.call_in(worker, "Runtime.enable")
+        page.evaluate(PRESS_IM_ON_IT % json.dumps(alert.alert_uuid), session=worker)
+        followed = page.settled(f"{NOTIFICATIONS}.then((shown) => shown.map((n) => [n.title, n.body]))")
+        assert followed == [[answer, payload["title"]]]
+        assert page.settled(f"{CLAIM_STATE} === {json.dumps(answer)}", timeout=20)
+        page.screenshot(tmp_path / "claimed.png")
 
-    assert alert_of(link).claimed_by_id == camille.id
+    db.session.expire_all()
+    assert db.session.get(Alert, alert.id).claimed_by_id == user_named(first or "Camille").id
+    [delivery] = [d for d in stored_deliveries() if d.id == delivery.id]
+    assert delivery.delivered_at is not None and delivery.seen_at is not None
+    # Dispatched by hand, the click is untrusted, so its waitUntil throws once the work is under way.
+    thrown = [p for p in problems(page.events) if "clip.mp4" not in str(p)]
+    assert [p["exception"]["className"] for p in thrown] == ["DOMException"], thrown
+    with capsys.disabled():
+        print(f"\nstaff app screenshot: {tmp_path / 'claimed.png'}")

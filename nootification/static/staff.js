@@ -82,6 +82,7 @@ async function alertMe(publicKey) {
     });
     if (answer.ok) {
       showAlertMe("This phone will get alerts.", false);
+      button.hidden = true;
     } else {
       showAlertMe(await refusal(answer), true);
     }
