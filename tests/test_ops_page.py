@@ -210,6 +210,27 @@ def test_the_stream_sends_a_snapshot_then_each_change_then_ends(app, client, run
     assert rest[-1] == ("end", '{"reconnect":true}')
 
 
+def test_the_stream_sends_what_the_phone_reports(app, client, run_worker, served, stub):
+    make_user(make_location(), level=Level.STANDARD, name="Camille")
+    payload = alert_payload()
+    client.post("/webhooks/alerts", json=payload)
+    run_worker()
+    [message] = stub.messages(payload["alert_uuid"])["messages"]
+    link = message["action_url"].rsplit("/", 1)[1]
+    url = served(app)
+    with requests.get(
+        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
+    ) as r:
+        events = read_events(r)
+        [shown] = next_event(events, "snapshot")["alerts"]
+        assert (shown["deliveries"][0]["delivered_at"], shown["deliveries"][0]["seen_at"]) == (None, None)
+
+        receipt = {"state": "seen", "link": link}
+        assert client.post(f"/deliveries/{message['delivery_id']}/receipt", json=receipt).status_code == 200
+        [delivery] = next_event(events, "alert")["deliveries"]
+        assert delivery["delivered_at"] is not None and delivery["seen_at"] is not None
+
+
 def test_the_stream_sends_each_escalation_step_the_claim_and_the_outcome(app, client, served):
     shop = make_location()
     camille = make_user(shop, level=Level.CRITICAL, name="Camille")

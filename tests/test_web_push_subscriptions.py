@@ -11,6 +11,7 @@ from nootification.models import ContactPoint, Level, utcnow
 from nootification.senders.webpush import b64url_encode
 from nootification.services.staff_links import link_expiry, link_token
 from tests.factories import alert_payload, make_location, make_user
+from tests.test_staff_loop import user_client
 
 SECRET = "test-only-secret-key"
 
@@ -146,3 +147,29 @@ def test_a_subscription_needs_a_valid_link_and_web_push_configured(anonymous, ca
         == 404
     )
     assert web_push_point(camille) is None
+
+
+# A native app registers its own device token with its user's token.
+
+
+def test_a_phone_registers_and_removes_its_fcm_token_with_its_own_token(app, client):
+    camille = make_user(make_location(), name="Camille")
+    hugo = make_user(make_location(name="fr-other-shop"), name="Hugo")
+    phone = user_client(app, camille)
+    path = f"/preferences/{camille.user_uuid}/devices/fcm"
+
+    answer = phone.put(path, json={"address": "fcm-registration-token-1"})
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["channel"], answer.json["address"], answer.json["enabled"]) == (
+        "fcm",
+        "fcm-registration-token-1",
+        True,
+    )
+    assert user_client(app, hugo).put(path, json={"address": "stolen"}).status_code == 403
+    refused = phone.put(f"/preferences/{camille.user_uuid}/devices/sms", json={"address": "+33612345678"})
+    assert (refused.status_code, refused.json["errors"]) == (
+        422,
+        {"channel": ["Not a device channel: one of fcm, webpush."]},
+    )
+    assert phone.delete(path).status_code == 204
+    assert phone.delete(path).status_code == 404

@@ -2,9 +2,16 @@
 
 from flask_smorest import Blueprint
 
-from nootification.api.schemas.preferences import LevelInSchema, PreferenceInSchema, PreferenceSchema
+from nootification.api.schemas.contact_points import ContactPointSchema
+from nootification.api.schemas.preferences import (
+    DeviceInSchema,
+    LevelInSchema,
+    PreferenceInSchema,
+    PreferenceSchema,
+)
 from nootification.auth import ensure_may_act_for, require_scope
 from nootification.security import limit_by_setting
+from nootification.services.contacts import forget_device, register_device
 from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level
 from nootification.services.tokens import PREFERENCES_SELF
@@ -47,3 +54,27 @@ def get_preference(user_id: str):
     """A user's stored level and each channel's effective level."""
     ensure_may_act_for(user_id)
     return preference_of(user_id)
+
+
+@blp.route("/<user_id>/devices/<channel>", methods=["PUT"])
+@blp.arguments(DeviceInSchema)
+@blp.response(200, ContactPointSchema)
+@blp.alt_response(404, description="No user with this user_id.")
+@blp.alt_response(403, description="A preferences:self token of another user.")
+@blp.alt_response(422, description="Not a device channel (fcm, webpush), or an address or keys it refuses.")
+def put_device(device: dict, user_id: str, channel: str):
+    """A phone registers itself: its FCM registration token, or a Web Push subscription (endpoint as the
+    address, `p256dh` and `auth` as options); registering again replaces it and turns it back on."""
+    ensure_may_act_for(user_id)
+    return register_device(user_id, channel, address=device["address"], options=device["options"])
+
+
+@blp.route("/<user_id>/devices/<channel>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, description="No such user, or no device on this channel.")
+@blp.alt_response(403, description="A preferences:self token of another user.")
+@blp.alt_response(422, description="Not a device channel (fcm, webpush).")
+def delete_device(user_id: str, channel: str):
+    """A phone signs off: its push contact point on this channel is removed."""
+    ensure_may_act_for(user_id)
+    forget_device(user_id, channel)

@@ -20,6 +20,8 @@ from nootification.services.directory import get_user
 from nootification.ssrf import is_url, non_public_reason
 
 PUSH = "push"
+# The channels whose address a phone registers for itself: a device token or a push subscription.
+DEVICE_CHANNELS = ("fcm", "webpush")
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +195,22 @@ def set_channel_levels(user: User, levels: list[dict]) -> None:
             point.level = entry["level"]
         if "enabled" in entry:
             point.enabled = entry["enabled"]
+
+
+def _device_channel(channel: str) -> str:
+    if channel not in DEVICE_CHANNELS:
+        raise InvalidInput(f"Not a device channel: one of {', '.join(DEVICE_CHANNELS)}.", field="channel")
+    return channel
+
+
+def register_device(user_uuid: str, channel: str, *, address: str, options: dict) -> ContactPoint:
+    """A phone's own push contact point (FCM or Web Push), set by the phone with its user's token."""
+    return set_contact_point(user_uuid, _device_channel(channel), address=address, options=options)
+
+
+def forget_device(user_uuid: str, channel: str) -> None:
+    """Remove a phone's push contact point."""
+    delete_contact_point(user_uuid, _device_channel(channel))
 
 
 def delete_contact_point(user_uuid: str, channel: str) -> None:

@@ -31,6 +31,8 @@ class DeliveryState:
     sent_at: datetime | None
     updated_at: datetime
     escalation_step: int
+    delivered_at: datetime | None = None
+    seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def _state(alert: Alert) -> AlertState:
             sent_at=delivery.sent_at,
             updated_at=delivery.updated_at,
             escalation_step=delivery.escalation_step,
+            delivered_at=delivery.delivered_at,
+            seen_at=delivery.seen_at,
         )
         for delivery in alert.deliveries
     )

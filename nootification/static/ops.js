@@ -147,6 +147,12 @@
     if (delivery.attempts > 1) item.append(element("span", "attempts", `×${delivery.attempts}`));
     if (delivery.last_error) item.title = delivery.last_error;
     if (delivery.sent_at) item.append(element("span", "sent-at", time(delivery.sent_at)));
+    // Reported by the phone: the notification arrived, then was opened.
+    if (delivery.seen_at) {
+      item.append(element("span", "receipt seen", `seen ${time(delivery.seen_at)}`));
+    } else if (delivery.delivered_at) {
+      item.append(element("span", "receipt delivered", `on the phone ${time(delivery.delivered_at)}`));
+    }
     return item;
   }
 

@@ -17,6 +17,8 @@ class OpsDeliverySchema(Schema):
     sent_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime()
     escalation_step = fields.Integer(metadata={"description": "0: the shop's own staff; n: the n-th step."})
+    delivered_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it arrived."})
+    seen_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it was opened."})
 
 
 class OpsEscalationSchema(Schema):

@@ -41,3 +41,10 @@ class PreferenceSchema(Schema):
     user_id = fields.String()
     level = fields.Enum(Level, by_value=True)
     channels = fields.List(fields.Nested(ChannelPreferenceSchema))
+
+
+class DeviceInSchema(Schema):
+    """A phone's push address: an FCM registration token, or a Web Push endpoint with its keys in options."""
+
+    address = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    options = fields.Dict(keys=fields.String(), load_default=dict)
