@@ -185,6 +185,7 @@ def channels_app(tmp_path, redis_url, smtp_server, monkeypatch):
         SLACK_API_URL=f"{url}/slack/api",
         TELEGRAM_API_URL=f"{url}/telegram",
         TWILIO_API_URL=f"{url}/twilio",
+        FCM_API_URL=f"{url}/fcm",
         TWILIO_FROM_NUMBER="+15005550006",
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=smtp_server.port,

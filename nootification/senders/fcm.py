@@ -61,9 +61,11 @@ class AccessTokens:
                 except TransportError as error:
                     raise TransientSendError(f"FCM token endpoint unreachable: {error}") from None
                 except RefreshError as error:
+                    # google-auth's first argument is the token endpoint's "error: description".
+                    detail = error.args[0] if error.args else type(error).__name__
                     if error.retryable:
-                        raise TransientSendError(f"FCM token refused for now: {error}") from None
-                    raise PermanentSendError(f"FCM token refused: {error}") from None
+                        raise TransientSendError(f"FCM token refused for now: {detail}") from None
+                    raise PermanentSendError(f"FCM token refused: {detail}") from None
             return self.credentials.token
 
     def forget(self, token: str) -> None:

@@ -1,0 +1,128 @@
+"""Native push through the whole pipeline: an alert reaches phones by Web Push and FCM through the stub, and
+a subscription or device token the push service says is gone turns its contact point off."""
+
+import json
+
+import pytest
+import requests
+import sqlalchemy as sa
+from rq import SimpleWorker
+
+from nootification.extensions import db as _db
+from nootification.extensions import redis_queue
+from nootification.models import ContactPoint, Delivery, Level, utcnow
+from nootification.services.contacts import GoneContact, disable_gone
+from nootification.services.tokens import ADMIN, create_token
+from tests.factories import alert_payload, make_location, make_user
+from tests.test_metrics import delta, scrape
+from tests.test_sender_fcm import registered_account
+from tests.test_sender_webpush import subscribe
+from tests.test_web_push_subscriptions import new_vapid_key
+from third_party import UNREGISTERED_FCM_TOKEN
+
+
+@pytest.fixture
+def admin(channels_app):
+    client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    return client
+
+
+@pytest.fixture
+def push_services(smtp_server, monkeypatch) -> str:
+    """Web Push and FCM configured against the stub; the VAPID public key."""
+    private, public = new_vapid_key()
+    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
+    monkeypatch.setenv("FCM_SERVICE_ACCOUNT", json.dumps(registered_account(smtp_server.url)))
+    return public
+
+
+def put_point(admin, user, channel: str, address: str, **options) -> None:
+    answer = admin.put(
+        f"/users/{user.user_uuid}/contact-points/{channel}", json={"address": address, "options": options}
+    )
+    assert answer.status_code == 200, answer.json
+
+
+def run_worker() -> None:
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+
+
+def point_of(user, channel: str) -> ContactPoint:
+    _db.session.expire_all()
+    return _db.session.scalar(sa.select(ContactPoint).filter_by(user_id=user.id, channel=channel))
+
+
+def test_an_alert_reaches_phones_by_web_push_and_fcm_and_gone_ones_are_turned_off(
+    channels_app, admin, smtp_server, push_services
+):
+    stub = smtp_server
+    shop = make_location(display_name="Auchan La Rochelle")
+    camille = make_user(shop, level=Level.STANDARD, name="Camille")
+    hugo = make_user(shop, level=Level.STANDARD, name="Hugo")
+    camille_subscription = subscribe(stub.url, push_services)
+    hugo_subscription = subscribe(stub.url, push_services)
+    put_point(admin, camille, "webpush", camille_subscription["endpoint"], **camille_subscription["keys"])
+    put_point(admin, camille, "fcm", "fcm-token-camille")
+    put_point(admin, hugo, "webpush", hugo_subscription["endpoint"], **hugo_subscription["keys"])
+    put_point(admin, hugo, "fcm", UNREGISTERED_FCM_TOKEN + "-hugo")
+    admin.post("/routes", json={"label": "theft", "channels": ["webpush", "fcm"]})
+    # Hugo uninstalled the page's web app: his subscription ends at the push service.
+    hugo_id = hugo_subscription["endpoint"].rsplit("/", 1)[1]
+    assert requests.delete(f"{stub.url}/webpush/subscriptions/{hugo_id}", timeout=5).status_code == 204
+
+    before = scrape(admin)
+    theft = alert_payload(label="theft")
+    assert admin.post("/webhooks/alerts", json=theft).json["delivery_count"] == 4
+    run_worker()
+
+    [pushed] = stub.messages(theft["alert_uuid"], channel="webpush")["messages"]
+    assert pushed["payload"]["title"].startswith("Theft") and pushed["payload"]["action_url"].startswith(
+        channels_app.config["PUBLIC_URL"] + "/s/"
+    )
+    [fcm] = stub.messages(theft["alert_uuid"], channel="fcm")["messages"]
+    assert fcm["address"] == "fcm-token-camille"
+    statuses = dict(
+        _db.session.execute(
+            sa.select(Delivery.channel, Delivery.status).where(Delivery.user_id == hugo.id)
+        ).all()
+    )
+    assert statuses == {"webpush": "failed", "fcm": "failed"}
+
+    for channel, reason in (("webpush", "the push subscription is gone (HTTP 410)"), ("fcm", "UNREGISTERED")):
+        point = point_of(hugo, channel)
+        assert not point.enabled and reason in point.disabled_reason and point.disabled_at is not None
+        assert point_of(camille, channel).enabled
+    after = scrape(admin)
+    assert delta(before, after, "nootification_contact_points_gone_total", channel="webpush") == 1
+    assert delta(before, after, "nootification_contact_points_gone_total", channel="fcm") == 1
+    shown = admin.get(f"/users/{hugo.user_uuid}/contact-points").json
+    assert {p["channel"]: p["enabled"] for p in shown} == {"fcm": False, "webpush": False}
+
+    # A contact point that is off gets no delivery for the next alert.
+    second = alert_payload(label="theft")
+    assert admin.post("/webhooks/alerts", json=second).json["delivery_count"] == 2
+
+
+def test_a_phone_that_subscribed_again_meanwhile_keeps_its_new_subscription(
+    channels_app, admin, smtp_server, push_services
+):
+    """The push service's "gone" is about the address the message went to: when the phone subscribed again
+    while that message was in flight, the new subscription stays on."""
+    stub = smtp_server
+    camille = make_user(make_location(), level=Level.STANDARD, name="Camille")
+    old, new = subscribe(stub.url, push_services), subscribe(stub.url, push_services)
+    put_point(admin, camille, "webpush", old["endpoint"], **old["keys"])
+    admin.post("/routes", json={"label": "theft", "channels": ["webpush"]})
+    assert admin.post("/webhooks/alerts", json=alert_payload(label="theft")).json["delivery_count"] == 1
+    delivery_id = _db.session.scalar(sa.select(Delivery.id))
+    put_point(admin, camille, "webpush", new["endpoint"], **new["keys"])
+
+    disable_gone(_db.session, [GoneContact(delivery_id, "webpush", old["endpoint"], "gone")], now=utcnow())
+    _db.session.commit()
+    assert point_of(camille, "webpush").enabled
+
+    disable_gone(_db.session, [GoneContact(delivery_id, "webpush", new["endpoint"], "gone")], now=utcnow())
+    _db.session.commit()
+    point = point_of(camille, "webpush")
+    assert (point.enabled, point.disabled_reason) == (False, "gone")
