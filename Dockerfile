@@ -5,7 +5,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN useradd --system --home /app nootification && chown -R nootification /app
+# /keys: the push-keys volume of docker-compose.yml takes this directory's owner when first created.
+RUN useradd --system --home /app nootification && mkdir /keys && chown -R nootification /app /keys
 USER nootification
 EXPOSE 8000
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "wsgi:app"]

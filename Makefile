@@ -38,6 +38,12 @@ run: export VENDOR_WEBHOOK_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
 # Signs the ops page's one-minute tickets and the staff's action links: a random key made by the first
 # `make run` and kept in var/secret-key, so that links already sent still work after a restart.
 run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
+# Native push through the stub: Web Push signed with a VAPID key made by the first `make run`, and FCM with a
+# service account made for the stub (the stub trusts its public key only). Both files stay in var/.
+run: export WEBPUSH_VAPID_PRIVATE_KEY_FILE ?= $(CURDIR)/var/vapid-private-key
+run: export FCM_API_URL ?= http://127.0.0.1:$(STUB_PORT)/fcm
+run: export FCM_SERVICE_ACCOUNT_FILE ?= $(CURDIR)/var/fcm-service-account.json
+run: export STUB_FCM_SERVICE_ACCOUNTS_FILE ?= $(CURDIR)/var/fcm-stub-accounts.json
 
 .PHONY: install run test e2e chaos fuzz bench lint lock clean
 
@@ -60,6 +66,9 @@ run: install  ## migrate, load the demo data, then run redis, api, worker, sched
 	fi
 	@mkdir -p var && [ -n "$$SECRET_KEY" ] || [ -s "$$SECRET_KEY_FILE" ] || \
 	  (umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > "$$SECRET_KEY_FILE")
+	@[ -n "$$WEBPUSH_VAPID_PRIVATE_KEY" ] || flask vapid new-key --out "$$WEBPUSH_VAPID_PRIVATE_KEY_FILE"
+	python third_party.py --port $(STUB_PORT) --make-fcm-account "$$FCM_SERVICE_ACCOUNT_FILE" \
+	  "$$STUB_FCM_SERVICE_ACCOUNTS_FILE"
 	flask db upgrade
 	flask load-data
 	flask tokens demo

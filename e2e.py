@@ -26,6 +26,7 @@ REQUEST_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
 SHOWN = 5
 PUSH = "push"
+WEB_PUSH = "webpush"
 ANY_LABEL = "*"
 ALERTS_PATH = "/webhooks/alerts"
 # The original service's end-to-end client posts ten alerts spotted in March 2025 over its list of shops. That
@@ -804,6 +805,66 @@ def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeou
     return ok
 
 
+def pushed_by_web_push(stack: Stack, alert_uuid: str, timeout: float) -> Mapping[str, Any] | None:
+    """What the stub's push service decrypted for the alert, once it comes (None past `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in fetch_messages(stack.session, stack.stub):
+            if message_channel(message) == WEB_PUSH and message.get("alert_uuid") == alert_uuid:
+                return message
+        time.sleep(POLL_INTERVAL)
+    return None
+
+
+def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout: float) -> bool:
+    """A phone subscribes through its staff link with the server's VAPID key (the stub is the browser's push
+    service and decrypts what it gets); the next theft reaches it by Web Push, and its "seen" receipt reaches
+    the delivery. The subscription is removed at the end."""
+    key = _send(stack.session, "GET", f"{stack.api}/webpush/vapid-public-key", (200, 404))
+    if key.status_code == 404:
+        log.warning("web push: skipped, the server has no VAPID key")
+        return True
+    user = next((u for u in sorted(users, key=lambda u: u.user_uuid) if u.locations), None)
+    if user is None:
+        log.warning("web push: skipped, nobody works at a shop")
+        return True
+    shop = sorted(user.locations)[0]
+    first = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+    link = pushed_link(stack, first.alert_uuid, user.user_uuid, timeout)
+    if link is None:
+        log.error("web push: no staff link reached %s within %.0f s", user.user_uuid, timeout)
+        return False
+    browser = {"application_server_key": key.json()["public_key"]}
+    subscription = _call(stack.session, "POST", f"{stack.stub}/webpush/subscriptions", 201, json=browser)
+    try:
+        _call(stack.session, "POST", f"{stack.api}{link}/push-subscription", 201, json=subscription)
+        second = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+        message = pushed_by_web_push(stack, second.alert_uuid, timeout)
+        if message is None:
+            log.error("web push: the theft did not reach the phone within %.0f s", timeout)
+            return False
+        shown = message.get("payload") or {}
+        token = urlsplit(shown.get("action_url") or "").path.rsplit("/", 1)[-1]
+        receipt = {"state": "seen", "link": token}
+        receipt_path = urlsplit(shown.get("receipt_url") or "").path
+        _call(stack.session, "POST", stack.api + receipt_path, 200, json=receipt)
+        delivery = _call(stack.admin, "GET", f"{stack.api}/deliveries/{shown.get('delivery_id')}", 200)
+    finally:
+        remove_contact_points(stack.admin, stack.api, [(user.user_uuid, WEB_PUSH)])
+    checks = {
+        "decrypted by the push service": bool(shown.get("title"))
+        and shown.get("alert_uuid") == second.alert_uuid,
+        "urgent, for as long as the alert is fresh": message.get("urgency") == "high"
+        and message.get("ttl", 0) > 0,
+        "seen on the phone": delivery.get("seen_at") is not None and delivery.get("channel") == WEB_PUSH,
+    }
+    for what, passed in checks.items():
+        log.log(
+            logging.INFO if passed else logging.ERROR, "web push: %s: %s", what, "ok" if passed else message
+        )
+    return all(checks.values())
+
+
 def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
     """The default run: webhook and Teams contact points at the stub, a few levels set, then alerts checked.
 
@@ -851,7 +912,10 @@ def _levels_and_alerts(
             and check_staff_loop(stack, alerts)
             and (
                 not staff_links(fetch_messages(stack.session, stack.stub), [a.alert_uuid for a in alerts])
-                or check_escalation(stack, tokens, users, timeout)
+                or (
+                    check_escalation(stack, tokens, users, timeout)
+                    and check_web_push(stack, tokens, users, timeout)
+                )
             )
         )
     finally:

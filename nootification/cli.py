@@ -1,7 +1,8 @@
 """`flask` commands: worker, scheduler, the quick start's API server, data loading, sweeping and replaying
-deliveries."""
+deliveries, API tokens and the VAPID key."""
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,6 +24,7 @@ from nootification.observability.metrics_server import start_metrics_server
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
+from nootification.services.web_push import new_private_key, vapid_public_key
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +268,38 @@ def _or_exit(action, argument):
         raise click.ClickException(error.message) from error
 
 
+@click.group("vapid")
+def vapid_group() -> None:
+    """The VAPID key pair that signs Web Push (its private key is the secret WEBPUSH_VAPID_PRIVATE_KEY)."""
+
+
+@vapid_group.command("new-key")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it to this file (0600).")
+def vapid_new_key_command(out: Path | None) -> None:
+    """Make a new VAPID private key (base64url); print it, or write it to --out unless that file exists."""
+    private_key = new_private_key()
+    if out is None:
+        click.echo(private_key)
+        return
+    if out.exists():
+        click.echo(f"{out} exists: kept")
+        return
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(private_key + "\n")
+    click.echo(f"wrote a new VAPID private key to {out}")
+
+
+@vapid_group.command("public-key")
+@with_appcontext
+def vapid_public_key_command() -> None:
+    """Print the public key of the configured VAPID private key: browsers subscribe with it."""
+    try:
+        click.echo(vapid_public_key())
+    except NootificationError as error:
+        raise click.ClickException(error.message) from error
+
+
 def register_commands(app: Flask) -> None:
     """Add the commands to `flask`."""
     commands = (
@@ -277,6 +311,7 @@ def register_commands(app: Flask) -> None:
         deliveries_group,
         alerts_group,
         tokens_group,
+        vapid_group,
     )
     for command in commands:
         app.cli.add_command(command)

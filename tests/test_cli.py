@@ -14,6 +14,7 @@ from nootification.services import directory, routing
 from nootification.services.contacts import set_contact_point
 from nootification.services.tokens import ALERTS_WRITE, create_token
 from tests.factories import alert_payload
+from tests.test_sender_fcm import registered_account
 
 USER = "6f1d2c3b-0000-4000-8000-000000000001"
 
@@ -92,15 +93,25 @@ def test_demo_data_routes_and_contact_points(app, db):
     app.test_cli_runner().invoke(args=["load-data"])
 
     routes = {(r.location.name if r.location else None, r.label): r.channels for r in routing.list_routes()}
-    assert routes[None, "theft"] == ["email", "push", "slack", "sms", "teams", "telegram", "webhook"]
+    assert routes[None, "theft"] == [
+        "email",
+        "fcm",
+        "push",
+        "slack",
+        "sms",
+        "teams",
+        "telegram",
+        "webhook",
+        "webpush",
+    ]
     assert routes[None, "normal"] == ["push"]
-    assert routes["fr-auchan-larochelle", "suspicious"] == ["push", "sms", "telegram"]
+    assert routes["fr-auchan-larochelle", "suspicious"] == ["fcm", "push", "sms", "telegram", "webpush"]
     # The original service's staff have push alone; the rest show every channel.
     users = [user for user in db.session.scalars(sa.select(User)) if user.user_uuid[:9] != "00000000-"]
     with_points = [user for user in users if user.contact_points]
     assert len(with_points) > len(users) // 2
     channels = {point.channel for user in users for point in user.contact_points}
-    assert {"sms", "email", "slack", "telegram"} <= channels
+    assert {"sms", "email", "slack", "telegram", "fcm"} <= channels
     assert any(point.level is not None for user in users for point in user.contact_points)
     assert any(not point.enabled for user in users for point in user.contact_points)
     addresses = [(p.channel, p.address) for user in users for p in user.contact_points]
@@ -255,7 +266,10 @@ def test_load_data_refuses_what_the_services_refuse_and_names_it(app, db, tmp_pa
     assert db.session.scalar(sa.select(User.user_uuid)) == USER
 
 
-def test_worker_command_delivers_the_demo_data_on_every_routed_channel(channels_app, smtp_server):
+def test_worker_command_delivers_the_demo_data_on_every_routed_channel(
+    channels_app, smtp_server, monkeypatch
+):
+    monkeypatch.setenv("FCM_SERVICE_ACCOUNT", json.dumps(registered_account(smtp_server.url)))
     runner = channels_app.test_cli_runner()
     assert runner.invoke(args=["load-data"]).exit_code == 0
     payload = alert_payload(location="fr-auchan-larochelle", label="theft")
@@ -275,7 +289,7 @@ def test_worker_command_delivers_the_demo_data_on_every_routed_channel(channels_
         for message in smtp_server.messages()["messages"]
         if message["alert_uuid"] == payload["alert_uuid"] or payload["url"] in message.get("text", "")
     ]
-    # Camille: every channel; Hugo: push, sms, telegram; Élise: push (STANDARD), sms, email, slack.
-    assert expected == len(received) == 5 + 3 + 4
+    # Camille: every channel; Hugo: push, sms, telegram, fcm; Élise: push (STANDARD), sms, email, slack.
+    assert expected == len(received) == 6 + 4 + 4
     channels = Counter(message.get("channel", "push") for message in received)
-    assert channels == {"push": 3, "sms": 3, "email": 2, "slack": 2, "telegram": 2}
+    assert channels == {"push": 3, "sms": 3, "email": 2, "slack": 2, "telegram": 2, "fcm": 2}

@@ -302,3 +302,27 @@ def test_the_open_alerts_warning_is_said_once_by_gunicorns_master_not_by_every_p
     with caplog.at_level("WARNING"):
         create_app(make_config(ALLOW_UNAUTHENTICATED_ALERTS=True, REDIS_URL=redis_url))
     assert not [record for record in caplog.records if "ALLOW_UNAUTHENTICATED_ALERTS" in record.getMessage()]
+
+
+def test_compose_makes_the_push_keys_once_before_the_stub_and_the_app_read_them():
+    services = compose()["services"]
+    migrate = " ".join(services["migrate"]["command"])
+    env = services["worker"]["environment"]
+    assert f"flask vapid new-key --out {env['WEBPUSH_VAPID_PRIVATE_KEY_FILE']}" in migrate
+    made = f"--make-fcm-account {env['FCM_SERVICE_ACCOUNT_FILE']} {env['STUB_FCM_SERVICE_ACCOUNTS_FILE']}"
+    assert made in migrate and "--token-uri http://stub:5000/fcm/token" in migrate
+    assert migrate.index("vapid new-key") < migrate.index("flask db upgrade")
+    assert services["stub"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("migrate", "stub", "api", "worker", "e2e"):
+        assert "push-keys:/keys" in services[name]["volumes"], name
+    assert env["FCM_API_URL"] == "http://stub:5000/fcm"
+    assert "mkdir /keys" in (ROOT / "Dockerfile").read_text()
+
+
+def test_make_run_makes_the_push_keys_and_points_both_push_services_at_the_stub():
+    env = quick_start_env()
+    assert env["FCM_API_URL"] == "http://127.0.0.1:$(STUB_PORT)/fcm"
+    makefile = (ROOT / "Makefile").read_text()
+    assert 'flask vapid new-key --out "$$WEBPUSH_VAPID_PRIVATE_KEY_FILE"' in makefile
+    assert '--make-fcm-account "$$FCM_SERVICE_ACCOUNT_FILE"' in makefile
+    assert env["STUB_FCM_SERVICE_ACCOUNTS_FILE"].startswith("$(CURDIR)/var/")

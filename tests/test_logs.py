@@ -22,6 +22,12 @@ from tests.factories import alert_payload, make_location, make_user
         ("GET /bot123456789:AAH-secret_token_value/sendMessage", "AAH-secret_token_value"),
         ("mail to camille.dupont+shop@example.co.uk failed", "camille.dupont+shop@example.co.uk"),
         ("sms to +33612345678 refused", "+33612345678"),
+        (
+            '{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n-----END PRIVATE KEY-----\n"}',
+            "MIIEvQIBADAN",
+        ),
+        ("Bearer-less ya29.stub-a1B2c3D4e5 refused", "ya29.stub-a1B2c3D4e5"),
+        ("vapid t=eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJodHRwcyJ9.c2lnbmF0dXJl, k=BDy3", "eyJhdWQiOiJodHRwcyJ9"),
     ],
 )
 def test_mask_hides_secrets_and_personal_data(text, hidden):

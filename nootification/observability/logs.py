@@ -21,6 +21,13 @@ MASKS = (
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"\+[1-9]\d{6,14}\b"), "[phone]"),
     (re.compile(r"/s/[A-Za-z0-9_-]{40,}"), "/s/[link]"),
+    # Native push: a service account's key, Google access tokens, signed JWTs (VAPID, OAuth assertions).
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+        "[key]",
+    ),
+    (re.compile(r"\bya29\.[A-Za-z0-9._-]+"), "[token]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), "[jwt]"),
 )
 CONTEXT_FIELDS = ("alert_uuid", "delivery_id", "outcome")
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})  # noqa: B039

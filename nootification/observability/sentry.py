@@ -9,7 +9,20 @@ from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 
 from nootification.observability.logs import mask
 
-SECRET_KEYS = frozenset({"authorization", "cookie", "webhook-signature", "x-api-key", "password", "token"})
+SECRET_KEYS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "webhook-signature",
+        "x-api-key",
+        "password",
+        "token",
+        # A service account's key, an access token, a push subscription's auth secret.
+        "private_key",
+        "access_token",
+        "auth",
+    }
+)
 SCRUBBED = "[scrubbed]"
 
 

@@ -3,10 +3,12 @@
 import logging
 from functools import lru_cache
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from nootification.config import read_secret
 from nootification.errors import NotFound
 from nootification.models import ContactPoint, User
-from nootification.senders.webpush import application_server_key
+from nootification.senders.webpush import application_server_key, b64url_encode
 from nootification.services.contacts import set_contact_point
 
 WEB_PUSH = "webpush"
@@ -29,6 +31,12 @@ def _public_key(private_key: str) -> str:
     except ValueError:
         log.error("WEBPUSH_VAPID_PRIVATE_KEY is not a P-256 private key: Web Push is off")
         raise NotFound("Web Push is not configured on this server.") from None
+
+
+def new_private_key() -> str:
+    """A new VAPID private key: a P-256 private scalar, base64url, as WEBPUSH_VAPID_PRIVATE_KEY takes it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return b64url_encode(key.private_numbers().private_value.to_bytes(32, "big"))
 
 
 def subscribe(user: User, subscription: dict) -> ContactPoint:
