@@ -5,7 +5,7 @@ import pytest
 from nootification.extensions import db
 from nootification.models import Delivery, Level
 from tests.factories import make_location, make_user
-from tests.test_metrics import delta, scrape, value
+from tests.test_metrics import delta, scrape
 from tests.test_staff_loop import path_of, sent_alert, user_client
 
 
@@ -118,13 +118,15 @@ def test_a_link_speaks_only_for_its_own_user_and_alert(anonymous, client, delive
     assert stored(camille_delivery).delivered_at is None
 
 
-def test_metrics_series_for_receipts_exist_at_zero(client):
+def test_metrics_series_for_receipts_and_gone_contact_points_exist_before_any_event(client):
     samples = scrape(client)
-    assert (
-        "nootification_delivery_receipts_total",
-        frozenset({("channel", "webpush"), ("state", "seen")}),
-    ) in samples
-    assert value(samples, "nootification_contact_points_gone_total", channel="fcm") == 0
+    for channel in ("webpush", "fcm"):
+        for state in ("received", "seen"):
+            assert (
+                "nootification_delivery_receipts_total",
+                frozenset({("channel", channel), ("state", state)}),
+            ) in samples
+        assert ("nootification_contact_points_gone_total", frozenset({("channel", channel)})) in samples
 
 
 def test_a_link_of_another_alert_cannot_report_on_this_one(anonymous, client, stub, delivered, shop_staff):

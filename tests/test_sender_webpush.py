@@ -68,6 +68,7 @@ def test_the_push_service_decrypts_exactly_the_notification_the_sender_built(sen
         "body": message.body,
         "alert_uuid": message.alert_uuid,
         "delivery_id": message.delivery_id,
+        "user_uuid": message.user_uuid,
         "severity": "critical",
         "location": message.location,
         "label": message.label,

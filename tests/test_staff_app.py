@@ -130,7 +130,9 @@ def test_the_manifest_and_the_service_worker_are_served_with_their_types(
     assert manifest.status_code == 200
     assert manifest.headers["Content-Type"] == "application/manifest+json"
     document = manifest.json()
-    assert document["start_url"] == urlsplit(link).path
+    assert document["start_url"] == "/s/"
+    home = requests.get(f"{url}/s/", timeout=5)
+    assert home.status_code == 200 and "theft alerts as notifications" in home.text
     assert (document["scope"], document["id"], document["display"]) == ("/s/", "/s/", "standalone")
     assert document["name"] and document["short_name"] and document["theme_color"]
     for icon in document["icons"]:

@@ -17,8 +17,7 @@ from nootification.api.schemas.web_push import PushSubscriptionInSchema
 from nootification.errors import Conflict, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
 from nootification.security import limit_by_setting
-from nootification.services.claims import claim, claim_state, record_outcome, staff_alert
-from nootification.services.staff_links import scope_of_link
+from nootification.services.claims import claim, claim_state, record_outcome, staff_alert_of_link
 from nootification.services.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
@@ -31,11 +30,6 @@ OUTCOME_CHOICES = (
     (Outcome.FALSE_ALARM, "False alarm"),
     (Outcome.NOT_FOUND, "Nobody found"),
 )
-
-
-def _scoped(link: str) -> tuple[Alert, User]:
-    scope = scope_of_link(link)
-    return staff_alert(scope.alert_uuid, scope.user_uuid)
 
 
 def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str = "", status: int = 200):
@@ -59,14 +53,14 @@ def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str =
 @blp.get("/<link>")
 def page(link: str):
     """The alert as this member of staff sees it, with what they can do."""
-    alert, user = _scoped(link)
+    alert, user = staff_alert_of_link(link)
     return _page(link, alert, user, notice=request.args.get("notice", ""))
 
 
 @blp.get("/<link>/state")
 def state(link: str):
     """Who is on it, what happened and who was told, as JSON (the page's script polls it)."""
-    alert, _ = _scoped(link)
+    alert, _ = staff_alert_of_link(link)
     return ClaimStateSchema().dump(claim_state(alert))
 
 
@@ -74,7 +68,7 @@ def state(link: str):
 @accepts_form
 def claim_from_page(link: str):
     """Press "I'm on it": back to the page, which says who is on it."""
-    alert, user = _scoped(link)
+    alert, user = staff_alert_of_link(link)
     try:
         claim(alert, user)
     except Conflict as taken:
@@ -86,7 +80,7 @@ def claim_from_page(link: str):
 @accepts_form
 def outcome_from_page(link: str):
     """Record what happened from the page's form; the page again, with the error if the form was wrong."""
-    alert, user = _scoped(link)
+    alert, user = staff_alert_of_link(link)
     fields = {name: value for name, value in request.form.items() if value.strip()}
     try:
         posted = OutcomeInSchema().load(fields)
@@ -102,7 +96,7 @@ def outcome_from_page(link: str):
 def subscribe_to_web_push(link: str):
     """Alert me on this phone: keep the browser's push subscription (`PushSubscription.toJSON()`) as the
     link's user's Web Push contact point; 201 with it, 422 when the subscription is not valid."""
-    _, user = _scoped(link)
+    _, user = staff_alert_of_link(link)
     try:
         subscription = PushSubscriptionInSchema().load(request.get_json(silent=True) or {})
     except ValidationError as invalid:

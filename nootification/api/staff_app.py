@@ -2,15 +2,16 @@
 
 The service worker is served at `/s/sw.js` rather than under `/static/`: a worker's default scope is the
 folder of its script, and `/s/` covers every staff page (Werkzeug matches this fixed path before `/s/<link>`).
-It shows the Web Push alerts and claims from the notification. Out of the OpenAPI document, like the page.
+It shows the Web Push alerts and claims from the notification. `/s/` is where the installed app opens. Out of
+the OpenAPI document, like the page.
 """
 
 import json
 
-from flask import Blueprint, Response, current_app, url_for
+from flask import Blueprint, Response, current_app, render_template, url_for
 
-from nootification.api.staff import _scoped
 from nootification.security import limit_by_setting
+from nootification.services.claims import staff_alert_of_link
 from nootification.services.staff_links import LINK_PATH
 
 blp = Blueprint("staff_app", __name__, url_prefix="/s")
@@ -33,17 +34,24 @@ def service_worker():
     return response
 
 
+@blp.get("/")
+def home():
+    """Where the installed app opens: alerts come as notifications, each opening its own page (whose link
+    expires with the alert, so it cannot be the app's start)."""
+    return Response(render_template("staff-home.html"), mimetype="text/html")
+
+
 @blp.get("/<link>/manifest.webmanifest")
 def manifest(link: str):
     """The web app manifest of the staff page this link opens, for "Add to home screen"."""
-    _scoped(link)
+    staff_alert_of_link(link)
     document = {
         # One app for every link: without an id, each alert's page would install as an app of its own.
         "id": LINK_PATH,
         "name": "Nootification: theft alerts",
         "short_name": "Theft alerts",
         "description": "Theft alerts from the shop's cameras, and who is on them.",
-        "start_url": url_for("staff.page", link=link),
+        "start_url": url_for("staff_app.home"),
         "scope": LINK_PATH,
         "display": "standalone",
         "theme_color": THEME_COLOUR,

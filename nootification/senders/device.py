@@ -9,12 +9,13 @@ def receipt_url(service_url: str, delivery_id: str) -> str:
 
 
 def notification_fields(message: Message, service_url: str) -> dict:
-    """The notification's title and body, the alert, the action link and the receipt URL."""
+    """The notification's title and body, the alert, its recipient, the action link and the receipt URL."""
     return {
         "title": message.subject,
         "body": message.body,
         "alert_uuid": message.alert_uuid,
         "delivery_id": message.delivery_id,
+        "user_uuid": message.user_uuid,
         "severity": message.severity,
         "location": message.location,
         "label": message.label,

@@ -26,6 +26,7 @@ from nootification.models import (
     utcnow,
 )
 from nootification.observability import metrics
+from nootification.services.staff_links import scope_of_link
 
 ALERTS = Alert.__table__
 
@@ -62,6 +63,13 @@ def staff_alert(alert_uuid: str, user_uuid: str) -> tuple[Alert, User]:
     if user is None:
         raise NotFound("No such member of staff.", field="user")
     return alert_for_staff(alert_uuid, user), user
+
+
+def staff_alert_of_link(link: str) -> tuple[Alert, User]:
+    """The alert and the member of staff a staff link stands for; 404 forged, 410 expired, 403 no longer
+    staff of the shop."""
+    scope = scope_of_link(link)
+    return staff_alert(scope.alert_uuid, scope.user_uuid)
 
 
 def alert_for_staff(alert_uuid: str, user: User) -> Alert:

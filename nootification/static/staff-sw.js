@@ -11,13 +11,6 @@ function linkOf(alert) {
   return alert.action_url ? new URL(alert.action_url).pathname.split("/").pop() : null;
 }
 
-// A link's token starts with the alert's UUID, then the user's (services/staff_links.py): the one holding it.
-function userOf(link) {
-  const raw = atob(link.replace(/-/g, "+").replace(/_/g, "/"));
-  const hex = Array.from(raw.slice(16, 32), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
-  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
-}
-
 async function report(alert, state) {
   const link = linkOf(alert);
   if (!alert.receipt_url || !link) {
@@ -60,7 +53,7 @@ async function claimText(alert) {
     }
     const answer = await fetch(`${alert.action_url}/state`, { headers: { Accept: "application/json" } });
     const state = await answer.json();
-    const mine = state.claimed_by_user_uuid === userOf(linkOf(alert));
+    const mine = state.claimed_by_user_uuid === alert.user_uuid;
     return mine ? "You are on it." : `${state.claimed_by} is on it.`;
   } catch (error) {
     return "The claim did not get through: open the alert to try again.";
