@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -54,6 +55,16 @@ def read_events(response: requests.Response) -> Iterator[tuple[str, str]]:
         elif not line and data:
             yield name, "\n".join(data)
             name, data = "message", []
+
+
+@contextmanager
+def ops_events(url: str, client) -> Iterator[Iterator[tuple[str, str]]]:
+    """The ops page's event stream of the app served at `url`, opened with a ticket for the client's token."""
+    with requests.get(
+        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
+    ) as response:
+        assert response.status_code == 200
+        yield read_events(response)
 
 
 def next_event(events: Iterator[tuple[str, str]], name: str) -> dict:
@@ -217,11 +228,7 @@ def test_the_stream_sends_what_the_phone_reports(app, client, run_worker, served
     run_worker()
     [message] = stub.messages(payload["alert_uuid"])["messages"]
     link = message["action_url"].rsplit("/", 1)[1]
-    url = served(app)
-    with requests.get(
-        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
-    ) as r:
-        events = read_events(r)
+    with ops_events(served(app), client) as events:
         [shown] = next_event(events, "snapshot")["alerts"]
         assert (shown["deliveries"][0]["delivered_at"], shown["deliveries"][0]["seen_at"]) == (None, None)
 
@@ -240,11 +247,7 @@ def test_the_stream_sends_each_escalation_step_the_claim_and_the_outcome(app, cl
     set_tiers(client, shop.name, [marc], [security])
     payload = alert_payload()
     post_alert(client, payload)
-    url = served(app)
-    with requests.get(
-        f"{url}/ops/events", params={"ticket": ticket_for(client)}, stream=True, timeout=10
-    ) as r:
-        events = read_events(r)
+    with ops_events(served(app), client) as events:
         [shown] = next_event(events, "snapshot")["alerts"]
         assert (shown["claimed_by"], shown["escalation_step"], shown["escalations"]) == (None, 0, [])
         assert shown["next_escalation_at"] is not None and shown["outcome"] is None

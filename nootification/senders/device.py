@@ -2,6 +2,10 @@
 
 from nootification.senders.base import Message
 
+# What a phone shows of a notification, in characters: a title and a few lines (the page holds the rest).
+NOTIFICATION_MAX_SUBJECT = 120
+NOTIFICATION_MAX_BODY = 500
+
 
 def receipt_url(service_url: str, delivery_id: str) -> str:
     """Where the phone reports that the notification arrived and was opened."""

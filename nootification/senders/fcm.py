@@ -22,7 +22,12 @@ from nootification.senders.base import (
     PermanentSendError,
     TransientSendError,
 )
-from nootification.senders.device import notification_fields, seconds_to_live
+from nootification.senders.device import (
+    NOTIFICATION_MAX_BODY,
+    NOTIFICATION_MAX_SUBJECT,
+    notification_fields,
+    seconds_to_live,
+)
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.transport import HttpClient
@@ -82,8 +87,8 @@ class FcmSender(MessageSender):
     channel = "fcm"
     config_schema = FcmConfigSchema
     secret_names = ("FCM_SERVICE_ACCOUNT",)
-    max_subject = 120
-    max_body = 500
+    max_subject = NOTIFICATION_MAX_SUBJECT
+    max_body = NOTIFICATION_MAX_BODY
 
     def __init__(self, config: Mapping):
         super().__init__(config)

@@ -20,7 +20,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from py_vapid import Vapid02
 
 from nootification.senders.base import ContactGoneError, Message, PermanentSendError, UrlTargetSender
-from nootification.senders.device import notification_fields, seconds_to_live
+from nootification.senders.device import (
+    NOTIFICATION_MAX_BODY,
+    NOTIFICATION_MAX_SUBJECT,
+    notification_fields,
+    seconds_to_live,
+)
 from nootification.senders.http import raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.transport import HttpClient
@@ -126,8 +131,8 @@ class WebPushSender(UrlTargetSender):
     channel = "webpush"
     config_schema = WebPushConfigSchema
     secret_names = ("WEBPUSH_VAPID_PRIVATE_KEY",)
-    max_subject = 120
-    max_body = 500
+    max_subject = NOTIFICATION_MAX_SUBJECT
+    max_body = NOTIFICATION_MAX_BODY
 
     def __init__(self, config: Mapping):
         super().__init__(config)
