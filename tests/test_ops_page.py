@@ -3,6 +3,7 @@
 import html
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -27,6 +28,7 @@ from nootification.extensions import db as _db
 from nootification.models import Alert, ContactPoint, Level, Outcome, User
 from nootification.security import OPS_CSP
 from nootification.services.claims import claim, record_outcome
+from nootification.services.receipts import ReceiptState, record_receipt
 from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import make_config
@@ -414,6 +416,8 @@ def test_the_page_in_chromium_shows_alerts_their_deliveries_claims_steps_and_out
             record_outcome(
                 stored_alert(suspicious), camille, outcome=Outcome.THEFT_STOPPED, value_recovered=45.5
             )
+            [hugos] = [d.id for d in stored_alert(theft).deliveries if d.user_id == hugo.id]
+            record_receipt(hugos, ReceiptState.SEEN, user_uuid=hugo.user_uuid)
         dom = finish(browser)
     assert opened, "the page never opened its event stream"
 
@@ -442,6 +446,9 @@ def test_the_page_in_chromium_shows_alerts_their_deliveries_claims_steps_and_out
     assert (what, value, who.startswith("by Camille at ")) == ("theft stopped", "45.50 recovered", True)
     assert dom.count(html.escape(SHOP_AS_SENT, quote=False)) >= 2
     assert "error" not in shown.connection
+    # What the phones reported: Hugo's push was seen; of the other sent pushes no phone said anything.
+    assert re.search(r"push: on the phone 1/6, seen 1/6, alert → seen \d+ s", dom), dom
+    assert "seen " in dom
 
     screenshot = tmp_path / "ops-page.png"
     finish(open_in_chromium(binary, tmp_path / "screenshot", page, f"--screenshot={screenshot}"))

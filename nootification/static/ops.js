@@ -9,6 +9,7 @@
   const RECONNECT_MS = 1000; // after the server ends a stream (it bounds each one)
   const RETRY_MS = 5000; // after a refused ticket or stream
   const STATUSES = ["pending", "queued", "sending", "scheduled", "sent", "failed", "expired"];
+  const PHONE_CHANNELS = ["webpush", "fcm"]; // the channels whose phones report receipts
 
   const body = document.body;
   const ticketUrl = body.dataset.ticketUrl;
@@ -217,6 +218,37 @@
     return row;
   }
 
+  function median(values) {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.ceil(sorted.length / 2) - 1] : null;
+  }
+
+  // Per channel, of the sent deliveries shown: how many the phone reported arrived and opened, and the
+  // median time from the alert's receipt to its notification opened.
+  function onThePhone(latest) {
+    const channels = new Map();
+    for (const alert of latest) {
+      for (const delivery of alert.deliveries) {
+        if (delivery.status !== "sent") continue;
+        const counts = channels.get(delivery.channel) || { sent: 0, delivered: 0, seen: [] };
+        counts.sent += 1;
+        if (delivery.delivered_at) counts.delivered += 1;
+        if (delivery.seen_at) counts.seen.push((Date.parse(delivery.seen_at) - Date.parse(alert.received_at)) / 1000);
+        channels.set(delivery.channel, counts);
+      }
+    }
+    return [...channels.entries()]
+      .filter(([channel, counts]) => PHONE_CHANNELS.includes(channel) || counts.delivered > 0)
+      .map(([channel, counts]) => {
+        const seenAfter = median(counts.seen);
+        const text = `${channel}: on the phone ${counts.delivered}/${counts.sent}, seen ${counts.seen.length}/${counts.sent}`
+          + (seenAfter === null ? "" : `, alert → seen ${Math.round(seenAfter)} s`);
+        const item = element("li", "phone", text);
+        item.dataset.channel = channel;
+        return item;
+      });
+  }
+
   function render() {
     const latest = [...alerts.values()]
       .sort((a, b) => Date.parse(b.received_at) - Date.parse(a.received_at))
@@ -239,6 +271,7 @@
         return item;
       }),
     );
+    byId("on-the-phone").replaceChildren(...onThePhone(latest));
     byId("updates").textContent = `${updates} update${updates === 1 ? "" : "s"}`;
     byId("updates").dataset.count = String(updates);
     byId("last-event").textContent = `last event ${new Date().toLocaleTimeString()}`;
