@@ -32,7 +32,8 @@ from nootification.senders.transport import HttpClient
 
 # A push service keeps a message at most this long (RFC 8030 lets it shorten any TTL); 4 weeks, as FCM.
 MAX_TTL_SECONDS = 28 * 24 * 3600
-# The push services' limit on an encrypted body is 4096 bytes; aes128gcm adds 86 and at least 1 of padding.
+# The push services take an encrypted body of up to 4096 bytes; aes128gcm adds its 86-byte header, a 16-byte
+# tag and a 1-byte delimiter.
 MAX_PLAINTEXT_BYTES = 3993
 # A VAPID token is signed for this long and reused for most of it (RFC 8292 allows up to 24 h).
 VAPID_TOKEN_SECONDS = 12 * 3600
