@@ -116,8 +116,10 @@ class Config:
     RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")
     RATELIMIT_PREFERENCES = _env_str("RATELIMIT_PREFERENCES", "60 per minute")
     RATELIMIT_STAFF = _env_str("RATELIMIT_STAFF", "60 per minute")
-    RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_STRATEGY = "moving-window"
+    # The headers are ours (security.add_rate_limit_headers), so that the alert webhook can go without.
+    RATELIMIT_HEADERS_ENABLED = False
+    # Two counters per key, weighted: a moving window's approximation that keeps no list of every hit.
+    RATELIMIT_STRATEGY = "sliding-window-counter"
     RATELIMIT_KEY_PREFIX = "nootification-limits"
     # When Redis is down, requests are let through: an alert must never be refused for that.
     RATELIMIT_SWALLOW_ERRORS = True

@@ -1,10 +1,12 @@
 """Protections on every request: rate limits, security headers, and guards on what a request may carry."""
 
 import re
+import time
 from collections.abc import Iterator
 
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint
+from redis.exceptions import RedisError
 from webargs.core import parse_json
 from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -13,6 +15,9 @@ from nootification.auth import token_identity
 from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
 from nootification.extensions import IDENTITY_KEY, limiter
 from nootification.services.staff_links import LINK_PATH as STAFF_PAGES
+
+# Answers that go without the rate-limit headers unless refused (see add_rate_limit_headers).
+HEADERLESS_ENDPOINTS = frozenset({"webhooks.receive_alert"})
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -61,10 +66,24 @@ def add_security_headers(response):
     return response
 
 
-def drop_retry_after_where_meaningless(response):
-    """Keep Retry-After on 429 and 503 answers alone: the rate limiter adds it to every answer."""
-    if response.status_code not in (429, 503):
-        response.headers.pop("Retry-After", None)
+def add_rate_limit_headers(response):
+    """X-RateLimit-Limit, -Remaining and -Reset on every limited answer, and Retry-After on a 429.
+
+    Reading them costs a round trip to Redis after the limit's own, so the alert webhook's accepted answers go
+    without: its client, the camera system, reads none of them, and it is the hottest path of the API.
+    """
+    limit = limiter.current_limit
+    if limit is None or (response.status_code != 429 and request.endpoint in HEADERLESS_ENDPOINTS):
+        return response
+    try:
+        remaining, reset_at = limit.remaining, limit.reset_at
+    except RedisError:  # Redis went away since the limit was checked: no figures, as no limit
+        return response
+    response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
     return response
 
 
@@ -160,8 +179,7 @@ def register_security(app: Flask) -> None:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
-    # Flask runs after-request functions last registered first: this one must see the limiter's headers.
-    app.after_request(drop_retry_after_where_meaningless)
+    app.after_request(add_rate_limit_headers)
     app.extensions[IDENTITY_KEY] = token_identity
     limiter.init_app(app)
     app.before_request(refuse_nul_characters)

@@ -7,7 +7,7 @@ import pytest
 from nootification import create_app
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
 from tests.conftest import make_config
-from tests.factories import make_location, make_user
+from tests.factories import alert_payload, make_location, make_user
 
 
 @pytest.fixture
@@ -54,6 +54,26 @@ def test_retry_after_only_on_answers_that_ask_to_wait(limited, db):
     assert "X-RateLimit-Remaining" in answers[0].headers
     refused = [limited.get(path, headers=headers) for _ in range(2)][-1]
     assert refused.status_code == 429 and refused.headers["Retry-After"]
+
+
+def test_the_alert_webhook_answers_without_rate_limit_figures_until_it_refuses(app, db):
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_ALERTS="2 per 30 second",
+        ALLOW_UNAUTHENTICATED_ALERTS=True,
+    )
+    camera = create_app(config).test_client()
+    shop = make_location()
+    answers = [camera.post("/webhooks/alerts", json=alert_payload(shop.name)) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]
+    # Each figure costs the API a Redis round trip, and the camera system reads none of them.
+    assert not [name for name, _ in answers[0].headers if name.startswith("X-RateLimit")]
+    refused = answers[2]
+    assert refused.headers["X-RateLimit-Limit"] == "2" and refused.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 30
+    assert int(refused.headers["X-RateLimit-Reset"]) > time.time()
 
 
 def test_limits_count_per_token_and_per_address(limited, db):
