@@ -10,19 +10,23 @@ from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user
 
 
-@pytest.fixture
-def limited(app, db):
-    """A second app on the same database and Redis with small rate limits switched on."""
+def limited_app(app, **settings):
+    """A second app on the same database and Redis with rate limits switched on, and these settings."""
     config = make_config(
         SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
         REDIS_URL=app.config["REDIS_URL"],
         RATELIMIT_ENABLED=True,
-        RATELIMIT_PREFERENCES="2 per 2 second",
-        RATELIMIT_DEFAULT="3 per 30 second",
+        **settings,
     )
-    limited_app = create_app(config)
-    with limited_app.app_context():
-        yield limited_app.test_client()
+    return create_app(config)
+
+
+@pytest.fixture
+def limited(app, db):
+    """A limited app with small limits on preferences and elsewhere."""
+    limited = limited_app(app, RATELIMIT_PREFERENCES="2 per 2 second", RATELIMIT_DEFAULT="3 per 30 second")
+    with limited.app_context():
+        yield limited.test_client()
 
 
 def test_rate_limit_is_hit_with_retry_after_and_json_then_resets(limited, db):
@@ -57,14 +61,9 @@ def test_retry_after_only_on_answers_that_ask_to_wait(limited, db):
 
 
 def test_the_alert_webhook_answers_without_rate_limit_figures_until_it_refuses(app, db):
-    config = make_config(
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        REDIS_URL=app.config["REDIS_URL"],
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_ALERTS="2 per 30 second",
-        ALLOW_UNAUTHENTICATED_ALERTS=True,
-    )
-    camera = create_app(config).test_client()
+    camera = limited_app(
+        app, RATELIMIT_ALERTS="2 per 30 second", ALLOW_UNAUTHENTICATED_ALERTS=True
+    ).test_client()
     shop = make_location()
     answers = [camera.post("/webhooks/alerts", json=alert_payload(shop.name)) for _ in range(3)]
     assert [answer.status_code for answer in answers] == [201, 201, 429]
@@ -113,14 +112,7 @@ def test_nul_characters_are_refused(client, method, path, kwargs):
 
 
 def limited_behind(app, hops: int):
-    config = make_config(
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        REDIS_URL=app.config["REDIS_URL"],
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_DEFAULT="3 per 30 second",
-        PROXY_HOPS=hops,
-    )
-    return create_app(config).test_client()
+    return limited_app(app, RATELIMIT_DEFAULT="3 per 30 second", PROXY_HOPS=hops).test_client()
 
 
 def statuses_from(client, addresses: list[str]) -> list[int]:

@@ -46,10 +46,11 @@ class FcmConfigSchema(Schema):
 
 
 class AccessTokens:
-    """The service account's access token, refreshed by google-auth when it is about to expire."""
+    """A service account's project and access token, refreshed by google-auth when it is about to expire."""
 
     def __init__(self, account: Mapping, timeout: tuple[float, float]):
         self.credentials = service_account.Credentials.from_service_account_info(account, scopes=[FCM_SCOPE])
+        self.project_id = account["project_id"]
         connect, read = timeout
         # No retries of our own and a bounded wait: a slot's attempt must end in its timeout.
         self.request = Request(
@@ -97,7 +98,6 @@ class FcmSender(MessageSender):
         self.timeout = (config["HTTP_CONNECT_TIMEOUT"], config["HTTP_READ_TIMEOUT"])
         self.http = HttpClient(config)
         self._tokens: AccessTokens | None = None
-        self._project_id = ""
         self._tokens_lock = threading.Lock()
 
     def tokens(self) -> AccessTokens:
@@ -107,7 +107,6 @@ class FcmSender(MessageSender):
                 try:
                     account = json.loads(self.required_secret("FCM_SERVICE_ACCOUNT"))
                     self._tokens = AccessTokens(account, self.timeout)
-                    self._project_id = account["project_id"]
                 except (ValueError, KeyError, TypeError, GoogleAuthError) as error:
                     raise PermanentSendError(
                         f"FCM_SERVICE_ACCOUNT is not a service account key: {type(error).__name__}"
@@ -156,7 +155,7 @@ class FcmSender(MessageSender):
         tokens = self.tokens()
         token = tokens.current()
         response = self.http.post(
-            f"{self.api_url}/v1/projects/{self._project_id}/messages:send",
+            f"{self.api_url}/v1/projects/{tokens.project_id}/messages:send",
             json=self.payload(message, self.service_url, time.time()),
             headers={"Authorization": f"Bearer {token}"},
             timeout=self.timeout,

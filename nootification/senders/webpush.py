@@ -116,14 +116,6 @@ def application_server_key(private_key: str) -> str:
     return b64url_encode(point)
 
 
-def vapid_signer(config: Mapping, private_key: str | None) -> VapidSigner | None:
-    """The signer for the configured VAPID key, or None when Web Push is not configured."""
-    if not private_key:
-        return None
-    subject = config["WEBPUSH_VAPID_SUBJECT"] or f"mailto:{config['SMTP_FROM']}"
-    return VapidSigner(private_key, subject)
-
-
 @register
 class WebPushSender(UrlTargetSender):
     """Encrypts the notification for the subscription and POSTs it to its push service's endpoint; each push
@@ -149,7 +141,8 @@ class WebPushSender(UrlTargetSender):
             if self._signer is None:
                 private_key = self.required_secret("WEBPUSH_VAPID_PRIVATE_KEY")
                 try:
-                    self._signer = vapid_signer(self.config, private_key)
+                    subject = self.config["WEBPUSH_VAPID_SUBJECT"] or f"mailto:{self.config['SMTP_FROM']}"
+                    self._signer = VapidSigner(private_key, subject)
                 except (ValueError, TypeError):
                     raise PermanentSendError("WEBPUSH_VAPID_PRIVATE_KEY is not a P-256 private key") from None
             return self._signer
