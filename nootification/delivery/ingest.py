@@ -17,6 +17,9 @@ from nootification.observability.logs import log_context
 
 log = logging.getLogger(__name__)
 
+# Built once, as `publish`'s statements are: building and keying a statement costs more than running it.
+LOCATION_BY_NAME = sa.select(Location).where(Location.name == sa.bindparam("name"))
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -60,7 +63,7 @@ def ingest_alert(
 
 
 def _ingest(*, url: str, location: str, alert_uuid: str, label: str, time_spotted: datetime) -> IngestResult:
-    shop = db.session.scalar(sa.select(Location).where(Location.name == location))
+    shop = db.session.scalar(LOCATION_BY_NAME, {"name": location})
     if shop is None:
         raise InvalidInput("Unknown location.", field="location")
     content = {"url": url, "location": shop, "label": label, "time_spotted": time_spotted}

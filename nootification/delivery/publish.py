@@ -13,6 +13,9 @@ from nootification.services.recipients import Recipient, recipients_for
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
+# Built once: every alert runs them, and building and keying a statement costs more than running it.
+INSERT_ALERT = ALERTS.insert().returning(ALERTS.c.id)
+INSERT_DELIVERIES = DELIVERIES.insert()
 
 
 def first_escalation_at(received_at: datetime, severity: Severity, escalate_after: float) -> datetime | None:
@@ -61,23 +64,22 @@ def publish(alert: Alert) -> int:
     """
     rows = plan_deliveries(alert)
     alert.id = db.session.execute(
-        ALERTS.insert()
-        .values(
-            alert_uuid=alert.alert_uuid,
-            url=alert.url,
-            location_id=alert.location.id,
-            label=alert.label,
-            severity=alert.severity,
-            time_spotted=alert.time_spotted,
-            received_at=alert.received_at,
-            next_escalation_at=first_escalation_at(
+        INSERT_ALERT,
+        {
+            "alert_uuid": alert.alert_uuid,
+            "url": alert.url,
+            "location_id": alert.location.id,
+            "label": alert.label,
+            "severity": alert.severity,
+            "time_spotted": alert.time_spotted,
+            "received_at": alert.received_at,
+            "next_escalation_at": first_escalation_at(
                 alert.received_at, alert.severity, alert.location.escalate_after
             ),
-        )
-        .returning(ALERTS.c.id)
+        },
     ).scalar_one()
     if rows:
-        db.session.execute(DELIVERIES.insert(), [{**row, "alert_id": alert.id} for row in rows])
+        db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
     db.session.commit()
     enqueue([QueuedJob(row["id"], row["enqueue_count"]) for row in rows])
     return len(rows)

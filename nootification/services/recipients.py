@@ -33,10 +33,10 @@ class Staff:
     contact_points: tuple[PointView, ...]
 
 
-def _staff(membership: sa.Table, *conditions) -> list[Staff]:
+def _staff_query(membership: sa.Table, *conditions) -> sa.Select:
     """The users found through `membership` (joined on its user_id) with their contact points: one query."""
     users, points = User.__table__, ContactPoint.__table__
-    rows = db.session.execute(
+    return (
         sa.select(
             users.c.id,
             users.c.level,
@@ -52,8 +52,20 @@ def _staff(membership: sa.Table, *conditions) -> list[Staff]:
         .where(*conditions)
         .order_by(users.c.id, points.c.id)
     )
+
+
+# Built once: every alert runs one, and building and keying a statement costs more than running it.
+_TIERS = EscalationTier.__table__
+LOCATION_STAFF = _staff_query(user_locations, user_locations.c.location_id == sa.bindparam("location_id"))
+TIER_STAFF = _staff_query(
+    _TIERS, _TIERS.c.location_id == sa.bindparam("location_id"), _TIERS.c.tier == sa.bindparam("tier")
+)
+
+
+def _staff(query: sa.Select, parameters: dict) -> list[Staff]:
+    """The people `query` finds, each with their contact points, no ORM objects."""
     staff: list[Staff] = []
-    for row in rows:
+    for row in db.session.execute(query, parameters):
         if not staff or staff[-1].id != row.id:
             staff.append(Staff(row.id, row.level, row.push_address, ()))
         if row.channel is not None:
@@ -64,13 +76,12 @@ def _staff(membership: sa.Table, *conditions) -> list[Staff]:
 
 def staff_of(location_id: int) -> list[Staff]:
     """The users attached to a location (its first tier) with their contact points, no ORM objects."""
-    return _staff(user_locations, user_locations.c.location_id == location_id)
+    return _staff(LOCATION_STAFF, {"location_id": location_id})
 
 
 def tier_staff(location_id: int, tier: int) -> list[Staff]:
     """The people of one of a location's escalation tiers (2 and up) with their contact points."""
-    tiers = EscalationTier.__table__
-    return _staff(tiers, tiers.c.location_id == location_id, tiers.c.tier == tier)
+    return _staff(TIER_STAFF, {"location_id": location_id, "tier": tier})
 
 
 def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:

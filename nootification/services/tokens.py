@@ -19,6 +19,10 @@ ADMIN = "admin"
 SCOPES = (ALERTS_WRITE, PREFERENCES_SELF, ADMIN)
 TOKEN_PREFIX = "noot_"
 DEMO_PREFIX = "demo:"
+# Built once: every authenticated request runs it, and building and keying it cost more than running it.
+LIVE_TOKEN_BY_HASH = sa.select(ApiToken).where(
+    ApiToken.token_hash == sa.bindparam("token_hash"), ApiToken.revoked_at.is_(None)
+)
 
 
 def hash_token(token: str) -> str:
@@ -51,9 +55,7 @@ def create_token(*, name: str, scopes: list[str], user_uuid: str | None = None) 
 
 def authenticate(token: str) -> ApiToken | None:
     """The live token record for a presented token, or None."""
-    return db.session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    )
+    return db.session.scalar(LIVE_TOKEN_BY_HASH, {"token_hash": hash_token(token)})
 
 
 def live_token(token_id: int) -> ApiToken | None:
