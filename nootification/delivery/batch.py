@@ -27,6 +27,26 @@ log = logging.getLogger(__name__)
 LEASE_RENEWAL_AFTER = timedelta(seconds=1)
 
 DELIVERIES = Delivery.__table__
+# The outcomes' statements, built once: building and keying a statement costs more than running it.
+WRITE_CHANGE = (
+    sa.update(DELIVERIES)
+    .where(*still_held())
+    .values(
+        status=sa.bindparam("c_status"),
+        attempts=sa.bindparam("c_attempts"),
+        last_error=sa.bindparam("c_last_error"),
+        sent_at=sa.bindparam("c_sent_at"),
+        next_attempt_at=sa.bindparam("c_next_attempt_at"),
+        retry_round=sa.bindparam("c_retry_round"),
+        enqueue_count=sa.bindparam("c_enqueue_count"),
+        lease_expires_at=None,
+        updated_at=sa.bindparam("c_updated_at"),
+    )
+)
+WRITTEN_AT = sa.select(DELIVERIES.c.id).where(
+    DELIVERIES.c.id.in_(sa.bindparam("ids", expanding=True)),
+    DELIVERIES.c.updated_at == sa.bindparam("written_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -169,30 +189,10 @@ def _apply(session: Session, changes: Sequence[Change], now: datetime) -> list[C
     """Write the changes of deliveries this worker still holds (its lease unchanged); the ones written."""
     if not changes:
         return []
-    session.execute(
-        sa.update(DELIVERIES)
-        .where(*still_held())
-        .values(
-            status=sa.bindparam("c_status"),
-            attempts=sa.bindparam("c_attempts"),
-            last_error=sa.bindparam("c_last_error"),
-            sent_at=sa.bindparam("c_sent_at"),
-            next_attempt_at=sa.bindparam("c_next_attempt_at"),
-            retry_round=sa.bindparam("c_retry_round"),
-            enqueue_count=sa.bindparam("c_enqueue_count"),
-            lease_expires_at=None,
-            updated_at=now,
-        ),
-        [_values(change, now) for change in changes],
-    )
+    session.execute(WRITE_CHANGE, [_values(change, now) for change in changes])
     # Only a delivery whose lease another worker took over since (the sweeper gave it away) is left out.
     written = set(
-        session.scalars(
-            sa.select(DELIVERIES.c.id).where(
-                DELIVERIES.c.id.in_([change.delivery.id for change in changes]),
-                DELIVERIES.c.updated_at == now,
-            )
-        )
+        session.scalars(WRITTEN_AT, {"ids": [change.delivery.id for change in changes], "written_at": now})
     )
     for change in changes:
         if change.delivery.id not in written:
@@ -214,6 +214,7 @@ def _values(change: Change, now: datetime) -> dict:
         "c_next_attempt_at": later.at if later else None,
         "c_retry_round": delivery.retry_round + (1 if later and later.backoff else 0),
         "c_enqueue_count": delivery.enqueue_count + (1 if later else 0),
+        "c_updated_at": now,
     }
 
 

@@ -85,16 +85,8 @@ def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float
     """
     if not delivery_ids:
         return []
-    deliveries = Delivery.__table__
     taken = session.execute(
-        sa.update(deliveries)
-        .where(deliveries.c.id.in_(delivery_ids), deliveries.c.status.in_(CLAIMABLE))
-        .values(
-            status=DeliveryStatus.SENDING,
-            lease_expires_at=lease_for(now, lease_seconds),
-            updated_at=now,
-        )
-        .returning(deliveries.c.id)
+        CLAIM, {"ids": list(delivery_ids), "c_lease": lease_for(now, lease_seconds), "c_now": now}
     )
     return list(taken.scalars())
 
@@ -106,17 +98,7 @@ def renew(session: Session, delivery_ids: Sequence[str], *, lease: datetime, ren
     """
     if not delivery_ids:
         return set()
-    deliveries = Delivery.__table__
-    moved = session.execute(
-        sa.update(deliveries)
-        .where(
-            deliveries.c.id.in_(delivery_ids),
-            deliveries.c.status == DeliveryStatus.SENDING,
-            deliveries.c.lease_expires_at == lease,
-        )
-        .values(lease_expires_at=renewed)
-        .returning(deliveries.c.id)
-    )
+    moved = session.execute(RENEW, {"ids": list(delivery_ids), "r_lease": lease, "r_renewed": renewed})
     return set(moved.scalars())
 
 
@@ -140,38 +122,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]
     """The claimed deliveries with their alert, shop, recipient and the recipient's contact points."""
     if not delivery_ids:
         return []
-    d, a, s, u = Delivery.__table__, Alert.__table__, Location.__table__, User.__table__
-    rows = session.execute(
-        sa.select(
-            d.c.id,
-            d.c.channel,
-            attempts_made(d.c.id).label("attempts"),
-            outcome_unknown(d.c.id).label("after_unknown"),
-            d.c.retry_round,
-            d.c.enqueue_count,
-            d.c.deadline_at,
-            d.c.lease_expires_at,
-            d.c.user_id,
-            a.c.alert_uuid,
-            a.c.url,
-            a.c.label,
-            a.c.severity,
-            a.c.time_spotted,
-            a.c.received_at,
-            s.c.name.label("shop_name"),
-            s.c.display_name,
-            s.c.timezone,
-            u.c.user_uuid,
-            u.c.name.label("user_name"),
-            u.c.locale,
-            u.c.level,
-            u.c.push_address,
-        )
-        .join(a, a.c.id == d.c.alert_id)
-        .join(s, s.c.id == a.c.location_id)
-        .join(u, u.c.id == d.c.user_id)
-        .where(d.c.id.in_(delivery_ids))
-    ).all()
+    rows = session.execute(LOAD, {"ids": list(delivery_ids)}).all()
     points = contact_points_of(session, {row.user_id for row in rows})
     return [
         ClaimedDelivery(
@@ -221,3 +172,64 @@ def attempts_made(delivery_id) -> sa.ScalarSelect:
         .where(attempts.c.delivery_id == delivery_id)
         .scalar_subquery()
     )
+
+
+# The statements of every batch, built once: building and keying a statement costs more than running it,
+# and an expanding parameter spares coercing each id of a list.
+_DELIVERIES, _ALERTS = Delivery.__table__, Alert.__table__
+_SHOPS, _USERS = Location.__table__, User.__table__
+_BATCH = sa.bindparam("ids", expanding=True)
+
+CLAIM = (
+    sa.update(_DELIVERIES)
+    .where(_DELIVERIES.c.id.in_(_BATCH), _DELIVERIES.c.status.in_(CLAIMABLE))
+    .values(
+        status=DeliveryStatus.SENDING,
+        lease_expires_at=sa.bindparam("c_lease"),
+        updated_at=sa.bindparam("c_now"),
+    )
+    .returning(_DELIVERIES.c.id)
+)
+
+RENEW = (
+    sa.update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id.in_(_BATCH),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+        _DELIVERIES.c.lease_expires_at == sa.bindparam("r_lease"),
+    )
+    .values(lease_expires_at=sa.bindparam("r_renewed"))
+    .returning(_DELIVERIES.c.id)
+)
+
+LOAD = (
+    sa.select(
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.channel,
+        attempts_made(_DELIVERIES.c.id).label("attempts"),
+        outcome_unknown(_DELIVERIES.c.id).label("after_unknown"),
+        _DELIVERIES.c.retry_round,
+        _DELIVERIES.c.enqueue_count,
+        _DELIVERIES.c.deadline_at,
+        _DELIVERIES.c.lease_expires_at,
+        _DELIVERIES.c.user_id,
+        _ALERTS.c.alert_uuid,
+        _ALERTS.c.url,
+        _ALERTS.c.label,
+        _ALERTS.c.severity,
+        _ALERTS.c.time_spotted,
+        _ALERTS.c.received_at,
+        _SHOPS.c.name.label("shop_name"),
+        _SHOPS.c.display_name,
+        _SHOPS.c.timezone,
+        _USERS.c.user_uuid,
+        _USERS.c.name.label("user_name"),
+        _USERS.c.locale,
+        _USERS.c.level,
+        _USERS.c.push_address,
+    )
+    .join(_ALERTS, _ALERTS.c.id == _DELIVERIES.c.alert_id)
+    .join(_SHOPS, _SHOPS.c.id == _ALERTS.c.location_id)
+    .join(_USERS, _USERS.c.id == _DELIVERIES.c.user_id)
+    .where(_DELIVERIES.c.id.in_(_BATCH))
+)

@@ -14,6 +14,22 @@ from nootification.senders.base import SendError, TransientSendError
 
 MAX_ERROR_LENGTH = 500
 ATTEMPTS = DeliveryAttempt.__table__
+# Built once: every batch's outcomes run it, and building and keying a statement costs more than running it.
+FINISH_ATTEMPT = (
+    sa.update(ATTEMPTS)
+    .where(ATTEMPTS.c.delivery_id == sa.bindparam("d_id"), ATTEMPTS.c.number == sa.bindparam("d_number"))
+    .values(
+        started_at=sa.bindparam("d_started_at"),
+        finished_at=sa.bindparam("d_finished_at"),
+        outcome=sa.bindparam("d_outcome"),
+        http_status=sa.bindparam("d_http_status"),
+        error_class=sa.bindparam("d_error_class"),
+        error_message=sa.bindparam("d_error_message"),
+        latency_ms=sa.bindparam("d_latency_ms"),
+        retry_after=sa.bindparam("d_retry_after"),
+        provider_ref=sa.bindparam("d_provider_ref"),
+    )
+)
 
 
 def trim(text: str) -> str:
@@ -57,22 +73,7 @@ def finish(session: Session, results: Sequence[tuple[str, AttemptResult]]) -> No
     """Complete the in-flight rows of these attempts with how each went; not committed."""
     if not results:
         return
-    session.execute(
-        sa.update(ATTEMPTS)
-        .where(ATTEMPTS.c.delivery_id == sa.bindparam("d_id"), ATTEMPTS.c.number == sa.bindparam("d_number"))
-        .values(
-            started_at=sa.bindparam("d_started_at"),
-            finished_at=sa.bindparam("d_finished_at"),
-            outcome=sa.bindparam("d_outcome"),
-            http_status=sa.bindparam("d_http_status"),
-            error_class=sa.bindparam("d_error_class"),
-            error_message=sa.bindparam("d_error_message"),
-            latency_ms=sa.bindparam("d_latency_ms"),
-            retry_after=sa.bindparam("d_retry_after"),
-            provider_ref=sa.bindparam("d_provider_ref"),
-        ),
-        [_row(delivery_id, result) for delivery_id, result in results],
-    )
+    session.execute(FINISH_ATTEMPT, [_row(delivery_id, result) for delivery_id, result in results])
 
 
 def _row(delivery_id: str, result: AttemptResult) -> dict:
