@@ -17,7 +17,7 @@ limit_by_setting(blp, "RATELIMIT_ALERTS")
 
 @blp.route("/alerts", methods=["POST"], strict_slashes=False)
 @blp.doc(security=[{"webhookSignature": []}, {"bearerAuth": []}])
-@blp.arguments(AlertInSchema)
+@blp.arguments(AlertInSchema())
 @blp.response(201, AlertCreatedSchema, description="The alert is stored and its deliveries are queued.")
 @blp.alt_response(200, schema=AlertCreatedSchema, description="The same alert was already received.")
 @blp.alt_response(401, description="Unsigned, badly signed or stale, and no alerts:write token.")
