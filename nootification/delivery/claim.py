@@ -78,84 +78,6 @@ class ClaimedDelivery:
     after_unknown: bool = False
 
 
-def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float, now: datetime) -> list[str]:
-    """Take the deliveries still waiting to be sent (compare-and-set on their status); the ids taken.
-
-    Not committed: the caller commits the claim with what it writes before sending.
-    """
-    if not delivery_ids:
-        return []
-    taken = session.execute(
-        CLAIM, {"ids": list(delivery_ids), "c_lease": lease_for(now, lease_seconds), "c_now": now}
-    )
-    return list(taken.scalars())
-
-
-def renew(session: Session, delivery_ids: Sequence[str], *, lease: datetime, renewed: datetime) -> set[str]:
-    """Move the lease of deliveries this worker still holds under `lease` to `renewed`; the ids it could.
-
-    Not committed. The others were given away by the sweeper meanwhile: they are no longer this worker's.
-    """
-    if not delivery_ids:
-        return set()
-    moved = session.execute(RENEW, {"ids": list(delivery_ids), "r_lease": lease, "r_renewed": renewed})
-    return set(moved.scalars())
-
-
-def still_held() -> tuple[sa.ColumnElement[bool], ...]:
-    """Conditions for a write by the worker that claimed a delivery: it is still sending, under the same lease
-    (the sweeper has not given it away). Bound per row as `held_id` and `held_lease`."""
-    deliveries = Delivery.__table__
-    return (
-        deliveries.c.id == sa.bindparam("held_id"),
-        deliveries.c.status == DeliveryStatus.SENDING,
-        deliveries.c.lease_expires_at == sa.bindparam("held_lease"),
-    )
-
-
-def lease_for(now: datetime, lease_seconds: float) -> datetime:
-    """The end of a lease taken at `now`; it also tells this claim apart from any later one."""
-    return now + timedelta(seconds=lease_seconds)
-
-
-def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]:
-    """The claimed deliveries with their alert, shop, recipient and the recipient's contact points."""
-    if not delivery_ids:
-        return []
-    rows = session.execute(LOAD, {"ids": list(delivery_ids)}).all()
-    points = contact_points_of(session, {row.user_id for row in rows})
-    return [
-        ClaimedDelivery(
-            id=row.id,
-            channel=row.channel,
-            attempts=row.attempts,
-            retry_round=row.retry_round,
-            enqueue_count=row.enqueue_count,
-            deadline_at=row.deadline_at,
-            lease=row.lease_expires_at,
-            after_unknown=row.after_unknown,
-            alert=AlertView(
-                alert_uuid=row.alert_uuid,
-                url=row.url,
-                label=row.label,
-                severity=row.severity,
-                time_spotted=row.time_spotted,
-                received_at=row.received_at,
-                location=ShopView(row.shop_name, row.display_name, row.timezone),
-            ),
-            user=UserView(
-                user_uuid=row.user_uuid,
-                name=row.user_name,
-                locale=row.locale,
-                level=row.level,
-                push_address=row.push_address,
-                contact_points=points.get(row.user_id, ()),
-            ),
-        )
-        for row in rows
-    ]
-
-
 def outcome_unknown(delivery_id) -> sa.Exists:
     """Whether the ledger holds an attempt of the delivery whose outcome is unknown."""
     attempts = DeliveryAttempt.__table__
@@ -233,3 +155,81 @@ LOAD = (
     .join(_USERS, _USERS.c.id == _DELIVERIES.c.user_id)
     .where(_DELIVERIES.c.id.in_(_BATCH))
 )
+
+
+def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float, now: datetime) -> list[str]:
+    """Take the deliveries still waiting to be sent (compare-and-set on their status); the ids taken.
+
+    Not committed: the caller commits the claim with what it writes before sending.
+    """
+    if not delivery_ids:
+        return []
+    taken = session.execute(
+        CLAIM, {"ids": list(delivery_ids), "c_lease": lease_for(now, lease_seconds), "c_now": now}
+    )
+    return list(taken.scalars())
+
+
+def renew(session: Session, delivery_ids: Sequence[str], *, lease: datetime, renewed: datetime) -> set[str]:
+    """Move the lease of deliveries this worker still holds under `lease` to `renewed`; the ids it could.
+
+    Not committed. The others were given away by the sweeper meanwhile: they are no longer this worker's.
+    """
+    if not delivery_ids:
+        return set()
+    moved = session.execute(RENEW, {"ids": list(delivery_ids), "r_lease": lease, "r_renewed": renewed})
+    return set(moved.scalars())
+
+
+def still_held() -> tuple[sa.ColumnElement[bool], ...]:
+    """Conditions for a write by the worker that claimed a delivery: it is still sending, under the same lease
+    (the sweeper has not given it away). Bound per row as `held_id` and `held_lease`."""
+    deliveries = Delivery.__table__
+    return (
+        deliveries.c.id == sa.bindparam("held_id"),
+        deliveries.c.status == DeliveryStatus.SENDING,
+        deliveries.c.lease_expires_at == sa.bindparam("held_lease"),
+    )
+
+
+def lease_for(now: datetime, lease_seconds: float) -> datetime:
+    """The end of a lease taken at `now`; it also tells this claim apart from any later one."""
+    return now + timedelta(seconds=lease_seconds)
+
+
+def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]:
+    """The claimed deliveries with their alert, shop, recipient and the recipient's contact points."""
+    if not delivery_ids:
+        return []
+    rows = session.execute(LOAD, {"ids": list(delivery_ids)}).all()
+    points = contact_points_of(session, {row.user_id for row in rows})
+    return [
+        ClaimedDelivery(
+            id=row.id,
+            channel=row.channel,
+            attempts=row.attempts,
+            retry_round=row.retry_round,
+            enqueue_count=row.enqueue_count,
+            deadline_at=row.deadline_at,
+            lease=row.lease_expires_at,
+            after_unknown=row.after_unknown,
+            alert=AlertView(
+                alert_uuid=row.alert_uuid,
+                url=row.url,
+                label=row.label,
+                severity=row.severity,
+                time_spotted=row.time_spotted,
+                received_at=row.received_at,
+                location=ShopView(row.shop_name, row.display_name, row.timezone),
+            ),
+            user=UserView(
+                user_uuid=row.user_uuid,
+                name=row.user_name,
+                locale=row.locale,
+                level=row.level,
+                push_address=row.push_address,
+                contact_points=points.get(row.user_id, ()),
+            ),
+        )
+        for row in rows
+    ]
