@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 LEASE_RENEWAL_AFTER = timedelta(seconds=1)
 
 DELIVERIES = Delivery.__table__
-# The outcomes' statements, built once: building and keying a statement costs more than running it.
+# Hot paths' statements, built once (see delivery/claim.py): every batch's outcomes run them.
 WRITE_CHANGE = (
     sa.update(DELIVERIES)
     .where(*still_held())

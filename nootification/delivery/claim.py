@@ -96,8 +96,8 @@ def attempts_made(delivery_id) -> sa.ScalarSelect:
     )
 
 
-# The statements of every batch, built once: building and keying a statement costs more than running it,
-# and an expanding parameter spares coercing each id of a list.
+# The statements of every batch, built once, as every hot path's are (each alert's, each batch's): building
+# and keying a statement costs more than running it, and an expanding parameter spares coercing each id.
 _DELIVERIES, _ALERTS = Delivery.__table__, Alert.__table__
 _SHOPS, _USERS = Location.__table__, User.__table__
 _BATCH = sa.bindparam("ids", expanding=True)

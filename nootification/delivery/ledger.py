@@ -14,7 +14,7 @@ from nootification.senders.base import SendError, TransientSendError
 
 MAX_ERROR_LENGTH = 500
 ATTEMPTS = DeliveryAttempt.__table__
-# Built once: every batch's outcomes run it, and building and keying a statement costs more than running it.
+# A hot path's statement, built once (see delivery/claim.py): every batch's outcomes run it.
 FINISH_ATTEMPT = (
     sa.update(ATTEMPTS)
     .where(ATTEMPTS.c.delivery_id == sa.bindparam("d_id"), ATTEMPTS.c.number == sa.bindparam("d_number"))

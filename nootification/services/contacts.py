@@ -26,7 +26,7 @@ DEVICE_CHANNELS = ("fcm", "webpush")
 log = logging.getLogger(__name__)
 
 _POINTS = ContactPoint.__table__
-# Built once: every batch a worker claims runs it; building and keying a statement cost more than running it.
+# A hot path's statement, built once (see delivery/claim.py): every batch a worker claims runs it.
 POINTS_OF_USERS = (
     sa.select(
         _POINTS.c.user_id,

@@ -54,7 +54,7 @@ def _staff_query(membership: sa.Table, *conditions) -> sa.Select:
     )
 
 
-# Built once: every alert runs one, and building and keying a statement costs more than running it.
+# Hot paths' statements, built once (see delivery/claim.py): every alert runs one.
 _TIERS = EscalationTier.__table__
 LOCATION_STAFF = _staff_query(user_locations, user_locations.c.location_id == sa.bindparam("location_id"))
 TIER_STAFF = _staff_query(
