@@ -696,24 +696,38 @@ def vendor_received(stack: Stack, alert_uuid: str | None, outcome: str, timeout:
     return False
 
 
-def others_edited(
-    stack: Stack,
+def editable_for_others(
     messages: Sequence[Mapping[str, Any]],
     alerts: Sequence[PostedAlert],
+    users: Sequence[User],
     state: Mapping,
-    timeout: float = 30.0,
-) -> bool:
-    """Whether, once claimed, the alert's Slack (bot) and Telegram messages were edited to say who is on it;
-    true at once when it had none."""
+) -> list[Mapping[str, Any]]:
+    """The claimed alert's Slack (bot) and Telegram messages to people other than the one who claimed it: the
+    service edits those, never the claimer's own."""
     alert_uuid = state.get("alert_uuid")
-    editable = [
+    claimer = next((u for u in users if u.user_uuid == state.get("claimed_by_user_uuid")), None)
+    claimers_chats = {(c.channel, c.address) for c in claimer.contacts} if claimer else set()
+    return [
         m
         for m in messages
         if message_channel(m) in ("slack", "telegram")
         and not str(m.get("address", "")).startswith("http")
         and message_alert(m, alerts) == alert_uuid
+        and (message_channel(m), m.get("address")) not in claimers_chats
     ]
-    if not editable:
+
+
+def others_edited(
+    stack: Stack,
+    messages: Sequence[Mapping[str, Any]],
+    alerts: Sequence[PostedAlert],
+    users: Sequence[User],
+    state: Mapping,
+    timeout: float = 30.0,
+) -> bool:
+    """Whether, once claimed, the others' Slack (bot) and Telegram messages were edited to say who is on it;
+    true at once when there were none."""
+    if not editable_for_others(messages, alerts, users, state):
         return True
     notice = f"{state.get('claimed_by')} is on it"
     deadline = time.monotonic() + timeout
@@ -725,7 +739,7 @@ def others_edited(
     return False
 
 
-def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
+def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert], users: Sequence[User]) -> bool:
     """Through the action links of one alert: the page, a claim, a second person's claim refused (when the
     alert reached two), an outcome, then the alert's state. Skipped when no push message went out."""
     messages = fetch_messages(stack.session, stack.stub)
@@ -753,7 +767,7 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert]) -> bool:
         "the outcome recorded": state.get("outcome") == "false_alarm",
         "everyone listed as told": set(links) <= {person["user_uuid"] for person in state.get("told", [])},
         "the camera vendor told": vendor_received(stack, state.get("alert_uuid"), form["outcome"]),
-        "the others' chat messages edited": others_edited(stack, messages, alerts, state),
+        "the others' chat messages edited": others_edited(stack, messages, alerts, users, state),
     }
     for what, passed in checks.items():
         level = logging.INFO if passed else logging.ERROR
@@ -909,7 +923,7 @@ def _levels_and_alerts(
         alerts = [post_alert(stack.session, stack.api, plan, tokens.alerts) for plan in plans]
         return (
             check_receipts(stack, alerts, users, routes, timeout)
-            and check_staff_loop(stack, alerts)
+            and check_staff_loop(stack, alerts, users)
             and (
                 not staff_links(fetch_messages(stack.session, stack.stub), [a.alert_uuid for a in alerts])
                 or (

@@ -29,6 +29,7 @@ from e2e import (
     compare,
     contacts_of,
     e2e_webhooks,
+    editable_for_others,
     expected_deliveries,
     format_report,
     latencies_ms,
@@ -855,3 +856,18 @@ def test_staff_links_are_the_action_link_paths_of_the_alert_that_reached_most_pe
     assert staff_links(messages, [lone.alert_uuid, shared.alert_uuid]) == {"alice": "/s/ccc", "bob": "/s/ddd"}
     assert staff_links(messages, [lone.alert_uuid]) == {"alice": "/s/aaa"}
     assert staff_links(messages, []) == {}
+
+
+def test_only_the_others_chat_messages_are_expected_to_be_edited_after_a_claim():
+    claimed = alert("a1", "Casino", "critical")
+    zoe = User("zoe", "STANDARD", frozenset({"Casino"}), (Contact("telegram", "1001"),))
+    sam = User("sam", "STANDARD", frozenset({"Casino"}), (Contact("slack", "C042"),))
+    messages = [
+        {"channel": "telegram", "address": "1001", "text": f"Theft: {claimed.url}"},
+        {"channel": "slack", "address": "C042", "alert_uuid": "a1"},
+        {"channel": "slack", "address": "https://hooks.slack.example.com/x", "alert_uuid": "a1"},
+        {"channel": "telegram", "address": "2002", "text": "another alert"},
+    ]
+    state = {"alert_uuid": "a1", "claimed_by_user_uuid": "zoe"}
+    assert editable_for_others(messages, [claimed], [zoe, sam], state) == [messages[1]]
+    assert editable_for_others(messages[:1], [claimed], [zoe, sam], state) == []
