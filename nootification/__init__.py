@@ -13,6 +13,7 @@ from nootification.extensions import redis_queue, register_database
 from nootification.observability import register_observability
 from nootification.observability.metrics import register_metrics
 from nootification.security import register_security
+from nootification.services.keys import refuse_weak_keys
 from nootification.services.metrics import expected_series
 
 
@@ -25,6 +26,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
 
+    refuse_weak_keys(app)
     register_observability(app)
     register_metrics(app, expected_series(app.config))
     register_database(app)

@@ -18,6 +18,7 @@ from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
 from nootification.errors import Conflict
 from nootification.extensions import redis_queue
 from nootification.models import ApiToken
+from nootification.services.keys import TICKETS, signing_key, verifying_keys
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate, live_token
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ TOKEN_KEY = "nootification.token"
 WEBHOOK_ID_KEY = "nootification.webhook_id"
 REPLAY_TTL_SECONDS = 15 * 60  # longer than the ±5 min a signature is accepted for
 TICKET_TTL_SECONDS = 60
+# API processes on several hosts may disagree on the time by this much.
+TICKET_CLOCK_SKEW_SECONDS = 5
 TICKET_PATTERN = re.compile(r"(\d{1,10})\.(\d{1,12})\.([0-9a-f]{64})", re.ASCII)
 
 
@@ -84,11 +87,8 @@ def require_scope(scope: str) -> Callable[[], None]:
     return check
 
 
-def _ticket_signature(payload: str) -> str:
-    secret = current_app.config["SECRET_KEY"]
-    if not secret:
-        raise ServiceUnavailable("SECRET_KEY is not set, so tickets cannot be signed.")
-    return hmac.new(secret.encode(), f"ticket:{payload}".encode(), hashlib.sha256).hexdigest()
+def _ticket_signature(key: bytes, payload: str) -> str:
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def issue_ticket(token: ApiToken, *, now: float | None = None) -> str:
@@ -97,21 +97,37 @@ def issue_ticket(token: ApiToken, *, now: float | None = None) -> str:
     For clients that cannot send an Authorization header (EventSource); being short-lived, a ticket
     that ends up in a URL or an access log is of no use for long.
     """
+    key = signing_key(current_app.config, TICKETS)
+    if key is None:
+        raise ServiceUnavailable("SECRET_KEY is not set, so tickets cannot be signed.")
     expires = int(time.time() if now is None else now) + TICKET_TTL_SECONDS
     payload = f"{token.id}.{expires}"
-    return f"{payload}.{_ticket_signature(payload)}"
+    return f"{payload}.{_ticket_signature(key, payload)}"
 
 
 def require_ticket(scope: str) -> None:
-    """401 unless the `ticket` parameter is fresh and signed here for a live token; 403 without the scope."""
+    """401 unless the `ticket` parameter is fresh and signed here for a live token; 403 without the scope.
+
+    A ticket whose expiry lies further ahead than TICKET_TTL_SECONDS was not issued here, whatever its
+    signature: one minted with a stolen key is as short-lived as ours.
+    """
     match = TICKET_PATTERN.fullmatch(request.args.get("ticket", ""))
     if match is None:
         raise unauthorized("A ticket (from POST /ops/ticket) is required.")
     token_id, expires, signature = match.groups()
-    if not hmac.compare_digest(signature, _ticket_signature(f"{token_id}.{expires}")):
+    keys = verifying_keys(current_app.config, TICKETS)
+    if not keys:
+        raise ServiceUnavailable("SECRET_KEY is not set, so tickets cannot be checked.")
+    # Every key is tried, so the time taken does not tell which one signed.
+    payload = f"{token_id}.{expires}"
+    signed = [hmac.compare_digest(signature, _ticket_signature(key, payload)) for key in keys]
+    if not any(signed):
         raise unauthorized("The ticket's signature is wrong.")
-    if int(expires) < time.time():
+    now = time.time()
+    if int(expires) < now:
         raise unauthorized("The ticket has expired; get a new one.")
+    if int(expires) > now + TICKET_TTL_SECONDS + TICKET_CLOCK_SKEW_SECONDS:
+        raise unauthorized("The ticket's expiry lies further ahead than a ticket lives; get a new one.")
     token = live_token(int(token_id))
     if token is None:
         raise unauthorized("The ticket's token is revoked.")

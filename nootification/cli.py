@@ -1,5 +1,5 @@
 """`flask` commands: worker, scheduler, the quick start's API server, data loading, sweeping and replaying
-deliveries, API tokens and the VAPID key."""
+deliveries, API tokens, the VAPID key and the key ring."""
 
 import logging
 import os
@@ -22,6 +22,7 @@ from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
+from nootification.services.keys import rotate_keys
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 from nootification.services.web_push import new_private_key, vapid_public_key
@@ -300,6 +301,30 @@ def vapid_public_key_command() -> None:
         raise click.ClickException(error.message) from error
 
 
+@click.group("keys")
+def keys_group() -> None:
+    """The key ring that signs action links and ops tickets and keys the vendor's pseudonyms."""
+
+
+@keys_group.command("rotate")
+@with_appcontext
+def rotate_keys_command() -> None:
+    """Write a new random key first in SECRET_KEY_FILE, keeping the older keys after it.
+
+    The new key signs once every API, worker and scheduler process is restarted; the older ones still verify
+    the links and tickets they signed. The last line keys the vendor's pseudonyms: keep it. No key is printed.
+    """
+    try:
+        rotation = rotate_keys(current_app.config)
+    except NootificationError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(
+        f"wrote a new signing key first in {rotation.path}; kept {rotation.keys_before} older key(s) after "
+        "it, which still verify what they signed. Restart every API, worker and scheduler process to sign "
+        "with the new key."
+    )
+
+
 def register_commands(app: Flask) -> None:
     """Add the commands to `flask`."""
     commands = (
@@ -312,6 +337,7 @@ def register_commands(app: Flask) -> None:
         alerts_group,
         tokens_group,
         vapid_group,
+        keys_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -40,6 +40,23 @@ def read_secret(name: str) -> str | None:
     return value
 
 
+def read_key_ring(environ: Mapping[str, str] = os.environ) -> tuple[str | None, tuple[str, ...]]:
+    """SECRET_KEY and the older keys that still verify (SECRET_KEY_FALLBACKS).
+
+    SECRET_KEY, else the first line of the file SECRET_KEY_FILE names, signs; the file's further lines and
+    SECRET_KEY_FALLBACKS (separated by commas or whitespace) only verify.
+    """
+    if environ.get("SECRET_KEY") is not None:
+        keys = [environ["SECRET_KEY"].strip()]
+    elif environ.get("SECRET_KEY_FILE"):
+        keys = Path(environ["SECRET_KEY_FILE"]).read_text(encoding="utf-8").splitlines()
+    else:
+        keys = []
+    keys = [key.strip() for key in keys if key.strip()]
+    fallbacks = environ.get("SECRET_KEY_FALLBACKS", "").replace(",", " ").split()
+    return (keys[0] if keys else None), (*keys[1:], *fallbacks)
+
+
 def _secret_list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (read_secret(name) or "").split(",") if item.strip())
 
@@ -153,10 +170,13 @@ class Config:
     SILENT_LOCATION_MIN_ALERTS = _env_int("SILENT_LOCATION_MIN_ALERTS", 50)
     SILENT_LOCATION_HOURS = _env_float("SILENT_LOCATION_HOURS", 12.0)
 
-    # Signs the ops page's short-lived tickets and the staff's action links (HMAC); from SECRET_KEY or the
-    # file SECRET_KEY_FILE names. Every API and worker process must share it. Unset: the ops page cannot
-    # connect and messages go out without an action link.
-    SECRET_KEY = read_secret("SECRET_KEY")
+    # The key ring (services/keys.py): SECRET_KEY signs the ops page's tickets and the staff's action links,
+    # the older SECRET_KEY_FALLBACKS still verify them; the oldest keys the vendor's pseudonyms. From
+    # SECRET_KEY and SECRET_KEY_FALLBACKS, or from the lines of SECRET_KEY_FILE (first line signs), which
+    # `flask keys rotate` rewrites. Every API and worker process must share it. Unset: the ops page cannot
+    # connect, messages go out without an action link and the vendor's events without pseudonyms.
+    SECRET_KEY, SECRET_KEY_FALLBACKS = read_key_ring()
+    SECRET_KEY_FILE = _env_str("SECRET_KEY_FILE", "")
     # Where staff phones reach the API: the base of the action link in every message ("" leaves it out).
     PUBLIC_URL = _env_str("PUBLIC_URL", "http://127.0.0.1:8000")
     # An action link works until its alert is stale (FRESHNESS_*) plus this many hours.
@@ -260,3 +280,5 @@ class TestConfig(Config):
     HTTP_READ_TIMEOUT = 1.0
     SMTP_TIMEOUT = 1.0
     SECRET_KEY = "test-only-secret-key"
+    SECRET_KEY_FALLBACKS = ()
+    SECRET_KEY_FILE = ""

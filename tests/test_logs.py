@@ -3,11 +3,14 @@
 import io
 import json
 import logging
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from nootification.models import Level
 from nootification.observability.logs import ContextFilter, JsonFormatter, TextFormatter, log_context, mask
+from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, create_token
 from tests.factories import alert_payload, make_location, make_user
 
@@ -77,6 +80,20 @@ def test_text_format_is_masked_too():
         logger.removeHandler(handler)
     assert "noot_abcdefghijklmnopqrst" not in stream.getvalue()
     assert "[request=- job=-]" in stream.getvalue()
+
+
+def test_a_bare_link_token_in_a_log_line_is_masked():
+    token = link_token(str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC), "test-only-secret-key")
+    stream, handler = capture(JsonFormatter())
+    logger = logging.getLogger("nootification.test")
+    logger.addHandler(handler)
+    try:
+        logger.warning("link %s refused; again as token=%s", token, token)
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert token not in stream.getvalue()
+    assert line["message"] == "link [link] refused; again as token=[link]"
 
 
 def test_a_full_run_logs_no_secret_or_personal_data(channels_app, smtp_server):

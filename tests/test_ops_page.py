@@ -187,6 +187,16 @@ def test_the_stream_refuses_a_missing_forged_expired_or_revoked_ticket(app, clie
     assert status(ticket) == 401
 
 
+def test_a_ticket_signed_with_our_key_but_expiring_past_the_ticket_lifetime_is_refused(anonymous):
+    # As one minted with a stolen key would be: its signature is right, its expiry a day away.
+    admin = create_token(name="spare admin", scopes=["admin"]).record
+    far = issue_ticket(admin, now=time.time() + 24 * 3600)
+    response = anonymous.get("/ops/events", query_string={"ticket": far}, buffered=False)
+    response.close()
+    assert response.status_code == 401
+    assert "further ahead" in response.json["message"]
+
+
 def test_the_stream_sends_a_snapshot_then_each_change_then_ends(app, client, run_worker, served):
     make_user(make_location(), level=Level.STANDARD, name="Camille")
     first = alert_payload()

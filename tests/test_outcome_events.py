@@ -147,6 +147,26 @@ def test_a_refusal_fails_the_event_for_good(app, vendor, alert_with_staff, run_w
 
 def test_a_pseudonym_is_stable_and_differs_per_person_and_per_key(alert_with_staff):
     _, camille = alert_with_staff
-    assert outcome_events.pseudonym(camille, "key") == outcome_events.pseudonym(camille, "key")
-    assert outcome_events.pseudonym(camille, "key") != outcome_events.pseudonym(camille, "other key")
-    assert outcome_events.pseudonym(None, "key") is None
+    assert outcome_events.pseudonym(camille, b"key") == outcome_events.pseudonym(camille, b"key")
+    assert outcome_events.pseudonym(camille, b"key") != outcome_events.pseudonym(camille, b"other key")
+    assert outcome_events.pseudonym(None, b"key") is None
+    assert outcome_events.pseudonym(camille, None) is None
+
+
+def test_without_a_secret_key_the_vendor_gets_no_pseudonym_keyed_with_its_own_secret(
+    app, vendor, alert_with_staff, run_worker
+):
+    alert, camille = alert_with_staff
+    app.config["SECRET_KEY"] = None
+    claim(alert, camille, now=alert.received_at + timedelta(seconds=30))
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    run_worker()
+
+    [event] = vendor.received
+    assert (event["data"]["outcome"], event["data"]["claimed_by"], event["data"]["recorded_by"]) == (
+        "false_alarm",
+        None,
+        None,
+    )
+    # The vendor holds SECRET: a pseudonym keyed with it would tell them who is behind it.
+    assert outcome_events.pseudonym(camille, SECRET.encode()) not in json.dumps(event)

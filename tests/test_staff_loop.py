@@ -57,10 +57,10 @@ def test_a_link_reads_back_as_its_alert_and_user_until_it_expires():
     now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
     token = link_token(alert_uuid, user_uuid, now + timedelta(minutes=5), SECRET)
     assert len(token) == 70
-    scope = read_token(token, SECRET, now)
+    scope = read_token(token, [SECRET], now)
     assert (scope.alert_uuid, scope.user_uuid) == (alert_uuid, user_uuid)
     with pytest.raises(Exception, match="expired") as expired:
-        read_token(token, SECRET, now + timedelta(minutes=6))
+        read_token(token, [SECRET], now + timedelta(minutes=6))
     assert expired.value.status_code == 410
 
 
@@ -79,8 +79,47 @@ def test_a_forged_or_damaged_link_is_not_found(tamper):
         "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41", now, SECRET
     )
     with pytest.raises(Exception, match="not valid") as invalid:
-        read_token(tamper(token), SECRET, now)
+        read_token(tamper(token), [SECRET], now)
     assert invalid.value.status_code == 404
+
+
+URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def other_spellings(token: str) -> list[str]:
+    """Strings a lenient base64 decoder reads as the same bytes as the token."""
+    last = URLSAFE.index(token[-1])
+    # 70 characters carry 420 bits for 416: the last character's two low bits are spare.
+    spare_bits = [token[:-1] + URLSAFE[last ^ flip] for flip in (1, 2, 3)]
+    return [
+        *spare_bits,
+        token + "==",  # padding
+        token[:35] + "." + token[35:],  # a character the decoder skips
+        token.replace("-", "+").replace("_", "/") if "-" in token or "_" in token else token + "=",
+    ]
+
+
+def test_a_link_has_one_spelling_only():
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    token = link_token(
+        "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41", now, SECRET
+    )
+    assert read_token(token, [SECRET], now).user_uuid == "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41"
+    for spelling in other_spellings(token):
+        with pytest.raises(Exception, match="not valid") as invalid:
+            read_token(spelling, [SECRET], now)
+        assert invalid.value.status_code == 404, spelling
+
+
+def test_a_link_altered_in_its_last_characters_spare_bits_is_not_found(shop_staff, client, stub, anonymous):
+    camille, _, _ = shop_staff
+    _, links = sent_alert(client, stub)
+    path = path_of(links[camille.user_uuid])
+    assert anonymous.get(f"{path}/state").status_code == 200
+    token = path.removeprefix("/s/")
+    altered = token[:-1] + URLSAFE[URLSAFE.index(token[-1]) ^ 1]
+    answer = anonymous.get(f"/s/{altered}/state")
+    assert answer.status_code == 404 and answer.json["errors"] == {"link": ["This link is not valid."]}
 
 
 def test_a_link_signed_with_another_key_is_not_found():
@@ -89,7 +128,7 @@ def test_a_link_signed_with_another_key_is_not_found():
         "6f1c3f1e-8a57-4a43-a2f8-2f7f4f1e0c11", "0b7ae2d5-3c8e-4b7a-9a3c-0e7d7c6b5a41", now, "another key"
     )
     with pytest.raises(Exception, match="not valid"):
-        read_token(token, SECRET, now)
+        read_token(token, [SECRET], now)
 
 
 def test_links_last_while_the_alert_is_fresh_plus_a_few_hours(app):

@@ -3,8 +3,8 @@
 An event is written with the outcome, in the same transaction, so none is lost; a job sends it once that is
 committed, and each sweep queues again whatever is due: a retry after a failure (backed off as deliveries
 are), a job Redis lost, an event whose sender died under its lease. The event's id is its `webhook-id` on
-every try, so the vendor can drop a repeat. Staff appear as pseudonyms (an HMAC of their UUID under
-SECRET_KEY), never by name or UUID.
+every try, so the vendor can drop a repeat. Staff appear as pseudonyms (an HMAC of their UUID under the
+pseudonyms' key, services/keys.py), never by name or UUID; without SECRET_KEY, not at all.
 """
 
 import hashlib
@@ -28,6 +28,7 @@ from nootification.models import Alert, OutcomeEvent, OutcomeEventStatus, User, 
 from nootification.senders.base import PermanentSendError, SendError
 from nootification.senders.http import raise_for_status
 from nootification.senders.transport import HttpClient
+from nootification.services.keys import pseudonym_key
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +119,16 @@ def replay(alert_uuid: str) -> OutcomeEvent:
     return event
 
 
-def pseudonym(user: User | None, secret: str) -> str | None:
-    """How a member of staff appears to the vendor: stable, and telling nothing about who they are."""
-    if user is None:
+def pseudonym(user: User | None, key: bytes | None) -> str | None:
+    """How a member of staff appears to the vendor: stable, and telling nothing about who they are; None
+    without a user or without a key."""
+    if user is None or key is None:
         return None
-    digest = hmac.new(secret.encode(), f"staff:{user.user_uuid}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(key, f"staff:{user.user_uuid}".encode(), hashlib.sha256).hexdigest()
     return f"staff-{digest[:20]}"
 
 
-def payload(alert: Alert, sent_at: datetime, secret: str) -> dict:
+def payload(alert: Alert, sent_at: datetime, key: bytes | None) -> dict:
     """The event: what happened, when the alert was claimed, the value recovered, by whom (pseudonyms)."""
     cents = alert.outcome_value_cents
     return {
@@ -140,8 +142,8 @@ def payload(alert: Alert, sent_at: datetime, secret: str) -> dict:
             "value_recovered": None if cents is None else cents / 100,
             "claimed_at": alert.claimed_at.isoformat() if alert.claimed_at else None,
             "outcome_at": alert.outcome_at.isoformat() if alert.outcome_at else None,
-            "claimed_by": pseudonym(alert.claimed_by, secret),
-            "recorded_by": pseudonym(alert.outcome_by, secret),
+            "claimed_by": pseudonym(alert.claimed_by, key),
+            "recorded_by": pseudonym(alert.outcome_by, key),
         },
     }
 
@@ -152,8 +154,8 @@ def _post(event_id: str, alert: Alert, config: Mapping) -> None:
         raise PermanentSendError("VENDOR_WEBHOOK_SECRET is not set")
     seconds = int(time.time())  # whole seconds: the signed timestamp and the header must be the same number
     sent_at = datetime.fromtimestamp(seconds, UTC)
-    # Pseudonyms are keyed with SECRET_KEY, else with the vendor's own secret: never with an empty key.
-    body = json.dumps(payload(alert, sent_at, config["SECRET_KEY"] or secret), separators=(",", ":"))
+    # Never keyed with the vendor's own secret, who could then tell who is behind each pseudonym.
+    body = json.dumps(payload(alert, sent_at, pseudonym_key(config)), separators=(",", ":"))
     headers = {
         "Content-Type": "application/json",
         "webhook-id": event_id,

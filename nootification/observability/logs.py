@@ -21,9 +21,14 @@ MASKS = (
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
     (re.compile(r"\+[1-9]\d{6,14}\b"), "[phone]"),
     (re.compile(r"/s/[A-Za-z0-9_-]{40,}"), "/s/[link]"),
+    # A staff link's token without its /s/ (an argument, a variable's value): 70 URL-safe characters.
+    (re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{70}(?![A-Za-z0-9_-])"), "[link]"),
     # Native push: a service account's key, Google access tokens, signed JWTs (VAPID, OAuth assertions).
     (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+        # To the end of the text when its END line is gone (a value cut short by Sentry's length limit).
+        re.compile(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----|.*)", re.DOTALL
+        ),
         "[key]",
     ),
     (re.compile(r"\bya29\.[A-Za-z0-9._-]+"), "[token]"),
