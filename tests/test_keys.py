@@ -1,5 +1,7 @@
 """The key ring: rotation that breaks no link nor pseudonym, and weak keys refused at start."""
 
+import hashlib
+import hmac
 import re
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,14 @@ def test_the_ring_comes_from_the_key_file_lines_or_the_fallbacks(tmp_path):
         third,
     )
     assert read_key_ring({}) == (None, ())
+
+
+def test_pseudonyms_stay_what_they_were_before_the_ring(db):
+    """A one-key ring gives the vendor the pseudonyms it knew: an HMAC of "staff:<uuid>" under SECRET_KEY."""
+    camille = make_user(name="Camille")
+    key = new_key()
+    expected = hmac.new(key.encode(), f"staff:{camille.user_uuid}".encode(), hashlib.sha256).hexdigest()
+    assert pseudonym(camille, pseudonym_key({"SECRET_KEY": key})) == f"staff-{expected[:20]}"
 
 
 def test_each_use_derives_its_own_key_from_the_ring():

@@ -1,10 +1,10 @@
 """The key ring: SECRET_KEY signs, SECRET_KEY_FALLBACKS still verify, and each use derives its own key.
 
-Links, ops tickets and vendor pseudonyms never use a key of the ring as it is: each derives its own with HKDF
-(SHA-256) under its own label, so no value made for one use is valid for another. Links and tickets are signed
-with the first key and verified with every key of the ring, so that a rotation does not break those already
-out. Pseudonyms are keyed with the last key of the ring, the oldest, which `flask keys rotate` never replaces:
-a vendor's pseudonyms stay the same across rotations.
+Links and ops tickets never use a key of the ring as it is: each derives its own with HKDF (SHA-256) under
+its own label, so no value made for one use is valid for another. They are signed with the first key and
+verified with every key of the ring, so that a rotation does not break those already out. Pseudonyms are a
+labelled HMAC ("staff:" + the user's UUID, as before the ring) under the ring's last key, the oldest, which
+`flask keys rotate` never replaces: a vendor's pseudonyms stay the same across rotations and this upgrade.
 """
 
 import os
@@ -23,7 +23,6 @@ from nootification.errors import Conflict
 
 LINKS = b"nootification staff links"
 TICKETS = b"nootification ops tickets"
-PSEUDONYMS = b"nootification vendor pseudonyms"
 
 MIN_KEY_BYTES = 32
 # Secret values written in this repository (examples, defaults, tests): whoever reads the code knows them.
@@ -71,9 +70,13 @@ def verifying_keys(config: Mapping, label: bytes) -> list[bytes]:
 
 
 def pseudonym_key(config: Mapping) -> bytes | None:
-    """The key of vendor pseudonyms: from the ring's oldest key, which rotation keeps; None without a ring."""
+    """The key of vendor pseudonyms: the ring's oldest key, which rotation keeps; None without a ring.
+
+    The pseudonym's HMAC carries its own label (outcome_events.pseudonym), and neither links nor tickets use a
+    key of the ring underived: the value serves no other use.
+    """
     ring = key_ring(config)
-    return derived_key(ring[-1], PSEUDONYMS) if ring else None
+    return ring[-1].encode() if ring else None
 
 
 def weak_key_reason(key: str) -> str | None:
