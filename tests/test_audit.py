@@ -315,3 +315,37 @@ def test_the_table_made_by_the_migrations_refuses_update_and_delete(app):
         flask_migrate.downgrade(revision="base")
         with db.engine.begin() as connection:
             connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def test_a_change_whose_audit_row_cannot_be_stored_is_not_stored_either(client, db):
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE audit_log"))
+    assert client.post("/locations", json={"name": SHOP}).status_code >= 500
+    db.session.rollback()
+    assert client.get(f"/locations/{SHOP}").status_code == 404
+
+
+def test_a_phone_registering_itself_is_recorded_under_its_users_token(app, db):
+    user = make_user(make_location())
+    own = create_token(name="Camille's phone", scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {own.token}"
+    device = {"address": "fcm-registration-token-1"}
+    assert client.put(f"/preferences/{user.user_uuid}/devices/fcm", json=device).status_code == 200
+    entry = only_entry(action="contact_point.set")
+    assert (entry.actor_name, entry.target_id, entry.after["address"]) == (
+        "Camille's phone",
+        user.user_uuid,
+        MASK,
+    )
+
+
+def test_demo_tokens_revoke_and_create_each_with_a_row(app, db, tmp_path):
+    runner = app.test_cli_runner()
+    output = tmp_path / "tokens.json"
+    assert runner.invoke(args=["tokens", "demo", "--output", str(output)]).exit_code == 0
+    assert runner.invoke(args=["tokens", "demo", "--output", str(output)]).exit_code == 0
+    revoked = entries(action="token.revoke")
+    assert len(revoked) == 2  # the first run's admin and alerts tokens (no users here)
+    assert {e.actor_name for e in revoked} == {"cli: tokens demo"}
+    assert len(entries(action="token.create", actor_name="cli: tokens demo")) == 4
