@@ -1,4 +1,5 @@
-"""Who is calling: bearer tokens with scopes, short-lived tickets for them, and signed webhooks for alerts."""
+"""Who is calling: bearer tokens with scopes, short-lived tickets for them, signed webhooks for alerts, and
+whom the audit log names for a change."""
 
 import binascii
 import hashlib
@@ -9,7 +10,8 @@ import re
 import time
 from collections.abc import Callable
 
-from flask import Response, current_app, request
+import click
+from flask import Response, current_app, has_request_context, request
 from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.datastructures import WWWAuthenticate
@@ -18,6 +20,7 @@ from werkzeug.exceptions import Forbidden, ServiceUnavailable, Unauthorized
 from nootification.errors import Conflict
 from nootification.extensions import redis_queue
 from nootification.models import ApiToken
+from nootification.services.audit import SYSTEM, Actor
 from nootification.services.keys import TICKETS, signing_key, verifying_keys
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate, live_token
 
@@ -67,6 +70,19 @@ def token_identity() -> str | None:
     """What the rate limits count a request against when its bearer token authenticates; None otherwise."""
     token = authenticated_token()
     return None if token is None else f"token:{token.id}"
+
+
+def current_actor() -> Actor:
+    """Who makes a change now: the request's token and client address, else the `flask` command being run."""
+    if has_request_context():
+        token = authenticated_token()
+        name = "anonymous" if token is None else token.name
+        return Actor(token_id=None if token is None else token.id, name=name, address=request.remote_addr)
+    command = click.get_current_context(silent=True)
+    if command is not None:
+        # "flask tokens create" -> "cli: tokens create": the program's own name tells nothing.
+        return Actor(token_id=None, name=f"cli: {command.command_path.partition(' ')[2]}".rstrip(": "))
+    return SYSTEM
 
 
 def has_scope(token: ApiToken, scope: str) -> bool:

@@ -427,3 +427,59 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User | None] = relationship()
+
+
+class AuditEntry(db.Model):
+    """One administrative change: who made it, from where, what it was, and the target before and after.
+
+    Targets are named by value, never by a foreign key: deleting a user or a shop leaves its history alone.
+    Personal fields are masked before they are stored, so forgetting a person never edits this table; the
+    database refuses every UPDATE and DELETE on it (see AUDIT_LOG_TRIGGERS).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor_token_id: Mapped[int | None]
+    actor_name: Mapped[str] = mapped_column(sa.String(200))
+    actor_address: Mapped[str | None] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_type: Mapped[str] = mapped_column(sa.String(32))
+    target_id: Mapped[str] = mapped_column(sa.String(255))
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
+    changed: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+
+APPEND_ONLY = "the audit log is append-only"
+# The same statements as migration 0014 runs, for a schema made by create_all (the tests, `db.create_all`).
+AUDIT_LOG_TRIGGERS = {
+    "sqlite": (
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+        f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$",
+        "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()",
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
+    ),
+}
+
+
+@sa.event.listens_for(AuditEntry.__table__, "after_create")
+def _refuse_changes_to_the_audit_log(table: sa.Table, connection: sa.Connection, **_kw) -> None:
+    for statement in AUDIT_LOG_TRIGGERS.get(connection.dialect.name, ()):
+        connection.exec_driver_sql(statement)
+
+
+@sa.event.listens_for(AuditEntry.__table__, "after_drop")
+def _drop_the_refusal(table: sa.Table, connection: sa.Connection, **_kw) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS audit_log_refuse_change()")

@@ -11,9 +11,10 @@ from webargs.core import parse_json
 from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from nootification.auth import token_identity
+from nootification.auth import current_actor, token_identity
 from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
 from nootification.extensions import IDENTITY_KEY, limiter
+from nootification.services.audit import ACTOR_KEY
 from nootification.services.staff_links import LINK_PATH as STAFF_PAGES
 
 # Answers that go without the rate-limit headers unless refused (see add_rate_limit_headers).
@@ -174,13 +175,15 @@ def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
 
 
 def register_security(app: Flask) -> None:
-    """Rate limits on Redis, security headers, input guards; client addresses from PROXY_HOPS proxies."""
+    """Rate limits on Redis, security headers, input guards; client addresses from PROXY_HOPS proxies; who
+    the audit log names."""
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.after_request(add_rate_limit_headers)
     app.extensions[IDENTITY_KEY] = token_identity
+    app.extensions[ACTOR_KEY] = current_actor
     limiter.init_app(app)
     app.before_request(refuse_nul_characters)
     app.before_request(refuse_unsafe_json)

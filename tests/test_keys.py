@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from nootification import create_app
 from nootification.config import read_key_ring
 from nootification.delivery.outcome_events import pseudonym
+from nootification.extensions import db
+from nootification.models import AuditEntry
 from nootification.services.keys import (
     LINKS,
     TICKETS,
@@ -87,6 +90,9 @@ def test_rotation_keeps_old_links_valid_signs_new_ones_with_the_new_key_and_keep
     assert result.exit_code == 0, result.output
     assert f"wrote a new signing key first in {key_file}; kept 1 older key(s)" in result.output
     assert before["SECRET_KEY"] not in result.output
+    rotated = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "keys.rotate")).one()
+    assert (rotated.actor_name, rotated.target_id) == ("cli: keys rotate", str(key_file))
+    assert (rotated.before, rotated.after) == ({"keys": 1}, {"keys": 2})
 
     after = ring_config(environ)
     assert after["SECRET_KEY"] != before["SECRET_KEY"]

@@ -4,13 +4,14 @@ import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from nootification.delivery import outcome_events
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
-from nootification.models import Alert, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
+from nootification.models import Alert, AuditEntry, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
 from nootification.services.claims import claim, record_outcome
 from tests.factories import alert_payload, make_location, make_user
 
@@ -116,6 +117,13 @@ def test_an_outcome_event_can_be_replayed_by_an_admin(client, vendor, alert_with
     run_worker()
     answer = client.post(f"/alerts/{alert.alert_uuid}/outcome/replay")
     assert answer.status_code == 202 and answer.json["status"] == "pending"
+    [audited] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "outcome_event.replay"))
+    assert (audited.target_type, audited.target_id, audited.actor_name) == (
+        "alert",
+        alert.alert_uuid,
+        "tests",
+    )
+    assert (audited.before["status"], audited.after["status"]) == ("sent", "pending")
     run_worker()
     assert [received["id"] for received in vendor.received] == [answer.json["id"]] * 2
     detail = client.get(f"/alerts/{alert.alert_uuid}").json

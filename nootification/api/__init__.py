@@ -5,6 +5,7 @@ from flask_smorest import Api
 
 from nootification.api import (
     alerts,
+    audit,
     chat_buttons,
     claims,
     contact_points,
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     routes.blp,
     templates.blp,
     stats.blp,
+    audit.blp,
     web_push.blp,
     tickets.blp,
     health.blp,

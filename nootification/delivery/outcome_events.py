@@ -28,6 +28,7 @@ from nootification.models import Alert, OutcomeEvent, OutcomeEventStatus, User, 
 from nootification.senders.base import PermanentSendError, SendError
 from nootification.senders.http import raise_for_status
 from nootification.senders.transport import HttpClient
+from nootification.services.audit import record
 from nootification.services.keys import pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,11 @@ def replay(alert_uuid: str) -> OutcomeEvent:
         raise NotFound("No outcome event for this alert: no outcome, or no vendor URL when it was recorded.")
     if event.status is OutcomeEventStatus.SENDING:
         raise Conflict("The event is being sent right now.", field="alert_uuid")
+    before = {"event": event.id, "status": event.status.value, "attempts": event.attempts}
     event.status, event.attempts, event.last_error = OutcomeEventStatus.PENDING, 0, None
     event.next_attempt_at = utcnow() + timedelta(seconds=current_app.config["DELIVERY_LEASE"])
+    after = {"event": event.id, "status": event.status.value, "attempts": event.attempts}
+    record("outcome_event.replay", target_type="alert", target_id=alert_uuid, before=before, after=after)
     db.session.commit()
     queue_events([event.id])
     return event

@@ -16,6 +16,7 @@ from nootification.extensions import db
 from nootification.models import ContactPoint, Delivery, Level, User
 from nootification.observability import metrics
 from nootification.senders import sender_class
+from nootification.services.audit import contact_point_state, record
 from nootification.services.directory import get_user
 from nootification.ssrf import is_url, non_public_reason
 
@@ -174,6 +175,7 @@ def set_contact_point(
     point = next((p for p in user.contact_points if p.channel == channel), None) or ContactPoint(
         channel=channel
     )
+    before = contact_point_state(point) if point in user.contact_points else None
     point.address = valid.pop("address", None)
     point.options = valid
     point.enabled = enabled
@@ -181,6 +183,8 @@ def set_contact_point(
     point.disabled_reason = point.disabled_at = None
     if point not in user.contact_points:
         user.contact_points.append(point)
+    after = contact_point_state(point)
+    record("contact_point.set", target_type="user", target_id=user_uuid, before=before, after=after)
     db.session.commit()
     return point
 
@@ -227,5 +231,7 @@ def delete_contact_point(user_uuid: str, channel: str) -> None:
     point = next((p for p in user.contact_points if p.channel == channel), None)
     if point is None:
         raise NotFound("The user has no contact point on this channel.")
+    before = contact_point_state(point)
+    record("contact_point.delete", target_type="user", target_id=user_uuid, before=before, after=None)
     user.contact_points.remove(point)
     db.session.commit()

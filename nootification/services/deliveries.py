@@ -12,6 +12,7 @@ from nootification.errors import Conflict, NotFound
 from nootification.extensions import db
 from nootification.models import DEAD_LETTER_STATUSES, Alert, Delivery, DeliveryStatus, Location, utcnow
 from nootification.services.alerts import get_alert
+from nootification.services.audit import record
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,28 @@ def get_delivery(delivery_id: str) -> Delivery:
     return delivery
 
 
-def _send_again(deliveries: list[Delivery]) -> None:
+def _schedule(deliveries: list[Delivery], status: DeliveryStatus | None = None) -> dict:
+    """Each delivery's status (or the one it is about to take) and deadline, for the audit log."""
+    return {
+        delivery.id: {
+            "status": (status or delivery.status).value,
+            "deadline_at": delivery.deadline_at.isoformat() if delivery.deadline_at else None,
+        }
+        for delivery in deliveries
+    }
+
+
+def _send_again(deliveries: list[Delivery], *, action: str, target_type: str, target_id: str) -> None:
     # A manual retry is a fresh chance: the freshness window starts again from now.
     now = utcnow()
+    before = _schedule(deliveries)
     for delivery in deliveries:
         delivery.deadline_at = now + freshness(delivery.alert.severity, current_app.config)
         delivery.retry_round = 0
         delivery.last_error = None
-    requeue(deliveries)
+    after = _schedule(deliveries, DeliveryStatus.QUEUED)
+    record(action, target_type=target_type, target_id=target_id, before=before, after=after)
+    requeue(deliveries)  # commits the audit row with the deliveries
 
 
 def retry_delivery(delivery_id: str) -> Delivery:
@@ -85,7 +100,7 @@ def retry_delivery(delivery_id: str) -> Delivery:
         raise Conflict(
             f"Only failed or expired deliveries can be retried; this one is {delivery.status.value}."
         )
-    _send_again([delivery])
+    _send_again([delivery], action="delivery.retry", target_type="delivery", target_id=delivery.id)
     return delivery
 
 
@@ -94,5 +109,5 @@ def replay_alert(alert_uuid: str) -> list[Delivery]:
     alert = get_alert(alert_uuid)
     dead = [delivery for delivery in alert.deliveries if delivery.status in DEAD_LETTER_STATUSES]
     if dead:
-        _send_again(dead)
+        _send_again(dead, action="alert.replay", target_type="alert", target_id=alert_uuid)
     return dead

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, EscalationTier, Level, Location, User, new_id
+from nootification.services.audit import location_state, record, user_state
 
 
 def list_locations() -> list[Location]:
@@ -49,6 +50,9 @@ def create_location(
     )
     location.escalation_tiers = _tiers(escalation or [])
     db.session.add(location)
+    record(
+        "location.create", target_type="location", target_id=name, before=None, after=location_state(location)
+    )
     _commit_or_conflict("A location with this name already exists.", field="name")
     return location
 
@@ -75,6 +79,7 @@ def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
 def update_location(name: str, **changes) -> Location:
     """Change a shop's display name, timezone, escalation delay or escalation tiers (replaced whole)."""
     location = get_location(name)
+    before = location_state(location)
     if "escalation" in changes:
         tiers = _tiers(changes.pop("escalation"))
         location.escalation_tiers = []
@@ -82,6 +87,13 @@ def update_location(name: str, **changes) -> Location:
         location.escalation_tiers = tiers
     for attribute, value in changes.items():
         setattr(location, attribute, value)
+    record(
+        "location.update",
+        target_type="location",
+        target_id=name,
+        before=before,
+        after=location_state(location),
+    )
     db.session.commit()
     return location
 
@@ -91,6 +103,9 @@ def delete_location(name: str) -> None:
     location = get_location(name)
     if db.session.scalar(sa.select(Alert.id).where(Alert.location_id == location.id).limit(1)) is not None:
         raise Conflict("This location has alerts and cannot be deleted.")
+    record(
+        "location.delete", target_type="location", target_id=name, before=location_state(location), after=None
+    )
     db.session.delete(location)
     db.session.commit()
 
@@ -134,6 +149,7 @@ def create_user(
     )
     user.locations = _locations_named(list(location_names))
     db.session.add(user)
+    record("user.create", target_type="user", target_id=user.user_uuid, before=None, after=user_state(user))
     _commit_or_conflict("A user with this user_uuid already exists.", field="user_uuid")
     return user
 
@@ -141,17 +157,21 @@ def create_user(
 def update_user(user_uuid: str, *, location_names: list[str] | None = None, **changes) -> User:
     """Change a user's name, level, push address or shops."""
     user = get_user(user_uuid)
+    before = user_state(user)
     for attribute, value in changes.items():
         setattr(user, attribute, value)
     if location_names is not None:
         user.locations = _locations_named(location_names)
+    record("user.update", target_type="user", target_id=user_uuid, before=before, after=user_state(user))
     db.session.commit()
     return user
 
 
 def delete_user(user_uuid: str) -> None:
     """Remove a member of staff and their deliveries."""
-    db.session.delete(get_user(user_uuid))
+    user = get_user(user_uuid)
+    record("user.delete", target_type="user", target_id=user_uuid, before=user_state(user), after=None)
+    db.session.delete(user)
     db.session.commit()
 
 

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
 
 from nootification.errors import Conflict
+from nootification.extensions import db
+from nootification.services.audit import record
 
 LINKS = b"nootification staff links"
 TICKETS = b"nootification ops tickets"
@@ -157,4 +159,19 @@ def rotate_keys(config: Mapping) -> Rotation:
             "unset SECRET_KEY first.",
             field="SECRET_KEY",
         )
-    return rotate_key_file(path)
+    keys_before = len([line for line in lines if line.strip()])
+    # The audit row is added first and committed once the file is written: a failed write leaves no row.
+    record(
+        "keys.rotate",
+        target_type="key_ring",
+        target_id=str(path),
+        before={"keys": keys_before},
+        after={"keys": keys_before + 1},
+    )
+    try:
+        rotation = rotate_key_file(path)
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return rotation

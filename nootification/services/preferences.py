@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from nootification.extensions import db
 from nootification.models import Level, User
+from nootification.services.audit import preference_state, record
 from nootification.services.contacts import Contact, contacts_of, set_channel_levels
 from nootification.services.directory import get_user
 
@@ -29,8 +30,12 @@ def get_preference(user_uuid: str) -> Preference:
 def set_level(*, user_uuid: str, level: Level, channels: list[dict] | None = None) -> Preference:
     """Store a user's level and, when given, per-channel levels (`[{channel, level?, enabled?}]`)."""
     user = get_user(user_uuid)
+    before = preference_state(user)
     if channels:
         set_channel_levels(user, channels)
     user.level = level
+    record(
+        "preference.set", target_type="user", target_id=user_uuid, before=before, after=preference_state(user)
+    )
     db.session.commit()
     return _preference(user)

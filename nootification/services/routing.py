@@ -9,6 +9,7 @@ from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, RouteRule
 from nootification.senders import channels as registered_channels
+from nootification.services.audit import record, route_state
 from nootification.services.cache import PeriodicRead
 from nootification.services.directory import get_location
 
@@ -99,6 +100,8 @@ def create_route(*, label: str, channels: list[str], location: str | None = None
     _refuse_duplicate(location_id, label)
     rule = RouteRule(location_id=location_id, label=label, channels=sorted(set(channels)))
     db.session.add(rule)
+    db.session.flush()  # the rule's id names it in the audit log
+    record("route.create", target_type="route", target_id=rule.id, before=None, after=route_state(rule))
     db.session.commit()
     rules_cache.forget()
     return rule
@@ -108,7 +111,9 @@ def update_route(route_id: int, *, channels: list[str]) -> RouteRule:
     """Change the channels of a rule."""
     rule = get_route(route_id)
     _check(rule.label, channels)
+    before = route_state(rule)
     rule.channels = sorted(set(channels))
+    record("route.update", target_type="route", target_id=route_id, before=before, after=route_state(rule))
     db.session.commit()
     rules_cache.forget()
     return rule
@@ -116,6 +121,8 @@ def update_route(route_id: int, *, channels: list[str]) -> RouteRule:
 
 def delete_route(route_id: int) -> None:
     """Remove a rule."""
-    db.session.delete(get_route(route_id))
+    rule = get_route(route_id)
+    record("route.delete", target_type="route", target_id=route_id, before=route_state(rule), after=None)
+    db.session.delete(rule)
     db.session.commit()
     rules_cache.forget()

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from nootification.errors import NootificationError
 from nootification.extensions import db
 from nootification.models import Level, Location, RouteRule, User
+from nootification.services.audit import location_state, record, user_state
 from nootification.services.contacts import delete_contact_point, set_contact_point
 from nootification.services.directory import get_location, list_locations, update_location
 from nootification.services.routing import create_route, update_route
@@ -66,11 +67,21 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         location = existing.get(entry["name"])
         if location is not None and not reset:
             continue
+        before = location_state(location) if location is not None else None
         location = location or Location(name=entry["name"])
         location.display_name = entry.get("display_name", entry["name"])
         location.timezone = entry.get("timezone", "UTC")
         location.escalate_after = entry.get("escalate_after", 60.0)
         db.session.add(location)
+        db.session.flush()  # the column defaults, as the audit log records them
+        action = "location.create" if before is None else "location.update"
+        record(
+            action,
+            target_type="location",
+            target_id=location.name,
+            before=before,
+            after=location_state(location),
+        )
         existing[location.name] = location
         escalations.append((location.name, entry.get("escalation", [])))
         written += 1
@@ -78,12 +89,16 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         user = db.session.scalar(sa.select(User).where(User.user_uuid == entry["user_uuid"]))
         if user is not None and not reset:
             continue
+        before = user_state(user) if user is not None else None
         user = user or User(user_uuid=entry["user_uuid"])
         user.name = entry.get("name", "")
         user.level = Level.parse(entry.get("level", Level.CRITICAL))
         user.push_address = entry.get("push_address")
         user.locations = [existing[name] for name in entry.get("locations", [])]
         db.session.add(user)
+        db.session.flush()
+        action = "user.create" if before is None else "user.update"
+        record(action, target_type="user", target_id=user.user_uuid, before=before, after=user_state(user))
         written += 1
     db.session.commit()
     # The tiers name users, so they come once the users are stored.

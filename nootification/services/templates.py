@@ -15,6 +15,7 @@ from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, Template, User
 from nootification.services.alerts import get_alert
+from nootification.services.audit import record, template_state
 from nootification.services.cache import PeriodicRead
 
 log = logging.getLogger(__name__)
@@ -234,6 +235,9 @@ def create_template(*, label: str, channel: str, locale: str, body: str, subject
         raise Conflict("A template for this label, channel and locale exists.", field="label")
     template = Template(label=label, channel=channel, locale=locale, subject=subject, body=body)
     db.session.add(template)
+    db.session.flush()  # the template's id names it in the audit log
+    after = template_state(template)
+    record("template.create", target_type="template", target_id=template.id, before=None, after=after)
     db.session.commit()
     cache.forget()
     return template
@@ -243,8 +247,11 @@ def update_template(template_id: int, **changes) -> Template:
     """Change a template's subject or body; refused if it no longer renders."""
     template = get_template(template_id)
     _check_syntax(changes.get("subject", template.subject), changes.get("body", template.body))
+    before = template_state(template)
     for attribute, value in changes.items():
         setattr(template, attribute, value)
+    after = template_state(template)
+    record("template.update", target_type="template", target_id=template_id, before=before, after=after)
     db.session.commit()
     cache.forget()
     return template
@@ -252,7 +259,10 @@ def update_template(template_id: int, **changes) -> Template:
 
 def delete_template(template_id: int) -> None:
     """Remove a template."""
-    db.session.delete(get_template(template_id))
+    template = get_template(template_id)
+    before = template_state(template)
+    record("template.delete", target_type="template", target_id=template_id, before=before, after=None)
+    db.session.delete(template)
     db.session.commit()
     cache.forget()
 

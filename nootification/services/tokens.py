@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from nootification.errors import InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import ApiToken, User, utcnow
+from nootification.services.audit import record, token_state
 from nootification.services.directory import get_user
 
 ALERTS_WRITE = "alerts:write"
@@ -47,10 +48,12 @@ def create_token(*, name: str, scopes: list[str], user_uuid: str | None = None) 
     if PREFERENCES_SELF in scopes and user is None:
         raise InvalidInput("A preferences:self token needs a user.", field="user")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(name=name, token_hash=hash_token(token), scopes=sorted(set(scopes)), user=user)
-    db.session.add(record)
+    stored = ApiToken(name=name, token_hash=hash_token(token), scopes=sorted(set(scopes)), user=user)
+    db.session.add(stored)
+    db.session.flush()  # the token's id names it in the audit log
+    record("token.create", target_type="token", target_id=stored.id, before=None, after=token_state(stored))
     db.session.commit()
-    return IssuedToken(token, record)
+    return IssuedToken(token, stored)
 
 
 def authenticate(token: str) -> ApiToken | None:
@@ -72,21 +75,26 @@ def list_tokens() -> list[ApiToken]:
 
 def revoke_token(token_id: int) -> ApiToken:
     """Revoke a token; it is refused from then on."""
-    record = db.session.get(ApiToken, token_id)
-    if record is None:
+    stored = db.session.get(ApiToken, token_id)
+    if stored is None:
         raise NotFound("No token with this id.")
-    record.revoked_at = record.revoked_at or utcnow()
+    _revoke(stored)
     db.session.commit()
-    return record
+    return stored
+
+
+def _revoke(token: ApiToken) -> None:
+    before = token_state(token)
+    token.revoked_at = token.revoked_at or utcnow()
+    record("token.revoke", target_type="token", target_id=token.id, before=before, after=token_state(token))
 
 
 def issue_demo_tokens(path: Path) -> dict:
     """Replace the demo tokens (admin, alerts:write, preferences:self per user) and write them to `path`."""
-    db.session.execute(
-        sa.update(ApiToken)
-        .where(ApiToken.name.startswith(DEMO_PREFIX), ApiToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    for token in db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.name.startswith(DEMO_PREFIX), ApiToken.revoked_at.is_(None))
+    ):
+        _revoke(token)
     db.session.commit()
     tokens = {
         "admin": create_token(name=f"{DEMO_PREFIX}admin", scopes=[ADMIN]).token,
