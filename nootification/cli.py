@@ -1,5 +1,5 @@
-"""`flask` commands: worker, scheduler, the quick start's API server, data loading, sweeping and replaying
-deliveries, API tokens, the VAPID key and the key ring."""
+"""`flask` commands: worker, scheduler, the quick start's API server, data loading, sweeping, purging and
+replaying deliveries, API tokens, the VAPID key and the key ring."""
 
 import logging
 import os
@@ -16,6 +16,7 @@ from rq_scheduler import Scheduler
 
 from nootification.api_server import serve
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.retention import ensure_purge, schedule_purge
 from nootification.delivery.sweeper import ensure_sweeper, schedule_sweeper, sweep
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
@@ -23,6 +24,7 @@ from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.keys import rotate_keys
+from nootification.services.retention import purge
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 from nootification.services.web_push import new_private_key, vapid_public_key
@@ -62,7 +64,7 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
 
 class StopAwareScheduler(Scheduler):
     """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed; and
-    the periodic sweep put back whenever it is missing from the schedule."""
+    the periodic sweep and the daily purge put back whenever they are missing from the schedule."""
 
     def __init__(self, *args, sweep_interval: int, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,8 +76,10 @@ class StopAwareScheduler(Scheduler):
         super().register_birth()
 
     def enqueue_jobs(self):
-        """Check that the periodic sweep is scheduled, then queue the due jobs as rq-scheduler does."""
+        """Check that the periodic sweep and the daily purge are scheduled, then queue the due jobs as
+        rq-scheduler does."""
         ensure_sweeper(self.sweep_interval)
+        ensure_purge()
         return super().enqueue_jobs()
 
 
@@ -110,12 +114,14 @@ def worker_command(burst: bool, wait_redis: float) -> None:
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext
 def scheduler_command(interval: float, wait_redis: float) -> None:
-    """Run rq-scheduler: it queues retries when they are due and the periodic delivery sweep."""
+    """Run rq-scheduler: it queues retries when they are due, the periodic delivery sweep and the daily
+    purge."""
     wait_for_redis(wait_redis)
 
     def run() -> bool:
         sweep_interval = current_app.config["SWEEP_INTERVAL"]
         schedule_sweeper(sweep_interval)
+        schedule_purge()
         scheduler = StopAwareScheduler(
             queue=redis_queue.queue,
             connection=redis_queue.connection,
@@ -164,6 +170,20 @@ def sweep_command() -> None:
     """Run one delivery sweep now (the scheduler runs it every SWEEP_INTERVAL seconds)."""
     report = sweep()
     click.echo(f"queued {report.queued} (reclaimed {report.reclaimed}), expired {report.expired}")
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would go; change nothing.")
+@with_appcontext
+def purge_command(dry_run: bool) -> None:
+    """Remove clips past RETENTION_CLIP_DAYS and ledger texts past RETENTION_MESSAGE_DAYS (the scheduler runs
+    it daily); print the counts."""
+    report = purge(dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {report.clips} clips; the ledger texts of {report.message_alerts} alerts "
+        f"({report.deliveries} deliveries, {report.attempts} attempts)"
+    )
 
 
 @click.group("deliveries")
@@ -333,6 +353,7 @@ def register_commands(app: Flask) -> None:
         serve_command,
         load_data_command,
         sweep_command,
+        purge_command,
         deliveries_group,
         alerts_group,
         tokens_group,

@@ -115,6 +115,11 @@ class Config:
     PENDING_GRACE = _env_float("PENDING_GRACE", 5.0)
     DELIVERY_LEASE = _env_float("DELIVERY_LEASE", 120.0)
 
+    # Forgetting (GDPR; video at most a month, CSI art. L.252-3): days after an alert's receipt when its clip
+    # URL and its staff links go, and when the texts and addresses its deliveries' ledger quoted go.
+    RETENTION_CLIP_DAYS = _env_int("RETENTION_CLIP_DAYS", 30)
+    RETENTION_MESSAGE_DAYS = _env_int("RETENTION_MESSAGE_DAYS", 90)
+
     # Circuit breaker per channel and destination host, shared by every worker through Redis.
     BREAKER_FAILURE_THRESHOLD = _env_int("BREAKER_FAILURE_THRESHOLD", 5)
     BREAKER_COOLDOWN = _env_float("BREAKER_COOLDOWN", 30.0)

@@ -181,6 +181,8 @@ class User(db.Model):
     level: Mapped[Level] = mapped_column(_enum_column(Level), default=Level.CRITICAL)
     push_address: Mapped[str | None] = mapped_column(sa.String(512))
     locale: Mapped[str] = mapped_column(sa.String(16), default="en", server_default="en")
+    # Set when the person's data was erased: the row stays, under a pseudonym, so counts and history hold.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     locations: Mapped[list[Location]] = relationship(
         secondary=user_locations, back_populates="users", order_by=Location.name
@@ -270,10 +272,19 @@ class Alert(db.Model):
     """An alert as received from the video-analytics system."""
 
     __tablename__ = "alerts"
+    __table_args__ = (
+        # The daily purge finds what it has not yet removed among the old alerts without reading the rest.
+        sa.Index("ix_alerts_clip_removed_at_received_at", "clip_removed_at", "received_at"),
+        sa.Index("ix_alerts_messages_removed_at_received_at", "messages_removed_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_uuid: Mapped[str] = mapped_column(sa.String(36), unique=True)
-    url: Mapped[str] = mapped_column(sa.String(2048))
+    # The clip; removed (null) once the alert is older than RETENTION_CLIP_DAYS, at `clip_removed_at`.
+    url: Mapped[str | None] = mapped_column(sa.String(2048))
+    clip_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the texts and addresses its deliveries' ledger quoted were removed (RETENTION_MESSAGE_DAYS).
+    messages_removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     location_id: Mapped[int] = mapped_column(sa.ForeignKey("locations.id", ondelete="RESTRICT"), index=True)
     label: Mapped[str] = mapped_column(sa.String(64))
     severity: Mapped[Severity] = mapped_column(_enum_column(Severity))

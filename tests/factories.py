@@ -73,3 +73,9 @@ def make_message(**fields) -> Message:
 def fail_next(status: int, times: int = 1, **settings) -> dict:
     """Stub control settings that make the next `times` requests answer `status`."""
     return {"fail_next": times, "fail_next_status": status, **settings}
+
+
+def stats_figures(client) -> dict:
+    """`GET /stats` over the last week without its window's bounds: the figures alone, to compare."""
+    stats = client.get("/stats", query_string={"window": 7 * 24 * 3600}).json
+    return {name: value for name, value in stats.items() if name not in ("since", "until")}

@@ -24,6 +24,7 @@ def read_alert(alert_uuid: str):
 @blp.route("/<alert_uuid>/replay", methods=["POST"])
 @blp.response(202, ReplaySchema)
 @blp.alt_response(404, description="No alert with this uuid.")
+@blp.alt_response(410, description="The alert is past its retention: its clip is gone.")
 def replay(alert_uuid: str):
     """Send again the alert's failed or expired deliveries; sent ones are never sent twice."""
     replayed = replay_alert(alert_uuid)

@@ -29,6 +29,7 @@ def list_contact_points(user_uuid: str):
 @blp.arguments(ContactPointInSchema)
 @blp.response(200, ContactPointSchema)
 @blp.alt_response(404, description="No user with this uuid.")
+@blp.alt_response(409, description="The user was erased.")
 @blp.alt_response(422, description="Unknown channel, or an address or option the channel refuses.")
 def put_contact_point(contact_point: dict, user_uuid: str, channel: str):
     """Create or replace the user's contact point on a channel; the channel's schema validates it."""

@@ -33,6 +33,7 @@ def read_delivery(delivery_id: str):
 @blp.response(202, DeliveryDetailSchema)
 @blp.alt_response(404, description="No delivery with this id.")
 @blp.alt_response(409, description="The delivery is not failed or expired.")
+@blp.alt_response(410, description="Its alert is past its retention: its clip is gone.")
 def retry_delivery(delivery_id: str):
     """Send a failed or expired delivery again, with a fresh freshness window."""
     return deliveries.retry_delivery(delivery_id)

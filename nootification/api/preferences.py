@@ -61,6 +61,7 @@ def get_preference(user_id: str):
 @blp.response(200, ContactPointSchema)
 @blp.alt_response(404, description="No user with this user_id.")
 @blp.alt_response(403, description="A preferences:self token of another user.")
+@blp.alt_response(409, description="The user was erased.")
 @blp.alt_response(422, description="Not a device channel (fcm, webpush), or an address or keys it refuses.")
 def put_device(device: dict, user_id: str, channel: str):
     """A phone registers itself: its FCM registration token, or a Web Push subscription (endpoint as the

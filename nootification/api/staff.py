@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
 from nootification.api.schemas.contact_points import ContactPointSchema
 from nootification.api.schemas.web_push import PushSubscriptionInSchema
-from nootification.errors import Conflict, InvalidInput, accepts_form
+from nootification.errors import Conflict, Gone, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
 from nootification.security import limit_by_setting
 from nootification.services.claims import claim, claim_state, record_outcome, staff_alert_of_link
@@ -52,8 +52,13 @@ def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str =
 
 @blp.get("/<link>")
 def page(link: str):
-    """The alert as this member of staff sees it, with what they can do."""
-    alert, user = staff_alert_of_link(link)
+    """The alert as this member of staff sees it, with what they can do; a plain page (410) once the link
+    expired or the alert is past its retention."""
+    try:
+        alert, user = staff_alert_of_link(link)
+    except Gone as gone:
+        page = render_template("staff-gone.html", reason=gone.message)
+        return Response(page, status=410, mimetype="text/html")
     return _page(link, alert, user, notice=request.args.get("notice", ""))
 
 

@@ -4,6 +4,7 @@ The delivery engine (`flask worker`) takes delivery jobs in batches without call
 any RQ worker can still run one, the same way, one delivery at a time (the tests' burst worker does).
 """
 
+import logging
 from functools import partial
 
 from flask import current_app
@@ -17,6 +18,9 @@ from nootification.extensions import db, redis_queue
 from nootification.models import utcnow
 from nootification.observability.logs import log_context
 from nootification.senders import get_sender
+from nootification.services.retention import purge
+
+log = logging.getLogger(__name__)
 
 
 def send_notification(delivery_id: str) -> None:
@@ -53,5 +57,15 @@ def sweep_deliveries() -> dict:
     try:
         report = sweep()
         return {"queued": report.queued, "reclaimed": report.reclaimed, "expired": report.expired}
+    finally:
+        db.session.remove()
+
+
+def purge_expired() -> dict:
+    """The daily purge: clips and ledger texts past their retention; the counts of what went."""
+    try:
+        report = purge()
+        log.info("purge: %s", report)
+        return report.as_dict()
     finally:
         db.session.remove()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from nootification.delivery import claim_notices
 from nootification.delivery.outcome_events import add_event, queue_events
-from nootification.errors import Conflict, Forbidden, NotFound
+from nootification.errors import Conflict, Forbidden, Gone, NotFound
 from nootification.extensions import db
 from nootification.models import (
     UNNAMED_STAFF,
@@ -66,10 +66,13 @@ def staff_alert(alert_uuid: str, user_uuid: str) -> tuple[Alert, User]:
 
 
 def staff_alert_of_link(link: str) -> tuple[Alert, User]:
-    """The alert and the member of staff a staff link stands for; 404 forged, 410 expired, 403 no longer
-    staff of the shop."""
+    """The alert and the member of staff a staff link stands for; 404 forged, 410 expired or past the
+    clip's retention, 403 no longer staff of the shop."""
     scope = scope_of_link(link)
-    return staff_alert(scope.alert_uuid, scope.user_uuid)
+    alert, user = staff_alert(scope.alert_uuid, scope.user_uuid)
+    if alert.clip_removed_at is not None:
+        raise Gone("This alert is past its retention: its clip and its links are gone.", field="link")
+    return alert, user
 
 
 def alert_for_staff(alert_uuid: str, user: User) -> Alert:

@@ -17,7 +17,7 @@ from nootification.models import ContactPoint, Delivery, Level, User
 from nootification.observability import metrics
 from nootification.senders import sender_class
 from nootification.services.audit import contact_point_state, record
-from nootification.services.directory import get_user
+from nootification.services.directory import get_user, live_user
 from nootification.ssrf import is_url, non_public_reason
 
 PUSH = "push"
@@ -169,8 +169,9 @@ def set_contact_point(
     enabled: bool = True,
     level: Level | None = None,
 ) -> ContactPoint:
-    """Create or replace a user's contact point on a channel, validated by the channel's config schema."""
-    user = get_user(user_uuid)
+    """Create or replace a user's contact point on a channel, validated by the channel's config schema (409
+    once the user is erased)."""
+    user = live_user(user_uuid)
     valid = _validated(channel, address, options or {})
     point = next((p for p in user.contact_points if p.channel == channel), None) or ContactPoint(
         channel=channel

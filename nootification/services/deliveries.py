@@ -8,7 +8,7 @@ from flask import current_app
 
 from nootification.delivery.outbox import requeue
 from nootification.delivery.retry import freshness
-from nootification.errors import Conflict, NotFound
+from nootification.errors import Conflict, Gone, NotFound
 from nootification.extensions import db
 from nootification.models import DEAD_LETTER_STATUSES, Alert, Delivery, DeliveryStatus, Location, utcnow
 from nootification.services.alerts import get_alert
@@ -81,6 +81,8 @@ def _schedule(deliveries: list[Delivery], status: DeliveryStatus | None = None) 
 
 
 def _send_again(deliveries: list[Delivery], *, action: str, target_type: str, target_id: str) -> None:
+    if any(delivery.alert.clip_removed_at is not None for delivery in deliveries):
+        raise Gone("This alert is past its retention: its clip is gone, so it cannot be sent again.")
     # A manual retry is a fresh chance: the freshness window starts again from now.
     now = utcnow()
     before = _schedule(deliveries)

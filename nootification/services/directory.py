@@ -154,9 +154,17 @@ def create_user(
     return user
 
 
-def update_user(user_uuid: str, *, location_names: list[str] | None = None, **changes) -> User:
-    """Change a user's name, level, push address or shops."""
+def live_user(user_uuid: str) -> User:
+    """The user with this uuid, provided they were not erased (409): an erased person's data stays gone."""
     user = get_user(user_uuid)
+    if user.erased_at is not None:
+        raise Conflict("This user was erased: their details cannot be set again.", field="user_uuid")
+    return user
+
+
+def update_user(user_uuid: str, *, location_names: list[str] | None = None, **changes) -> User:
+    """Change a user's name, level, push address or shops (409 once erased)."""
+    user = live_user(user_uuid)
     before = user_state(user)
     for attribute, value in changes.items():
         setattr(user, attribute, value)

@@ -49,7 +49,9 @@ def _staff_query(membership: sa.Table, *conditions) -> sa.Select:
         )
         .join(membership, membership.c.user_id == users.c.id)
         .outerjoin(points, points.c.user_id == users.c.id)
-        .where(*conditions)
+        # Erasure takes a user out of every shop and tier; this keeps an erased user unreachable even if an
+        # admin attaches them again.
+        .where(users.c.erased_at.is_(None), *conditions)
         .order_by(users.c.id, points.c.id)
     )
 

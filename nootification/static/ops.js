@@ -195,10 +195,14 @@
     const row = element("tr", `severity-${alert.severity}`);
     row.dataset.alertUuid = alert.alert_uuid;
     const link = element("a", "alert-link", alert.alert_uuid.slice(0, 8));
-    link.href = alert.url;
-    link.rel = "noreferrer noopener";
-    link.target = "_blank";
-    link.title = `${alert.alert_uuid}: watch the video`;
+    if (alert.url) {
+      link.href = alert.url;
+      link.rel = "noreferrer noopener";
+      link.target = "_blank";
+      link.title = `${alert.alert_uuid}: watch the video`;
+    } else {
+      link.title = `${alert.alert_uuid}: the clip was removed (retention)`;
+    }
     const deliveries = element("ul", "deliveries");
     deliveries.append(...alert.deliveries.map(deliveryItem));
     if (!alert.deliveries.length) deliveries.append(element("li", "dim", "nobody to notify"));

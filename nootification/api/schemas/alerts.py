@@ -11,7 +11,9 @@ class AlertSchema(Schema):
     """A stored alert."""
 
     alert_uuid = fields.String()
-    url = fields.String()
+    url = fields.String(
+        allow_none=True, metadata={"description": "The clip; null once past RETENTION_CLIP_DAYS."}
+    )
     location = fields.String(attribute="location.name")
     label = fields.String()
     severity = fields.Enum(Severity, by_value=True)
@@ -44,6 +46,10 @@ class AlertDetailSchema(AlertSchema):
     """A stored alert with every delivery it produced, who is on it, what happened, and its escalation."""
 
     deliveries = fields.List(fields.Nested(DeliverySchema))
+    clip_removed_at = fields.DateTime(allow_none=True, metadata={"description": "When the clip URL went."})
+    messages_removed_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the texts and addresses its ledger quoted went."}
+    )
     claimed_by = fields.String(attribute="claimed_by.user_uuid", allow_none=True)
     claimed_at = fields.DateTime(allow_none=True)
     outcome = fields.Enum(Outcome, by_value=True, allow_none=True)

@@ -36,7 +36,7 @@ class OpsAlertSchema(Schema):
     location = fields.String()
     label = fields.String()
     severity = fields.Enum(Severity, by_value=True)
-    url = fields.String()
+    url = fields.String(allow_none=True, metadata={"description": "null once past RETENTION_CLIP_DAYS."})
     time_spotted = fields.DateTime()
     received_at = fields.DateTime()
     claimed_by = fields.String(allow_none=True, metadata={"description": "The name of whoever is on it."})

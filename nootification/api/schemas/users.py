@@ -15,6 +15,9 @@ class UserSchema(Schema):
     push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
     locale = fields.String(validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
     contact_points = fields.List(fields.Nested(ContactPointSchema), dump_only=True)
+    erased_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "When the person's data was erased."}
+    )
     locations = fields.List(
         LocationName(),
         attribute="location_names",

@@ -1,0 +1,109 @@
+"""Schema of `GET /users/<user_uuid>/export`: every personal field the service holds about one person."""
+
+from marshmallow import Schema, fields
+
+from nootification.api.schemas.contact_points import ContactPointSchema
+from nootification.api.schemas.preferences import PreferenceSchema
+from nootification.models import DeliveryStatus, Level, Outcome, Severity
+
+
+class ShopSchema(Schema):
+    """A shop the person works at."""
+
+    name = fields.String()
+    display_name = fields.String()
+    timezone = fields.String()
+
+
+class PersonSchema(Schema):
+    """The person's own row."""
+
+    user_uuid = fields.String()
+    name = fields.String()
+    level = fields.Enum(Level, by_value=True)
+    locale = fields.String()
+    push_address = fields.String(allow_none=True)
+    erased_at = fields.DateTime(allow_none=True)
+    locations = fields.List(fields.Nested(ShopSchema))
+    contact_points = fields.List(fields.Nested(ContactPointSchema))
+
+
+class TierMembershipSchema(Schema):
+    """A shop whose unclaimed critical alerts reach the person at this tier."""
+
+    location = fields.String()
+    tier = fields.Integer()
+
+
+class TokenSummarySchema(Schema):
+    """One of the person's API tokens: never its value nor its hash."""
+
+    id = fields.Integer()
+    name = fields.String()
+    scopes = fields.List(fields.String())
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryToPersonSchema(Schema):
+    """One message of an alert to the person, on one channel."""
+
+    id = fields.String()
+    channel = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)
+    attempts = fields.Integer()
+    escalation_step = fields.Integer()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    seen_at = fields.DateTime(allow_none=True)
+
+
+class AlertSummarySchema(Schema):
+    """An alert, as it concerns the person."""
+
+    alert_uuid = fields.String()
+    location = fields.String(attribute="location.name")
+    label = fields.String()
+    severity = fields.Enum(Severity, by_value=True)
+    time_spotted = fields.DateTime()
+    received_at = fields.DateTime()
+
+
+class ToldOfSchema(Schema):
+    """An alert the person was sent, with their deliveries of it."""
+
+    alert = fields.Nested(AlertSummarySchema)
+    deliveries = fields.List(fields.Nested(DeliveryToPersonSchema))
+
+
+class ClaimSummarySchema(AlertSummarySchema):
+    """An alert the person said "I'm on it" for."""
+
+    claimed_at = fields.DateTime()
+
+
+class OutcomeSummarySchema(AlertSummarySchema):
+    """An alert whose latest outcome the person recorded."""
+
+    outcome = fields.Enum(Outcome, by_value=True)
+    value_recovered = fields.Method("_value_recovered", allow_none=True)
+    note = fields.String(attribute="outcome_note", allow_none=True)
+    outcome_at = fields.DateTime()
+
+    def _value_recovered(self, alert) -> float | None:
+        cents = alert.outcome_value_cents
+        return None if cents is None else cents / 100
+
+
+class PersonalDataSchema(Schema):
+    """Everything the service holds about one person, as of `exported_at`."""
+
+    exported_at = fields.DateTime()
+    user = fields.Nested(PersonSchema)
+    preference = fields.Nested(PreferenceSchema)
+    escalation = fields.List(fields.Nested(TierMembershipSchema))
+    tokens = fields.List(fields.Nested(TokenSummarySchema))
+    alerts = fields.List(fields.Nested(ToldOfSchema))
+    claims = fields.List(fields.Nested(ClaimSummarySchema))
+    outcomes = fields.List(fields.Nested(OutcomeSummarySchema))

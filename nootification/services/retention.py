@@ -1,0 +1,146 @@
+"""Forgetting on time: past RETENTION_CLIP_DAYS an alert's clip URL goes (and with it its staff links),
+past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quoted go; rows, counts and
+timings stay.
+
+The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from nootification.extensions import db
+from nootification.models import Alert, Delivery, DeliveryAttempt, utcnow
+from nootification.services.audit import record
+
+PURGE_BATCH = 500
+DELIVERIES = Delivery.__table__
+ATTEMPTS = DeliveryAttempt.__table__
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What a purge removed (or, dry, would remove): alerts whose clip went, alerts whose ledger texts went,
+    and the deliveries and attempts among theirs that quoted a text or an address."""
+
+    clips: int
+    message_alerts: int
+    deliveries: int
+    attempts: int
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        """The counts as a plain mapping (a job's result, an audit row)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LedgerCleared:
+    """How many deliveries and attempts lost a quoted text or address."""
+
+    deliveries: int
+    attempts: int
+
+
+def _with_text(deliveries: sa.Select) -> tuple[sa.ColumnElement, sa.ColumnElement]:
+    """Conditions on deliveries (of `deliveries`, a select of ids) and attempts still quoting something."""
+    delivery_has_text = sa.and_(DELIVERIES.c.id.in_(deliveries), DELIVERIES.c.last_error.is_not(None))
+    attempt_has_text = sa.and_(
+        ATTEMPTS.c.delivery_id.in_(deliveries),
+        sa.or_(ATTEMPTS.c.error_message.is_not(None), ATTEMPTS.c.provider_ref.is_not(None)),
+    )
+    return delivery_has_text, attempt_has_text
+
+
+def count_ledger_texts(deliveries: sa.Select) -> LedgerCleared:
+    """How many of these deliveries, and of their attempts, quote a text or an address (a dry run's count)."""
+    delivery_has_text, attempt_has_text = _with_text(deliveries)
+    return LedgerCleared(
+        deliveries=db.session.scalar(
+            sa.select(sa.func.count()).select_from(DELIVERIES).where(delivery_has_text)
+        ),
+        attempts=db.session.scalar(sa.select(sa.func.count()).select_from(ATTEMPTS).where(attempt_has_text)),
+    )
+
+
+def clear_ledger_texts(deliveries: sa.Select) -> LedgerCleared:
+    """Remove what these deliveries' ledger quoted: their last errors, their attempts' error messages (a
+    provider's answer may echo a number or a text) and provider references (they hold chat ids). Timings,
+    statuses and error classes stay. The caller commits."""
+    delivery_has_text, attempt_has_text = _with_text(deliveries)
+    # Setting updated_at to itself keeps the delivery's timing (its onupdate would stamp the purge's time).
+    cleared = db.session.execute(
+        sa.update(DELIVERIES)
+        .where(delivery_has_text)
+        .values(last_error=None, updated_at=DELIVERIES.c.updated_at)
+    ).rowcount
+    attempts = db.session.execute(
+        sa.update(ATTEMPTS).where(attempt_has_text).values(error_message=None, provider_ref=None)
+    ).rowcount
+    return LedgerCleared(deliveries=cleared, attempts=attempts)
+
+
+def _deliveries_of(alert_ids: sa.Select | list[int]) -> sa.Select:
+    return sa.select(DELIVERIES.c.id).where(DELIVERIES.c.alert_id.in_(alert_ids))
+
+
+def _due(marker: sa.Column, cutoff: datetime) -> sa.Select:
+    return sa.select(Alert.id).where(marker.is_(None), Alert.received_at < cutoff)
+
+
+def _remove_clips(cutoff: datetime, now: datetime, batch_size: int) -> int:
+    removed = 0
+    while ids := list(db.session.scalars(_due(Alert.clip_removed_at, cutoff).limit(batch_size))):
+        db.session.execute(sa.update(Alert).where(Alert.id.in_(ids)).values(url=None, clip_removed_at=now))
+        db.session.commit()
+        removed += len(ids)
+    return removed
+
+
+def _remove_messages(cutoff: datetime, now: datetime, batch_size: int) -> tuple[int, LedgerCleared]:
+    alerts = deliveries = attempts = 0
+    while ids := list(db.session.scalars(_due(Alert.messages_removed_at, cutoff).limit(batch_size))):
+        cleared = clear_ledger_texts(_deliveries_of(ids))
+        db.session.execute(sa.update(Alert).where(Alert.id.in_(ids)).values(messages_removed_at=now))
+        db.session.commit()
+        alerts += len(ids)
+        deliveries += cleared.deliveries
+        attempts += cleared.attempts
+    return alerts, LedgerCleared(deliveries, attempts)
+
+
+def _count(query: sa.Select) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+
+
+def purge(
+    *, now: datetime | None = None, dry_run: bool = False, batch_size: int = PURGE_BATCH
+) -> PurgeReport:
+    """Remove the clips and the ledger texts past their retention (dry: only count them); what was done."""
+    now = now or utcnow()
+    config = current_app.config
+    clip_cutoff = now - timedelta(days=config["RETENTION_CLIP_DAYS"])
+    message_cutoff = now - timedelta(days=config["RETENTION_MESSAGE_DAYS"])
+    if dry_run:
+        due_messages = _due(Alert.messages_removed_at, message_cutoff)
+        ledger = count_ledger_texts(_deliveries_of(due_messages))
+        return PurgeReport(
+            clips=_count(_due(Alert.clip_removed_at, clip_cutoff)),
+            message_alerts=_count(due_messages),
+            deliveries=ledger.deliveries,
+            attempts=ledger.attempts,
+            dry_run=True,
+        )
+    clips = _remove_clips(clip_cutoff, now, batch_size)
+    message_alerts, ledger = _remove_messages(message_cutoff, now, batch_size)
+    report = PurgeReport(clips, message_alerts, ledger.deliveries, ledger.attempts)
+    if clips or message_alerts:
+        # One row for the whole purge, after its batches: a daily run that found nothing writes none.
+        after = report.as_dict()
+        record(
+            "retention.purge", target_type="retention", target_id=now.isoformat(), before=None, after=after
+        )
+        db.session.commit()
+    return report
