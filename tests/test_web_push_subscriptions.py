@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from nootification.extensions import db
 from nootification.models import ContactPoint, Level, utcnow
 from nootification.senders.webpush import b64url_encode
+from nootification.services import contacts
 from nootification.services.staff_links import link_expiry, link_token
 from tests.factories import alert_payload, make_location, make_user
 from tests.test_staff_loop import user_client
@@ -286,3 +287,26 @@ def test_a_phone_registers_and_removes_its_fcm_token_with_its_own_token(app, cli
     )
     assert phone.delete(path).status_code == 204
     assert phone.delete(path).status_code == 404
+
+
+def test_a_phone_registered_twice_at_once_gets_one_point(anonymous, vapid, camille_link, monkeypatch):
+    """Two requests with the same new subscription: the one that commits second finds the first one's point
+    when its insert collides, and updates it (no 500, no second point, the user told once)."""
+    camille, link = camille_link
+    phone = browser_subscription()
+    assert anonymous.post(f"{link}/push-subscription", json=phone).status_code == 201
+    lookups = []
+    looked_up = contacts._point_on
+
+    def not_yet_seen_once(*args):
+        lookups.append(args)
+        return None if len(lookups) == 1 else looked_up(*args)
+
+    monkeypatch.setattr(contacts, "_point_on", not_yet_seen_once)
+
+    again = {**phone, "keys": browser_subscription()["keys"]}
+    answer = anonymous.post(f"{link}/push-subscription", json=again)
+    assert answer.status_code == 201, answer.json
+    [point] = web_push_points(camille)
+    assert point.options == again["keys"]
+    assert len(lookups) == 2

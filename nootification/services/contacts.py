@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nootification.errors import InvalidInput, NotFound
@@ -279,7 +280,14 @@ def register_device(
     if turn_on and not point.enabled:
         point.enabled = True
         point.disabled_reason = point.disabled_at = None
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if not new:
+            raise
+        # The same device registered by another request meanwhile: it is known now, and updated as such.
+        return register_device(user_uuid, channel, address=address, options=options, turn_on=turn_on)
     return Registered(point, new)
 
 
