@@ -12,6 +12,8 @@ export FLASK_APP := nootification
 export REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 export THIRD_PARTY_URL ?= http://127.0.0.1:$(STUB_PORT)
 export PATH := $(BIN):$(PATH)
+# The browsers' push services (config.py's default for WEB_PUSH_SERVICE_HOSTS).
+KNOWN_PUSH_SERVICES := fcm.googleapis.com,updates.push.services.mozilla.com,*.push.services.mozilla.com,*.push.apple.com,*.notify.windows.com
 
 # The quick start's providers are all the local stub: its HTTP paths and its SMTP server on SMTP_PORT.
 # These secrets are dummies that only the stub accepts; they never reach a real provider. Each setting
@@ -31,6 +33,8 @@ run: export TWILIO_AUTH_TOKEN ?= stub-only
 run: export ALLOW_UNAUTHENTICATED_ALERTS ?= true
 # The stub's webhook and Teams endpoints are plain http on loopback, which production refuses.
 run: export ALLOW_PRIVATE_WEBHOOK_TARGETS ?= true
+# Web Push subscriptions are accepted at the browsers' push services, and here at the stub's too.
+run: export WEB_PUSH_SERVICE_HOSTS ?= $(KNOWN_PUSH_SERVICES),127.0.0.1:$(STUB_PORT)
 run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
 # The camera vendor is the stub too: each recorded outcome reaches its generic webhook, signed.
 run: export VENDOR_OUTCOME_URL ?= http://127.0.0.1:$(STUB_PORT)/webhook/generic/vendor

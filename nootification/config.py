@@ -61,6 +61,16 @@ def _secret_list(name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in (read_secret(name) or "").split(",") if item.strip())
 
 
+# The push services of Chrome and Android (FCM), Firefox (Mozilla), Safari (Apple) and Edge (Microsoft).
+KNOWN_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+)
+
+
 class Config:
     """Defaults for a local run: SQLite in the instance folder, Redis and the provider stub on loopback."""
 
@@ -148,6 +158,9 @@ class Config:
 
     # Contact points may name webhook URLs; unless allowed, those must resolve to public addresses only.
     ALLOW_PRIVATE_WEBHOOK_TARGETS = _env_bool("ALLOW_PRIVATE_WEBHOOK_TARGETS", False)
+    # The push services a Web Push subscription's endpoint may name: `host` or `host:port`, `*.` for any
+    # subdomain. Browsers subscribe at their vendor's; any other endpoint is refused.
+    WEB_PUSH_SERVICE_HOSTS = _env_list("WEB_PUSH_SERVICE_HOSTS", KNOWN_PUSH_SERVICES)
 
     # How stale a process's copy of the message templates and routing rules may be, in seconds.
     TEMPLATE_CACHE_SECONDS = _env_float("TEMPLATE_CACHE_SECONDS", 5.0)
@@ -279,6 +292,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     TEMPLATE_CACHE_SECONDS = 0.0
     ALLOW_PRIVATE_WEBHOOK_TARGETS = True  # the stub providers listen on loopback
+    WEB_PUSH_SERVICE_HOSTS = (*KNOWN_PUSH_SERVICES, "127.0.0.1")  # and so does the stub's push service
     SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
     SEND_RETRY_WAIT = 0.01
     HTTP_CONNECT_TIMEOUT = 1.0

@@ -203,10 +203,16 @@ class User(db.Model):
 
 
 class ContactPoint(db.Model):
-    """Where and how a user wants to hear on one channel; a channel's level overrides the user's."""
+    """Where and how a user wants to hear on one channel; a channel's level overrides the user's.
+
+    One point per channel, except on the device channels (FCM, Web Push): one per device, told apart by its
+    address (the registration token or the subscription's endpoint).
+    """
 
     __tablename__ = "contact_points"
-    __table_args__ = (sa.UniqueConstraint("user_id", "channel", name="uq_contact_points_user_channel"),)
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "channel", "address", name="uq_contact_points_user_channel_address"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
@@ -333,11 +339,14 @@ class AlertEscalation(db.Model):
 
 
 class Delivery(db.Model):
-    """One message of one alert to one user on one channel, and how far it got."""
+    """One message of one alert to one user on one channel (on a device channel, to one device), and how far
+    it got."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        sa.UniqueConstraint("alert_id", "user_id", "channel", name="uq_deliveries_alert_user_channel"),
+        sa.UniqueConstraint(
+            "alert_id", "user_id", "channel", "contact_point_id", name="uq_deliveries_alert_user_point"
+        ),
     )
 
     # A random id rather than a sequence: it is the provider's idempotency key, which must stay
@@ -346,6 +355,9 @@ class Delivery(db.Model):
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(sa.String(32))
+    # On a device channel, the device's contact point (a user may have several phones); 0 on the others, where
+    # a user has one point per channel. Not a foreign key: the delivery's record outlives a removed device.
+    contact_point_id: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[DeliveryStatus] = mapped_column(
         _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
     )

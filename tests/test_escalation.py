@@ -157,3 +157,28 @@ def test_someone_already_told_on_a_channel_is_not_told_again(client, tiers):
     sweep(now=alert.received_at + timedelta(seconds=61))
     assert told(alert) == {"Camille": 0}
     assert [step.deliveries for step in db.session.query(AlertEscalation).all()] == [0]
+
+
+def test_each_device_of_a_tier_is_told_once_and_a_device_added_since_is_told_at_the_step(client, tiers):
+    camille, manager, _ = tiers
+    for user, token in ((manager, "fcm-marc-phone"), (manager, "fcm-marc-tablet"), (camille, "fcm-camille")):
+        answer = client.put(f"/users/{user.user_uuid}/contact-points/fcm", json={"address": token})
+        assert answer.status_code == 200, answer.json
+    client.post("/routes", json={"label": "theft", "channels": ["fcm"]})
+    answer = client.patch(f"/locations/{SHOP}", json={"escalation": [[manager.user_uuid, camille.user_uuid]]})
+    assert answer.status_code == 200, answer.json
+    alert = post(client)
+    # Camille's second phone registers after the alert went out; her first phone was told already.
+    answer = client.put(f"/users/{camille.user_uuid}/contact-points/fcm", json={"address": "fcm-camille-new"})
+    assert answer.status_code == 200, answer.json
+
+    assert escalate(alert, alert.received_at + timedelta(seconds=60))
+    db.session.expire_all()
+    rows = db.session.query(Delivery).filter_by(alert_id=alert.id).order_by(Delivery.escalation_step).all()
+    addresses = {point.id: point.address for user in (camille, manager) for point in user.contact_points}
+    assert sorted((d.escalation_step, addresses[d.contact_point_id]) for d in rows) == [
+        (0, "fcm-camille"),
+        (1, "fcm-camille-new"),
+        (1, "fcm-marc-phone"),
+        (1, "fcm-marc-tablet"),
+    ]

@@ -73,3 +73,42 @@ SEED_0007_ROWS = (
     "retry_round, enqueue_count) "
     "VALUES ('d-1', 1, 1, 'push', 'sent', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 1)",
 )
+
+
+def test_upgrading_ties_each_device_delivery_to_its_users_one_point_and_allows_more_devices(app):
+    flask_migrate.upgrade(revision="0013")
+    try:
+        with db.engine.begin() as connection:
+            for statement in (SEED_0007, *SEED_0007_ROWS[:3], *SEED_0013_DEVICES):
+                connection.execute(sa.text(statement))
+        flask_migrate.upgrade()
+        with db.engine.begin() as connection:
+            tied = connection.execute(
+                sa.text("SELECT id, contact_point_id FROM deliveries ORDER BY id")
+            ).all()
+            assert [tuple(row) for row in tied] == [("d-sms", 0), ("d-webpush", 7)]
+            connection.execute(sa.text(SECOND_DEVICE))
+            points = connection.execute(sa.text("SELECT count(*) FROM contact_points")).scalar()
+        assert points == 3
+    finally:
+        flask_migrate.downgrade(revision="base")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+SEED_0013_DEVICES = (
+    "INSERT INTO contact_points (id, user_id, channel, address, options, enabled) "
+    "VALUES (7, 1, 'webpush', 'https://fcm.googleapis.com/fcm/send/a', '{}', true)",
+    "INSERT INTO contact_points (id, user_id, channel, address, options, enabled) "
+    "VALUES (8, 1, 'sms', '+33612345678', '{}', true)",
+    *(
+        "INSERT INTO deliveries (id, alert_id, user_id, channel, status, attempts, created_at, updated_at, "
+        f"retry_round, enqueue_count) VALUES ('d-{channel}', 1, 1, '{channel}', 'sent', 1, "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 1)"
+        for channel in ("webpush", "sms")
+    ),
+)
+SECOND_DEVICE = (
+    "INSERT INTO contact_points (id, user_id, channel, address, options, enabled) "
+    "VALUES (9, 1, 'webpush', 'https://fcm.googleapis.com/fcm/send/b', '{}', true)"
+)

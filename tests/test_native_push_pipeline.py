@@ -48,6 +48,13 @@ def run_worker() -> None:
     SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
 
 
+def points_of(user, channel: str) -> list[ContactPoint]:
+    """The user's points on a channel (one per device on a device channel), oldest first."""
+    _db.session.expire_all()
+    query = sa.select(ContactPoint).filter_by(user_id=user.id, channel=channel).order_by(ContactPoint.id)
+    return list(_db.session.scalars(query))
+
+
 def point_of(user, channel: str) -> ContactPoint:
     _db.session.expire_all()
     return _db.session.scalar(sa.select(ContactPoint).filter_by(user_id=user.id, channel=channel))
@@ -107,8 +114,8 @@ def test_an_alert_reaches_phones_by_web_push_and_fcm_and_gone_ones_are_turned_of
 def test_a_phone_that_subscribed_again_meanwhile_keeps_its_new_subscription(
     channels_app, admin, smtp_server, push_services
 ):
-    """The push service's "gone" is about the address the message went to: when the phone subscribed again
-    while that message was in flight, the new subscription stays on."""
+    """The push service's "gone" is about the device the message went to: a new subscription made while that
+    message was in flight is a device of its own, and stays on."""
     stub = smtp_server
     camille = make_user(make_location(), level=Level.STANDARD, name="Camille")
     old, new = subscribe(stub.url, push_services), subscribe(stub.url, push_services)
@@ -118,11 +125,68 @@ def test_a_phone_that_subscribed_again_meanwhile_keeps_its_new_subscription(
     delivery_id = _db.session.scalar(sa.select(Delivery.id))
     put_point(admin, camille, "webpush", new["endpoint"], **new["keys"])
 
-    disable_gone(_db.session, [GoneContact(delivery_id, "webpush", old["endpoint"], "gone")], now=utcnow())
-    _db.session.commit()
-    assert point_of(camille, "webpush").enabled
-
+    # A "gone" that names another address than the delivery's device turns nothing off.
     disable_gone(_db.session, [GoneContact(delivery_id, "webpush", new["endpoint"], "gone")], now=utcnow())
     _db.session.commit()
-    point = point_of(camille, "webpush")
-    assert (point.enabled, point.disabled_reason) == (False, "gone")
+    assert all(point.enabled for point in points_of(camille, "webpush"))
+
+    disable_gone(_db.session, [GoneContact(delivery_id, "webpush", old["endpoint"], "gone")], now=utcnow())
+    _db.session.commit()
+    assert [(p.address, p.enabled, p.disabled_reason) for p in points_of(camille, "webpush")] == [
+        (old["endpoint"], False, "gone"),
+        (new["endpoint"], True, None),
+    ]
+
+
+def test_each_of_a_users_phones_gets_the_alert_and_a_gone_one_alone_is_turned_off(
+    channels_app, admin, smtp_server, push_services
+):
+    stub = smtp_server
+    camille = make_user(make_location(), level=Level.STANDARD, name="Camille")
+    phone, tablet = subscribe(stub.url, push_services), subscribe(stub.url, push_services)
+    put_point(admin, camille, "webpush", phone["endpoint"], **phone["keys"])
+    put_point(admin, camille, "webpush", tablet["endpoint"], **tablet["keys"])
+    put_point(admin, camille, "fcm", "fcm-token-phone")
+    put_point(admin, camille, "fcm", "fcm-token-tablet")
+    admin.post("/routes", json={"label": "theft", "channels": ["webpush", "fcm"]})
+    # The tablet's web app was uninstalled: its subscription ends at the push service.
+    tablet_id = tablet["endpoint"].rsplit("/", 1)[1]
+    assert requests.delete(f"{stub.url}/webpush/subscriptions/{tablet_id}", timeout=5).status_code == 204
+
+    theft = alert_payload(label="theft")
+    assert admin.post("/webhooks/alerts", json=theft).json["delivery_count"] == 4
+    run_worker()
+
+    [pushed] = stub.messages(theft["alert_uuid"], channel="webpush")["messages"]
+    assert phone["endpoint"].endswith(f"/{pushed['address']}")
+    fcm = stub.messages(theft["alert_uuid"], channel="fcm")["messages"]
+    assert sorted(message["address"] for message in fcm) == ["fcm-token-phone", "fcm-token-tablet"]
+    points = {point.address: point for point in points_of(camille, "webpush") + points_of(camille, "fcm")}
+    deliveries = _db.session.execute(sa.select(Delivery.contact_point_id, Delivery.status)).all()
+    assert sorted((points_by_id(points)[point_id], status) for point_id, status in deliveries) == sorted(
+        [
+            (phone["endpoint"], "sent"),
+            (tablet["endpoint"], "failed"),
+            ("fcm-token-phone", "sent"),
+            ("fcm-token-tablet", "sent"),
+        ]
+    )
+    assert [(p.address, p.enabled) for p in points_of(camille, "webpush")] == [
+        (phone["endpoint"], True),
+        (tablet["endpoint"], False),
+    ]
+    shown = admin.get(f"/users/{camille.user_uuid}").json["contact_points"]
+    assert sorted((p["channel"], p["enabled"]) for p in shown) == [
+        ("fcm", True),
+        ("fcm", True),
+        ("webpush", False),
+        ("webpush", True),
+    ]
+
+    # The next alert goes to the three devices still on.
+    assert admin.post("/webhooks/alerts", json=alert_payload(label="theft")).json["delivery_count"] == 3
+
+
+def points_by_id(points: dict[str, ContactPoint]) -> dict[int, str]:
+    """Each point's address by its id."""
+    return {point.id: address for address, point in points.items()}

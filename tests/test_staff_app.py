@@ -175,6 +175,27 @@ def test_without_web_push_the_worker_registers_and_no_alerts_are_offered(
     assert [p for p in problems(page.events) if "clip.mp4" not in str(p)] == []
 
 
+def test_alert_me_on_a_phone_that_was_turned_off_says_so_and_leaves_it_off(
+    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path
+):
+    binary = chromium()
+    _, links = sms_links(channels_app, smtp_server, serve_app)
+    subscription = browser_subscription()
+    camille = user_named("Camille")
+    turned_off = ContactPoint(
+        channel="webpush", address=subscription["endpoint"], options=subscription["keys"], enabled=False
+    )
+    camille.contact_points.append(turned_off)
+    db.session.commit()
+
+    with devtools_page(binary, tmp_path / "profile") as page:
+        open_staff_page(page, links["Camille"], subscription)
+        said = alert_me(page)
+
+    assert said == "Alerts to this phone were turned off: ask your manager to turn them back on."
+    assert web_push_point(camille).enabled is False
+
+
 def test_alert_me_on_this_phone_sends_the_subscription_to_the_links_user(
     channels_app, smtp_server, serve_app, vapid_public_key, tmp_path, capsys
 ):

@@ -2,7 +2,7 @@
 
 from flask_smorest import Blueprint
 
-from nootification.api.schemas.contact_points import ContactPointSchema
+from nootification.api.schemas.contact_points import ContactPointSchema, DeviceAddressSchema
 from nootification.api.schemas.preferences import (
     DeviceInSchema,
     LevelInSchema,
@@ -11,7 +11,8 @@ from nootification.api.schemas.preferences import (
 )
 from nootification.auth import ensure_may_act_for, require_scope
 from nootification.security import limit_by_setting
-from nootification.services.contacts import forget_device, register_device
+from nootification.services.contacts import forget_device
+from nootification.services.devices import add_device
 from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level
 from nootification.services.tokens import PREFERENCES_SELF
@@ -65,17 +66,21 @@ def get_preference(user_id: str):
 @blp.alt_response(422, description="Not a device channel (fcm, webpush), or an address or keys it refuses.")
 def put_device(device: dict, user_id: str, channel: str):
     """A phone registers itself: its FCM registration token, or a Web Push subscription (endpoint as the
-    address, `p256dh` and `auth` as options); registering again replaces it and turns it back on."""
+    address, `p256dh` and `auth` as options). Each device is a contact point of its own; registering the same
+    address again updates its options and turns it back on. The user hears of a new device on their other
+    channels."""
     ensure_may_act_for(user_id)
-    return register_device(user_id, channel, address=device["address"], options=device["options"])
+    return add_device(user_id, channel, address=device["address"], options=device["options"], turn_on=True)
 
 
 @blp.route("/<user_id>/devices/<channel>", methods=["DELETE"])
+@blp.arguments(DeviceAddressSchema, location="query")
 @blp.response(204)
 @blp.alt_response(404, description="No such user, or no device on this channel.")
 @blp.alt_response(403, description="A preferences:self token of another user.")
 @blp.alt_response(422, description="Not a device channel (fcm, webpush).")
-def delete_device(user_id: str, channel: str):
-    """A phone signs off: its push contact point on this channel is removed."""
+def delete_device(device: dict, user_id: str, channel: str):
+    """A phone signs off: its push contact point (the one at `address`; without it, every device on the
+    channel) is removed."""
     ensure_may_act_for(user_id)
-    forget_device(user_id, channel)
+    forget_device(user_id, channel, device.get("address"))

@@ -76,6 +76,8 @@ class ClaimedDelivery:
     user: UserView
     # An earlier attempt's outcome is unknown (its worker died): the recipient may already have the message.
     after_unknown: bool = False
+    # On a device channel, the device's contact point; 0 elsewhere.
+    contact_point_id: int = 0
 
 
 def outcome_unknown(delivery_id) -> sa.Exists:
@@ -128,6 +130,7 @@ LOAD = (
     sa.select(
         _DELIVERIES.c.id,
         _DELIVERIES.c.channel,
+        _DELIVERIES.c.contact_point_id,
         attempts_made(_DELIVERIES.c.id).label("attempts"),
         outcome_unknown(_DELIVERIES.c.id).label("after_unknown"),
         _DELIVERIES.c.retry_round,
@@ -213,6 +216,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]
             deadline_at=row.deadline_at,
             lease=row.lease_expires_at,
             after_unknown=row.after_unknown,
+            contact_point_id=row.contact_point_id,
             alert=AlertView(
                 alert_uuid=row.alert_uuid,
                 url=row.url,

@@ -4,7 +4,8 @@ Driven from the database: an alert waiting for its next step has `next_escalatio
 reads, so a Redis restart or a killed scheduler delays a step by a sweep at most and loses none. A step is a
 compare-and-set on the alert (its step, and nobody on it), so two sweeps never take the same step; a claim
 clears `next_escalation_at`, which stops every later step. A step's deliveries are ordinary deliveries
-(ledger, retries, breaker), marked with the step; someone already told on a channel is not told again there.
+(ledger, retries, breaker), marked with the step; someone already told on a channel (on a device channel, on
+that device) is not told again there.
 """
 
 import logging
@@ -63,15 +64,17 @@ def escalate(alert: Alert, now: datetime) -> bool:
     next_at = now + timedelta(seconds=escalate_after) if tier < last else None
     # Read before the first write, as publishing does: SQLite's one write lock is not held through the reads.
     told = {
-        (row.user_id, row.channel)
+        (row.user_id, row.channel, row.contact_point_id)
         for row in db.session.execute(
-            sa.select(DELIVERIES.c.user_id, DELIVERIES.c.channel).where(DELIVERIES.c.alert_id == alert.id)
+            sa.select(DELIVERIES.c.user_id, DELIVERIES.c.channel, DELIVERIES.c.contact_point_id).where(
+                DELIVERIES.c.alert_id == alert.id
+            )
         )
     }
     recipients = [
         recipient
         for recipient in recipients_among(alert, tier_staff(alert.location_id, tier))
-        if (recipient.user_id, recipient.channel) not in told
+        if (recipient.user_id, recipient.channel, recipient.contact_point_id) not in told
     ]
     if not _take_step(alert, step, next_at):
         db.session.rollback()

@@ -1,4 +1,5 @@
-"""The message of a claimed delivery: its recipient's contact point on its channel, its rendered template."""
+"""The message of a claimed delivery: its recipient's contact point on its channel (on a device channel, the
+device's), its rendered template."""
 
 import logging
 
@@ -28,7 +29,7 @@ def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
     its subject says it is a repeat: a second theft alert is better than none, a confusing one is not.
     """
     alert, user = delivery.alert, delivery.user
-    contact = contact_for(user, delivery.channel)
+    contact = contact_for(user, delivery.channel, delivery.contact_point_id)
     if contact is None or not contact.enabled:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
     try:

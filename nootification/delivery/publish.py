@@ -27,13 +27,15 @@ def first_escalation_at(received_at: datetime, severity: Severity, escalate_afte
 
 
 def delivery_rows(alert: Alert, recipients: Sequence[Recipient], now: datetime) -> list[dict]:
-    """A queued delivery's row for each recipient and channel, not yet written nor tied to the alert's id."""
+    """A queued delivery's row for each recipient, channel and device, not yet written nor tied to the alert's
+    id."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
     return [
         {
             "id": new_id(),
             "user_id": recipient.user_id,
             "channel": recipient.channel,
+            "contact_point_id": recipient.contact_point_id,
             "status": DeliveryStatus.QUEUED,
             "attempts": 0,
             "retry_round": 0,

@@ -17,10 +17,11 @@ def wants_alert(level: Level, severity: Severity) -> bool:
 
 @dataclass(frozen=True)
 class Recipient:
-    """One user (by id) to notify on one channel."""
+    """One user (by id) to notify on one channel; on a device channel, on one device (its contact point)."""
 
     user_id: int
     channel: str
+    contact_point_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def _staff_query(membership: sa.Table, *conditions) -> sa.Select:
             users.c.id,
             users.c.level,
             users.c.push_address,
+            points.c.id.label("point_id"),
             points.c.channel,
             points.c.address,
             points.c.level.label("point_level"),
@@ -71,7 +73,9 @@ def _staff(query: sa.Select, parameters: dict) -> list[Staff]:
         if not staff or staff[-1].id != row.id:
             staff.append(Staff(row.id, row.level, row.push_address, ()))
         if row.channel is not None:
-            point = PointView(row.channel, row.address, row.point_level, row.enabled, row.options or {})
+            point = PointView(
+                row.channel, row.address, row.point_level, row.enabled, row.options or {}, row.point_id
+            )
             staff[-1] = replace(staff[-1], contact_points=(*staff[-1].contact_points, point))
     return staff
 
@@ -87,11 +91,11 @@ def tier_staff(location_id: int, tier: int) -> list[Staff]:
 
 
 def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:
-    """Each (user, channel) of these people the alert goes to: a routed channel, an enabled contact, a
-    level that wants it."""
+    """Each (user, channel, device) of these people the alert goes to: a routed channel, an enabled contact,
+    a level that wants it."""
     allowed = routed_channels(alert)
     return [
-        Recipient(user.id, contact.channel)
+        Recipient(user.id, contact.channel, contact.point_id)
         for user in staff
         for contact in contacts_of(user)
         if contact.enabled
@@ -101,5 +105,5 @@ def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:
 
 
 def recipients_for(alert: Alert) -> list[Recipient]:
-    """Each (user, channel) of the shop's own staff the alert goes to."""
+    """Each (user, channel, device) of the shop's own staff the alert goes to."""
     return recipients_among(alert, staff_of(alert.location.id))

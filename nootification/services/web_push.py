@@ -9,9 +9,8 @@ from nootification.config import read_secret
 from nootification.errors import NotFound
 from nootification.models import ContactPoint, User
 from nootification.senders.webpush import application_server_key, b64url_encode
-from nootification.services.contacts import set_contact_point
-
-WEB_PUSH = "webpush"
+from nootification.services.contacts import WEB_PUSH
+from nootification.services.devices import add_device
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,16 @@ def new_private_key() -> str:
 
 
 def subscribe(user: User, subscription: dict) -> ContactPoint:
-    """Keep a browser's push subscription as the user's Web Push contact point, on again if it was off."""
+    """Keep a browser's push subscription as a Web Push contact point of the user, one per subscription.
+
+    Through a staff link: a point that was turned off (by an admin, or because its push service said it is
+    gone) stays off; only an admin or the user's own token turns it back on.
+    """
     vapid_public_key()  # a subscription to a server that cannot push would never be used
-    return set_contact_point(
-        user.user_uuid, WEB_PUSH, address=subscription["endpoint"], options=dict(subscription["keys"])
+    return add_device(
+        user.user_uuid,
+        WEB_PUSH,
+        address=subscription["endpoint"],
+        options=dict(subscription["keys"]),
+        turn_on=False,
     )

@@ -81,7 +81,13 @@ async function alertMe(publicKey) {
       body: JSON.stringify(subscription.toJSON()),
     });
     if (answer.ok) {
-      showAlertMe("This phone will get alerts.", false);
+      const point = await answer.json();
+      // A link never turns a phone back on that was turned off: only a manager or the user's own app does.
+      if (point.enabled) {
+        showAlertMe("This phone will get alerts.", false);
+      } else {
+        showAlertMe("Alerts to this phone were turned off: ask your manager to turn them back on.", true);
+      }
       button.hidden = true;
     } else {
       showAlertMe(await refusal(answer), true);

@@ -25,6 +25,18 @@ class ContactPointSchema(Schema):
     level = fields.Enum(Level, by_value=True, allow_none=True)
     disabled_reason = fields.String(
         allow_none=True,
-        metadata={"description": "Why it was turned off: its provider said the address is gone."},
+        metadata={
+            "description": "Why it was turned off: its provider said the address is gone. A staff link never"
+            " turns a point back on; an admin or the user's own token does."
+        },
     )
     disabled_at = fields.DateTime(allow_none=True)
+
+
+class DeviceAddressSchema(Schema):
+    """Which device of a device channel (fcm, webpush) a removal means; every one on the channel if unset."""
+
+    address = fields.String(
+        validate=validate.Length(min=1, max=4096),
+        metadata={"description": "The device's address: its FCM token or its Web Push endpoint."},
+    )
