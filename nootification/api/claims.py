@@ -10,7 +10,7 @@ from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
 from nootification.auth import current_token, require_scope
 from nootification.errors import Forbidden
 from nootification.models import User
-from nootification.security import limit_by_setting
+from nootification.security import limit_staff_routes
 from nootification.services.alerts import get_alert
 from nootification.services.claims import alert_for_staff, claim, claim_state, record_outcome
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF
@@ -19,7 +19,7 @@ blp = Blueprint(
     "claims", __name__, url_prefix="/alerts", description='Staff: "I\'m on it", and what really happened'
 )
 blp.before_request(require_scope(PREFERENCES_SELF))
-limit_by_setting(blp, "RATELIMIT_STAFF")
+limit_staff_routes(blp)
 
 
 def _staff_member() -> User:

@@ -18,12 +18,12 @@ from nootification.api.schemas.contact_points import ContactPointSchema
 from nootification.api.schemas.web_push import PushSubscriptionInSchema
 from nootification.errors import Conflict, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
-from nootification.security import limit_by_setting
+from nootification.security import limit_staff_routes
 from nootification.services.claims import claim, claim_state, record_outcome, staff_alert_of_link
 from nootification.services.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
-limit_by_setting(blp, "RATELIMIT_STAFF")
+limit_staff_routes(blp)
 
 STATE_POLL_MILLISECONDS = 5000
 OUTCOME_CHOICES = (
