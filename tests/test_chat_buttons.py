@@ -237,3 +237,17 @@ def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, sm
     notice = "On it: Camille\nCamille is on it: theft at shop."
     follow_ups = [address for address, text in texts if text.startswith(notice)]
     assert follow_ups == ([phones["Hugo"]] if follow_up else [])
+
+
+@pytest.mark.parametrize(
+    "pressed",
+    [
+        {"id": "1", "data": "claim:x", "from": "someone", "message": "text"},
+        {"id": "1", "data": "claim:x", "from": [1], "message": {"chat": 5}},
+    ],
+)
+def test_a_telegram_update_of_the_wrong_shape_is_answered_not_a_500(app, anonymous, pressed):
+    app.config["TELEGRAM_WEBHOOK_SECRET"] = TELEGRAM_SECRET
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+    answer = anonymous.post("/telegram/webhook", json={"callback_query": pressed}, headers=headers)
+    assert answer.status_code == 200 and answer.json["text"] == "This alert is no longer known."
