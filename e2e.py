@@ -700,12 +700,12 @@ def editable_for_others(
     messages: Sequence[Mapping[str, Any]],
     alerts: Sequence[PostedAlert],
     users: Sequence[User],
-    state: Mapping,
+    alert_uuid: str | None,
+    claimer_uuid: str | None,
 ) -> list[Mapping[str, Any]]:
     """The claimed alert's Slack (bot) and Telegram messages to people other than the one who claimed it: the
     service edits those, never the claimer's own."""
-    alert_uuid = state.get("alert_uuid")
-    claimer = next((u for u in users if u.user_uuid == state.get("claimed_by_user_uuid")), None)
+    claimer = next((u for u in users if u.user_uuid == claimer_uuid), None)
     claimers_chats = {(c.channel, c.address) for c in claimer.contacts} if claimer else set()
     return [
         m
@@ -723,11 +723,12 @@ def others_edited(
     alerts: Sequence[PostedAlert],
     users: Sequence[User],
     state: Mapping,
+    claimer_uuid: str | None,
     timeout: float = 30.0,
 ) -> bool:
     """Whether, once claimed, the others' Slack (bot) and Telegram messages were edited to say who is on it;
     true at once when there were none."""
-    if not editable_for_others(messages, alerts, users, state):
+    if not editable_for_others(messages, alerts, users, state.get("alert_uuid"), claimer_uuid):
         return True
     notice = f"{state.get('claimed_by')} is on it"
     deadline = time.monotonic() + timeout
@@ -762,12 +763,16 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert], users: Sequenc
     outcome_url = f"{stack.api}{second_link}/outcome"
     _send(stack.session, "POST", outcome_url, (303,), data=form, allow_redirects=False)
     state = _call(stack.session, "GET", f"{stack.api}{second_link}/state", 200)
+    # A link shows colleagues by name only: who is who comes from the admin API.
+    detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{state.get('alert_uuid')}", 200)
+    claimer = detail.get("claimed_by")
     checks = {
-        "claimed by the first to press": state.get("claimed_by_user_uuid") == first,
+        "claimed by the first to press": claimer == first,
         "the outcome recorded": state.get("outcome") == "false_alarm",
-        "everyone listed as told": set(links) <= {person["user_uuid"] for person in state.get("told", [])},
+        "everyone listed as told": len(state.get("told", [])) >= len(links)
+        and set(links) <= {delivery["user_uuid"] for delivery in detail.get("deliveries", [])},
         "the camera vendor told": vendor_received(stack, state.get("alert_uuid"), form["outcome"]),
-        "the others' chat messages edited": others_edited(stack, messages, alerts, users, state),
+        "the others' chat messages edited": others_edited(stack, messages, alerts, users, state, claimer),
     }
     for what, passed in checks.items():
         level = logging.INFO if passed else logging.ERROR

@@ -1413,12 +1413,12 @@ def press_telegram_button() -> ResponseReturnValue:
 def press_slack_button() -> ResponseReturnValue:
     """Press a Block Kit button as Slack does: a signed `payload=` form to the app's interactivity URL.
 
-    Body: {url, signing_secret, channel, action_id, value}; the answer is the service's.
+    Body: {url, signing_secret, channel, action_id, value, user_id?}; the answer is the service's.
     """
     body = _json_object() or {}
     payload = {
         "type": "block_actions",
-        "user": {"id": "U0STAFF", "name": "staff"},
+        "user": {"id": body.get("user_id", "U0STAFF"), "name": "staff"},
         "channel": {"id": body.get("channel", "")},
         "actions": [
             {"action_id": body.get("action_id", ""), "value": body.get("value", ""), "type": "button"}

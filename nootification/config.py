@@ -147,7 +147,10 @@ class Config:
     RATELIMIT_DEFAULT = _env_str("RATELIMIT_DEFAULT", "300 per minute")
     RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")
     RATELIMIT_PREFERENCES = _env_str("RATELIMIT_PREFERENCES", "60 per minute")
+    # Staff links count per link (one this service did not sign counts against its address), so that junk from
+    # a shop's shared Wi-Fi cannot block a real link; per address only a coarse cap over every staff route.
     RATELIMIT_STAFF = _env_str("RATELIMIT_STAFF", "60 per minute")
+    RATELIMIT_STAFF_PER_ADDRESS = _env_str("RATELIMIT_STAFF_PER_ADDRESS", "1200 per minute")
     # The headers are ours (security.add_rate_limit_headers), so that the alert webhook can go without.
     RATELIMIT_HEADERS_ENABLED = False
     # Two counters per key, weighted: a moving window's approximation that keeps no list of every hit.

@@ -320,6 +320,9 @@ class Alert(db.Model):
     outcome_events: Mapped[list["OutcomeEvent"]] = relationship(
         back_populates="alert", order_by="OutcomeEvent.created_at"
     )
+    outcome_history: Mapped[list["OutcomeRecord"]] = relationship(
+        back_populates="alert", order_by="OutcomeRecord.id"
+    )
     # Not stored: how many deliveries the alert produced, set by ingest for the webhook's answer.
     delivery_count = None
 
@@ -410,6 +413,36 @@ class OutcomeEvent(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     alert: Mapped[Alert] = relationship(back_populates="outcome_events")
+
+
+class OutcomeRecord(db.Model):
+    """One outcome as it was recorded, by whom and when: a correction adds a record, the earlier ones stay."""
+
+    __tablename__ = "outcome_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    # The member of staff who recorded it; none for an admin token that is nobody's.
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # The bearer token it came with; none through a staff link.
+    token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    outcome: Mapped[Outcome] = mapped_column(_enum_column(Outcome, length=20))
+    value_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    alert: Mapped[Alert] = relationship(back_populates="outcome_history")
+    user: Mapped["User | None"] = relationship()
+
+    @property
+    def user_uuid(self) -> str | None:
+        """The recording member of staff's public identifier, if any."""
+        return self.user.user_uuid if self.user else None
+
+    @property
+    def value_recovered(self) -> float | None:
+        """The value recovered, in the shop's currency."""
+        return None if self.value_cents is None else self.value_cents / 100
 
 
 class DeliveryAttempt(db.Model):

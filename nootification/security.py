@@ -1,5 +1,6 @@
 """Protections on every request: rate limits, security headers, and guards on what a request may carry."""
 
+import hashlib
 import re
 import time
 from collections.abc import Iterator
@@ -12,10 +13,11 @@ from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from nootification.auth import current_actor, token_identity
-from nootification.errors import FAILED_VALIDATION, INVALID_JSON, InvalidInput, UnreadableBody
-from nootification.extensions import IDENTITY_KEY, limiter
+from nootification.errors import FAILED_VALIDATION, INVALID_JSON, Gone, InvalidInput, NotFound, UnreadableBody
+from nootification.extensions import IDENTITY_KEY, client_identity, limiter
 from nootification.services.audit import ACTOR_KEY
 from nootification.services.staff_links import LINK_PATH as STAFF_PAGES
+from nootification.services.staff_links import scope_of_link
 
 # Answers that go without the rate-limit headers unless refused (see add_rate_limit_headers).
 HEADERLESS_ENDPOINTS = frozenset({"webhooks.receive_alert"})
@@ -45,6 +47,8 @@ STAFF_CSP = (
     "media-src https: http:; worker-src 'self'; manifest-src 'self'; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'"
 )
+# One counter for every staff route of an address, whichever blueprint serves it.
+STAFF_ADDRESS_SCOPE = "staff-per-address"
 # No body of this API nests deeper than a few levels; past this, JSON parsers recurse towards their limit.
 MAX_JSON_DEPTH = 32
 # A JSON string (an unterminated one runs to the end, so that scanning stays linear) or a bracket.
@@ -172,6 +176,54 @@ def refuse_unsafe_json() -> None:
 def limit_by_setting(blueprint: Blueprint, setting: str) -> None:
     """Apply the rate limit named by a config setting to every route of a blueprint (once, at import)."""
     limiter.limit(lambda: current_app.config[setting])(blueprint)
+
+
+def _presented_link() -> str | None:
+    """The staff link a request acts through: in its path (`/s/<link>/...`) or in its JSON body (receipts)."""
+    link = (request.view_args or {}).get("link")
+    if link is None and request.is_json:
+        body = request.get_json(silent=True)
+        link = body.get("link") if isinstance(body, dict) else None
+    return link if isinstance(link, str) and link else None
+
+
+def staff_identity() -> str:
+    """Whom a staff route's limit counts against: the link itself (as a hash, never the bearer value) when
+    this service signed it, even expired; otherwise the token or address, as elsewhere.
+
+    Made-up links thus share one count per address, and cannot use up a real link's, which has its own.
+    """
+    link = _presented_link()
+    if link is None:
+        return client_identity()
+    try:
+        scope_of_link(link)
+    except NotFound:
+        return client_identity()
+    except Gone:
+        pass
+    return "link:" + hashlib.sha256(link.encode()).hexdigest()[:32]
+
+
+def client_address() -> str:
+    """The client's address, for the coarse caps that count every request of one address."""
+    return "address:" + (request.remote_addr or "unknown")
+
+
+def limit_staff_routes(blueprint: Blueprint) -> None:
+    """RATELIMIT_STAFF per link (or token, or address without either) on every route of a staff blueprint,
+    then RATELIMIT_STAFF_PER_ADDRESS per address over all of them.
+
+    The per-link limit is checked first (flask-limiter orders limits by window length, then as declared: the
+    defaults' are both a minute), and the limiter stops at the first one broken, so a request refused per link
+    does not count against the address's cap.
+    """
+    limiter.limit(lambda: current_app.config["RATELIMIT_STAFF"], key_func=staff_identity)(blueprint)
+    limiter.shared_limit(
+        lambda: current_app.config["RATELIMIT_STAFF_PER_ADDRESS"],
+        scope=STAFF_ADDRESS_SCOPE,
+        key_func=client_address,
+    )(blueprint)
 
 
 def register_security(app: Flask) -> None:

@@ -18,18 +18,25 @@ CHATS = {"Camille": "-1001234567890", "Hugo": "-1009876543210"}
 CHANNELS = {"Camille": "C0CAMILLE01", "Hugo": "C0HUGO0001"}
 
 
-def sent(channels_app, smtp_server, serve_app) -> tuple[str, dict, dict]:
-    """Serve the API with both secrets; send a theft alert to Camille and Hugo on Telegram and Slack."""
+def sent(
+    channels_app, smtp_server, serve_app, chats: dict = CHATS, options: dict | None = None
+) -> tuple[str, dict, dict]:
+    """Serve the API with both secrets; send a theft alert to Camille and Hugo on Telegram and Slack (in
+    `chats`, with each one's contact point `options` by channel)."""
+    options = options or {}
     channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, SLACK_SIGNING_SECRET=SLACK_SECRET)
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
     client = channels_app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
     shop = make_location()
-    for name in CHATS:
+    for name in chats:
         user = make_user(shop, level=Level.STANDARD, name=name)
-        client.put(f"/users/{user.user_uuid}/contact-points/telegram", json={"address": CHATS[name]})
-        client.put(f"/users/{user.user_uuid}/contact-points/slack", json={"address": CHANNELS[name]})
+        for channel, address in (("telegram", chats[name]), ("slack", CHANNELS[name])):
+            point = {"address": address, "options": options.get(channel, {}).get(name, {})}
+            assert (
+                client.put(f"/users/{user.user_uuid}/contact-points/{channel}", json=point).status_code == 200
+            )
     payload = alert_payload(label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
     SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
@@ -39,23 +46,29 @@ def sent(channels_app, smtp_server, serve_app) -> tuple[str, dict, dict]:
     return url, telegram, slack
 
 
-def press_telegram(stub_url: str, url: str, chat: str, callback_data: str, secret: str = TELEGRAM_SECRET):
+def press_telegram(
+    stub_url: str, url: str, chat: str, callback_data: str, secret: str = TELEGRAM_SECRET, from_id: int = 1
+):
     body = {
         "url": f"{url}/telegram/webhook",
         "secret_token": secret,
         "chat_id": chat,
         "callback_data": callback_data,
+        "from_id": from_id,
     }
     return requests.post(f"{stub_url}/press/telegram", json=body, timeout=15)
 
 
-def press_slack(stub_url: str, url: str, channel: str, value: str, secret: str = SLACK_SECRET):
+def press_slack(
+    stub_url: str, url: str, channel: str, value: str, secret: str = SLACK_SECRET, user_id: str = "U0STAFF"
+):
     body = {
         "url": f"{url}/slack/interactions",
         "signing_secret": secret,
         "channel": channel,
         "action_id": "claim",
         "value": value,
+        "user_id": user_id,
     }
     return requests.post(f"{stub_url}/press/slack", json=body, timeout=15)
 
@@ -116,6 +129,67 @@ def test_im_on_it_pressed_in_slack_claims_through_a_signed_interaction(channels_
     assert claimer() == "Hugo"
 
 
+def test_in_a_telegram_group_only_the_recipient_may_press_their_button(channels_app, smtp_server, serve_app):
+    options = {"telegram": {"Camille": {"user_id": 4242}}}
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app, options=options)
+    data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+    someone = press_telegram(smtp_server.url, url, CHATS["Camille"], data, from_id=999)
+    assert someone.json()["method"] == "answerCallbackQuery"
+    assert someone.json()["text"] == "Sorry, this button is for Camille: nothing was recorded."
+    assert claimer() is None
+    assert press_telegram(smtp_server.url, url, CHATS["Camille"], data, from_id=4242).json()["text"] == (
+        "You are on it."
+    )
+    assert claimer() == "Camille"
+
+
+def test_in_a_telegram_private_chat_the_chat_id_is_the_recipients(channels_app, smtp_server, serve_app):
+    chats = {"Camille": "4242", "Hugo": "4343"}
+    url, telegram, _ = sent(channels_app, smtp_server, serve_app, chats=chats)
+    data = telegram["4242"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+    refused = press_telegram(smtp_server.url, url, "4242", data, from_id=4343)
+    assert refused.json()["text"] == "Sorry, this button is for Camille: nothing was recorded."
+    assert claimer() is None
+    assert press_telegram(smtp_server.url, url, "4242", data, from_id=4242).json()["text"] == "You are on it."
+    assert claimer() == "Camille"
+
+
+def test_in_a_shared_slack_channel_only_the_recipient_may_press_their_button(
+    channels_app, smtp_server, serve_app
+):
+    url, _, slack = sent(
+        channels_app, smtp_server, serve_app, options={"slack": {"Hugo": {"user_id": "U0HUGO0001"}}}
+    )
+    buttons = slack[CHANNELS["Hugo"]]["blocks"][-1]["elements"]
+    value = next(button for button in buttons if button["action_id"] == "claim")["value"]
+
+    someone = press_slack(smtp_server.url, url, CHANNELS["Hugo"], value, user_id="U0CAMILLE01")
+    assert someone.status_code == 200
+    assert someone.json() == {
+        "response_type": "ephemeral",
+        "replace_original": False,
+        "text": "Sorry, this button is for Hugo: nothing was recorded.",
+    }
+    assert claimer() is None
+    assert press_slack(smtp_server.url, url, CHANNELS["Hugo"], value, user_id="U0HUGO0001").json()[
+        "text"
+    ] == ("You are on it.")
+    assert claimer() == "Hugo"
+
+
+@pytest.mark.parametrize(
+    ("channel", "address", "user_id"),
+    [("slack", "C0CAMILLE01", "camille"), ("slack", "C0CAMILLE01", 42), ("telegram", "-100123", 0)],
+)
+def test_a_chat_user_id_that_is_not_one_is_refused(client, channel, address, user_id):
+    user = make_user(make_location())
+    point = {"address": address, "options": {"user_id": user_id}}
+    answer = client.put(f"/users/{user.user_uuid}/contact-points/{channel}", json=point)
+    assert answer.status_code == 422 and "user_id" in answer.json["errors"]
+
+
 def test_without_their_secrets_the_callbacks_are_off(channels_app, smtp_server, serve_app):
     url, telegram, _ = sent(channels_app, smtp_server, serve_app)
     channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=None, SLACK_SIGNING_SECRET=None)
@@ -163,3 +237,17 @@ def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, sm
     notice = "On it: Camille\nCamille is on it: theft at shop."
     follow_ups = [address for address, text in texts if text.startswith(notice)]
     assert follow_ups == ([phones["Hugo"]] if follow_up else [])
+
+
+@pytest.mark.parametrize(
+    "pressed",
+    [
+        {"id": "1", "data": "claim:x", "from": "someone", "message": "text"},
+        {"id": "1", "data": "claim:x", "from": [1], "message": {"chat": 5}},
+    ],
+)
+def test_a_telegram_update_of_the_wrong_shape_is_answered_not_a_500(app, anonymous, pressed):
+    app.config["TELEGRAM_WEBHOOK_SECRET"] = TELEGRAM_SECRET
+    headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET}
+    answer = anonymous.post("/telegram/webhook", json={"callback_query": pressed}, headers=headers)
+    assert answer.status_code == 200 and answer.json["text"] == "This alert is no longer known."

@@ -868,6 +868,5 @@ def test_only_the_others_chat_messages_are_expected_to_be_edited_after_a_claim()
         {"channel": "slack", "address": "https://hooks.slack.example.com/x", "alert_uuid": "a1"},
         {"channel": "telegram", "address": "2002", "text": "another alert"},
     ]
-    state = {"alert_uuid": "a1", "claimed_by_user_uuid": "zoe"}
-    assert editable_for_others(messages, [claimed], [zoe, sam], state) == [messages[1]]
-    assert editable_for_others(messages[:1], [claimed], [zoe, sam], state) == []
+    assert editable_for_others(messages, [claimed], [zoe, sam], "a1", "zoe") == [messages[1]]
+    assert editable_for_others(messages[:1], [claimed], [zoe, sam], "a1", "zoe") == []

@@ -79,6 +79,22 @@ def test_a_recorded_outcome_reaches_the_vendor_signed_with_pseudonymous_staff(
     assert (stored.id, stored.status, stored.attempts) == (event["id"], OutcomeEventStatus.SENT, 1)
 
 
+def test_a_correction_by_its_author_or_an_admin_is_a_new_event_for_the_vendor(
+    app, vendor, alert_with_staff, client, run_worker
+):
+    alert, camille = alert_with_staff
+    record_outcome(alert, camille, outcome=Outcome.THEFT_STOPPED)
+    record_outcome(alert, camille, outcome=Outcome.THEFT_NOT_STOPPED)
+    answer = client.post(f"/alerts/{alert.alert_uuid}/outcome", json={"outcome": "false_alarm"})
+    assert answer.status_code == 200
+    run_worker()
+
+    # Each event is one record; it carries the outcome as it stands when sent.
+    assert len({event["id"] for event in vendor.received}) == 3
+    assert vendor.received[-1]["data"]["outcome"] == "false_alarm"
+    assert vendor.received[-1]["data"]["recorded_by"] is None  # an admin token is nobody's
+
+
 def test_a_vendor_that_fails_gets_the_event_again_under_the_same_id_once_due(
     app, vendor, alert_with_staff, run_worker
 ):

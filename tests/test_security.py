@@ -1,10 +1,15 @@
 """Rate limits, security headers and input guards."""
 
+import hmac
+import secrets
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from nootification import create_app
+from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
 from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user
@@ -137,3 +142,72 @@ def test_without_a_proxy_a_forwarded_header_changes_no_limit(app, db):
         401,
         429,
     ]
+
+
+def staff_links(limited, count: int) -> tuple[str, list[str]]:
+    """An alert told to `count` members of staff of one shop, and each one's staff link path."""
+    admin = {"Authorization": f"Bearer {create_token(name='admin', scopes=[ADMIN]).token}"}
+    shop = make_location()
+    people = [make_user(shop, name=f"Staff {n}") for n in range(count)]
+    payload = alert_payload(shop.name)
+    assert limited.post("/webhooks/alerts", json=payload, headers=admin).status_code == 201
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    secret = limited.application.config["SECRET_KEY"]
+    return payload["alert_uuid"], [
+        f"/s/{link_token(payload['alert_uuid'], person.user_uuid, expires, secret)}" for person in people
+    ]
+
+
+def test_junk_links_from_a_shared_address_cannot_block_a_real_links_claim(app, db):
+    limited = limited_app(
+        app, RATELIMIT_STAFF="3 per 30 second", RATELIMIT_STAFF_PER_ADDRESS="50 per 30 second"
+    ).test_client()
+    _, [link, colleagues] = staff_links(limited, 2)
+    forged = link_token(
+        str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC) + timedelta(hours=1), "not-ours"
+    )
+    junk = [f"/s/{secrets.token_urlsafe(52)}" for _ in range(4)] + [f"/s/{forged}"] * 2
+    assert [limited.post(f"{path}/claim").status_code for path in junk] == [404, 404, 404, 429, 429, 429]
+
+    assert limited.post(f"{link}/claim").status_code == 303
+    # One link hammered is limited (each route has its own count), and only that link.
+    assert [limited.get(f"{link}/state").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert limited.post(f"{link}/claim").status_code == 303
+    assert limited.get(f"{colleagues}/state").status_code == 200
+
+
+def test_an_address_has_a_coarse_cap_over_every_staff_link(app, db):
+    limited = limited_app(
+        app, RATELIMIT_STAFF="3 per 30 second", RATELIMIT_STAFF_PER_ADDRESS="4 per 30 second"
+    ).test_client()
+    _, links = staff_links(limited, 5)
+    assert [limited.get(f"{path}/state").status_code for path in links] == [200, 200, 200, 200, 429]
+
+
+def test_secrets_are_compared_in_constant_time(app, anonymous, monkeypatch):
+    app.config.update(TELEGRAM_WEBHOOK_SECRET="telegram-secret", SLACK_SIGNING_SECRET="slack-secret")
+    compared: list[tuple] = []
+    compare = hmac.compare_digest
+
+    def spy(given, expected):
+        compared.append((given, expected))
+        return compare(given, expected)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    forged = link_token(str(uuid.uuid4()), str(uuid.uuid4()), expires, "not-ours")
+    refusals = [
+        anonymous.get(f"/s/{forged}"),  # the link's MAC
+        anonymous.post("/telegram/webhook", json={}, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}),
+        anonymous.post(
+            "/slack/interactions",
+            data={"payload": "{}"},
+            headers={
+                "X-Slack-Request-Timestamp": str(int(time.time())),
+                "X-Slack-Signature": "v0=" + "0" * 64,
+            },
+        ),
+        anonymous.get(f"/ops/events?ticket=1.{int(time.time()) + 30}.{'0' * 64}"),
+    ]
+    assert [answer.status_code for answer in refusals] == [404, 401, 401, 401]
+    assert len(compared) == len(refusals)

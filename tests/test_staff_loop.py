@@ -176,8 +176,30 @@ def test_the_first_claim_wins_and_the_others_see_who_is_on_it(shop_staff, client
     page = anonymous.get(refused.headers["Location"]).get_data(as_text=True)
     assert "Camille is already on it." in page and "Camille is on it." in page
     state = anonymous.get(f"{hugos}/state").json
-    assert (state["claimed_by"], state["claimed_by_user_uuid"]) == ("Camille", camille.user_uuid)
+    assert (state["claimed_by"], state["claimed_by_you"]) == ("Camille", False)
+    assert anonymous.get(f"{camilles}/state").json["claimed_by_you"] is True
     assert sorted(person["name"] for person in state["told"]) == ["Camille", "Hugo"]
+
+
+def test_a_link_shows_colleagues_by_name_only(shop_staff, client, stub, anonymous):
+    camille, hugo, _ = shop_staff
+    phone = "+33698765432"
+    assert (
+        client.put(f"/users/{hugo.user_uuid}/contact-points/sms", json={"address": phone}).status_code < 300
+    )
+    _, links = sent_alert(client, stub)
+    camilles, hugos = path_of(links[camille.user_uuid]), path_of(links[hugo.user_uuid])
+    anonymous.post(f"{hugos}/claim")
+
+    state = anonymous.get(f"{camilles}/state")
+    shown = state.get_data(as_text=True)
+    assert state.json["claimed_by"] == "Hugo"
+    assert [sorted(person) for person in state.json["told"]] == [["name", "reached"]] * 2
+    for secret in (hugo.user_uuid, camille.user_uuid, phone, "sms", "push", "channel", "user_uuid"):
+        assert secret not in shown, secret
+    page = anonymous.get(camilles).get_data(as_text=True)
+    for secret in (hugo.user_uuid, camille.user_uuid, phone, "(push", "sms"):
+        assert secret not in page, secret
 
 
 def test_an_outcome_from_the_page_is_recorded_and_claims_an_unclaimed_alert(
@@ -198,6 +220,112 @@ def test_an_outcome_from_the_page_is_recorded_and_claims_an_unclaimed_alert(
         "Two bottles of whisky",
     )
     assert alert.outcome_by_id == hugo.id and alert.claimed_by_id == hugo.id
+
+
+def test_an_outcome_someone_else_recorded_is_not_replaced_through_a_link(
+    shop_staff, client, stub, anonymous, run_worker
+):
+    camille, hugo, _ = shop_staff
+    payload, links = sent_alert(client, stub)
+    camilles, hugos = path_of(links[camille.user_uuid]), path_of(links[hugo.user_uuid])
+    assert anonymous.post(f"{hugos}/outcome", data={"outcome": "theft_stopped"}).status_code == 303
+
+    refused = anonymous.post(f"{camilles}/outcome", data={"outcome": "false_alarm"})
+    assert refused.status_code == 409
+    assert refused.json["errors"] == {
+        "outcome": ["Hugo already recorded what happened: only they or an admin may change it."]
+    }
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = anonymous.post(f"{camilles}/outcome", data={"outcome": "false_alarm"}, headers=browser)
+    assert page.status_code == 409 and page.mimetype == "text/html"
+    assert "Hugo already recorded what happened" in page.get_data(as_text=True)
+    alert = Alert.query.filter_by(alert_uuid=payload["alert_uuid"]).one()
+    assert (alert.outcome, alert.outcome_by_id) == (Outcome.THEFT_STOPPED, hugo.id)
+
+    # Its author corrects it: the earlier value stays in the history.
+    corrected = anonymous.post(f"{hugos}/outcome", data={"outcome": "theft_not_stopped", "note": "he ran"})
+    assert corrected.status_code == 303
+    history = client.get(f"/alerts/{payload['alert_uuid']}").json["outcome_history"]
+    assert [(r["outcome"], r["note"], r["user_uuid"], r["token_id"]) for r in history] == [
+        ("theft_stopped", None, hugo.user_uuid, None),
+        ("theft_not_stopped", "he ran", hugo.user_uuid, None),
+    ]
+    assert history[0]["recorded_at"] <= history[1]["recorded_at"]
+
+
+def test_only_the_author_or_an_admin_token_changes_an_outcome_through_the_api(app, shop_staff, client, stub):
+    camille, hugo, zoe = shop_staff
+    payload, _ = sent_alert(client, stub)
+    url = f"/alerts/{payload['alert_uuid']}/outcome"
+    assert user_client(app, camille).post(url, json={"outcome": "false_alarm"}).status_code == 200
+
+    taken = user_client(app, hugo).post(url, json={"outcome": "theft_stopped"})
+    assert taken.status_code == 409
+    assert taken.json["errors"]["outcome"][0].startswith("Camille already recorded what happened")
+    assert user_client(app, zoe).post(url, json={"outcome": "theft_stopped"}).status_code == 403
+    mine = user_client(app, camille).post(url, json={"outcome": "not_found", "value_recovered": 0})
+    assert (mine.status_code, mine.json["outcome"], mine.json["outcome_by"]) == (200, "not_found", "Camille")
+
+    corrected = client.post(url, json={"outcome": "theft_stopped", "value_recovered": 12.5})
+    assert corrected.status_code == 200
+    assert (corrected.json["outcome"], corrected.json["outcome_by"]) == ("theft_stopped", "An administrator")
+    assert corrected.json["claimed_by"] == "Camille"
+    again = user_client(app, camille).post(url, json={"outcome": "false_alarm"})
+    assert again.status_code == 409
+    assert again.json["errors"]["outcome"][0].startswith("An administrator already recorded")
+
+    detail = client.get(f"/alerts/{payload['alert_uuid']}").json
+    assert detail["outcome"] == "theft_stopped" and detail.get("outcome_by") is None
+    assert [(r["outcome"], r["value_recovered"], r["user_uuid"]) for r in detail["outcome_history"]] == [
+        ("false_alarm", None, camille.user_uuid),
+        ("not_found", 0.0, camille.user_uuid),
+        ("theft_stopped", 12.5, None),
+    ]
+    assert detail["outcome_history"][-1]["token_id"] is not None
+
+
+def test_an_admin_token_records_an_outcome_for_any_shop_without_claiming(client, stub):
+    make_location(display_name="Auchan La Rochelle")
+    payload, _ = sent_alert(client, stub)
+    answer = client.post(f"/alerts/{payload['alert_uuid']}/outcome", json={"outcome": "false_alarm"})
+    assert answer.status_code == 200 and answer.json["claimed_by"] is None
+    unknown = client.post(f"/alerts/{alert_payload()['alert_uuid']}/outcome", json={"outcome": "false_alarm"})
+    assert unknown.status_code == 404
+
+
+def test_what_the_page_shows_is_escaped_and_runs_no_inline_script(client, stub, anonymous):
+    shop = make_location(display_name='<script>alert("shop")</script>')
+    make_user(shop, level=Level.STANDARD, name="<img src=x onerror=alert(1)>")
+    _, links = sent_alert(client, stub)
+    link = path_of(next(iter(links.values())))
+    note = {"outcome": "false_alarm", "note": "</p><script>alert('note')</script>"}
+    assert anonymous.post(f"{link}/outcome", data=note).status_code == 303
+
+    page = anonymous.get(f"{link}?notice=<script>alert('notice')</script>")
+    text = page.get_data(as_text=True)
+    assert "<script>alert" not in text and "<img src=x" not in text
+    assert "&lt;script&gt;alert(&#34;shop&#34;)" in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "&lt;script&gt;alert(&#39;notice&#39;)" in text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "unsafe-inline" not in policy
+
+
+def test_the_page_redirects_only_to_itself(shop_staff, client, stub, anonymous):
+    camille, _, _ = shop_staff
+    _, links = sent_alert(client, stub)
+    link = path_of(links[camille.user_uuid])
+    answers = [
+        anonymous.post(f"{link}/claim?next=https://evil.example/", headers={"Host": "evil.example"}),
+        anonymous.post(f"{link}/outcome?next=//evil.example", data={"outcome": "not_found"}),
+        anonymous.post(f"{link}/claim", headers={"Referer": "https://evil.example/"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 303
+        target = urlsplit(answer.headers["Location"])
+        assert (target.netloc, target.path) == ("", link) and "evil" not in target.query
+    # Werkzeug merges a doubled slash with a redirect, on this host.
+    merged = urlsplit(anonymous.get("/s//evil.example").headers["Location"])
+    assert (merged.netloc, merged.path) == ("localhost", "/s/evil.example")
 
 
 def test_a_wrong_outcome_form_shows_the_page_again_with_the_reason(shop_staff, client, stub, anonymous):

@@ -46,7 +46,8 @@ def test_a_link_from_an_sms_opens_the_page_and_im_on_it_claims_the_alert(
         assert page.settled(CLAIM_STATE) == "Nobody is on it yet."
         page.screenshot(tmp_path / "before.png")
         shown = page.evaluate("document.body.innerText")
-        assert "Auchan La Rochelle" in shown and "Camille (push, sms)" in shown
+        assert "Auchan La Rochelle" in shown and "Who was told\nCamille\nHugo" in shown
+        assert "sms" not in shown and "+336" not in shown  # colleagues by name only
 
         page.evaluate("document.querySelector('#claim-form button').click()")
         assert page.settled(CLAIM_STATE) == "You are on it."

@@ -8,7 +8,10 @@
   (`X-Slack-Signature`, `X-Slack-Request-Timestamp` within 5 minutes, SLACK_SIGNING_SECRET); a `claim`
   action's value is the delivery id, and the answer an ephemeral message to whoever pressed.
 
-Whoever presses acts as the delivery's recipient: the chat or channel it went to is theirs. Left out of the
+A press counts only from the chat the delivery went to and, where the recipient's own chat id is known, only
+by them: the contact point's option `user_id` (their Slack or Telegram user id, for a shared channel or a
+group), or a Telegram private chat's id (which is its user's). Anyone else is politely refused and nothing is
+recorded. Where neither is known, whoever can press in the recipient's chat acts as them. Left out of the
 OpenAPI document: they are the providers' formats, not this API's.
 """
 
@@ -25,16 +28,25 @@ from nootification.extensions import db
 from nootification.models import Alert, Delivery, User
 from nootification.senders.base import CLAIM_ACTION
 from nootification.services.claims import claim, ensure_staff_of_shop
-from nootification.services.contacts import contact_for
+from nootification.services.contacts import Contact, contact_for
 
 blp = Blueprint("chat_buttons", __name__)
 
 SLACK_MAX_AGE_SECONDS = 5 * 60
 
 
-def claim_by_button(delivery_id: str, channel: str, pressed_in: str) -> str:
-    """Claim the alert of a delivery whose button was pressed in `pressed_in` (a chat or channel id); what to
-    tell whoever pressed."""
+def recipient_id(contact: Contact) -> str | None:
+    """The chat user id of the person a contact point's messages are for, where it is known."""
+    if contact.options.get("user_id"):
+        return str(contact.options["user_id"])
+    if contact.channel == "telegram" and str(contact.address).isdigit():
+        return str(contact.address)  # a private chat: its id is its user's (groups' are negative)
+    return None
+
+
+def claim_by_button(delivery_id: str, channel: str, pressed_in: str, pressed_by: str) -> str:
+    """Claim the alert of a delivery whose button was pressed in `pressed_in` (a chat or channel id) by
+    `pressed_by` (a user id); what to tell whoever pressed."""
     delivery = db.session.get(Delivery, delivery_id)
     if delivery is None or delivery.channel != channel:
         return "This alert is no longer known."
@@ -42,6 +54,9 @@ def claim_by_button(delivery_id: str, channel: str, pressed_in: str) -> str:
     contact = contact_for(user, channel)
     if contact is None or str(contact.address) != pressed_in:
         return "This button belongs to another chat."
+    expected = recipient_id(contact)
+    if expected is not None and expected != pressed_by:
+        return f"Sorry, this button is for {user.shown_name}: nothing was recorded."
     alert: Alert = delivery.alert
     try:
         ensure_staff_of_shop(alert, user)
@@ -51,6 +66,11 @@ def claim_by_button(delivery_id: str, channel: str, pressed_in: str) -> str:
     except NootificationError as refused:
         return refused.message
     return "You are on it."
+
+
+def _object(value: object) -> dict:
+    # A provider's payload as it should be: a field that is not an object reads as an empty one.
+    return value if isinstance(value, dict) else {}
 
 
 def _required_secret(name: str) -> str:
@@ -72,9 +92,10 @@ def telegram_update():
     if not isinstance(pressed, dict):
         return {"ok": True}
     action, _, delivery_id = str(pressed.get("data", "")).partition(":")
-    chat = ((pressed.get("message") or {}).get("chat") or {}).get("id")
+    chat = _object(_object(pressed.get("message")).get("chat")).get("id")
+    presser = _object(pressed.get("from")).get("id")
     text = (
-        claim_by_button(delivery_id, "telegram", str(chat))
+        claim_by_button(delivery_id, "telegram", str(chat), str(presser))
         if action == CLAIM_ACTION
         else "Nothing to do for this button."
     )
@@ -104,6 +125,7 @@ def slack_interaction():
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     if action.get("action_id") != CLAIM_ACTION:
         return {"response_type": "ephemeral", "replace_original": False, "text": "Nothing to do."}
-    channel = (payload.get("channel") or {}).get("id", "")
-    text = claim_by_button(str(action.get("value", "")), "slack", str(channel))
+    channel = _object(payload.get("channel")).get("id", "")
+    presser = _object(payload.get("user")).get("id", "")
+    text = claim_by_button(str(action.get("value", "")), "slack", str(channel), str(presser))
     return {"response_type": "ephemeral", "replace_original": False, "text": text}

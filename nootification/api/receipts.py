@@ -9,13 +9,13 @@ from flask_smorest import Blueprint
 from nootification.api.schemas.receipts import ReceiptInSchema, ReceiptSchema
 from nootification.auth import current_token, has_scope, unauthorized
 from nootification.errors import Forbidden
-from nootification.security import limit_by_setting
+from nootification.security import limit_staff_routes
 from nootification.services.receipts import record_receipt
 from nootification.services.staff_links import scope_of_link
 from nootification.services.tokens import PREFERENCES_SELF
 
 blp = Blueprint("receipts", __name__, url_prefix="/deliveries", description="Receipts from staff phones")
-limit_by_setting(blp, "RATELIMIT_STAFF")
+limit_staff_routes(blp)
 
 
 @blp.route("/<delivery_id>/receipt", methods=["POST"])

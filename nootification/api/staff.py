@@ -2,7 +2,9 @@
 
 It shows the alert (shop, label, time spotted in the shop's timezone, the clip), who else was told and who
 is on it, with the buttons "I'm on it" and the outcome. Plain form posts, so it works without JavaScript;
-its script re-reads `/s/<link>/state` every few seconds. Left out of the OpenAPI document, like `/ops`: an
+its script re-reads `/s/<link>/state` every few seconds. A link may be forwarded or seen on a screenshot, so
+it shows colleagues by name only (no ids, channels or addresses), and an outcome someone else recorded stays
+theirs (409 naming them). Left out of the OpenAPI document, like `/ops`: an
 HTML page and its forms (the JSON equivalents are `POST /alerts/<uuid>/claim` and `/outcome`).
 """
 
@@ -11,17 +13,17 @@ import zoneinfo
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 
-from nootification.api.schemas.claims import ClaimStateSchema, OutcomeInSchema
+from nootification.api.schemas.claims import LinkStateSchema, OutcomeInSchema
 from nootification.api.schemas.contact_points import ContactPointSchema
 from nootification.api.schemas.web_push import PushSubscriptionInSchema
 from nootification.errors import Conflict, Gone, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
-from nootification.security import limit_by_setting
+from nootification.security import limit_staff_routes
 from nootification.services.claims import claim, claim_state, record_outcome, staff_alert_of_link
 from nootification.services.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
-limit_by_setting(blp, "RATELIMIT_STAFF")
+limit_staff_routes(blp)
 
 STATE_POLL_MILLISECONDS = 5000
 OUTCOME_CHOICES = (
@@ -37,8 +39,7 @@ def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str =
     page = render_template(
         "staff.html",
         alert=alert,
-        user=user,
-        state=claim_state(alert),
+        state=claim_state(alert, user),
         spotted=spotted,
         outcomes=OUTCOME_CHOICES,
         notice=notice,
@@ -65,8 +66,8 @@ def page(link: str):
 @blp.get("/<link>/state")
 def state(link: str):
     """Who is on it, what happened and who was told, as JSON (the page's script polls it)."""
-    alert, _ = staff_alert_of_link(link)
-    return ClaimStateSchema().dump(claim_state(alert))
+    alert, user = staff_alert_of_link(link)
+    return LinkStateSchema().dump(claim_state(alert, user))
 
 
 @blp.post("/<link>/claim")
@@ -84,7 +85,8 @@ def claim_from_page(link: str):
 @blp.post("/<link>/outcome")
 @accepts_form
 def outcome_from_page(link: str):
-    """Record what happened from the page's form; the page again, with the error if the form was wrong."""
+    """Record what happened from the page's form; the page again, with the error if the form was wrong or
+    someone else recorded the outcome (a client that prefers JSON gets the JSON error)."""
     alert, user = staff_alert_of_link(link)
     fields = {name: value for name, value in request.form.items() if value.strip()}
     try:
@@ -93,7 +95,12 @@ def outcome_from_page(link: str):
         messages = invalid.messages.items()
         reasons = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in messages)
         return _page(link, alert, user, error=reasons, status=422)
-    record_outcome(alert, user, **posted)
+    try:
+        record_outcome(alert, user, **posted)
+    except Conflict as recorded:
+        if request.accept_mimetypes.best_match(("application/json", "text/html")) != "text/html":
+            raise
+        return _page(link, alert, user, error=recorded.message, status=409)
     return redirect(url_for("staff.page", link=link, notice="Thank you: the outcome is recorded."), code=303)
 
 

@@ -10,12 +10,12 @@ import json
 
 from flask import Blueprint, Response, current_app, render_template, url_for
 
-from nootification.security import limit_by_setting
+from nootification.security import limit_staff_routes
 from nootification.services.claims import staff_alert_of_link
 from nootification.services.staff_links import LINK_PATH
 
 blp = Blueprint("staff_app", __name__, url_prefix="/s")
-limit_by_setting(blp, "RATELIMIT_STAFF")
+limit_staff_routes(blp)
 
 SERVICE_WORKER = "staff-sw.js"
 ICON = "staff-icon.svg"

@@ -20,6 +20,7 @@ from nootification.senders.text import links, subject_and_body
 from nootification.senders.transport import HttpClient
 
 CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{8,}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{8,}")
 # Slack's limits on a header block's and a section block's text.
 MAX_HEADER = 150
 MAX_SECTION = 3000
@@ -41,9 +42,11 @@ def validate_address(value: str) -> None:
 
 
 class SlackConfigSchema(Schema):
-    """A Slack contact point: a channel id for the bot, or an incoming-webhook URL."""
+    """A Slack contact point: a channel id for the bot, or an incoming-webhook URL; in a shared channel, the
+    recipient's Slack user id, so that only they may press the message's buttons."""
 
     address = fields.String(required=True, validate=validate_address)
+    user_id = fields.String(validate=validate.Regexp(USER_ID, error="Not a Slack user id (U… or W…)."))
 
 
 def is_webhook(address: str) -> bool:

@@ -4,7 +4,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from nootification.senders.base import CLAIM_ACTION, Message, MessageSender
 from nootification.senders.http import json_body, raise_for_status
@@ -28,9 +28,11 @@ class ChatId(fields.Field):
 
 
 class TelegramConfigSchema(Schema):
-    """A Telegram contact point: the chat to post into."""
+    """A Telegram contact point: the chat to post into; in a group, the recipient's Telegram user id, so that
+    only they may press the message's buttons (a private chat's id is its user's)."""
 
     address = ChatId(required=True)
+    user_id = fields.Integer(validate=validate.Range(min=1))
 
 
 @register

@@ -2,7 +2,9 @@
 
 Only staff of the alert's shop (or of its escalation tiers) may claim it or record its outcome; a claim stops
 the alert's escalation. An outcome recorded on an alert nobody
-has claimed claims it for the same person: whoever found out what happened was on it.
+has claimed claims it for the same person: whoever found out what happened was on it. Once recorded, an
+outcome is changed only by whoever recorded it or by an admin; each record is kept, so a correction leaves the
+earlier value in the alert's history.
 """
 
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from nootification.models import (
     DeliveryStatus,
     EscalationTier,
     Outcome,
+    OutcomeRecord,
     User,
     user_locations,
     utcnow,
@@ -29,6 +32,7 @@ from nootification.observability import metrics
 from nootification.services.staff_links import scope_of_link
 
 ALERTS = Alert.__table__
+ADMIN_AUTHOR = "An administrator"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ClaimState:
     alert_uuid: str
     claimed_by: str | None
     claimed_by_user_uuid: str | None
+    claimed_by_you: bool
     claimed_at: datetime | None
     outcome: Outcome | None
     value_recovered: float | None
@@ -123,30 +128,62 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
 
 def record_outcome(
     alert: Alert,
-    user: User,
+    user: User | None,
     *,
     outcome: Outcome,
     value_recovered: float | None = None,
     note: str | None = None,
+    admin: bool = False,
+    token_id: int | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Record what happened (the latest record stands); an unclaimed alert is claimed by the same person.
-    With a vendor URL set, the outcome is also an event for the camera vendor, in the same transaction."""
+    """Record what happened, keeping each record in the alert's history; an unclaimed alert is claimed by the
+    same person. An outcome someone else recorded is changed only by an admin: 409 naming who recorded it.
+    With a vendor URL set, the outcome is also an event for the camera vendor, in the same transaction.
+
+    `user` is the member of staff recording it, or None for an admin token that is nobody's (only with
+    `admin`); `token_id` is the bearer token it came with, if any.
+    """
     now = now or utcnow()
-    claimed = db.session.execute(
+    mine = ALERTS.c.id == alert.id
+    if not admin:
+        # A compare-and-set, like a claim: of a correction and someone else's first record at once, one wins.
+        mine = mine & sa.or_(ALERTS.c.outcome.is_(None), ALERTS.c.outcome_by_id == user.id)
+    value_cents = None if value_recovered is None else round(value_recovered * 100)
+    recorded = db.session.execute(
         sa.update(ALERTS)
-        .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id, claimed_at=now, next_escalation_at=None)
-    ).rowcount
-    db.session.execute(
-        sa.update(ALERTS)
-        .where(ALERTS.c.id == alert.id)
+        .where(mine)
         .values(
             outcome=outcome,
-            outcome_value_cents=None if value_recovered is None else round(value_recovered * 100),
+            outcome_value_cents=value_cents,
             outcome_note=note or None,
-            outcome_by_id=user.id,
+            outcome_by_id=user.id if user else None,
             outcome_at=now,
+            next_escalation_at=None,
+        )
+    ).rowcount
+    if not recorded:
+        db.session.rollback()
+        raise Conflict(
+            f"{outcome_author(alert)} already recorded what happened: only they or an admin may change it.",
+            field="outcome",
+        )
+    claimed = 0
+    if user is not None:
+        claimed = db.session.execute(
+            sa.update(ALERTS)
+            .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
+            .values(claimed_by_id=user.id, claimed_at=now)
+        ).rowcount
+    db.session.add(
+        OutcomeRecord(
+            alert_id=alert.id,
+            user_id=user.id if user else None,
+            token_id=token_id,
+            outcome=outcome,
+            value_cents=value_cents,
+            note=note or None,
+            recorded_at=now,
         )
     )
     event_id = add_event(alert.id, now)
@@ -158,6 +195,21 @@ def record_outcome(
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, now)
         claim_notices.queue_notices(alert.id)
     metrics.record_outcome(alert.label, outcome.value)
+
+
+def outcome_author(alert: Alert) -> str:
+    """Who recorded the alert's outcome as it stands, by name: a member of staff, or an administrator."""
+    latest = db.session.scalar(
+        sa.select(OutcomeRecord)
+        .where(OutcomeRecord.alert_id == alert.id)
+        .order_by(OutcomeRecord.id.desc())
+        .limit(1)
+    )
+    if latest is not None and latest.user is not None:
+        return latest.user.shown_name
+    if latest is not None and latest.token_id is not None:
+        return ADMIN_AUTHOR
+    return UNNAMED_STAFF
 
 
 def told_about(alert: Alert) -> list[ToldPerson]:
@@ -177,18 +229,22 @@ def told_about(alert: Alert) -> list[ToldPerson]:
     return list(people.values())
 
 
-def claim_state(alert: Alert) -> ClaimState:
-    """Where the alert stands now."""
+def claim_state(alert: Alert, viewer: User | None = None) -> ClaimState:
+    """Where the alert stands now, as `viewer` sees it (whether they are the one on it)."""
     cents = alert.outcome_value_cents
+    outcome_by = None
+    if alert.outcome is not None:
+        outcome_by = alert.outcome_by.shown_name if alert.outcome_by else outcome_author(alert)
     return ClaimState(
         alert_uuid=alert.alert_uuid,
         claimed_by=alert.claimed_by.shown_name if alert.claimed_by else None,
         claimed_by_user_uuid=alert.claimed_by.user_uuid if alert.claimed_by else None,
+        claimed_by_you=viewer is not None and alert.claimed_by_id == viewer.id,
         claimed_at=alert.claimed_at,
         outcome=alert.outcome,
         value_recovered=None if cents is None else cents / 100,
         note=alert.outcome_note,
-        outcome_by=alert.outcome_by.shown_name if alert.outcome_by else None,
+        outcome_by=outcome_by,
         outcome_at=alert.outcome_at,
         told=told_about(alert),
     )

@@ -53,8 +53,7 @@ async function claimText(alert) {
     }
     const answer = await fetch(`${alert.action_url}/state`, { headers: { Accept: "application/json" } });
     const state = await answer.json();
-    const mine = state.claimed_by_user_uuid === alert.user_uuid;
-    return mine ? "You are on it." : `${state.claimed_by} is on it.`;
+    return state.claimed_by_you ? "You are on it." : `${state.claimed_by} is on it.`;
   } catch (error) {
     return "The claim did not get through: open the alert to try again.";
   }

@@ -4,10 +4,9 @@
 
 const body = document.body;
 const stateUrl = body.dataset.stateUrl;
-const me = body.dataset.user;
 
 function showClaim(state) {
-  const text = state.claimed_by_user_uuid === me
+  const text = state.claimed_by_you
     ? "You are on it."
     : state.claimed_by ? `${state.claimed_by} is on it.` : "Nobody is on it yet.";
   document.getElementById("claim-state").textContent = text;
@@ -18,10 +17,13 @@ function showTold(state) {
   const list = document.getElementById("told-list");
   list.replaceChildren(...state.told.map((person) => {
     const item = document.createElement("li");
-    const detail = document.createElement("span");
-    detail.className = "dim";
-    detail.textContent = ` (${person.channels.join(", ")}${person.reached ? "" : ", not reached yet"})`;
-    item.append(person.name, detail);
+    item.append(person.name);
+    if (!person.reached) {
+      const detail = document.createElement("span");
+      detail.className = "dim";
+      detail.textContent = "(not reached yet)";
+      item.append(" ", detail);
+    }
     return item;
   }));
 }

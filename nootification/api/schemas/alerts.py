@@ -42,6 +42,22 @@ class OutcomeEventSchema(Schema):
     sent_at = fields.DateTime(allow_none=True)
 
 
+class OutcomeRecordSchema(Schema):
+    """One outcome as it was recorded; a correction is a later record, the earlier ones stay."""
+
+    outcome = fields.Enum(Outcome, by_value=True)
+    value_recovered = fields.Float(allow_none=True)
+    note = fields.String(allow_none=True)
+    user_uuid = fields.String(
+        allow_none=True,
+        metadata={"description": "The member of staff who recorded it; null for an admin token."},
+    )
+    token_id = fields.Integer(
+        allow_none=True, metadata={"description": "The bearer token it came with; null through a staff link."}
+    )
+    recorded_at = fields.DateTime()
+
+
 class AlertDetailSchema(AlertSchema):
     """A stored alert with every delivery it produced, who is on it, what happened, and its escalation."""
 
@@ -59,6 +75,9 @@ class AlertDetailSchema(AlertSchema):
     next_escalation_at = fields.DateTime(allow_none=True)
     escalations = fields.List(fields.Nested(EscalationStepSchema))
     outcome_events = fields.List(fields.Nested(OutcomeEventSchema))
+    outcome_history = fields.List(
+        fields.Nested(OutcomeRecordSchema), metadata={"description": "Every outcome recorded, oldest first."}
+    )
 
 
 class ReplaySchema(Schema):

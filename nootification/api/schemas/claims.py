@@ -1,4 +1,5 @@
-"""Schemas of the staff loop: a claim, an outcome as posted, and where an alert stands."""
+"""Schemas of the staff loop: a claim, an outcome as posted, and where an alert stands (for a staff app, and
+as a staff link shows it to whoever holds the link)."""
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
@@ -39,6 +40,7 @@ class ClaimStateSchema(Schema):
     alert_uuid = fields.String()
     claimed_by = fields.String(allow_none=True, metadata={"description": "The name of whoever is on it."})
     claimed_by_user_uuid = fields.String(allow_none=True)
+    claimed_by_you = fields.Boolean(metadata={"description": "Whether the caller is the one on it."})
     claimed_at = fields.DateTime(allow_none=True)
     outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
     value_recovered = fields.Float(allow_none=True)
@@ -46,3 +48,26 @@ class ClaimStateSchema(Schema):
     outcome_by = fields.String(allow_none=True)
     outcome_at = fields.DateTime(allow_none=True)
     told = fields.List(fields.Nested(ToldPersonSchema))
+
+
+class ColleagueSchema(Schema):
+    """Someone the alert was sent to, as a link shows them: a name, and whether a message reached them."""
+
+    name = fields.String()
+    reached = fields.Boolean()
+
+
+class LinkStateSchema(Schema):
+    """Where an alert stands, as a staff link shows it: colleagues by name only (no ids, channels or
+    addresses), since a link may be forwarded or seen on a screenshot."""
+
+    alert_uuid = fields.String()
+    claimed_by = fields.String(allow_none=True)
+    claimed_by_you = fields.Boolean()
+    claimed_at = fields.DateTime(allow_none=True)
+    outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
+    value_recovered = fields.Float(allow_none=True)
+    note = fields.String(allow_none=True)
+    outcome_by = fields.String(allow_none=True)
+    outcome_at = fields.DateTime(allow_none=True)
+    told = fields.List(fields.Nested(ColleagueSchema))
