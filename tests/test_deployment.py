@@ -1,6 +1,7 @@
 """The files that start the service agree with the code and with each other."""
 
 import configparser
+import os
 import re
 import runpy
 import subprocess
@@ -367,3 +368,38 @@ def test_make_run_makes_the_push_keys_and_points_both_push_services_at_the_stub(
     assert 'flask vapid new-key --out "$$WEBPUSH_VAPID_PRIVATE_KEY_FILE"' in makefile
     assert '--make-fcm-account "$$FCM_SERVICE_ACCOUNT_FILE"' in makefile
     assert env["STUB_FCM_SERVICE_ACCOUNTS_FILE"].startswith("$(CURDIR)/var/")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "public_url"),
+    [
+        ([], {}, "http://127.0.0.1:8000"),
+        (["API_PORT=18000"], {}, "http://127.0.0.1:18000"),
+        ([], {"API_PORT": "18001"}, "http://127.0.0.1:18001"),
+        (["API_PORT=18000", "PUBLIC_URL=https://alerts.example.com"], {}, "https://alerts.example.com"),
+        (["API_PORT=18000"], {"PUBLIC_URL": "https://alerts.example.com"}, "https://alerts.example.com"),
+    ],
+)
+def test_make_run_sends_links_to_the_port_the_api_listens_on_unless_public_url_is_set(
+    tmp_path, arguments, environment, public_url
+):
+    # Every recipe line of `make run` goes to a shell that only writes down the PUBLIC_URL it was given: what
+    # the processes would get, with nothing run.
+    seen, shell = tmp_path / "seen", tmp_path / "shell"
+    shell.write_text('#!/bin/sh\nprintf "%s\\n" "$PUBLIC_URL" >> "$SEEN"\n')
+    shell.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in ("PUBLIC_URL", "API_PORT")}
+    env.update(environment, SEEN=str(seen), MAKEFLAGS="")
+    subprocess.run(["make", "-s", "run", f"SHELL={shell}", *arguments], cwd=ROOT, env=env, check=True)
+    assert set(seen.read_text().splitlines()) == {public_url}
+
+
+def test_compose_e2e_reaches_the_api_where_the_links_sent_point():
+    services = compose()["services"]
+    e2e = services["e2e"]
+    public_url = services["api"]["environment"]["PUBLIC_URL"]
+    assert public_url == "${PUBLIC_URL:-http://127.0.0.1:8000}"
+    # 127.0.0.1:8000 in the proxy's network namespace is nginx, as it is from the host through the port.
+    assert e2e["network_mode"] == "service:proxy"
+    assert "127.0.0.1:8000:8000" in services["proxy"]["ports"]
+    assert e2e["command"][e2e["command"].index("--api") + 1] == "http://127.0.0.1:8000"
