@@ -39,6 +39,9 @@ run: export WEBHOOK_SIGNING_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
 # The camera vendor is the stub too: each recorded outcome reaches its generic webhook, signed.
 run: export VENDOR_OUTCOME_URL ?= http://127.0.0.1:$(STUB_PORT)/webhook/generic/vendor
 run: export VENDOR_WEBHOOK_SECRET ?= whsec_c3R1Yi1vbmx5LXdlYmhvb2stc2VjcmV0
+# Where staff phones reach the API: every action link sent (SMS, push, chat) starts with it, so it follows
+# API_PORT unless it is set (a quick start on another port must not send links to whatever listens on 8000).
+run: export PUBLIC_URL ?= http://127.0.0.1:$(API_PORT)
 # Signs the ops page's one-minute tickets and the staff's action links: a random key made by the first
 # `make run` and kept in var/secret-key, so that links already sent still work after a restart.
 run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
@@ -77,6 +80,7 @@ run: install  ## migrate, load the demo data, then run redis, api, worker, sched
 	flask load-data
 	flask tokens demo
 	rm -rf var/metrics && mkdir -p var/metrics
+	@echo "make run: the API on port $(API_PORT); the links sent point at $(PUBLIC_URL)"
 	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics \
 	  exec python ops/foreground.py supervisord --configuration ops/supervisord.conf
 

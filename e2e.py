@@ -671,12 +671,13 @@ def check_receipts(
 
 
 def staff_links(messages: Iterable[Mapping[str, Any]], alert_uuids: Iterable[str]) -> dict[str, str]:
-    """The action link paths, by user, of the alert whose push messages reached the most people."""
+    """The action links, by user, of the alert whose push messages reached the most people: each as sent
+    (scheme, host, port and path), to be followed as a phone would, wherever it points."""
     by_alert: dict[str, dict[str, str]] = {alert_uuid: {} for alert_uuid in alert_uuids}
     for message in messages:
         links = by_alert.get(message.get("alert_uuid"))
         if links is not None and message_channel(message) == PUSH and message.get("action_url"):
-            links[message["target_user_uuid"]] = urlsplit(message["action_url"]).path
+            links[message["target_user_uuid"]] = message["action_url"]
     return max(by_alert.values(), key=len, default={})
 
 
@@ -754,15 +755,15 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert], users: Sequenc
         return False
     people = list(links.items())
     (first, first_link), second_link = people[0], people[-1][1]
-    page = _send(stack.session, "GET", stack.api + first_link, (200,))
+    page = _send(stack.session, "GET", first_link, (200,))
     if "I'm on it" not in page.text:
         raise CheckFailed(f'GET {first_link}: the staff page has no "I\'m on it" button')
     for link in dict.fromkeys([first_link, second_link]):
-        _send(stack.session, "POST", f"{stack.api}{link}/claim", (303,), allow_redirects=False)
+        _send(stack.session, "POST", f"{link}/claim", (303,), allow_redirects=False)
     form = {"outcome": "false_alarm", "note": "e2e"}
-    outcome_url = f"{stack.api}{second_link}/outcome"
+    outcome_url = f"{second_link}/outcome"
     _send(stack.session, "POST", outcome_url, (303,), data=form, allow_redirects=False)
-    state = _call(stack.session, "GET", f"{stack.api}{second_link}/state", 200)
+    state = _call(stack.session, "GET", f"{second_link}/state", 200)
     # A link shows colleagues by name only: who is who comes from the admin API.
     detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{state.get('alert_uuid')}", 200)
     claimer = detail.get("claimed_by")
@@ -781,7 +782,7 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert], users: Sequenc
 
 
 def pushed_link(stack: Stack, alert_uuid: str, user_uuid: str, timeout: float) -> str | None:
-    """The path of the action link the user got by push for the alert, once it comes (None past `timeout`)."""
+    """The action link the user got by push for the alert, once it comes (None past `timeout`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         links = staff_links(fetch_messages(stack.session, stack.stub), [alert_uuid])
@@ -813,7 +814,7 @@ def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeou
         if link is None:
             log.error("escalation: tier 2 was not told within %.0f s", timeout)
             return False
-        _send(stack.session, "POST", f"{stack.api}{link}/claim", (303,), allow_redirects=False)
+        _send(stack.session, "POST", f"{link}/claim", (303,), allow_redirects=False)
     finally:
         restore = {"escalate_after": before["escalate_after"], "escalation": before["escalation"]}
         _call(stack.admin, "PATCH", path, 200, json=restore)
@@ -856,7 +857,7 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
     browser = {"application_server_key": key.json()["public_key"]}
     subscription = _call(stack.session, "POST", f"{stack.stub}/webpush/subscriptions", 201, json=browser)
     try:
-        _call(stack.session, "POST", f"{stack.api}{link}/push-subscription", 201, json=subscription)
+        _call(stack.session, "POST", f"{link}/push-subscription", 201, json=subscription)
         second = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
         message = pushed_by_web_push(stack, second.alert_uuid, timeout)
         if message is None:
@@ -865,8 +866,7 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
         shown = message.get("payload") or {}
         token = urlsplit(shown.get("action_url") or "").path.rsplit("/", 1)[-1]
         receipt = {"state": "seen", "link": token}
-        receipt_path = urlsplit(shown.get("receipt_url") or "").path
-        _call(stack.session, "POST", stack.api + receipt_path, 200, json=receipt)
+        _call(stack.session, "POST", shown.get("receipt_url") or "", 200, json=receipt)
         delivery = _call(stack.admin, "GET", f"{stack.api}/deliveries/{shown.get('delivery_id')}", 200)
     finally:
         remove_contact_points(stack.admin, stack.api, [(user.user_uuid, WEB_PUSH)])

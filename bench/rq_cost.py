@@ -17,6 +17,7 @@ from pathlib import Path
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
 
 from bench.stack import free_port, wait_for
 from nootification.redis_server import find_redis_server, server_arguments
@@ -39,9 +40,10 @@ def cpu_seconds() -> float:
 
 def measure(connection: Redis, jobs: int) -> dict:
     """Queue `jobs` no-op jobs, run them in one burst, and return the figures."""
-    queue = Queue("rq-cost", connection=connection)
+    # JSON, as the service's jobs are (a no-op is not one of its job functions, so not its JsonJob).
+    queue = Queue("rq-cost", connection=connection, serializer=JSONSerializer)
     queue.enqueue_many([queue.prepare_data(f"{__name__}.nothing", result_ttl=0) for _ in range(jobs)])
-    worker = SimpleWorker([queue], connection=connection)
+    worker = SimpleWorker([queue], connection=connection, serializer=JSONSerializer)
     commands, cpu, start = commands_processed(connection), cpu_seconds(), time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
     wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu

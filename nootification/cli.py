@@ -12,7 +12,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
-from rq_scheduler import Scheduler
 
 from nootification.api_server import serve
 from nootification.delivery.engine import DeliveryEngine
@@ -22,6 +21,7 @@ from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
+from nootification.rq_json import JsonScheduler
 from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.keys import rotate_keys
 from nootification.services.retention import purge
@@ -62,7 +62,7 @@ def keep_running(run_once: Callable[[], bool], name: str) -> None:
         wait_for_redis(timeout=None)
 
 
-class StopAwareScheduler(Scheduler):
+class StopAwareScheduler(JsonScheduler):
     """rq-scheduler with its stop handler in place before it registers: a stop never leaves it listed; and
     the periodic sweep and the daily purge put back whenever they are missing from the schedule."""
 

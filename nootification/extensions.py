@@ -8,12 +8,12 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
 from rq import Queue
-from rq_scheduler import Scheduler
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from nootification.config import engine_options
+from nootification.rq_json import JOB_FORMAT, JsonScheduler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,7 +73,8 @@ def _tune_sqlite(dbapi_connection, _connection_record) -> None:
 
 
 class RedisQueue:
-    """Holds the Redis connection, the RQ queue and its scheduler of one application, in `app.extensions`."""
+    """Holds the Redis connection, the RQ queue and its scheduler of one application, in `app.extensions`;
+    their jobs are JSON (`rq_json`)."""
 
     extension_name = "nootification.redis"
 
@@ -82,8 +83,8 @@ class RedisQueue:
         connection = Redis.from_url(
             app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
-        queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection)
-        scheduler = Scheduler(queue=queue, connection=connection)
+        queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection, **JOB_FORMAT)
+        scheduler = JsonScheduler(queue=queue, connection=connection)
         app.extensions[self.extension_name] = {
             "connection": connection,
             "queue": queue,
@@ -101,7 +102,7 @@ class RedisQueue:
         return current_app.extensions[self.extension_name]["queue"]
 
     @property
-    def scheduler(self) -> Scheduler:
+    def scheduler(self) -> JsonScheduler:
         """The rq-scheduler that queues delayed jobs onto the delivery queue when they are due."""
         return current_app.extensions[self.extension_name]["scheduler"]
 

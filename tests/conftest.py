@@ -12,7 +12,6 @@ import requests
 from flask import Flask
 from redis import Redis
 from rq import SimpleWorker
-from rq_scheduler import Scheduler
 from werkzeug.serving import make_server
 
 from nootification import create_app
@@ -21,6 +20,7 @@ from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
+from nootification.rq_json import JOB_FORMAT, JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
 from tests.factories import alert_payload, make_location, make_user
 from third_party import FailureSettings, create_stub_app, start_smtp_server
@@ -244,7 +244,7 @@ def run_worker(app, db):
 
     def run() -> int:
         queued = redis_queue.queue.count
-        SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+        SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
         return queued
 
     return run
@@ -253,16 +253,16 @@ def run_worker(app, db):
 @pytest.fixture
 def live_worker(app, db) -> Iterator[SimpleWorker]:
     """An RQ worker registered on the delivery queue, as `flask worker` registers itself at start."""
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
     worker.register_birth()
     yield worker
     worker.register_death()
 
 
 @pytest.fixture
-def live_scheduler(app, db) -> Iterator[Scheduler]:
+def live_scheduler(app, db) -> Iterator[JsonScheduler]:
     """An rq-scheduler registered with its heartbeat key, as `flask scheduler` registers itself at start."""
-    scheduler = Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=1)
+    scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=1)
     scheduler.register_birth()
     yield scheduler
     scheduler.register_death()

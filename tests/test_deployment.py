@@ -1,8 +1,10 @@
 """The files that start the service agree with the code and with each other."""
 
 import configparser
+import os
 import re
 import runpy
+import subprocess
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
@@ -308,15 +310,55 @@ def test_compose_makes_the_push_keys_once_before_the_stub_and_the_app_read_them(
     services = compose()["services"]
     migrate = " ".join(services["migrate"]["command"])
     env = services["worker"]["environment"]
+    stub_list = services["stub"]["environment"]["STUB_FCM_SERVICE_ACCOUNTS_FILE"]
     assert f"flask vapid new-key --out {env['WEBPUSH_VAPID_PRIVATE_KEY_FILE']}" in migrate
-    made = f"--make-fcm-account {env['FCM_SERVICE_ACCOUNT_FILE']} {env['STUB_FCM_SERVICE_ACCOUNTS_FILE']}"
+    made = f"--make-fcm-account {env['FCM_SERVICE_ACCOUNT_FILE']} {stub_list}"
     assert made in migrate and "--token-uri http://stub:5000/fcm/token" in migrate
     assert migrate.index("vapid new-key") < migrate.index("flask db upgrade")
     assert services["stub"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-    for name in ("migrate", "stub", "api", "worker", "e2e"):
+    for name in ("migrate", "api", "worker", "scheduler", "e2e"):
         assert "push-keys:/keys" in services[name]["volumes"], name
+    assert "stub-keys:/stub-keys" in services["migrate"]["volumes"]
+    assert services["stub"]["volumes"] == ["stub-keys:/stub-keys:ro"] and stub_list.startswith("/stub-keys/")
     assert env["FCM_API_URL"] == "http://stub:5000/fcm"
-    assert "mkdir /keys" in (ROOT / "Dockerfile").read_text()
+    assert "mkdir /keys /stub-keys" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_stub_in_compose_gets_none_of_the_services_secrets():
+    services = compose()["services"]
+    stub = services["stub"]
+    # Only its own settings: no SECRET_KEY, provider token, vendor secret or private key file of the service.
+    assert set(stub["environment"]) == {"STUB_FCM_SERVICE_ACCOUNTS_FILE"}
+    app_env = services["worker"]["environment"]
+    assert not set(stub["environment"].values()) & {str(value) for value in app_env.values()}
+    assert not any(volume.startswith("push-keys:") for volume in stub["volumes"])
+    assert stub["image"] == services["worker"]["image"]
+
+
+def test_compose_makes_a_random_secret_key_once_and_passes_it_by_file(tmp_path):
+    services = compose()["services"]
+    # No key written in the file, nor one a variable left unset would fall back to.
+    assert not [name for name, service in services.items() if "SECRET_KEY" in service.get("environment", {})]
+    for name in ("migrate", "api", "worker", "scheduler"):
+        assert services[name]["environment"]["SECRET_KEY_FILE"] == "/keys/secret-key", name
+        assert "push-keys:/keys" in services[name]["volumes"], name
+    migrate = services["migrate"]["command"][2]
+    # Made before the first flask command: every one reads SECRET_KEY_FILE at start.
+    making, _, rest = migrate.partition(" && flask ")
+    assert "flask" not in making and rest.startswith("vapid new-key")
+
+    # The same shell, on a directory of this machine: a random key, readable by its owner only, kept.
+    script = making.replace("/keys/", f"{tmp_path}/")
+    subprocess.run(["sh", "-c", script], check=True)
+    key = (tmp_path / "secret-key").read_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    subprocess.run(["sh", "-c", script], check=True)
+    assert (tmp_path / "secret-key").read_text().strip() == key
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(["sh", "-c", making.replace("/keys/", f"{other}/")], check=True)
+    assert (other / "secret-key").read_text().strip() != key
 
 
 def test_make_run_makes_the_push_keys_and_points_both_push_services_at_the_stub():
@@ -326,3 +368,38 @@ def test_make_run_makes_the_push_keys_and_points_both_push_services_at_the_stub(
     assert 'flask vapid new-key --out "$$WEBPUSH_VAPID_PRIVATE_KEY_FILE"' in makefile
     assert '--make-fcm-account "$$FCM_SERVICE_ACCOUNT_FILE"' in makefile
     assert env["STUB_FCM_SERVICE_ACCOUNTS_FILE"].startswith("$(CURDIR)/var/")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "environment", "public_url"),
+    [
+        ([], {}, "http://127.0.0.1:8000"),
+        (["API_PORT=18000"], {}, "http://127.0.0.1:18000"),
+        ([], {"API_PORT": "18001"}, "http://127.0.0.1:18001"),
+        (["API_PORT=18000", "PUBLIC_URL=https://alerts.example.com"], {}, "https://alerts.example.com"),
+        (["API_PORT=18000"], {"PUBLIC_URL": "https://alerts.example.com"}, "https://alerts.example.com"),
+    ],
+)
+def test_make_run_sends_links_to_the_port_the_api_listens_on_unless_public_url_is_set(
+    tmp_path, arguments, environment, public_url
+):
+    # Every recipe line of `make run` goes to a shell that only writes down the PUBLIC_URL it was given: what
+    # the processes would get, with nothing run.
+    seen, shell = tmp_path / "seen", tmp_path / "shell"
+    shell.write_text('#!/bin/sh\nprintf "%s\\n" "$PUBLIC_URL" >> "$SEEN"\n')
+    shell.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in ("PUBLIC_URL", "API_PORT")}
+    env.update(environment, SEEN=str(seen), MAKEFLAGS="")
+    subprocess.run(["make", "-s", "run", f"SHELL={shell}", *arguments], cwd=ROOT, env=env, check=True)
+    assert set(seen.read_text().splitlines()) == {public_url}
+
+
+def test_compose_e2e_reaches_the_api_where_the_links_sent_point():
+    services = compose()["services"]
+    e2e = services["e2e"]
+    public_url = services["api"]["environment"]["PUBLIC_URL"]
+    assert public_url == "${PUBLIC_URL:-http://127.0.0.1:8000}"
+    # 127.0.0.1:8000 in the proxy's network namespace is nginx, as it is from the host through the port.
+    assert e2e["network_mode"] == "service:proxy"
+    assert "127.0.0.1:8000:8000" in services["proxy"]["ports"]
+    assert e2e["command"][e2e["command"].index("--api") + 1] == "http://127.0.0.1:8000"

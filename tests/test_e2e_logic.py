@@ -12,6 +12,7 @@ from e2e import (
     LABELS,
     ORIGINAL_ALERTS,
     ORIGINAL_SHOPS,
+    VENDOR_HOOK,
     CheckFailed,
     Comparison,
     Contact,
@@ -26,6 +27,7 @@ from e2e import (
     check_demo,
     check_location_refused,
     check_original,
+    check_staff_loop,
     compare,
     contacts_of,
     e2e_webhooks,
@@ -660,10 +662,12 @@ class FakeSession:
         self.answers = answers
         self.headers: dict[str, str] = {}
         self.sent: list[tuple[str, str, dict]] = []
+        self.urls: list[str] = []
 
     def request(self, method: str, url: str, timeout: float, **kwargs) -> requests.Response:
         path = urlsplit(url).path
         self.sent.append((method, path, kwargs))
+        self.urls.append(url)
         answer = self.answers.get((method, path), (404, {"code": 404}))
         status, body = answer(kwargs) if callable(answer) else answer
         response = requests.Response()
@@ -841,7 +845,7 @@ def test_e2e_webhooks_finds_what_any_e2e_run_made_and_nothing_else() -> None:
     assert e2e_webhooks(users) == [("u1", "webhook"), ("u1", "teams")]
 
 
-def test_staff_links_are_the_action_link_paths_of_the_alert_that_reached_most_people_by_push():
+def test_staff_links_are_the_action_links_as_sent_of_the_alert_that_reached_most_people_by_push():
     lone, shared = (
         PostedAlert(str(number), LA_ROCHELLE, "theft", "critical", 2, 0.0, "https://m.example.com/v.mp4")
         for number in (1, 2)
@@ -853,8 +857,11 @@ def test_staff_links_are_the_action_link_paths_of_the_alert_that_reached_most_pe
         {"alert_uuid": "2", "target_user_uuid": "bob", "action_url": "http://proxy:8000/s/ddd"},
         {"alert_uuid": "2", "target_user_uuid": "carol", "action_url": None},
     ]
-    assert staff_links(messages, [lone.alert_uuid, shared.alert_uuid]) == {"alice": "/s/ccc", "bob": "/s/ddd"}
-    assert staff_links(messages, [lone.alert_uuid]) == {"alice": "/s/aaa"}
+    assert staff_links(messages, [lone.alert_uuid, shared.alert_uuid]) == {
+        "alice": "http://127.0.0.1:8000/s/ccc",
+        "bob": "http://proxy:8000/s/ddd",
+    }
+    assert staff_links(messages, [lone.alert_uuid]) == {"alice": "http://127.0.0.1:8000/s/aaa"}
     assert staff_links(messages, []) == {}
 
 
@@ -870,3 +877,37 @@ def test_only_the_others_chat_messages_are_expected_to_be_edited_after_a_claim()
     ]
     assert editable_for_others(messages, [claimed], [zoe, sam], "a1", "zoe") == [messages[1]]
     assert editable_for_others(messages[:1], [claimed], [zoe, sam], "a1", "zoe") == []
+
+
+def test_the_staff_loop_follows_each_link_exactly_as_sent_not_at_the_api():
+    # Links that point elsewhere than --api (another scheme, host or port: a PUBLIC_URL left at another
+    # service) are followed where they point, as a phone follows them.
+    sent_to = "https://phones.example:18443"
+    posted = alert("a1", LA_ROCHELLE, "critical")
+    messages = [
+        {**push("a1", "alice"), "action_url": f"{sent_to}/s/aaa"},
+        {**push("a1", "bob"), "action_url": f"{sent_to}/s/bbb"},
+        {"address": VENDOR_HOOK, "payload": {"data": {"alert_uuid": "a1", "outcome": "false_alarm"}}},
+    ]
+    state = {
+        "alert_uuid": "a1",
+        "claimed_by": "Alice",
+        "outcome": "false_alarm",
+        "told": [{"name": "Alice", "reached": True}, {"name": "Bob", "reached": True}],
+    }
+    detail = {"claimed_by": "alice", "deliveries": [{"user_uuid": "alice"}, {"user_uuid": "bob"}]}
+    session = FakeSession(
+        {
+            ("GET", "/messages"): (200, {"messages": messages}),
+            ("GET", "/s/aaa"): (200, "I'm on it"),
+            ("POST", "/s/aaa/claim"): (303, None),
+            ("POST", "/s/bbb/claim"): (303, None),
+            ("POST", "/s/bbb/outcome"): (303, None),
+            ("GET", "/s/bbb/state"): (200, state),
+            ("GET", "/alerts/a1"): (200, detail),
+        }
+    )
+    assert check_staff_loop(Stack("http://api", "http://stub", session, session), [posted], USERS)
+    followed = [url for url in session.urls if urlsplit(url).path.startswith("/s/")]
+    assert len(followed) == 5
+    assert all(url.startswith(f"{sent_to}/s/") for url in followed), followed

@@ -14,7 +14,6 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
-from rq_scheduler import Scheduler
 
 from nootification.delivery.circuit import CircuitBreaker
 from nootification.delivery.sweeper import sweep
@@ -22,6 +21,7 @@ from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severity, utcnow
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
+from nootification.rq_json import JOB_FORMAT, JsonScheduler
 from nootification.services.metrics import StateCollector
 from tests.conftest import free_port
 from tests.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
@@ -300,9 +300,9 @@ def test_scheduled_retries_are_counted_as_scheduled_jobs(app, client, shop, stub
 
 def test_workers_and_schedulers_alive_follow_their_registrations(app, db):
     assert value(collect(app), "nootification_workers_alive") == 0
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection)
+    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
     worker.register_birth()
-    scheduler = Scheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=5)
+    scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=5)
     scheduler.register_birth()
     state = collect(app, now=time.time() + 20)
     assert value(state, "nootification_workers_alive") == 1

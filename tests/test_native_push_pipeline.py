@@ -11,6 +11,7 @@ from rq import SimpleWorker
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import ContactPoint, Delivery, Level, utcnow
+from nootification.rq_json import JOB_FORMAT
 from nootification.services.contacts import GoneContact, disable_gone
 from nootification.services.tokens import ADMIN, create_token
 from tests.factories import alert_payload, make_location, make_user
@@ -45,7 +46,7 @@ def put_point(admin, user, channel: str, address: str, **options) -> None:
 
 
 def run_worker() -> None:
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
 
 def points_of(user, channel: str) -> list[ContactPoint]:

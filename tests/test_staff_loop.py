@@ -9,6 +9,7 @@ from rq import SimpleWorker
 from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, Outcome, Severity
 from nootification.observability.logs import mask
+from nootification.rq_json import JOB_FORMAT
 from nootification.services.claims import claim, record_outcome
 from nootification.services.staff_links import link_expiry, link_token, read_token
 from nootification.services.tokens import PREFERENCES_SELF, create_token
@@ -32,7 +33,7 @@ def sent_alert(client, stub) -> tuple[dict, dict[str, str]]:
     """Post an alert, deliver it, and return it with each recipient's action link as the stub got it."""
     payload = alert_payload(label="theft", time_spotted=1742470260.0)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     messages = stub.messages(payload["alert_uuid"])["messages"]
     return payload, {message["target_user_uuid"]: message["action_url"] for message in messages}
 

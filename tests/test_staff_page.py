@@ -7,6 +7,7 @@ from rq import SimpleWorker
 
 from nootification.extensions import redis_queue
 from nootification.models import Level
+from nootification.rq_json import JOB_FORMAT
 from nootification.services.tokens import ADMIN, create_token
 from tests.browser import chromium, devtools_page, problems
 from tests.factories import alert_payload, make_location, make_user
@@ -28,7 +29,7 @@ def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]
         client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload(label="theft", url=f"{url}/clip.mp4")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     texts = {m["address"]: m["text"] for m in smtp_server.messages(channel="sms")["messages"]}
     return url, {name: LINK.search(texts[phone]).group() for name, phone in phones.items()}
 

@@ -10,6 +10,7 @@ from rq import SimpleWorker
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, utcnow
+from nootification.rq_json import JOB_FORMAT
 from nootification.services.stats import percentile, percentiles
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
 from tests.factories import alert_payload, fail_next, make_location, make_user
@@ -39,7 +40,7 @@ def admin(channels_app):
 
 
 def run_worker() -> None:
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection).work(burst=True)
+    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
 
 @pytest.fixture

@@ -760,3 +760,27 @@ def test_control_counts_the_requests_open_at_once(stub_url: str) -> None:
     assert (counters["most_open"], counters["open"]) == (5, 0)
     requests.delete(f"{stub_url}/messages", timeout=TIMEOUT)
     assert requests.get(f"{stub_url}/control", timeout=TIMEOUT).json()["counters"]["most_open"] == 0
+
+
+@pytest.mark.parametrize("provider", ["telegram", "slack"])
+@pytest.mark.parametrize("scheme", ["file://", "FILE://", "ftp://127.0.0.1", "data:,", ""])
+def test_a_press_reaches_only_http_urls(stub_url: str, tmp_path, provider: str, scheme: str) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("what the stub's process may read")
+    answer = requests.post(f"{stub_url}/press/{provider}", json={"url": f"{scheme}{secret}"}, timeout=TIMEOUT)
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "message": "invalid press",
+        "errors": {"url": ["Must be an http or https URL."]},
+    }
+
+
+@pytest.mark.parametrize("provider", ["telegram", "slack"])
+def test_a_press_posts_to_an_http_url_and_answers_with_its_reply(stub_url: str, provider: str) -> None:
+    # The stub's own notification endpoint refuses the press's body: its 400 comes back as it was.
+    url = f"{stub_url}/webhook/notifications/"
+    answer = requests.post(f"{stub_url}/press/{provider}", json={"url": url}, timeout=TIMEOUT)
+    assert answer.status_code == 400
+    assert requests.get(f"{stub_url}/messages", timeout=TIMEOUT).json()["count"] == 0

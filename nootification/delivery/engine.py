@@ -28,12 +28,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from nootification.delivery import batch, ledger
 from nootification.delivery.attempt import Ready, SlotResult, run_attempts
 from nootification.delivery.breakers import Breakers
-from nootification.delivery.outbox import ScheduledJob, delivery_id_of, hand_back, schedule_jobs
+from nootification.delivery.outbox import ScheduledJob, delivery_of, hand_back, schedule_jobs
 from nootification.delivery.retry import QuickRetries
 from nootification.delivery.slots import Done, Slots
 from nootification.delivery.writer import OutcomeWriter
 from nootification.extensions import db
 from nootification.models import utcnow
+from nootification.rq_json import JOB_FORMAT
 from nootification.senders import get_sender
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class DeliveryEngine(Worker):
         stop_timeout: float,
         **kwargs,
     ):
-        super().__init__(queues, **kwargs)
+        super().__init__(queues, **JOB_FORMAT, **kwargs)
         self.app = app
         self.concurrency = concurrency
         self.batch_size = batch_size
@@ -201,7 +202,8 @@ class DeliveryEngine(Worker):
 
     def _start(self, job_ids: list[str], slots: Slots) -> None:
         queue = self.queues[0]
-        jobs = [job for job in Job.fetch_many(job_ids, connection=self.connection) if job is not None]
+        fetched = self.job_class.fetch_many(job_ids, connection=self.connection, serializer=self.serializer)
+        jobs = [job for job in fetched if job is not None]
         executions: dict[str, Execution] = {}
         with self.connection.pipeline() as pipeline:
             for job in jobs:
@@ -215,9 +217,14 @@ class DeliveryEngine(Worker):
             self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
             pipeline.execute()
         self._taken = []
-        deliveries = {delivery_id_of(job.id): job for job in jobs if delivery_id_of(job.id)}
+        deliveries = {}
         for job in jobs:
-            if not delivery_id_of(job.id):
+            delivery_id = delivery_of(job)
+            if delivery_id:
+                deliveries[delivery_id] = job
+            else:
+                # Other jobs run as RQ runs them; so does a delivery's job whose call cannot be read: RQ fails
+                # it unrun, and the sweeper queues its delivery again.
                 self.perform_job(job, queue, executions[job.id])
         if deliveries:
             self._start_deliveries(deliveries, executions, slots)

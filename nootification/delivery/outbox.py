@@ -17,6 +17,7 @@ from nootification.delivery import ledger
 from nootification.delivery.claim import ClaimedDelivery, still_held
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
+from nootification.rq_json import readable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,15 @@ def delivery_id_of(job_id: str) -> str | None:
     if not job_id.startswith(JOB_PREFIX):
         return None
     return job_id[len(JOB_PREFIX) :].rpartition("-")[0] or None
+
+
+def delivery_of(job: Job) -> str | None:
+    """The delivery a job sends: its id names the delivery and its call sends that delivery; else None."""
+    delivery_id = delivery_id_of(job.id)
+    if delivery_id is None or not readable(job):
+        return None
+    sends_it = job.func_name == SEND_JOB and job.args == (delivery_id,) and not job.kwargs
+    return delivery_id if sends_it else None
 
 
 @dataclass(frozen=True)

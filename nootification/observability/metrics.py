@@ -66,6 +66,11 @@ SWEEP_REQUEUES = Counter(
     "Deliveries the sweeper queued again, by reason (unqueued, lost_job, lease_expired).",
     ["reason"],
 )
+JOBS_REFUSED = Counter(
+    "nootification_jobs_refused_total",
+    "RQ jobs refused unrun: their call was not JSON naming one of the service's job functions (a job planted "
+    "in Redis, or pickled before the upgrade).",
+)
 LATENCY_FROM_RECEIPT = Histogram(
     "nootification_delivery_latency_from_receipt_seconds",
     "Seconds from the alert's receipt to its delivery being sent, by channel and severity.",
