@@ -28,6 +28,8 @@ JOB_FUNCTIONS = frozenset(
         "nootification.delivery.jobs.sweep_deliveries",
         "nootification.delivery.outcome_events.send_event",
         "nootification.delivery.claim_notices.tell_others",
+        "nootification.delivery.device_notices.tell_of_new_device",
+        "nootification.delivery.jobs.purge_expired",
     }
 )
 

@@ -14,9 +14,10 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from nootification.delivery import claim_notices, outcome_events
+from nootification.delivery import claim_notices, device_notices, outcome_events
 from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.outbox import SEND_JOB, ScheduledJob, job_id_for, schedule_jobs
+from nootification.delivery.retention import PURGE_JOB, schedule_purge
 from nootification.delivery.sweeper import SWEEP_JOB, schedule_sweeper, sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
@@ -175,11 +176,13 @@ def test_every_job_the_service_queues_is_json_naming_a_job_function(app, queued_
     schedule_sweeper(60)
     claim_notices.queue_notices(1)
     outcome_events.queue_events(["event"])
+    device_notices.queue_new_device_notice(1)
+    schedule_purge()
     calls = {
         key.decode(): stored_call(key.decode().removeprefix("rq:job:"))
         for key in redis_queue.connection.keys("rq:job:*")
     }
-    assert len(calls) == 5
+    assert len(calls) == 7
     assert {call[0] for call in calls.values()} == JOB_FUNCTIONS
     for _function, instance, args, kwargs in calls.values():
         assert instance is None and kwargs == {}
@@ -187,5 +190,12 @@ def test_every_job_the_service_queues_is_json_naming_a_job_function(app, queued_
 
 
 def test_the_job_functions_are_those_the_code_queues():
-    queued = {SEND_JOB, SWEEP_JOB, outcome_events.SEND_JOB, claim_notices.NOTICE_JOB}
+    queued = {
+        SEND_JOB,
+        SWEEP_JOB,
+        outcome_events.SEND_JOB,
+        claim_notices.NOTICE_JOB,
+        device_notices.NOTICE_JOB,
+        PURGE_JOB,
+    }
     assert queued == JOB_FUNCTIONS
