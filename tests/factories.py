@@ -4,6 +4,8 @@ import time
 import uuid
 
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from nootification.extensions import db
 from nootification.models import Delivery, Level, Location, User
@@ -79,3 +81,10 @@ def stats_figures(client) -> dict:
     """`GET /stats` over the last week without its window's bounds: the figures alone, to compare."""
     stats = client.get("/stats", query_string={"window": 7 * 24 * 3600}).json
     return {name: value for name, value in stats.items() if name not in ("since", "until")}
+
+
+def bearer(app: Flask, token: str) -> FlaskClient:
+    """A test client presenting this bearer token."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client

@@ -11,7 +11,7 @@ from nootification.models import ApiToken, ContactPoint, Delivery, DeliveryAttem
 from nootification.services.claims import claim, record_outcome
 from nootification.services.erasure import pseudonym
 from nootification.services.tokens import PREFERENCES_SELF, create_token
-from tests.factories import alert_payload, make_location, make_user, stats_figures
+from tests.factories import alert_payload, bearer, make_location, make_user, stats_figures
 
 
 @pytest.fixture
@@ -28,13 +28,6 @@ def staff(client):
     point = {"address": "camille.durand@example.com", "enabled": False}
     assert client.put(f"/users/{camille.user_uuid}/contact-points/email", json=point).status_code == 200
     return camille, hugo
-
-
-def bearer(app, token: str):
-    """A test client presenting this bearer token."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
 
 
 def posted_alert(client, run_worker) -> dict:

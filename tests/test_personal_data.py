@@ -8,7 +8,7 @@ from nootification.extensions import db
 from nootification.models import Alert, Level, Outcome
 from nootification.services.claims import claim, record_outcome
 from nootification.services.tokens import PREFERENCES_SELF, create_token
-from tests.factories import alert_payload, make_location, make_user
+from tests.factories import alert_payload, bearer, make_location, make_user
 
 
 @pytest.fixture
@@ -25,13 +25,6 @@ def staff(client):
     point = {"address": "camille.durand@example.com", "enabled": False, "level": "CRITICAL"}
     assert client.put(f"/users/{camille.user_uuid}/contact-points/email", json=point).status_code == 200
     return camille, hugo
-
-
-def bearer(app, token: str):
-    """A test client presenting this bearer token."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
 
 
 def test_the_export_holds_every_personal_field_and_the_alerts_the_person_was_told_of(

@@ -34,12 +34,11 @@ class ToldPersonSchema(Schema):
     reached = fields.Boolean(metadata={"description": "Whether a message got through on one channel."})
 
 
-class ClaimStateSchema(Schema):
-    """Who is on an alert, what happened, and who was told."""
+class _StateSchema(Schema):
+    """What both views of an alert's state share: who is on it and what happened."""
 
     alert_uuid = fields.String()
     claimed_by = fields.String(allow_none=True, metadata={"description": "The name of whoever is on it."})
-    claimed_by_user_uuid = fields.String(allow_none=True)
     claimed_by_you = fields.Boolean(metadata={"description": "Whether the caller is the one on it."})
     claimed_at = fields.DateTime(allow_none=True)
     outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
@@ -47,6 +46,12 @@ class ClaimStateSchema(Schema):
     note = fields.String(allow_none=True)
     outcome_by = fields.String(allow_none=True)
     outcome_at = fields.DateTime(allow_none=True)
+
+
+class ClaimStateSchema(_StateSchema):
+    """Who is on an alert, what happened, and who was told."""
+
+    claimed_by_user_uuid = fields.String(allow_none=True)
     told = fields.List(fields.Nested(ToldPersonSchema))
 
 
@@ -57,17 +62,8 @@ class ColleagueSchema(Schema):
     reached = fields.Boolean()
 
 
-class LinkStateSchema(Schema):
+class LinkStateSchema(_StateSchema):
     """Where an alert stands, as a staff link shows it: colleagues by name only (no ids, channels or
     addresses), since a link may be forwarded or seen on a screenshot."""
 
-    alert_uuid = fields.String()
-    claimed_by = fields.String(allow_none=True)
-    claimed_by_you = fields.Boolean()
-    claimed_at = fields.DateTime(allow_none=True)
-    outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
-    value_recovered = fields.Float(allow_none=True)
-    note = fields.String(allow_none=True)
-    outcome_by = fields.String(allow_none=True)
-    outcome_at = fields.DateTime(allow_none=True)
     told = fields.List(fields.Nested(ColleagueSchema))
