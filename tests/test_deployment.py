@@ -335,6 +335,13 @@ def test_the_stub_in_compose_gets_none_of_the_services_secrets():
     assert stub["image"] == services["worker"]["image"]
 
 
+def test_the_image_ships_the_stub_package_beside_its_entry_point():
+    # compose runs `python third_party.py`, which takes every provider from the stub/ package.
+    assert "COPY . ." in (ROOT / "Dockerfile").read_text()
+    ignored = {line.strip().strip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert not ignored & {"stub", "stub/*", "stub/**", "third_party.py", "*.py"}
+
+
 def test_compose_makes_a_random_secret_key_once_and_passes_it_by_file(tmp_path):
     services = compose()["services"]
     # No key written in the file, nor one a variable left unset would fall back to.

@@ -1,9 +1,11 @@
+import ast
 import json
 import smtplib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import requests
@@ -784,3 +786,13 @@ def test_a_press_posts_to_an_http_url_and_answers_with_its_reply(stub_url: str, 
     answer = requests.post(f"{stub_url}/press/{provider}", json={"url": url}, timeout=TIMEOUT)
     assert answer.status_code == 400
     assert requests.get(f"{stub_url}/messages", timeout=TIMEOUT).json()["count"] == 0
+
+
+def test_the_stub_imports_nothing_of_the_service():
+    # The stub stands for the providers: sharing the service's code would let a bug hide on both sides.
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "third_party.py", *sorted((root / "stub").glob("*.py"))]:
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        imported = {alias.name for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in nodes if isinstance(node, ast.ImportFrom)}
+        assert not {name for name in imported if name.split(".")[0] == "nootification"}, path

@@ -1,0 +1,40 @@
+"""Calling the service back as a provider does when someone presses a chat button."""
+
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+
+from flask import Response
+from flask.typing import ResponseReturnValue
+
+from stub.http import json_error
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the service's answer, not a place to go (urllib would follow one to ftp://)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        """Follow none."""
+        return None
+
+
+# Only HTTP(S): urllib would otherwise read file:// (or ftp://) URLs and answer with what it read.
+_PRESS_OPENER = urllib.request.build_opener(_NoRedirects)
+PRESS_SCHEMES = ("http", "https")
+
+
+def press(url: str, body: bytes, headers: Mapping[str, str]) -> ResponseReturnValue:
+    """POST a button press to the service as the provider would, and answer with what the service said."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in PRESS_SCHEMES or not parts.hostname:
+        return json_error(422, "invalid press", {"url": ["Must be an http or https URL."]})
+    call = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with _PRESS_OPENER.open(call, timeout=10) as answer:
+            status, reply = answer.status, answer.read()
+    except urllib.error.HTTPError as refused:
+        status, reply = refused.code, refused.read()
+    except OSError as error:
+        return json_error(502, f"the service did not answer: {error}")
+    return Response(reply, status=status, mimetype="application/json")

@@ -1,0 +1,68 @@
+"""Twilio's Messages API: the SMS channel's provider."""
+
+import math
+import uuid
+from email.utils import formatdate
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.http import HTTP_STATUS_CODES
+
+from stub.faults import faulty, inject
+from stub.state import store, stub_state
+
+bp = Blueprint("twilio", __name__)
+
+# Twilio's own magic test number for "not a valid phone number" (error 21211).
+INVALID_TWILIO_NUMBER = "+15005550001"
+TWILIO_MAX_BODY = 1600
+
+
+# Twilio: errors are {code, message, more_info, status}; its generic codes are 20000 + the HTTP status.
+def _twilio_refusal(status: int, code: int, message: str) -> Response:
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    response = jsonify({"code": code, "message": message, "more_info": more_info, "status": status})
+    response.status_code = status
+    return response
+
+
+@bp.post("/twilio/2010-04-01/Accounts/<sid>/Messages.json")
+def twilio_create_message(sid: str) -> ResponseReturnValue:
+    """Twilio's Create a Message: form-encoded To/From/Body with HTTP basic auth; 201 with the message."""
+    fault = inject(stub_state())
+    if fault is not None:
+        refusal = _twilio_refusal(fault.status, 20000 + fault.status, HTTP_STATUS_CODES[fault.status])
+        return faulty(refusal, fault)
+    auth = request.authorization
+    if auth is None or auth.username != sid or not auth.password:
+        return _twilio_refusal(401, 20003, "Authenticate")
+    form = request.form
+    to, sender, text = form.get("To"), form.get("From"), form.get("Body")
+    if not to:
+        return _twilio_refusal(400, 21604, "A 'To' phone number is required.")
+    if not sender:
+        return _twilio_refusal(400, 21603, "A 'From' phone number is required.")
+    if not text:
+        return _twilio_refusal(400, 21602, "Message body is required.")
+    if to == INVALID_TWILIO_NUMBER:
+        return _twilio_refusal(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if len(text) > TWILIO_MAX_BODY:
+        return _twilio_refusal(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    store(stub_state(), "sms", to, text, form.to_dict(), key=request.headers.get("Idempotency-Key"))
+    message_sid = f"SM{uuid.uuid4().hex}"
+    created = {
+        "sid": message_sid,
+        "account_sid": sid,
+        "to": to,
+        "from": sender,
+        "body": text,
+        "status": "queued",
+        "num_segments": str(math.ceil(len(text) / 153)),
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "date_created": formatdate(usegmt=True),
+        "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
+    }
+    response = jsonify(created)
+    response.status_code = 201
+    return response
