@@ -13,7 +13,7 @@ from bench.rq_cost import measure
 from nootification.delivery import engine as engine_module
 from nootification.delivery import writer as writer_module
 from nootification.delivery.engine import DeliveryEngine
-from nootification.delivery.writer import OutcomeWriter
+from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
 from nootification.services.queue_state import live_workers
@@ -167,7 +167,7 @@ def test_the_writer_survives_an_unexpected_error_and_records_the_outcome_later(a
     monkeypatch.setattr(writer_module.batch, "finish", finish_failing_once)
     monkeypatch.setattr(writer_module, "TROUBLE_PAUSE", 0.05)
     written = threading.Event()
-    writer = OutcomeWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
+    writer = LedgerWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
     writer.start()
     try:
         assert written.wait(5)

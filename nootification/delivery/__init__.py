@@ -4,7 +4,7 @@ ingest    an alert checked against what is stored, stored once, published
 publish   one delivery row per recipient and channel, committed with the alert (the outbox)
 outbox    every way a delivery gets (back) onto the RQ queue: push, requeue, schedule, hand back
 engine    `flask worker`: takes jobs in batches, keeps many sends in flight in its sending slots
-claim     one compare-and-set under a lease for a batch, one joined read of what it needs
+lease     one compare-and-set under a lease for a batch, one joined read of what it needs
 batch     a batch around its sends: checked and recorded before, outcomes written after
 attempt   one delivery's attempts in a slot: send, quick retries (tenacity), breaker checks
 retry     the one retry policy: quick retries, backoff with jitter, Retry-After, freshness

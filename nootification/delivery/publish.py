@@ -13,7 +13,7 @@ from nootification.services.recipients import Recipient, recipients_for
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
-# Hot paths' statements, built once (see delivery/claim.py): every alert runs them.
+# Hot paths' statements, built once (see delivery/lease.py): every alert runs them.
 INSERT_ALERT = ALERTS.insert().returning(ALERTS.c.id)
 INSERT_DELIVERIES = DELIVERIES.insert()
 
