@@ -7,7 +7,7 @@ engine    `flask worker`: takes jobs in batches, keeps many sends in flight in i
 lease     one compare-and-set under a lease for a batch, one joined read of what it needs
 batch     a batch around its sends: checked and recorded before, outcomes written after
 attempt   one delivery's attempts in a slot: send, quick retries (tenacity), breaker checks
-retry     the one retry policy: quick retries, backoff with jitter, Retry-After, freshness
+retry     the one retry policy: quick retries, backoff with jitter, Retry-After (freshness: models)
 breakers  circuit breakers per destination, shared through Redis (circuit), read once a while
 ledger    the attempt rows: in flight before the request leaves, completed after
 sweeper   deliveries without a live job, abandoned leases, stale alerts

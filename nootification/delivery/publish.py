@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from nootification.delivery.outbox import QueuedJob, enqueue
-from nootification.delivery.retry import deadline_for
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Severity, new_id, utcnow
+from nootification.models import Alert, Delivery, DeliveryStatus, Severity, deadline_for, new_id, utcnow
 from nootification.services.recipients import Recipient, recipients_for
 
 ALERTS = Alert.__table__
