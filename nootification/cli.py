@@ -14,6 +14,7 @@ from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
 from nootification.api_server import serve
+from nootification.delivery.dead_letters import list_deliveries, replay_alert, retry_delivery
 from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.retention import ensure_purge, schedule_purge
 from nootification.delivery.sweeper import ensure_sweeper, schedule_sweeper, sweep
@@ -22,7 +23,6 @@ from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.rq_json import JsonScheduler
-from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.keys import rotate_keys
 from nootification.services.retention import purge
 from nootification.services.seed import load_data

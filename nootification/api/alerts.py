@@ -5,8 +5,8 @@ from flask_smorest import Blueprint
 from nootification.api.schemas.alerts import AlertDetailSchema, OutcomeEventSchema, ReplaySchema
 from nootification.auth import require_scope
 from nootification.delivery import outcome_events
+from nootification.delivery.dead_letters import replay_alert
 from nootification.services.alerts import get_alert
-from nootification.services.deliveries import replay_alert
 from nootification.services.tokens import ADMIN
 
 blp = Blueprint("alerts", __name__, url_prefix="/alerts", description="Stored alerts and their deliveries")

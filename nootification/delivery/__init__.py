@@ -11,5 +11,6 @@ retry     the one retry policy: quick retries, backoff with jitter, Retry-After 
 breakers  circuit breakers per destination, shared through Redis (circuit), read once a while
 ledger    the attempt rows: in flight before the request leaves, completed after
 sweeper   deliveries without a live job, abandoned leases, stale alerts
+dead_letters  looking into deliveries; sending again what failed or expired
 jobs      the RQ job functions (any RQ worker can run one delivery the engine's way)
 """
