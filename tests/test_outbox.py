@@ -9,9 +9,10 @@ from nootification.cli import StopAwareScheduler
 from nootification.delivery import lease as leasing
 from nootification.delivery import publish
 from nootification.delivery.outbox import ScheduledJob, _back_to_pending, requeue, schedule_jobs
-from nootification.delivery.sweeper import SWEEPER_ID, ensure_sweeper, schedule_sweeper, sweep
+from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
+from nootification.periodic import SWEEPER_ID, ensure_sweeper, schedule_sweeper
 from tests.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)

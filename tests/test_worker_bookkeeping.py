@@ -78,7 +78,7 @@ def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
 
 def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
     # rq-scheduler keeps a periodic job's result for ever; RQ's worker would say so on every run.
-    job = redis_queue.queue.enqueue("nootification.delivery.jobs.sweep_deliveries", result_ttl=-1)
+    job = redis_queue.queue.enqueue("nootification.periodic.sweep_deliveries", result_ttl=-1)
     worker = engine_for(app)
     with caplog.at_level("INFO"):
         worker.work(burst=True)
