@@ -16,7 +16,7 @@ from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
-from nootification.services.queue_state import live_workers
+from nootification.monitoring.queue_state import live_workers
 from tests.test_worker_process import wait_until
 
 
