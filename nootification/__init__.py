@@ -10,11 +10,11 @@ from nootification.cli import register_commands
 from nootification.config import Config
 from nootification.errors import register_error_handlers
 from nootification.extensions import redis_queue, register_database
+from nootification.monitoring.metrics import expected_series
 from nootification.observability import register_observability
 from nootification.observability.metrics import register_metrics
 from nootification.security import register_security
 from nootification.services.keys import refuse_weak_keys
-from nootification.services.metrics import expected_series
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:

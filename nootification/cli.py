@@ -14,20 +14,20 @@ from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 
 from nootification.api_server import serve
+from nootification.delivery.dead_letters import list_deliveries, replay_alert, retry_delivery
 from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.retention import ensure_purge, schedule_purge
-from nootification.delivery.sweeper import ensure_sweeper, schedule_sweeper, sweep
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
+from nootification.periodic import ensure_sweeper, schedule_sweeper, sweep
 from nootification.rq_json import JsonScheduler
-from nootification.services.deliveries import list_deliveries, replay_alert, retry_delivery
 from nootification.services.keys import rotate_keys
 from nootification.services.retention import purge
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
-from nootification.services.web_push import new_private_key, vapid_public_key
+from nootification.staff.web_push import new_private_key, vapid_public_key
 
 log = logging.getLogger(__name__)
 

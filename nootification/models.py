@@ -2,7 +2,8 @@
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -89,6 +90,17 @@ class OutcomeEventStatus(enum.StrEnum):
 def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
     """The severity of an alert label: critical when configured so, standard otherwise."""
     return Severity.CRITICAL if label in critical_labels else Severity.STANDARD
+
+
+def freshness(severity: Severity, config: Mapping) -> timedelta:
+    """How long after receipt an alert of this severity is still worth delivering."""
+    seconds = config["FRESHNESS_CRITICAL"] if severity is Severity.CRITICAL else config["FRESHNESS_STANDARD"]
+    return timedelta(seconds=seconds)
+
+
+def deadline_for(received_at: datetime, severity: Severity, config: Mapping) -> datetime:
+    """The moment after which a delivery of this alert expires instead of being sent."""
+    return received_at + freshness(severity, config)
 
 
 class DeliveryStatus(enum.StrEnum):

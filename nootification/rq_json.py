@@ -2,9 +2,9 @@
 
 RQ pickles a job's call by default, and unpickling runs whatever the pickle says. A JSON call is plain data;
 and since RQ imports and calls whatever function a call names, a job here may name only one of
-`JOB_FUNCTIONS`. Any other job (a pickled one planted in Redis, or one queued before JSON) is refused when
-read, unrun: logged, counted, and failed into RQ's failed-job registry, where the sweeper finds a delivery's
-job dead and queues the delivery again.
+`JOB_FUNCTIONS`, or the old path of one that moved (`MOVED_JOBS`). Any other job (a pickled one planted in
+Redis, or one queued before JSON) is refused when read, unrun: logged, counted, and failed into RQ's
+failed-job registry, where the sweeper finds a delivery's job dead and queues the delivery again.
 """
 
 import logging
@@ -25,13 +25,24 @@ log = logging.getLogger(__name__)
 JOB_FUNCTIONS = frozenset(
     {
         "nootification.delivery.jobs.send_notification",
-        "nootification.delivery.jobs.sweep_deliveries",
-        "nootification.delivery.outcome_events.send_event",
-        "nootification.delivery.claim_notices.tell_others",
-        "nootification.delivery.device_notices.tell_of_new_device",
+        "nootification.periodic.sweep_deliveries",
+        "nootification.staff.vendor_events.send_event",
+        "nootification.staff.claim_notices.tell_others",
+        "nootification.staff.device_notices.tell_of_new_device",
         "nootification.delivery.jobs.purge_expired",
     }
 )
+
+# Job functions that moved, by their old path: a job queued (or a repeating one scheduled) before an upgrade
+# still names the old one, and runs the function's new home.
+MOVED_JOBS = {
+    "nootification.delivery.jobs.sweep_deliveries": "nootification.periodic.sweep_deliveries",
+    "nootification.delivery.outcome_events.send_event": "nootification.staff.vendor_events.send_event",
+    "nootification.delivery.claim_notices.tell_others": "nootification.staff.claim_notices.tell_others",
+    "nootification.delivery.device_notices.tell_of_new_device": (
+        "nootification.staff.device_notices.tell_of_new_device"
+    ),
+}
 
 
 class JsonJob(Job):
@@ -47,6 +58,7 @@ class JsonJob(Job):
             func_name, instance, args, kwargs = self.serializer.loads(self.data)
         except Exception as error:  # not JSON, or not a call: a serializer may raise anything
             raise self._refusal("its call is not JSON") from error
+        func_name = MOVED_JOBS.get(func_name, func_name) if isinstance(func_name, str) else func_name
         if not isinstance(func_name, str) or func_name not in JOB_FUNCTIONS or instance is not None:
             raise self._refusal(f"it calls {func_name!r}")
         if not isinstance(args, list) or not isinstance(kwargs, dict):

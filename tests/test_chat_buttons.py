@@ -9,8 +9,8 @@ from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Level
 from nootification.rq_json import JOB_FORMAT
 from nootification.services import directory
-from nootification.services.claims import claim
 from nootification.services.tokens import ADMIN, create_token
+from nootification.staff.claims import claim
 from tests.factories import alert_payload, make_location, make_user
 
 TELEGRAM_SECRET = "telegram-webhook-secret-42"

@@ -12,7 +12,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level
-from nootification.services.queue_state import live_workers
+from nootification.monitoring.queue_state import live_workers
 from tests.factories import alert_payload, make_location, make_user
 from tests.test_worker_process import wait_until, worker_process
 

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 from nootification.models import ApiToken, ContactPoint, Delivery, DeliveryAttempt, Level, Outcome, User
-from nootification.services.claims import claim, record_outcome
 from nootification.services.erasure import pseudonym
 from nootification.services.tokens import PREFERENCES_SELF, create_token
+from nootification.staff.claims import claim, record_outcome
 from tests.factories import alert_payload, bearer, make_location, make_user, stats_figures
 
 

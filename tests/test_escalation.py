@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from nootification.delivery.escalation import escalate
-from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, AlertEscalation, Delivery, Level
-from nootification.services.claims import claim
+from nootification.periodic import sweep
+from nootification.staff.claims import claim
+from nootification.staff.escalation import escalate
 from tests.factories import alert_payload, make_location, make_user
 from tests.test_staff_loop import user_client
 

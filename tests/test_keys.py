@@ -12,7 +12,6 @@ import sqlalchemy as sa
 
 from nootification import create_app
 from nootification.config import read_key_ring
-from nootification.delivery.outcome_events import pseudonym
 from nootification.extensions import db
 from nootification.models import AuditEntry
 from nootification.services.keys import (
@@ -26,6 +25,7 @@ from nootification.services.keys import (
     weak_key_reason,
 )
 from nootification.services.staff_links import LINK_PATH, read_token, staff_link
+from nootification.staff.vendor_events import pseudonym
 from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user
 

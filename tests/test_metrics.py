@@ -19,10 +19,10 @@ from nootification.delivery.circuit import CircuitBreaker
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severity, utcnow
+from nootification.monitoring.metrics import StateCollector
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.rq_json import JOB_FORMAT, JsonScheduler
-from nootification.services.metrics import StateCollector
 from tests.conftest import free_port
 from tests.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
 from tests.test_worker_process import wait_until, worker_process

@@ -23,13 +23,13 @@ from flask import Flask, request, request_started
 from nootification import create_app
 from nootification.api.ops import STREAM_SLOTS
 from nootification.auth import issue_ticket
-from nootification.delivery.escalation import escalate
 from nootification.extensions import db as _db
 from nootification.models import Alert, ContactPoint, Level, Outcome, User
 from nootification.security import OPS_CSP
-from nootification.services.claims import claim, record_outcome
-from nootification.services.receipts import ReceiptState, record_receipt
 from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
+from nootification.staff.claims import claim, record_outcome
+from nootification.staff.escalation import escalate
+from nootification.staff.receipts import ReceiptState, record_receipt
 from tests.browser import CHROMIUM_FLAGS, chromium
 from tests.conftest import make_config
 from tests.factories import alert_payload, make_location, make_user

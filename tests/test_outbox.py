@@ -6,12 +6,13 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.cli import StopAwareScheduler
-from nootification.delivery import claim as claiming
+from nootification.delivery import lease as leasing
 from nootification.delivery import publish
 from nootification.delivery.outbox import ScheduledJob, _back_to_pending, requeue, schedule_jobs
-from nootification.delivery.sweeper import SWEEPER_ID, ensure_sweeper, schedule_sweeper, sweep
+from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
+from nootification.periodic import SWEEPER_ID, ensure_sweeper, schedule_sweeper
 from tests.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
@@ -19,7 +20,7 @@ LATER = timedelta(seconds=30)
 
 def claim(delivery_id: str) -> bool:
     """Claim one delivery as a worker does, committed; whether this claim got it."""
-    taken = claiming.claim(db.session, [delivery_id], lease_seconds=120, now=utcnow())
+    taken = leasing.take(db.session, [delivery_id], lease_seconds=120, now=utcnow())
     db.session.commit()
     return taken == [delivery_id]
 

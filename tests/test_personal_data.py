@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 from nootification.models import Alert, Level, Outcome
-from nootification.services.claims import claim, record_outcome
 from nootification.services.tokens import PREFERENCES_SELF, create_token
+from nootification.staff.claims import claim, record_outcome
 from tests.factories import alert_payload, bearer, make_location, make_user
 
 

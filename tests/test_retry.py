@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from nootification.config import Config
-from nootification.delivery.retry import backoff_delay, deadline_for, retry_delay
-from nootification.models import Severity
+from nootification.delivery.retry import backoff_delay, retry_delay
+from nootification.models import Severity, deadline_for
 
 CONFIG = {
     "RETRY_BACKOFF_BASE": 5.0,

@@ -14,15 +14,16 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from nootification.delivery import claim_notices, device_notices, outcome_events
 from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.outbox import SEND_JOB, ScheduledJob, job_id_for, schedule_jobs
 from nootification.delivery.retention import PURGE_JOB, schedule_purge
-from nootification.delivery.sweeper import SWEEP_JOB, schedule_sweeper, sweep
+from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
 from nootification.observability.metrics import JOBS_REFUSED
-from nootification.rq_json import JOB_FORMAT, JOB_FUNCTIONS
+from nootification.periodic import SWEEP_JOB, schedule_sweeper
+from nootification.rq_json import JOB_FORMAT, JOB_FUNCTIONS, MOVED_JOBS
+from nootification.staff import claim_notices, device_notices, vendor_events
 from tests.factories import stored_delivery
 
 LATER = timedelta(minutes=5)
@@ -175,7 +176,7 @@ def test_every_job_the_service_queues_is_json_naming_a_job_function(app, queued_
     schedule_jobs([ScheduledJob(delivery.id, delivery.enqueue_count + 1, utcnow() + LATER)])
     schedule_sweeper(60)
     claim_notices.queue_notices(1)
-    outcome_events.queue_events(["event"])
+    vendor_events.queue_events(["event"])
     device_notices.queue_new_device_notice(1)
     schedule_purge()
     calls = {
@@ -193,9 +194,38 @@ def test_the_job_functions_are_those_the_code_queues():
     queued = {
         SEND_JOB,
         SWEEP_JOB,
-        outcome_events.SEND_JOB,
+        vendor_events.SEND_JOB,
         claim_notices.NOTICE_JOB,
         device_notices.NOTICE_JOB,
         PURGE_JOB,
     }
     assert queued == JOB_FUNCTIONS
+
+
+# A job queued before an upgrade that moved its function, with arguments that find nothing to do.
+OLD_PATH_JOBS = [
+    ("nootification.delivery.jobs.sweep_deliveries", ()),
+    ("nootification.delivery.outcome_events.send_event", ("no-such-event",)),
+    ("nootification.delivery.claim_notices.tell_others", (0,)),
+    ("nootification.delivery.device_notices.tell_of_new_device", (0,)),
+]
+
+
+def test_every_moved_job_function_is_one_of_the_job_functions():
+    assert set(MOVED_JOBS) == {old for old, _args in OLD_PATH_JOBS}
+    assert set(MOVED_JOBS.values()) <= JOB_FUNCTIONS
+
+
+@pytest.mark.parametrize(("old", "args"), OLD_PATH_JOBS, ids=[old for old, _args in OLD_PATH_JOBS])
+@pytest.mark.parametrize("run", RUNNERS, ids=["engine", "rq-worker"])
+def test_a_job_queued_under_a_moved_functions_old_path_still_runs(app, db, old, args, run):
+    redis_queue.queue.empty()
+    queue = Queue(redis_queue.queue.name, connection=redis_queue.connection, serializer=JSONSerializer)
+    job = queue.enqueue(old, *args, job_id="old-path", result_ttl=60)
+    before = refused_count()
+    run(app)
+    assert refused_count() == before
+    assert Job.fetch(
+        "old-path", connection=redis_queue.connection, **{"serializer": JSONSerializer}
+    ).is_finished
+    assert job.id not in FailedJobRegistry(queue=redis_queue.queue).get_job_ids()

@@ -19,8 +19,8 @@ from nootification.extensions import db, redis_queue
 from nootification.models import Alert, ContactPoint, User
 from nootification.rq_json import JOB_FORMAT
 from nootification.senders.webpush import b64url_decode
-from nootification.services.claims import claim
 from nootification.services.tokens import ADMIN, create_token
+from nootification.staff.claims import claim
 from tests.browser import DevTools, chromium, devtools_page, problems
 from tests.factories import alert_payload, stored_deliveries
 from tests.test_sender_webpush import subscribe

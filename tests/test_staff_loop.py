@@ -10,9 +10,9 @@ from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, Outcome, Severity
 from nootification.observability.logs import mask
 from nootification.rq_json import JOB_FORMAT
-from nootification.services.claims import claim, record_outcome
 from nootification.services.staff_links import link_expiry, link_token, read_token
 from nootification.services.tokens import PREFERENCES_SELF, create_token
+from nootification.staff.claims import claim, record_outcome
 from tests.factories import alert_payload, make_location, make_user
 from tests.test_metrics import delta, scrape, value
 

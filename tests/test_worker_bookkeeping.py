@@ -13,10 +13,10 @@ from bench.rq_cost import measure
 from nootification.delivery import engine as engine_module
 from nootification.delivery import writer as writer_module
 from nootification.delivery.engine import DeliveryEngine
-from nootification.delivery.writer import OutcomeWriter
+from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
-from nootification.services.queue_state import live_workers
+from nootification.monitoring.queue_state import live_workers
 from tests.test_worker_process import wait_until
 
 
@@ -78,7 +78,7 @@ def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
 
 def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
     # rq-scheduler keeps a periodic job's result for ever; RQ's worker would say so on every run.
-    job = redis_queue.queue.enqueue("nootification.delivery.jobs.sweep_deliveries", result_ttl=-1)
+    job = redis_queue.queue.enqueue("nootification.periodic.sweep_deliveries", result_ttl=-1)
     worker = engine_for(app)
     with caplog.at_level("INFO"):
         worker.work(burst=True)
@@ -167,7 +167,7 @@ def test_the_writer_survives_an_unexpected_error_and_records_the_outcome_later(a
     monkeypatch.setattr(writer_module.batch, "finish", finish_failing_once)
     monkeypatch.setattr(writer_module, "TROUBLE_PAUSE", 0.05)
     written = threading.Event()
-    writer = OutcomeWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
+    writer = LedgerWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
     writer.start()
     try:
         assert written.wait(5)

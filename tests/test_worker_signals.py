@@ -8,7 +8,7 @@ import pytest
 from nootification.cli import StopAwareScheduler
 from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import redis_queue
-from nootification.services.queue_state import live_schedulers, live_workers
+from nootification.monitoring.queue_state import live_schedulers, live_workers
 from tests.test_worker_bookkeeping import engine_for
 from tests.test_worker_process import wait_until, worker_process
 

@@ -4,10 +4,10 @@ from flask_smorest import Blueprint
 
 from nootification.api.schemas.alerts import AlertDetailSchema, OutcomeEventSchema, ReplaySchema
 from nootification.auth import require_scope
-from nootification.delivery import outcome_events
+from nootification.delivery.dead_letters import replay_alert
 from nootification.services.alerts import get_alert
-from nootification.services.deliveries import replay_alert
 from nootification.services.tokens import ADMIN
+from nootification.staff import vendor_events
 
 blp = Blueprint("alerts", __name__, url_prefix="/alerts", description="Stored alerts and their deliveries")
 blp.before_request(require_scope(ADMIN))
@@ -37,4 +37,4 @@ def replay(alert_uuid: str):
 @blp.alt_response(409, description="The event is being sent right now.")
 def replay_outcome(alert_uuid: str):
     """Send the alert's latest outcome event to the camera vendor again, under the same webhook-id."""
-    return outcome_events.replay(alert_uuid)
+    return vendor_events.replay(alert_uuid)

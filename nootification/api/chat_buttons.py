@@ -27,8 +27,8 @@ from nootification.errors import Conflict, NootificationError, accepts_form
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, User
 from nootification.senders.base import CLAIM_ACTION
-from nootification.services.claims import claim, ensure_staff_of_shop
 from nootification.services.contacts import Contact, contact_for
+from nootification.staff.claims import claim, ensure_staff_of_shop
 
 blp = Blueprint("chat_buttons", __name__)
 

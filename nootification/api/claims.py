@@ -12,8 +12,8 @@ from nootification.errors import Forbidden
 from nootification.models import User
 from nootification.security import limit_staff_routes
 from nootification.services.alerts import get_alert
-from nootification.services.claims import alert_for_staff, claim, claim_state, record_outcome
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF
+from nootification.staff.claims import alert_for_staff, claim, claim_state, record_outcome
 
 blp = Blueprint(
     "claims", __name__, url_prefix="/alerts", description='Staff: "I\'m on it", and what really happened'

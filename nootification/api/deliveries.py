@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 
 from nootification.api.schemas.deliveries import DeliveryDetailSchema, DeliveryPageSchema, DeliveryQuerySchema
 from nootification.auth import require_scope
-from nootification.services import deliveries
+from nootification.delivery import dead_letters
 from nootification.services.tokens import ADMIN
 
 blp = Blueprint(
@@ -18,7 +18,7 @@ blp.before_request(require_scope(ADMIN))
 @blp.response(200, DeliveryPageSchema)
 def list_deliveries(filters: dict):
     """Deliveries, newest first: filter by status, location, channel, alert_uuid, since/until; paginated."""
-    return deliveries.list_deliveries(**filters)
+    return dead_letters.list_deliveries(**filters)
 
 
 @blp.route("/<delivery_id>", methods=["GET"])
@@ -26,7 +26,7 @@ def list_deliveries(filters: dict):
 @blp.alt_response(404, description="No delivery with this id.")
 def read_delivery(delivery_id: str):
     """One delivery with its schedule and every attempt."""
-    return deliveries.get_delivery(delivery_id)
+    return dead_letters.get_delivery(delivery_id)
 
 
 @blp.route("/<delivery_id>/retry", methods=["POST"])
@@ -36,4 +36,4 @@ def read_delivery(delivery_id: str):
 @blp.alt_response(410, description="Its alert is past its retention: its clip is gone.")
 def retry_delivery(delivery_id: str):
     """Send a failed or expired delivery again, with a fresh freshness window."""
-    return deliveries.retry_delivery(delivery_id)
+    return dead_letters.retry_delivery(delivery_id)

@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 
 from nootification.api.schemas.health import LivenessSchema, ReadinessSchema
 from nootification.extensions import limiter
-from nootification.services.health import check_readiness
+from nootification.monitoring.health import check_readiness
 
 blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness")
 limiter.exempt(blp)

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, Response
 
+from nootification.monitoring.metrics import state_collector
 from nootification.observability.metrics import render_metrics
-from nootification.services.metrics import state_collector
 
 blp = Blueprint("metrics", __name__)
 

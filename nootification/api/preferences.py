@@ -12,10 +12,10 @@ from nootification.api.schemas.preferences import (
 from nootification.auth import ensure_may_act_for, require_scope
 from nootification.security import limit_by_setting
 from nootification.services.contacts import forget_device
-from nootification.services.devices import add_device
 from nootification.services.preferences import get_preference as preference_of
 from nootification.services.preferences import set_level
 from nootification.services.tokens import PREFERENCES_SELF
+from nootification.staff.devices import add_device
 
 blp = Blueprint("preferences", __name__, url_prefix="/preferences", description="Users' alerting preferences")
 blp.before_request(require_scope(PREFERENCES_SELF))

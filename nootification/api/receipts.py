@@ -10,9 +10,9 @@ from nootification.api.schemas.receipts import ReceiptInSchema, ReceiptSchema
 from nootification.auth import current_token, has_scope, unauthorized
 from nootification.errors import Forbidden
 from nootification.security import limit_staff_routes
-from nootification.services.receipts import record_receipt
 from nootification.services.staff_links import scope_of_link
 from nootification.services.tokens import PREFERENCES_SELF
+from nootification.staff.receipts import record_receipt
 
 blp = Blueprint("receipts", __name__, url_prefix="/deliveries", description="Receipts from staff phones")
 limit_staff_routes(blp)

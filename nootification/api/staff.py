@@ -19,8 +19,8 @@ from nootification.api.schemas.web_push import PushSubscriptionInSchema
 from nootification.errors import Conflict, Gone, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
 from nootification.security import limit_staff_routes
-from nootification.services.claims import claim, claim_state, record_outcome, staff_alert_of_link
-from nootification.services.web_push import subscribe
+from nootification.staff.claims import claim, claim_state, record_outcome, staff_alert_of_link
+from nootification.staff.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
 limit_staff_routes(blp)

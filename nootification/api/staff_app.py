@@ -11,8 +11,8 @@ import json
 from flask import Blueprint, Response, current_app, render_template, url_for
 
 from nootification.security import limit_staff_routes
-from nootification.services.claims import staff_alert_of_link
 from nootification.services.staff_links import LINK_PATH
+from nootification.staff.claims import staff_alert_of_link
 
 blp = Blueprint("staff_app", __name__, url_prefix="/s")
 limit_staff_routes(blp)

@@ -3,7 +3,7 @@
 from flask_smorest import Blueprint
 
 from nootification.api.schemas.web_push import VapidPublicKeySchema
-from nootification.services.web_push import vapid_public_key
+from nootification.staff.web_push import vapid_public_key
 
 blp = Blueprint("web_push", __name__, url_prefix="/webpush", description="Web Push for the staff page")
 

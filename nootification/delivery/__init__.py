@@ -4,12 +4,13 @@ ingest    an alert checked against what is stored, stored once, published
 publish   one delivery row per recipient and channel, committed with the alert (the outbox)
 outbox    every way a delivery gets (back) onto the RQ queue: push, requeue, schedule, hand back
 engine    `flask worker`: takes jobs in batches, keeps many sends in flight in its sending slots
-claim     one compare-and-set under a lease for a batch, one joined read of what it needs
+lease     one compare-and-set under a lease for a batch, one joined read of what it needs
 batch     a batch around its sends: checked and recorded before, outcomes written after
 attempt   one delivery's attempts in a slot: send, quick retries (tenacity), breaker checks
-retry     the one retry policy: quick retries, backoff with jitter, Retry-After, freshness
+retry     the one retry policy: quick retries, backoff with jitter, Retry-After (freshness: models)
 breakers  circuit breakers per destination, shared through Redis (circuit), read once a while
 ledger    the attempt rows: in flight before the request leaves, completed after
 sweeper   deliveries without a live job, abandoned leases, stale alerts
+dead_letters  looking into deliveries; sending again what failed or expired
 jobs      the RQ job functions (any RQ worker can run one delivery the engine's way)
 """

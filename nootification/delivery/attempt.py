@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.delivery.breakers import Breakers, CircuitOpenError
-from nootification.delivery.claim import ClaimedDelivery
+from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.retry import LeaseEndingError, QuickRetries
 from nootification.senders.base import Message, MessageSender, SendError, TransientSendError
 
@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Ready:
-    """A claimed delivery whose first attempt is recorded as started: a slot may send it now."""
+    """A leased delivery whose first attempt is recorded as started: a slot may send it now."""
 
-    delivery: ClaimedDelivery
+    delivery: LeasedDelivery
     message: Message
     sender: MessageSender
     breaker: str
@@ -65,7 +65,7 @@ def run_attempts(
 ) -> SlotResult:
     """Send the message; retry quick transient failures in this slot, each recorded as started first.
 
-    The first attempt's ledger row and breaker check were done when the delivery was claimed; a retry
+    The first attempt's ledger row and breaker check were done when the delivery was leased; a retry
     asks the breaker again, makes sure the worker's lease outlasts it (or puts the delivery off), and
     records its own start through `start_attempt` before its request leaves.
     """

@@ -1,4 +1,4 @@
-"""A batch of deliveries around their sends: claimed, checked and recorded as started in one transaction
+"""A batch of deliveries around their sends: leased, checked and recorded as started in one transaction
 before any request leaves; the outcomes, retries and final statuses written in one transaction after."""
 
 import logging
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from nootification.delivery import ledger
 from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
-from nootification.delivery.claim import ClaimedDelivery, claim, lease_for, load, renew, still_held
+from nootification.delivery.lease import LeasedDelivery, lease_for, load, renew, still_held, take
 from nootification.delivery.messages import UndeliverableError, message_for
 from nootification.delivery.outbox import ScheduledJob, schedule_jobs
 from nootification.delivery.retry import Expire, Later, after_failure
@@ -23,11 +23,11 @@ from nootification.services.contacts import GoneContact, disable_gone
 
 log = logging.getLogger(__name__)
 
-# Past this, a claim's lease is renewed before its deliveries go to the slots.
+# Past this, a batch's lease is renewed before its deliveries go to the slots.
 LEASE_RENEWAL_AFTER = timedelta(seconds=1)
 
 DELIVERIES = Delivery.__table__
-# Hot paths' statements, built once (see delivery/claim.py): every batch's outcomes run them.
+# Hot paths' statements, built once (see delivery/lease.py): every batch's outcomes run them.
 WRITE_CHANGE = (
     sa.update(DELIVERIES)
     .where(*still_held())
@@ -53,7 +53,7 @@ WRITTEN_AT = sa.select(DELIVERIES.c.id).where(
 class Change:
     """A delivery's new status and the fields that go with it."""
 
-    delivery: ClaimedDelivery
+    delivery: LeasedDelivery
     status: DeliveryStatus
     attempts: int
     last_error: str | None = None
@@ -71,19 +71,19 @@ def prepare(
     config: Mapping,
     now: datetime,
 ) -> list[Ready]:
-    """Claim the deliveries and settle those that cannot be sent now; the rest are ready to send.
+    """Lease the deliveries and settle those that cannot be sent now; the rest are ready to send.
 
     A delivery past its deadline expires, one without a message fails, one whose destination's breaker is
     open is put off; each ready one gets its first attempt recorded as in flight. Two transactions: the
-    claim is committed before the breakers, which live in Redis, are asked, so that a stalled Redis holds no
+    lease is committed before the breakers, which live in Redis, are asked, so that a stalled Redis holds no
     database lock; a worker that dies between the two leaves deliveries under a lease and no attempt, which
     the sweeper takes back.
     """
-    claimed = load(session, claim(session, delivery_ids, lease_seconds=config["DELIVERY_LEASE"], now=now))
+    leased = load(session, take(session, delivery_ids, lease_seconds=config["DELIVERY_LEASE"], now=now))
     session.commit()
     ready: list[Ready] = []
     changes: list[Change] = []
-    for delivery in claimed:
+    for delivery in leased:
         if delivery.deadline_at is not None and now > delivery.deadline_at:
             changes.append(_expired(delivery, "the alert went stale before the delivery could be made"))
             continue
@@ -116,7 +116,7 @@ def _still_ours(session: Session, ready: list[Ready], config: Mapping, claimed_a
     now = utcnow()
     if not ready or now - claimed_at < LEASE_RENEWAL_AFTER:
         return ready
-    lease = ready[0].delivery.lease  # one claim, one lease for all
+    lease = ready[0].delivery.lease  # one batch, one lease for all
     renewed = lease_for(now, config["DELIVERY_LEASE"])
     kept = renew(session, [item.delivery.id for item in ready], lease=lease, renewed=renewed)
     for item in ready:
@@ -172,7 +172,7 @@ def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: d
     return _after(delivery, error, attempts, config, now)
 
 
-def _after(delivery: ClaimedDelivery, error, attempts: int, config: Mapping, now: datetime) -> Change:
+def _after(delivery: LeasedDelivery, error, attempts: int, config: Mapping, now: datetime) -> Change:
     step = after_failure(
         error, retry_round=delivery.retry_round, deadline=delivery.deadline_at, now=now, config=config
     )
@@ -181,7 +181,7 @@ def _after(delivery: ClaimedDelivery, error, attempts: int, config: Mapping, now
     return Change(delivery, DeliveryStatus.SCHEDULED, attempts, ledger.trim(step.reason), later=step)
 
 
-def _expired(delivery: ClaimedDelivery, reason: str) -> Change:
+def _expired(delivery: LeasedDelivery, reason: str) -> Change:
     return Change(delivery, DeliveryStatus.EXPIRED, delivery.attempts, reason)
 
 
@@ -218,7 +218,7 @@ def _values(change: Change, now: datetime) -> dict:
     }
 
 
-def record_final(delivery: ClaimedDelivery | Delivery, status: DeliveryStatus) -> None:
+def record_final(delivery: LeasedDelivery | Delivery, status: DeliveryStatus) -> None:
     """Count a delivery that reached a final status, with its latencies when sent."""
     metrics.record_delivery_final(
         channel=delivery.channel,

@@ -1,7 +1,7 @@
 """The delivery engine behind `flask worker`: RQ's queue consumed in batches, many sends in flight at once.
 
 Each turn of its loop takes up to as many jobs as it has free sending slots (one pipelined round trip),
-marks them started in RQ's registries (one more), claims and records their deliveries in one database
+marks them started in RQ's registries (one more), leases and records their deliveries in one database
 transaction, and hands them to the slots. A writer thread (`delivery.writer`) records whatever the slots
 finished in one transaction per batch, whatever Redis does; the loop then closes those jobs in RQ's
 registries in one pipeline. Jobs that are not deliveries (the sweeper) run as RQ runs them.
@@ -31,7 +31,7 @@ from nootification.delivery.breakers import Breakers
 from nootification.delivery.outbox import ScheduledJob, delivery_of, hand_back, schedule_jobs
 from nootification.delivery.retry import QuickRetries
 from nootification.delivery.slots import Done, Slots
-from nootification.delivery.writer import OutcomeWriter
+from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db
 from nootification.models import utcnow
 from nootification.rq_json import JOB_FORMAT
@@ -86,7 +86,7 @@ class DeliveryEngine(Worker):
         self._unscheduled: list[ScheduledJob] = []
         self._handover_lock = threading.Lock()
         self._outcomes_written = threading.Event()
-        self._writer: OutcomeWriter | None = None
+        self._writer: LedgerWriter | None = None
         # Job ids moved to the intermediate list but not yet started: a Redis error between the two must not
         # leave them there (RQ's own clean-up would fail them only after 10 to 20 minutes).
         self._taken: list[str] = []
@@ -125,7 +125,7 @@ class DeliveryEngine(Worker):
         """Consume the queue until stopped (or, with `burst`, until it is empty and nothing is in flight)."""
         self.bootstrap()
         slots = Slots(self.app, self.concurrency, self._send, utcnow)
-        self._writer = OutcomeWriter(
+        self._writer = LedgerWriter(
             self.app, slots, self.config, written=self._written, schedule=self._schedule_later
         )
         self._writer.start()
@@ -260,7 +260,7 @@ class DeliveryEngine(Worker):
             slots.submit(item)
 
     def _requeue(self, jobs: list[Job], executions: dict[str, Execution]) -> None:
-        """Put jobs back at the head of the queue, as if never taken (their deliveries were not claimed)."""
+        """Put jobs back at the head of the queue, as if never taken (their deliveries were not leased)."""
         queue = self.queues[0]
         with self.connection.pipeline() as pipeline:
             for job in jobs:

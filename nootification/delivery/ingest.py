@@ -17,7 +17,7 @@ from nootification.observability.logs import log_context
 
 log = logging.getLogger(__name__)
 
-# A hot path's statement, built once (see delivery/claim.py): every alert runs it.
+# A hot path's statement, built once (see delivery/lease.py): every alert runs it.
 LOCATION_BY_NAME = sa.select(Location).where(Location.name == sa.bindparam("name"))
 
 

@@ -13,7 +13,6 @@ from nootification.delivery import batch, ledger
 from nootification.delivery.attempt import run_attempts
 from nootification.delivery.breakers import Breakers
 from nootification.delivery.retry import QuickRetries
-from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import utcnow
 from nootification.observability.logs import log_context
@@ -48,15 +47,6 @@ def send_notification(delivery_id: str) -> None:
                 for item in ready
             ]
             batch.finish(db.session, outcomes, config=config, now=utcnow())
-    finally:
-        db.session.remove()
-
-
-def sweep_deliveries() -> dict:
-    """The periodic sweep: queue what has no job, take back abandoned deliveries, expire stale ones."""
-    try:
-        report = sweep()
-        return {"queued": report.queued, "reclaimed": report.reclaimed, "expired": report.expired}
     finally:
         db.session.remove()
 

@@ -8,13 +8,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from nootification.delivery.attempt import AttemptResult
-from nootification.delivery.claim import attempts_made
+from nootification.delivery.lease import attempts_made
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt
 from nootification.senders.base import SendError, TransientSendError
 
 MAX_ERROR_LENGTH = 500
 ATTEMPTS = DeliveryAttempt.__table__
-# A hot path's statement, built once (see delivery/claim.py): every batch's outcomes run it.
+# A hot path's statement, built once (see delivery/lease.py): every batch's outcomes run it.
 FINISH_ATTEMPT = (
     sa.update(ATTEMPTS)
     .where(ATTEMPTS.c.delivery_id == sa.bindparam("d_id"), ATTEMPTS.c.number == sa.bindparam("d_number"))

@@ -1,11 +1,11 @@
-"""The message of a claimed delivery: its recipient's contact point on its channel (on a device channel, the
+"""The message of a leased delivery: its recipient's contact point on its channel (on a device channel, the
 device's), its rendered template."""
 
 import logging
 
 from flask import current_app
 
-from nootification.delivery.claim import ClaimedDelivery
+from nootification.delivery.lease import LeasedDelivery
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
 from nootification.services.contacts import Contact, contact_for
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 REPEAT_MARK = "Repeat: "
 
 
-def message_for(delivery: ClaimedDelivery, sender: MessageSender) -> Message:
+def message_for(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     """The rendered message of a delivery, addressed to the user's contact point on its channel.
 
     Sent again after an attempt whose outcome is unknown, on a channel whose provider cannot drop a repeat,
@@ -66,7 +66,7 @@ def addressed(
     action_url: str | None = None,
     expires_at: float | None = None,
 ) -> Message:
-    """A message about an alert (stored, or as a claimed delivery sees it) to one user's contact point."""
+    """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
         delivery_id=message_id,
         user_uuid=user_uuid,
@@ -85,7 +85,7 @@ def addressed(
     )
 
 
-def _fitted(text: str, limit: int, part: str, delivery: ClaimedDelivery) -> str:
+def _fitted(text: str, limit: int, part: str, delivery: LeasedDelivery) -> str:
     if len(text) <= limit:
         return text
     log.warning(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nootification.delivery import ledger
-from nootification.delivery.claim import ClaimedDelivery, still_held
+from nootification.delivery.lease import LeasedDelivery, still_held
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
 from nootification.rq_json import readable
@@ -185,7 +185,7 @@ def schedule_jobs(jobs: Sequence[ScheduledJob]) -> None:
             return
 
 
-def hand_back(session: Session, deliveries: Sequence[ClaimedDelivery]) -> None:
+def hand_back(session: Session, deliveries: Sequence[LeasedDelivery]) -> None:
     """Put deliveries a stopping worker still holds back on the queue under a new job; their attempts in
     flight are marked of unknown outcome (the provider may or may not have them)."""
     table = Delivery.__table__

@@ -6,14 +6,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from nootification.delivery.outbox import QueuedJob, enqueue
-from nootification.delivery.retry import deadline_for
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Severity, new_id, utcnow
+from nootification.models import Alert, Delivery, DeliveryStatus, Severity, deadline_for, new_id, utcnow
 from nootification.services.recipients import Recipient, recipients_for
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
-# Hot paths' statements, built once (see delivery/claim.py): every alert runs them.
+# Hot paths' statements, built once (see delivery/lease.py): every alert runs them.
 INSERT_ALERT = ALERTS.insert().returning(ALERTS.c.id)
 INSERT_DELIVERIES = DELIVERIES.insert()
 

@@ -6,19 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from nootification.delivery.breakers import CircuitOpenError
-from nootification.models import Severity
 from nootification.senders.base import SendError, TransientSendError
-
-
-def freshness(severity: Severity, config: Mapping) -> timedelta:
-    """How long after receipt an alert of this severity is still worth delivering."""
-    seconds = config["FRESHNESS_CRITICAL"] if severity is Severity.CRITICAL else config["FRESHNESS_STANDARD"]
-    return timedelta(seconds=seconds)
-
-
-def deadline_for(received_at: datetime, severity: Severity, config: Mapping) -> datetime:
-    """The moment after which a delivery of this alert expires instead of being sent."""
-    return received_at + freshness(severity, config)
 
 
 def backoff_delay(retry_round: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -1,5 +1,5 @@
-"""The sweeper: a delivery without a live job gets one, abandoned ones come back, stale ones expire, and
-unclaimed critical alerts escalate when due."""
+"""The sweeper: a delivery without a live job gets one, abandoned ones come back, stale ones expire (the
+periodic job, nootification/periodic.py, runs it with the staff loop's due work)."""
 
 import logging
 from collections.abc import Sequence
@@ -14,17 +14,13 @@ from rq.utils import utcparse
 
 from nootification.delivery import ledger
 from nootification.delivery.batch import record_final
-from nootification.delivery.escalation import escalate_due
 from nootification.delivery.outbox import expire, job_id_for, requeue
-from nootification.delivery.outcome_events import requeue_due
 from nootification.extensions import db, redis_queue
 from nootification.models import FINAL_STATUSES, Delivery, DeliveryStatus, utcnow
 from nootification.observability import metrics
 
 log = logging.getLogger(__name__)
 
-SWEEP_JOB = "nootification.delivery.jobs.sweep_deliveries"
-SWEEPER_ID = "nootification-sweeper"
 SWEEP_BATCH = 1000
 # A job in one of these states will never run again: its delivery, still waiting, has lost it.
 DEAD_JOB_STATES = {
@@ -112,8 +108,7 @@ def _select(*conditions) -> list[Delivery]:
 
 
 def sweep(now: datetime | None = None) -> SweepReport:
-    """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones,
-    take the escalation steps that are due, and queue the outcome events that are due."""
+    """Queue deliveries that never got a job or lost theirs, take back expired leases, expire stale ones."""
     now = now or utcnow()
     grace = now - timedelta(seconds=current_app.config["PENDING_GRACE"])
 
@@ -146,27 +141,4 @@ def sweep(now: datetime | None = None) -> SweepReport:
     db.session.commit()
     _release(replaced)
     metrics.record_sweep(unqueued=len(unqueued), lost_job=len(lost), lease_expired=len(abandoned))
-    escalated = escalate_due(now)
-    requeue_due(now)
-    report = SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale), escalated=escalated)
-    if report.queued or report.expired or report.escalated:
-        log.info("sweep: %s", report)
-    return report
-
-
-def schedule_sweeper(interval: int) -> None:
-    """Register the periodic sweep with rq-scheduler, replacing any earlier registration."""
-    scheduler = redis_queue.scheduler
-    scheduler.cancel(SWEEPER_ID)
-    scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)
-
-
-def ensure_sweeper(interval: int) -> bool:
-    """Register the periodic sweep again if Redis lost it (a crash loses its last second of writes); whether
-    it had to. Without it, nothing would take back what that same crash lost."""
-    scheduler = redis_queue.scheduler
-    if redis_queue.connection.zscore(scheduler.scheduled_jobs_key, SWEEPER_ID) is not None:
-        return False
-    log.warning("the periodic sweep was not scheduled (Redis lost it): scheduling it again")
-    schedule_sweeper(interval)
-    return True
+    return SweepReport(queued=queued, reclaimed=len(abandoned), expired=len(stale))

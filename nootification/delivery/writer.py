@@ -1,4 +1,4 @@
-"""The engine's outcome writer: a thread that records what the sending slots finished, in batches.
+"""The engine's ledger writer: a thread that records what the sending slots finished, in batches.
 
 Apart from the engine's loop so that nothing Redis does can hold an outcome back: during a Redis stall the
 loop's every Redis command waits for its timeout, and an outcome that waited with it past its lease would
@@ -26,7 +26,7 @@ COLLECT_WAIT = 0.05
 TROUBLE_PAUSE = 1.0
 
 
-class OutcomeWriter(threading.Thread):
+class LedgerWriter(threading.Thread):
     """Writes the slots' outcomes to the database as they come, and reports each written batch."""
 
     def __init__(

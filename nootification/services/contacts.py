@@ -30,7 +30,7 @@ DEVICE_CHANNELS = ("fcm", "webpush")
 log = logging.getLogger(__name__)
 
 _POINTS = ContactPoint.__table__
-# A hot path's statement, built once (see delivery/claim.py): every batch a worker claims runs it.
+# A hot path's statement, built once (see delivery/lease.py): every batch a worker claims runs it.
 POINTS_OF_USERS = (
     sa.select(
         _POINTS.c.id,

@@ -58,7 +58,7 @@ def _staff_query(membership: sa.Table, *conditions) -> sa.Select:
     )
 
 
-# Hot paths' statements, built once (see delivery/claim.py): every alert runs one.
+# Hot paths' statements, built once (see delivery/lease.py): every alert runs one.
 _TIERS = EscalationTier.__table__
 LOCATION_STAFF = _staff_query(user_locations, user_locations.c.location_id == sa.bindparam("location_id"))
 TIER_STAFF = _staff_query(

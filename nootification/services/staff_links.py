@@ -18,9 +18,8 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
-from nootification.delivery.retry import deadline_for
 from nootification.errors import Gone, NotFound
-from nootification.models import Severity, utcnow
+from nootification.models import Severity, deadline_for, utcnow
 from nootification.services.keys import LINKS, derived_key, key_ring
 
 LINK_PATH = "/s/"

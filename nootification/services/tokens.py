@@ -20,7 +20,7 @@ ADMIN = "admin"
 SCOPES = (ALERTS_WRITE, PREFERENCES_SELF, ADMIN)
 TOKEN_PREFIX = "noot_"
 DEMO_PREFIX = "demo:"
-# A hot path's statement, built once (see delivery/claim.py): every authenticated request runs it.
+# A hot path's statement, built once (see delivery/lease.py): every authenticated request runs it.
 LIVE_TOKEN_BY_HASH = sa.select(ApiToken).where(
     ApiToken.token_hash == sa.bindparam("token_hash"), ApiToken.revoked_at.is_(None)
 )

@@ -2,7 +2,7 @@
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from nootification.services.receipts import ReceiptState
+from nootification.staff.receipts import ReceiptState
 
 
 class ReceiptInSchema(Schema):

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from nootification.extensions import db, redis_queue
-from nootification.services.queue_state import live_schedulers, live_workers
+from nootification.monitoring.queue_state import live_schedulers, live_workers
 
 OK = "ok"
 FAILING = "failing"

@@ -1,4 +1,4 @@
-"""Claiming a batch of deliveries: one compare-and-set under a lease, then one joined read of what they need.
+"""Leasing a batch of deliveries: one compare-and-set under a lease, then one joined read of what they need.
 
 What is read is plain data (frozen dataclasses), not ORM objects: a worker handles many deliveries a second
 and needs none of the ORM's bookkeeping for them.
@@ -24,7 +24,7 @@ from nootification.models import (
 )
 from nootification.services.contacts import PointView, contact_points_of
 
-CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED)
+LEASABLE = (DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class UserView:
 
 
 @dataclass(frozen=True)
-class ClaimedDelivery:
+class LeasedDelivery:
     """A delivery this worker holds under `lease`: its own fields, its alert and its recipient."""
 
     id: str
@@ -104,9 +104,9 @@ _DELIVERIES, _ALERTS = Delivery.__table__, Alert.__table__
 _SHOPS, _USERS = Location.__table__, User.__table__
 _BATCH = sa.bindparam("ids", expanding=True)
 
-CLAIM = (
+TAKE = (
     sa.update(_DELIVERIES)
-    .where(_DELIVERIES.c.id.in_(_BATCH), _DELIVERIES.c.status.in_(CLAIMABLE))
+    .where(_DELIVERIES.c.id.in_(_BATCH), _DELIVERIES.c.status.in_(LEASABLE))
     .values(
         status=DeliveryStatus.SENDING,
         lease_expires_at=sa.bindparam("c_lease"),
@@ -160,15 +160,15 @@ LOAD = (
 )
 
 
-def claim(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float, now: datetime) -> list[str]:
+def take(session: Session, delivery_ids: Sequence[str], *, lease_seconds: float, now: datetime) -> list[str]:
     """Take the deliveries still waiting to be sent (compare-and-set on their status); the ids taken.
 
-    Not committed: the caller commits the claim with what it writes before sending.
+    Not committed: the caller commits the lease with what it writes before sending.
     """
     if not delivery_ids:
         return []
     taken = session.execute(
-        CLAIM, {"ids": list(delivery_ids), "c_lease": lease_for(now, lease_seconds), "c_now": now}
+        TAKE, {"ids": list(delivery_ids), "c_lease": lease_for(now, lease_seconds), "c_now": now}
     )
     return list(taken.scalars())
 
@@ -185,7 +185,7 @@ def renew(session: Session, delivery_ids: Sequence[str], *, lease: datetime, ren
 
 
 def still_held() -> tuple[sa.ColumnElement[bool], ...]:
-    """Conditions for a write by the worker that claimed a delivery: it is still sending, under the same lease
+    """Conditions for a write by the worker that leased a delivery: it is still sending, under the same lease
     (the sweeper has not given it away). Bound per row as `held_id` and `held_lease`."""
     deliveries = Delivery.__table__
     return (
@@ -196,18 +196,18 @@ def still_held() -> tuple[sa.ColumnElement[bool], ...]:
 
 
 def lease_for(now: datetime, lease_seconds: float) -> datetime:
-    """The end of a lease taken at `now`; it also tells this claim apart from any later one."""
+    """The end of a lease taken at `now`; it also tells this lease apart from any later one."""
     return now + timedelta(seconds=lease_seconds)
 
 
-def load(session: Session, delivery_ids: Sequence[str]) -> list[ClaimedDelivery]:
-    """The claimed deliveries with their alert, shop, recipient and the recipient's contact points."""
+def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
+    """The leased deliveries with their alert, shop, recipient and the recipient's contact points."""
     if not delivery_ids:
         return []
     rows = session.execute(LOAD, {"ids": list(delivery_ids)}).all()
     points = contact_points_of(session, {row.user_id for row in rows})
     return [
-        ClaimedDelivery(
+        LeasedDelivery(
             id=row.id,
             channel=row.channel,
             attempts=row.attempts,

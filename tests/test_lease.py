@@ -1,8 +1,8 @@
-"""Claiming a batch: the compare-and-set under a lease, its renewal, and the joined read of what is sent."""
+"""Leasing a batch: the compare-and-set under a lease, its renewal, and the joined read of what is sent."""
 
 from datetime import timedelta
 
-from nootification.delivery import claim as claiming
+from nootification.delivery import lease as leasing
 from nootification.extensions import db
 from nootification.models import ContactPoint, DeliveryStatus, Level, utcnow
 from tests.factories import alert_payload, make_location, make_user, stored_deliveries
@@ -20,13 +20,13 @@ def post_alert(client, staff: int) -> list[str]:
     return [delivery.id for delivery in stored_deliveries()]
 
 
-def test_a_claim_takes_each_waiting_delivery_once(client):
+def test_a_lease_takes_each_waiting_delivery_once(client):
     ids = post_alert(client, 3)
     now = utcnow()
-    assert sorted(claiming.claim(db.session, ids, lease_seconds=LEASE_SECONDS, now=now)) == sorted(ids)
-    assert claiming.claim(db.session, ids, lease_seconds=LEASE_SECONDS, now=now) == []
+    assert sorted(leasing.take(db.session, ids, lease_seconds=LEASE_SECONDS, now=now)) == sorted(ids)
+    assert leasing.take(db.session, ids, lease_seconds=LEASE_SECONDS, now=now) == []
     db.session.commit()
-    lease = claiming.lease_for(now, LEASE_SECONDS)
+    lease = leasing.lease_for(now, LEASE_SECONDS)
     assert {(delivery.status, delivery.lease_expires_at) for delivery in stored_deliveries()} == {
         (DeliveryStatus.SENDING, lease)
     }
@@ -35,15 +35,15 @@ def test_a_claim_takes_each_waiting_delivery_once(client):
 def test_renewal_moves_only_the_leases_still_held(client):
     ids = post_alert(client, 3)
     now = utcnow()
-    claiming.claim(db.session, ids, lease_seconds=LEASE_SECONDS, now=now)
+    leasing.take(db.session, ids, lease_seconds=LEASE_SECONDS, now=now)
     db.session.commit()
-    lease = claiming.lease_for(now, LEASE_SECONDS)
+    lease = leasing.lease_for(now, LEASE_SECONDS)
     given_away = stored_deliveries()[0]
     given_away.lease_expires_at = lease + timedelta(seconds=5)  # the sweeper handed it to another worker
     db.session.commit()
 
     renewed = lease + timedelta(seconds=30)
-    kept = claiming.renew(db.session, ids, lease=lease, renewed=renewed)
+    kept = leasing.renew(db.session, ids, lease=lease, renewed=renewed)
     db.session.commit()
 
     assert kept == set(ids) - {given_away.id}
@@ -62,7 +62,7 @@ def test_load_reads_each_delivery_of_the_batch_with_its_alert_and_contact_points
         db.session.add(ContactPoint(user=user, channel="sms", address=numbers[user.user_uuid]))
     db.session.commit()
 
-    loaded = {delivery.id: delivery for delivery in claiming.load(db.session, ids)}
+    loaded = {delivery.id: delivery for delivery in leasing.load(db.session, ids)}
 
     assert sorted(loaded) == sorted(ids)
     assert {

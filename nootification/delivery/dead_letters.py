@@ -7,10 +7,17 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nootification.delivery.outbox import requeue
-from nootification.delivery.retry import freshness
 from nootification.errors import Conflict, Gone, NotFound
 from nootification.extensions import db
-from nootification.models import DEAD_LETTER_STATUSES, Alert, Delivery, DeliveryStatus, Location, utcnow
+from nootification.models import (
+    DEAD_LETTER_STATUSES,
+    Alert,
+    Delivery,
+    DeliveryStatus,
+    Location,
+    freshness,
+    utcnow,
+)
 from nootification.services.alerts import get_alert
 from nootification.services.audit import record
 

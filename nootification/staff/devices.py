@@ -1,9 +1,9 @@
 """Phones that register themselves for a user's alerts: each is a contact point of its own, and a new one is
 told to the user on their other channels."""
 
-from nootification.delivery.device_notices import queue_new_device_notice
 from nootification.models import ContactPoint
 from nootification.services.contacts import register_device
+from nootification.staff.device_notices import queue_new_device_notice
 
 
 def add_device(user_uuid: str, channel: str, *, address: str, options: dict, turn_on: bool) -> ContactPoint:

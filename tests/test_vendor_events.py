@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from flask import Flask, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from nootification.delivery import outcome_events
-from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, AuditEntry, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
-from nootification.services.claims import claim, record_outcome
+from nootification.periodic import sweep
+from nootification.staff import vendor_events
+from nootification.staff.claims import claim, record_outcome
 from tests.factories import alert_payload, make_location, make_user
 
 SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
@@ -171,10 +171,10 @@ def test_a_refusal_fails_the_event_for_good(app, vendor, alert_with_staff, run_w
 
 def test_a_pseudonym_is_stable_and_differs_per_person_and_per_key(alert_with_staff):
     _, camille = alert_with_staff
-    assert outcome_events.pseudonym(camille, b"key") == outcome_events.pseudonym(camille, b"key")
-    assert outcome_events.pseudonym(camille, b"key") != outcome_events.pseudonym(camille, b"other key")
-    assert outcome_events.pseudonym(None, b"key") is None
-    assert outcome_events.pseudonym(camille, None) is None
+    assert vendor_events.pseudonym(camille, b"key") == vendor_events.pseudonym(camille, b"key")
+    assert vendor_events.pseudonym(camille, b"key") != vendor_events.pseudonym(camille, b"other key")
+    assert vendor_events.pseudonym(None, b"key") is None
+    assert vendor_events.pseudonym(camille, None) is None
 
 
 def test_without_a_secret_key_the_vendor_gets_no_pseudonym_keyed_with_its_own_secret(
@@ -193,4 +193,4 @@ def test_without_a_secret_key_the_vendor_gets_no_pseudonym_keyed_with_its_own_se
         None,
     )
     # The vendor holds SECRET: a pseudonym keyed with it would tell them who is behind it.
-    assert outcome_events.pseudonym(camille, SECRET.encode()) not in json.dumps(event)
+    assert vendor_events.pseudonym(camille, SECRET.encode()) not in json.dumps(event)

@@ -34,8 +34,8 @@ from nootification.models import (
     Severity,
     severity_for,
 )
+from nootification.monitoring.queue_state import live_schedulers, live_workers
 from nootification.observability.metrics import OTHER, MetricSeries
-from nootification.services.queue_state import live_schedulers, live_workers
 
 DEAD_LETTER_WINDOW = timedelta(hours=24)
 BUSY_WINDOW = timedelta(days=7)

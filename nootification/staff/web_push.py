@@ -10,7 +10,7 @@ from nootification.errors import NotFound
 from nootification.models import ContactPoint, User
 from nootification.senders.webpush import application_server_key, b64url_encode
 from nootification.services.contacts import WEB_PUSH
-from nootification.services.devices import add_device
+from nootification.staff.devices import add_device
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from nootification.delivery import claim_notices
-from nootification.delivery.outcome_events import add_event, queue_events
 from nootification.errors import Conflict, Forbidden, Gone, NotFound
 from nootification.extensions import db
 from nootification.models import (
@@ -30,6 +28,8 @@ from nootification.models import (
 )
 from nootification.observability import metrics
 from nootification.services.staff_links import scope_of_link
+from nootification.staff import claim_notices
+from nootification.staff.vendor_events import add_event, queue_events
 
 ALERTS = Alert.__table__
 ADMIN_AUTHOR = "An administrator"

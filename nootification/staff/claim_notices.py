@@ -18,7 +18,7 @@ from nootification.senders import get_sender
 from nootification.senders.base import SendError
 from nootification.services.contacts import contact_for
 
-NOTICE_JOB = "nootification.delivery.claim_notices.tell_others"
+NOTICE_JOB = "nootification.staff.claim_notices.tell_others"
 EDITABLE = ("slack", "telegram")
 FOLLOWED_UP = ("sms", "email", "teams", "webhook")
 

@@ -34,7 +34,7 @@ from nootification.services.keys import pseudonym_key
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "alert.outcome"
-SEND_JOB = "nootification.delivery.outcome_events.send_event"
+SEND_JOB = "nootification.staff.vendor_events.send_event"
 EVENTS = OutcomeEvent.__table__
 
 
@@ -178,13 +178,13 @@ def send_event(event_id: str) -> None:
     config = current_app.config
     now = utcnow()
     lease = now + timedelta(seconds=config["DELIVERY_LEASE"])
-    claimed = db.session.execute(
+    leased = db.session.execute(
         sa.update(EVENTS)
         .where(EVENTS.c.id == event_id, EVENTS.c.status == OutcomeEventStatus.PENDING)
         .values(status=OutcomeEventStatus.SENDING, lease_expires_at=lease)
     ).rowcount
     db.session.commit()
-    if not claimed:
+    if not leased:
         return
     event = db.session.get(OutcomeEvent, event_id)
     error: SendError | None = None

@@ -14,7 +14,7 @@ from nootification.models import ContactPoint, User
 from nootification.senders import get_sender
 from nootification.senders.base import Message, SendError
 
-NOTICE_JOB = "nootification.delivery.device_notices.tell_of_new_device"
+NOTICE_JOB = "nootification.staff.device_notices.tell_of_new_device"
 TOLD_ON = ("sms", "email", "slack", "telegram", "teams")
 # (subject, body) by language: French for French-speaking staff, English otherwise.
 NOTICES = {

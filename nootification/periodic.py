@@ -1,0 +1,60 @@
+"""The periodic sweep, one RQ job that rq-scheduler repeats: the delivery wing's sweep, then the staff loop's
+due work (escalation steps, vendor events to send again).
+
+It lives above both so that neither calls the other: delivery/ knows nothing of the staff loop.
+"""
+
+import dataclasses
+import logging
+from datetime import datetime
+
+from nootification.delivery import sweeper
+from nootification.delivery.sweeper import SweepReport
+from nootification.extensions import db, redis_queue
+from nootification.models import utcnow
+from nootification.staff.escalation import escalate_due
+from nootification.staff.vendor_events import requeue_due
+
+log = logging.getLogger(__name__)
+
+SWEEP_JOB = "nootification.periodic.sweep_deliveries"
+SWEEPER_ID = "nootification-sweeper"
+
+
+def sweep(now: datetime | None = None) -> SweepReport:
+    """Sweep the deliveries, take the escalation steps that are due, queue the vendor events that are due."""
+    now = now or utcnow()
+    report = sweeper.sweep(now)
+    report = dataclasses.replace(report, escalated=escalate_due(now))
+    requeue_due(now)
+    if report.queued or report.expired or report.escalated:
+        log.info("sweep: %s", report)
+    return report
+
+
+def sweep_deliveries() -> dict:
+    """The periodic sweep's job: queue what has no job, take back abandoned deliveries, expire stale ones,
+    escalate and send vendor events again when due."""
+    try:
+        report = sweep()
+        return {"queued": report.queued, "reclaimed": report.reclaimed, "expired": report.expired}
+    finally:
+        db.session.remove()
+
+
+def schedule_sweeper(interval: int) -> None:
+    """Register the periodic sweep with rq-scheduler, replacing any earlier registration."""
+    scheduler = redis_queue.scheduler
+    scheduler.cancel(SWEEPER_ID)
+    scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)
+
+
+def ensure_sweeper(interval: int) -> bool:
+    """Register the periodic sweep again if Redis lost it (a crash loses its last second of writes); whether
+    it had to. Without it, nothing would take back what that same crash lost."""
+    scheduler = redis_queue.scheduler
+    if redis_queue.connection.zscore(scheduler.scheduled_jobs_key, SWEEPER_ID) is not None:
+        return False
+    log.warning("the periodic sweep was not scheduled (Redis lost it): scheduling it again")
+    schedule_sweeper(interval)
+    return True
