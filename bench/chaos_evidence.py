@@ -23,8 +23,9 @@ PUSH = "push"
 # Each alert's video URL carries its uuid, so a text message names its alert.
 VIDEO_URL = "https://media.example.com/{alert_uuid}.mp4"
 
-# The README's policy for a send whose outcome is unknown. These channels send it again with the same key
-# (Idempotency-Key, webhook-id, Message-ID), which the stub absorbs: two records of one delivery are two keys.
+# The policy for a send whose outcome is unknown (docs/delivery.md). These channels send it again with the
+# same key (Idempotency-Key, webhook-id, Message-ID), which the stub absorbs: two records of one delivery are
+# two keys.
 KEYED_CHANNELS = frozenset({"push", "webhook", "email"})
 
 

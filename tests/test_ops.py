@@ -149,9 +149,9 @@ def test_every_alert_has_a_unit_test_where_it_fires_and_one_where_it_does_not():
     assert {name for name in recording_names() if name not in tested_expressions} == set()
 
 
-def readme_anchors() -> set[str]:
-    """GitHub's anchors of the README's headings."""
-    headings = re.findall(r"^#+ (.+)$", (ROOT / "README.md").read_text(), re.MULTILINE)
+def runbook_anchors() -> set[str]:
+    """GitHub's anchors of the runbook's headings."""
+    headings = re.findall(r"^#+ (.+)$", (OPS / "RUNBOOK.md").read_text(), re.MULTILINE)
     return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
 
 
@@ -160,8 +160,8 @@ def test_every_alert_explains_itself_and_points_to_its_runbook(rule):
     annotations = rule["annotations"]
     assert annotations["summary"] and annotations["description"]
     assert rule["labels"]["urgency"] in {"page", "ticket"}
-    assert annotations["runbook"] == f"README.md#{rule['alert'].lower()}"
-    assert rule["alert"].lower() in readme_anchors()
+    assert annotations["runbook"] == f"ops/RUNBOOK.md#{rule['alert'].lower()}"
+    assert rule["alert"].lower() in runbook_anchors()
 
 
 def test_alertmanager_config_is_valid_and_routes_pages_apart():

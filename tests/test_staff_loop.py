@@ -411,10 +411,16 @@ def test_staff_apps_record_the_outcome_and_bad_input_gets_a_json_422(app, shop_s
     assert recorded.json["claimed_by"] == "Camille"
 
 
-def test_without_a_public_url_messages_go_out_without_a_link(app, shop_staff, client, stub):
-    app.config["PUBLIC_URL"] = ""
-    _, links = sent_alert(client, stub)
-    assert set(links.values()) == {None}
+@pytest.mark.parametrize("setting", ["PUBLIC_URL", "SECRET_KEY"])
+def test_without_a_public_url_or_a_key_messages_go_out_without_the_action_link(
+    setting, app, shop_staff, client, stub
+):
+    app.config[setting] = ""
+    payload, links = sent_alert(client, stub)
+    assert len(links) == 2 and set(links.values()) == {None}
+    assert {message["url"] for message in stub.messages(payload["alert_uuid"])["messages"]} == {
+        payload["url"]
+    }
 
 
 # What the loop tells the people who run the shops: /stats and /metrics.
