@@ -30,9 +30,9 @@ from nootification.security import OPS_CSP
 from nootification.services.claims import claim, record_outcome
 from nootification.services.receipts import ReceiptState, record_receipt
 from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke_token
-from tests.browser import CHROMIUM_FLAGS, chromium
-from tests.conftest import make_config
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.browser import CHROMIUM_FLAGS, chromium
+from tests.helpers.config import make_config
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 OPS_PAGE_FLAGS = (
     *CHROMIUM_FLAGS,

@@ -12,7 +12,7 @@ from nootification.delivery.outbox import ScheduledJob, _back_to_pending, requeu
 from nootification.delivery.sweeper import SWEEPER_ID, ensure_sweeper, schedule_sweeper, sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
-from tests.factories import alert_payload, stored_deliveries, stored_delivery
+from tests.helpers.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
 

@@ -13,7 +13,7 @@ from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, AuditEntry, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
 from nootification.services.claims import claim, record_outcome
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
 

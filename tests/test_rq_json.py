@@ -23,7 +23,7 @@ from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
 from nootification.observability.metrics import JOBS_REFUSED
 from nootification.rq_json import JOB_FORMAT, JOB_FUNCTIONS
-from tests.factories import stored_delivery
+from tests.helpers.factories import stored_delivery
 
 LATER = timedelta(minutes=5)
 
