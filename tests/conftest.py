@@ -1,6 +1,7 @@
-"""The fixture chain: real redis-server, stub providers (HTTP and SMTP), app -> db -> client, worker."""
+"""The fixture chain: real redis-server, stub providers (HTTP and SMTP), app -> db -> client, worker; and
+the fixtures several test modules share."""
 
-import socket
+import json
 import subprocess
 import threading
 import time
@@ -8,7 +9,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 from redis import Redis
 from rq import SimpleWorker
@@ -22,15 +22,12 @@ from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
 from nootification.rq_json import JOB_FORMAT, JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.config import free_port, limited_app, make_config
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.push import new_vapid_key, registered_account
+from tests.helpers.signatures import CURRENT, PREVIOUS
+from tests.helpers.stub import SmtpStub, StartSmtpStub, StartStub, StubClient
 from third_party import FailureSettings, create_stub_app, start_smtp_server
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -56,38 +53,6 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
-
-
-class StubClient:
-    """Reads and steers the stub provider over HTTP, as a chaos or e2e run would."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def messages(self, alert_uuid: str | None = None, channel: str | None = None) -> dict:
-        """The stub's record of received messages, of one alert and/or one channel if given."""
-        params = {
-            name: value for name, value in {"alert_uuid": alert_uuid, "channel": channel}.items() if value
-        }
-        return requests.get(f"{self.url}/messages", params=params, timeout=5).json()
-
-    def control(self, **settings) -> dict:
-        """Change the stub's failure injection."""
-        response = requests.put(f"{self.url}/control", json=settings, timeout=5)
-        response.raise_for_status()
-        return response.json()
-
-
-class SmtpStub(StubClient):
-    """The stub with its SMTP server: HTTP to read and steer it, `port` on 127.0.0.1 to send mail to."""
-
-    def __init__(self, url: str, port: int):
-        super().__init__(url)
-        self.port = port
-
-
-StartStub = Callable[[FailureSettings | None], str]
-StartSmtpStub = Callable[..., SmtpStub]
 
 
 @pytest.fixture
@@ -145,13 +110,6 @@ def start_smtp_stub(serve_app) -> Iterator[StartSmtpStub]:
 def smtp_server(start_smtp_stub: StartSmtpStub) -> SmtpStub:
     """The stub's plain SMTP server (no TLS, no AUTH) and its HTTP side for the record and failures."""
     return start_smtp_stub()
-
-
-def make_config(**overrides) -> dict:
-    """The test settings as a mapping, with per-test values on top."""
-    config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
-    config.update(overrides)
-    return config
 
 
 @pytest.fixture
@@ -289,3 +247,50 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
         capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@pytest.fixture
+def admin(channels_app):
+    """A test client for the channels app, authenticated as admin."""
+    client = channels_app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    return client
+
+
+@pytest.fixture
+def push_services(smtp_server, monkeypatch) -> str:
+    """Web Push and FCM configured against the stub; the VAPID public key."""
+    private, public = new_vapid_key()
+    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
+    monkeypatch.setenv("FCM_SERVICE_ACCOUNT", json.dumps(registered_account(smtp_server.url)))
+    return public
+
+
+@pytest.fixture
+def signed_app(app, db):
+    """The app taking only alerts signed with the current or the previous secret, and one shop's user."""
+    app.config["ALERT_WEBHOOK_SECRETS"] = (CURRENT, PREVIOUS)
+    make_user(make_location(), level=Level.STANDARD)
+    return app
+
+
+@pytest.fixture
+def limited(app, db):
+    """A limited app with small limits on preferences and elsewhere."""
+    limited = limited_app(app, RATELIMIT_PREFERENCES="2 per 2 second", RATELIMIT_DEFAULT="3 per 30 second")
+    with limited.app_context():
+        yield limited.test_client()
+
+
+@pytest.fixture
+def strict(app):
+    """Webhook addresses on loopback, link-local or private networks refused."""
+    app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"] = False
+
+
+@pytest.fixture
+def vapid(monkeypatch) -> str:
+    """Web Push configured with a fresh VAPID key as the server's secret; its public key."""
+    private, public = new_vapid_key()
+    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
+    return public

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import alert_payload, make_location
+from tests.helpers.factories import alert_payload, make_location
 
 
 def create_user(client, **fields):

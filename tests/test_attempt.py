@@ -11,7 +11,7 @@ from nootification.delivery.breakers import CircuitOpenError
 from nootification.delivery.retry import Later, LeaseEndingError, QuickRetries, after_failure
 from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.push import PushSender
-from tests.test_senders import sample_message, sender_config
+from tests.helpers.senders import sample_message, sender_config
 
 
 class OpenAfter:

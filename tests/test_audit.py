@@ -12,8 +12,8 @@ from nootification.extensions import db
 from nootification.models import APPEND_ONLY, ApiToken, AuditEntry, Level, utcnow
 from nootification.services.audit import MASK, changed_fields, mask
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, PREFERENCES_SELF, create_token
-from tests.conftest import make_config
-from tests.factories import alert_payload, make_location, make_user, stored_deliveries
+from tests.helpers.config import make_config
+from tests.helpers.factories import alert_payload, make_location, make_user, stored_deliveries
 
 SHOP = "fr-auchan-larochelle"
 PHONE = "+33612345678"

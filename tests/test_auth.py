@@ -4,7 +4,7 @@ import pytest
 
 from nootification.models import Level
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, PREFERENCES_SELF, create_token, revoke_token
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 ADMIN_ENDPOINTS = [
     ("get", "/users"),

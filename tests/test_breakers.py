@@ -5,7 +5,7 @@ from redis import Redis
 
 from nootification.delivery.breakers import Breakers
 from nootification.delivery.circuit import CircuitBreaker
-from tests.test_circuit import Clock
+from tests.helpers.clock import Clock
 
 NAME = "push:test"
 FAILURES = f"nootification:breaker:{NAME}:failures"

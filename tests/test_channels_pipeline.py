@@ -8,7 +8,7 @@ from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.rq_json import JOB_FORMAT
 from nootification.services.tokens import ADMIN, create_token
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 ADDRESSES = {
     "slack": "C0123456789",

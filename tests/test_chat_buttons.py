@@ -11,7 +11,7 @@ from nootification.rq_json import JOB_FORMAT
 from nootification.services import directory
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 TELEGRAM_SECRET = "telegram-webhook-secret-42"
 SLACK_SECRET = "slack-signing-secret-42"

@@ -4,14 +4,7 @@ import pytest
 from redis import Redis
 
 from nootification.delivery.circuit import CircuitBreaker, CircuitState
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.clock import Clock
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from nootification.models import ContactPoint, Level, Location, RouteRule, User
 from nootification.services import directory, routing
 from nootification.services.contacts import set_contact_point
 from nootification.services.tokens import ALERTS_WRITE, create_token
-from tests.factories import alert_payload
-from tests.test_sender_fcm import registered_account
+from tests.helpers.factories import alert_payload
+from tests.helpers.push import registered_account
 
 USER = "6f1d2c3b-0000-4000-8000-000000000001"
 

@@ -2,7 +2,7 @@
 
 from nootification import create_app
 from nootification.extensions import db
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 
 def test_every_sending_slot_and_the_loop_get_a_connection_at_once(tmp_path):

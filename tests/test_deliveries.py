@@ -7,7 +7,7 @@ from nootification.delivery.breakers import Breakers
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
 from nootification.senders import get_sender
-from tests.factories import alert_payload, make_location, make_user, stored_deliveries
+from tests.helpers.factories import alert_payload, make_location, make_user, stored_deliveries
 
 
 @pytest.fixture

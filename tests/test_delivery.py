@@ -11,7 +11,13 @@ from nootification.delivery.circuit import KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
 from nootification.senders import get_sender
-from tests.factories import alert_payload, make_location, make_user, stored_deliveries, stored_delivery
+from tests.helpers.factories import (
+    alert_payload,
+    make_location,
+    make_user,
+    stored_deliveries,
+    stored_delivery,
+)
 
 
 def test_retry_after_is_honoured_by_rescheduling_not_sleeping(client, queued_delivery, stub, run_worker):

@@ -15,7 +15,7 @@ import yaml
 from nootification import create_app
 from nootification.config import Config
 from nootification.senders.sms import E164
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 from third_party import TELEGRAM_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,10 +5,10 @@ import pytest
 
 from nootification.models import Level, utcnow
 from nootification.services.staff_links import link_expiry, link_token
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_native_push_pipeline import admin, push_services, put_point, run_worker  # noqa: F401
-from tests.test_sender_webpush import subscribe
-from tests.test_staff_loop import user_client
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.processes import run_worker
+from tests.helpers.push import put_point, subscribe
+from tests.helpers.staff import user_client
 
 FRENCH = "Un nouveau téléphone reçoit désormais vos alertes."
 ENGLISH = "A new phone now gets your alerts."

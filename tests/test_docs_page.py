@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.browser import chromium, devtools_page, problems
+from tests.helpers.browser import chromium, devtools_page, problems
 
 OPENAPI_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

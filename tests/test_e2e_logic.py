@@ -45,7 +45,7 @@ from e2e import (
     staff_links,
     with_levels,
 )
-from tests.factories import make_location
+from tests.helpers.factories import make_location
 
 LA_ROCHELLE = "fr-auchan-larochelle"
 NANTES = "fr-leclerc-nantes"

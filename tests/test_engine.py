@@ -13,8 +13,8 @@ from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level
 from nootification.monitoring.queue_state import live_workers
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_worker_process import wait_until, worker_process
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.processes import wait_until, worker_process
 
 STAFF = 12
 

@@ -11,7 +11,7 @@ from nootification.models import ApiToken, ContactPoint, Delivery, DeliveryAttem
 from nootification.services.erasure import pseudonym
 from nootification.services.tokens import PREFERENCES_SELF, create_token
 from nootification.staff.claims import claim, record_outcome
-from tests.factories import alert_payload, bearer, make_location, make_user, stats_figures
+from tests.helpers.factories import alert_payload, bearer, make_location, make_user, stats_figures
 
 
 @pytest.fixture

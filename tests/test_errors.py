@@ -3,7 +3,7 @@
 import pytest
 
 from nootification import create_app
-from tests.conftest import free_port, make_config
+from tests.helpers.config import free_port, make_config
 
 
 def assert_error_shape(response, code: int) -> None:

@@ -9,8 +9,8 @@ from nootification.models import Alert, AlertEscalation, Delivery, Level
 from nootification.periodic import sweep
 from nootification.staff.claims import claim
 from nootification.staff.escalation import escalate
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_staff_loop import user_client
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.staff import user_client
 
 SHOP = "fr-auchan-larochelle"
 

@@ -18,7 +18,7 @@ from schemathesis.checks import (
 
 from nootification import create_app
 from nootification.models import Level
-from tests.factories import make_location, make_user
+from tests.helpers.factories import make_location, make_user
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

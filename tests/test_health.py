@@ -7,8 +7,8 @@ import sys
 
 from nootification import create_app
 from nootification.extensions import redis_queue
-from tests.conftest import free_port, make_config
-from tests.test_worker_process import ROOT, wait_until, worker_process
+from tests.helpers.config import free_port, make_config
+from tests.helpers.processes import ROOT, wait_until, worker_process
 
 ALL_OK = {"status": "ok"}
 

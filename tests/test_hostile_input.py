@@ -10,14 +10,8 @@ import sqlalchemy as sa
 from nootification.extensions import db
 from nootification.models import Alert
 from nootification.security import MAX_JSON_DEPTH
-from tests import test_security, test_signatures, test_ssrf
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_signatures import alerts_stored, post, signed
-
-# The rate-limited app and the app that takes signed alerts, shared with their own modules rather than copied.
-limited = test_security.limited
-signed_app = test_signatures.signed_app
-strict = test_ssrf.strict
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.signatures import alerts_stored, post, signed
 
 
 def nested(depth: int, leaf: str = "x") -> list:

@@ -26,8 +26,8 @@ from nootification.services.keys import (
 )
 from nootification.services.staff_links import LINK_PATH, read_token, staff_link
 from nootification.staff.vendor_events import pseudonym
-from tests.conftest import make_config
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.config import make_config
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 from nootification.delivery import lease as leasing
 from nootification.extensions import db
 from nootification.models import ContactPoint, DeliveryStatus, Level, utcnow
-from tests.factories import alert_payload, make_location, make_user, stored_deliveries
+from tests.helpers.factories import alert_payload, make_location, make_user, stored_deliveries
 
 LEASE_SECONDS = 120
 SHOP = "fr-auchan-larochelle"

@@ -5,8 +5,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.factories import alert_payload, make_location, make_user
-from tests.factories import stored_deliveries as deliveries
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import stored_deliveries as deliveries
 
 NAMES = [
     "Intermarché",

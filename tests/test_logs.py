@@ -13,7 +13,7 @@ from nootification.observability.logs import ContextFilter, JsonFormatter, TextF
 from nootification.rq_json import JOB_FORMAT
 from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, create_token
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 
 @pytest.mark.parametrize(

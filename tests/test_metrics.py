@@ -12,7 +12,6 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 
 from nootification.delivery.circuit import CircuitBreaker
@@ -23,36 +22,10 @@ from nootification.monitoring.metrics import StateCollector
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.rq_json import JOB_FORMAT, JsonScheduler
-from tests.conftest import free_port
-from tests.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
-from tests.test_worker_process import wait_until, worker_process
-
-ROOT = Path(__file__).resolve().parent.parent
-
-Samples = dict[tuple[str, frozenset], float]
-
-
-def parse(text: str) -> Samples:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def scrape(client) -> Samples:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.content_type.startswith("text/plain")
-    return parse(response.get_data(as_text=True))
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return value(after, name, **labels) - value(before, name, **labels)
+from tests.helpers.config import free_port
+from tests.helpers.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
+from tests.helpers.metrics import Samples, delta, parse, scrape, value
+from tests.helpers.processes import ROOT, wait_until, worker_process
 
 
 @pytest.fixture

@@ -1,52 +1,17 @@
 """Native push through the whole pipeline: an alert reaches phones by Web Push and FCM through the stub, and
 a subscription or device token the push service says is gone turns its contact point off."""
 
-import json
-
-import pytest
 import requests
 import sqlalchemy as sa
-from rq import SimpleWorker
 
 from nootification.extensions import db as _db
-from nootification.extensions import redis_queue
 from nootification.models import ContactPoint, Delivery, Level, utcnow
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.contacts import GoneContact, disable_gone
-from nootification.services.tokens import ADMIN, create_token
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_metrics import delta, scrape
-from tests.test_sender_fcm import registered_account
-from tests.test_sender_webpush import subscribe
-from tests.test_web_push_subscriptions import new_vapid_key
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.metrics import delta, scrape
+from tests.helpers.processes import run_worker
+from tests.helpers.push import put_point, subscribe
 from third_party import UNREGISTERED_FCM_TOKEN
-
-
-@pytest.fixture
-def admin(channels_app):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
-    return client
-
-
-@pytest.fixture
-def push_services(smtp_server, monkeypatch) -> str:
-    """Web Push and FCM configured against the stub; the VAPID public key."""
-    private, public = new_vapid_key()
-    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
-    monkeypatch.setenv("FCM_SERVICE_ACCOUNT", json.dumps(registered_account(smtp_server.url)))
-    return public
-
-
-def put_point(admin, user, channel: str, address: str, **options) -> None:
-    answer = admin.put(
-        f"/users/{user.user_uuid}/contact-points/{channel}", json={"address": address, "options": options}
-    )
-    assert answer.status_code == 200, answer.json
-
-
-def run_worker() -> None:
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
 
 def points_of(user, channel: str) -> list[ContactPoint]:

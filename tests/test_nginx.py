@@ -13,7 +13,7 @@ import requests
 from flask import Flask
 
 from nootification.services.staff_links import link_token
-from tests.conftest import free_port
+from tests.helpers.config import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")

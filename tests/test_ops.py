@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nootification.extensions import db as _db
 from nootification.models import Level
-from tests.factories import alert_payload, fail_next, make_location, make_user
+from tests.helpers.factories import alert_payload, fail_next, make_location, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = ROOT / "ops"

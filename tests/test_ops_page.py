@@ -30,9 +30,9 @@ from nootification.services.tokens import PREFERENCES_SELF, create_token, revoke
 from nootification.staff.claims import claim, record_outcome
 from nootification.staff.escalation import escalate
 from nootification.staff.receipts import ReceiptState, record_receipt
-from tests.browser import CHROMIUM_FLAGS, chromium
-from tests.conftest import make_config
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.browser import CHROMIUM_FLAGS, chromium
+from tests.helpers.config import make_config
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 OPS_PAGE_FLAGS = (
     *CHROMIUM_FLAGS,

@@ -13,7 +13,7 @@ from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
 from nootification.periodic import SWEEPER_ID, ensure_sweeper, schedule_sweeper
-from tests.factories import alert_payload, stored_deliveries, stored_delivery
+from tests.helpers.factories import alert_payload, stored_deliveries, stored_delivery
 
 LATER = timedelta(seconds=30)
 

@@ -8,7 +8,7 @@ from nootification.extensions import db
 from nootification.models import Alert, Level, Outcome
 from nootification.services.tokens import PREFERENCES_SELF, create_token
 from nootification.staff.claims import claim, record_outcome
-from tests.factories import alert_payload, bearer, make_location, make_user
+from tests.helpers.factories import alert_payload, bearer, make_location, make_user
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.models import Level
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 
 @pytest.fixture

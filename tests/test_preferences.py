@@ -1,7 +1,7 @@
 import pytest
 
 from nootification.models import Level
-from tests.factories import make_location, make_user
+from tests.helpers.factories import make_location, make_user
 
 
 @pytest.fixture

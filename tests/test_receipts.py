@@ -4,9 +4,9 @@ import pytest
 
 from nootification.extensions import db
 from nootification.models import Delivery, Level
-from tests.factories import make_location, make_user
-from tests.test_metrics import delta, scrape
-from tests.test_staff_loop import path_of, sent_alert, user_client
+from tests.helpers.factories import make_location, make_user
+from tests.helpers.metrics import delta, scrape
+from tests.helpers.staff import path_of, sent_alert, user_client
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import pytest
 
 from nootification.models import Alert, Level, Severity, severity_for
 from nootification.services.recipients import Recipient, recipients_for, wants_alert
-from tests.factories import make_location, make_user
+from tests.helpers.factories import make_location, make_user
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from nootification.delivery.retention import (
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryAttempt, Level, utcnow
 from nootification.services.retention import purge
-from tests.factories import alert_payload, make_location, make_user, stats_figures
+from tests.helpers.factories import alert_payload, make_location, make_user, stats_figures
 
 CLIP_GONE = timedelta(days=31)
 MESSAGES_GONE = timedelta(days=91)

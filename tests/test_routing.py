@@ -4,7 +4,7 @@ import pytest
 
 from nootification.models import Alert, Level
 from nootification.services.routing import routed_channels
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from nootification.observability.metrics import JOBS_REFUSED
 from nootification.periodic import SWEEP_JOB, schedule_sweeper
 from nootification.rq_json import JOB_FORMAT, JOB_FUNCTIONS, MOVED_JOBS
 from nootification.staff import claim_notices, device_notices, vendor_events
-from tests.factories import stored_delivery
+from tests.helpers.factories import stored_delivery
 
 LATER = timedelta(minutes=5)
 

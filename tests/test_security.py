@@ -8,30 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nootification import create_app
 from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
-from tests.conftest import make_config
-from tests.factories import alert_payload, make_location, make_user
-
-
-def limited_app(app, **settings):
-    """A second app on the same database and Redis with rate limits switched on, and these settings."""
-    config = make_config(
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        REDIS_URL=app.config["REDIS_URL"],
-        RATELIMIT_ENABLED=True,
-        **settings,
-    )
-    return create_app(config)
-
-
-@pytest.fixture
-def limited(app, db):
-    """A limited app with small limits on preferences and elsewhere."""
-    limited = limited_app(app, RATELIMIT_PREFERENCES="2 per 2 second", RATELIMIT_DEFAULT="3 per 30 second")
-    with limited.app_context():
-        yield limited.test_client()
+from tests.helpers.config import limited_app
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 
 def test_rate_limit_is_hit_with_retry_after_and_json_then_resets(limited, db):

@@ -10,8 +10,9 @@ from marshmallow import ValidationError
 
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.email import EmailConfigSchema, EmailSender
-from tests.conftest import SmtpStub, free_port, make_config
-from tests.factories import fail_next, make_message
+from tests.helpers.config import free_port, make_config
+from tests.helpers.factories import fail_next, make_message
+from tests.helpers.stub import SmtpStub
 from third_party import UNKNOWN_MAILBOX
 
 TO = "manager@shop.example.com"

@@ -5,12 +5,12 @@ import json
 import time
 
 import pytest
-import requests
 
 from nootification.senders.base import ContactGoneError, PermanentSendError, TransientSendError
 from nootification.senders.fcm import FcmConfigSchema, FcmSender
-from tests.conftest import make_config
-from tests.factories import fail_next, make_message
+from tests.helpers.config import make_config
+from tests.helpers.factories import fail_next, make_message
+from tests.helpers.push import registered_account
 from third_party import (
     INVALID_FCM_TOKEN,
     MISMATCHED_FCM_TOKEN,
@@ -20,13 +20,6 @@ from third_party import (
 
 PUBLIC_URL = "https://alerts.example.com"
 DEVICE = "fcm-registration-token-of-camilles-phone"
-
-
-def registered_account(stub_url: str) -> dict:
-    """A new service account whose public key the stub's FCM trusts; its key file, as the secret holds it."""
-    key_file, registration = make_fcm_service_account(f"{stub_url}/fcm/token")
-    assert requests.post(f"{stub_url}/fcm/service-accounts", json=registration, timeout=5).status_code == 201
-    return key_file
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from marshmallow import ValidationError
 
 from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.teams import CARD_CONTENT_TYPE, TeamsConfigSchema, TeamsSender
-from tests.assertions import assert_refused_and_unsent
-from tests.conftest import free_port, make_config
-from tests.factories import fail_next, make_message
+from tests.helpers.assertions import assert_refused_and_unsent
+from tests.helpers.config import free_port, make_config
+from tests.helpers.factories import fail_next, make_message
 
 HOOK = "webhook/tenant-1/IncomingWebhook/abc/sig-secret-123"
 

@@ -9,9 +9,9 @@ from marshmallow import ValidationError
 from nootification.delivery.retry import QuickRetries
 from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.telegram import MAX_TEXT, TelegramConfigSchema, TelegramSender
-from tests.assertions import assert_refused_and_unsent
-from tests.conftest import free_port, make_config
-from tests.factories import fail_next, make_message
+from tests.helpers.assertions import assert_refused_and_unsent
+from tests.helpers.config import free_port, make_config
+from tests.helpers.factories import fail_next, make_message
 from third_party import UNKNOWN_TELEGRAM_CHAT
 
 TOKEN = "123456789:AAH-secret_token_value"

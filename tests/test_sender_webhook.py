@@ -11,9 +11,10 @@ from standardwebhooks.webhooks import Webhook
 
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.webhook import EVENT_TYPE, WebhookConfigSchema, WebhookSender
-from tests.assertions import assert_refused_and_unsent
-from tests.conftest import StubClient, free_port, make_config
-from tests.factories import fail_next, make_message
+from tests.helpers.assertions import assert_refused_and_unsent
+from tests.helpers.config import free_port, make_config
+from tests.helpers.factories import fail_next, make_message
+from tests.helpers.stub import StubClient
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OTHER_SECRET = "whsec_c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ="

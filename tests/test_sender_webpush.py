@@ -10,32 +10,11 @@ import requests
 from nootification.senders import webpush
 from nootification.senders.base import ContactGoneError, PermanentSendError, TransientSendError
 from nootification.senders.webpush import WebPushSender, b64url_encode
-from tests.conftest import make_config
-from tests.factories import fail_next, make_message
-from tests.test_web_push_subscriptions import new_vapid_key
+from tests.helpers.config import make_config
+from tests.helpers.factories import fail_next, make_message
+from tests.helpers.push import new_vapid_key, subscribe
 
 PUBLIC_URL = "https://alerts.example.com"
-
-
-@pytest.fixture
-def vapid(monkeypatch) -> str:
-    """The server's VAPID key set as its secret; the public half."""
-    private, public = new_vapid_key()
-    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
-    return public
-
-
-def subscribe(stub_url: str, application_server_key: str) -> dict:
-    """Subscribe at the stub's push service as a browser would, with a key pair the test made."""
-    private, _ = new_vapid_key()
-    body = {
-        "application_server_key": application_server_key,
-        "private_key": private,
-        "auth": b64url_encode(os.urandom(16)),
-    }
-    answer = requests.post(f"{stub_url}/webpush/subscriptions", json=body, timeout=5)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ from marshmallow import Schema
 
 from nootification.models import DeliveryStatus
 from nootification.senders import build_senders, channels, register
-from nootification.senders.base import Message, MessageSender
+from nootification.senders.base import MessageSender
 from nootification.senders.push import PushSender
-from tests.conftest import free_port, make_config
-from tests.factories import stored_delivery
+from tests.helpers.config import free_port, make_config
+from tests.helpers.factories import stored_delivery
+from tests.helpers.senders import sample_message, sender_config
 
 T, P, S = "transient", "permanent", "sent"
 
@@ -76,32 +77,6 @@ def test_unreachable_provider_is_retried_later_after_the_quick_attempts(app, que
     assert delivery.status is DeliveryStatus.SCHEDULED
     assert delivery.attempts == 3
     assert "connection error" in delivery.last_error
-
-
-def sample_message() -> Message:
-    return Message(
-        delivery_id="d-1",
-        user_uuid="u-1",
-        address=None,
-        alert_uuid="a-1",
-        url="https://media.example.com/a.mp4",
-        location="fr-auchan-larochelle",
-        label="theft",
-        severity="critical",
-        time_spotted=1742470260.083,
-    )
-
-
-def sender_config(stub_url: str, **overrides) -> dict:
-    config = {
-        "THIRD_PARTY_URL": stub_url,
-        "HTTP_CONNECT_TIMEOUT": 1.0,
-        "HTTP_READ_TIMEOUT": 1.0,
-        "SEND_MAX_ATTEMPTS": 3,
-        "SEND_RETRY_WAIT": 3.0,
-    }
-    config.update(overrides)
-    return config
 
 
 def test_wire_format_and_idempotency_key(stub):

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 from nootification import create_app
 from nootification.services.keys import key_ring, new_key
 from nootification.services.staff_links import link_token
-from tests.conftest import make_config
+from tests.helpers.config import make_config
 
 
 class FakeSentry:

@@ -3,49 +3,13 @@
 import base64
 import json
 import time
-import uuid
 
 import pytest
-from standardwebhooks.webhooks import Webhook
 
-from nootification.extensions import db
-from nootification.models import Alert, Level
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload
+from tests.helpers.signatures import PREVIOUS, alerts_stored, post, signed
 
-CURRENT = "whsec_" + base64.b64encode(b"current-secret-0123456789abcdef").decode()
-PREVIOUS = "whsec_" + base64.b64encode(b"previous-secret-0123456789abcde").decode()
 OTHER = "whsec_" + base64.b64encode(b"someone-elses-secret-0123456789").decode()
-
-
-@pytest.fixture
-def signed_app(app, db):
-    app.config["ALERT_WEBHOOK_SECRETS"] = (CURRENT, PREVIOUS)
-    make_user(make_location(), level=Level.STANDARD)
-    return app
-
-
-def signed(
-    body: bytes, secret: str = CURRENT, *, webhook_id: str | None = None, at: float | None = None
-) -> dict:
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = int(at if at is not None else time.time())
-    from datetime import UTC, datetime
-
-    signature = Webhook(secret).sign(webhook_id, datetime.fromtimestamp(timestamp, UTC), body.decode())
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature,
-        "Content-Type": "application/json",
-    }
-
-
-def post(anonymous, body: bytes, headers: dict):
-    return anonymous.post("/webhooks/alerts", data=body, headers=headers)
-
-
-def alerts_stored() -> int:
-    return db.session.query(Alert).count()
 
 
 def test_valid_signature_is_accepted(signed_app, anonymous):

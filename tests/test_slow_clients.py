@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from nootification.models import Level
-from tests.conftest import free_port
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.config import free_port
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_SOCKETS = 50

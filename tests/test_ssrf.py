@@ -5,8 +5,8 @@ import pytest
 from nootification.senders.base import PermanentSendError
 from nootification.senders.webhook import WebhookSender
 from nootification.ssrf import non_public_reason
-from tests.conftest import make_config
-from tests.factories import make_location, make_message, make_user
+from tests.helpers.config import make_config
+from tests.helpers.factories import make_location, make_message, make_user
 
 PRIVATE = [
     "https://127.0.0.1/hook",
@@ -28,11 +28,6 @@ def test_non_public_targets_are_named(url):
 
 def test_a_public_address_passes():
     assert non_public_reason("https://93.184.215.14/hook") is None
-
-
-@pytest.fixture
-def strict(app):
-    app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"] = False
 
 
 @pytest.mark.parametrize("url", PRIVATE)

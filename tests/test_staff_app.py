@@ -21,11 +21,10 @@ from nootification.rq_json import JOB_FORMAT
 from nootification.senders.webpush import b64url_decode
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
-from tests.browser import DevTools, chromium, devtools_page, problems
-from tests.factories import alert_payload, stored_deliveries
-from tests.test_sender_webpush import subscribe
-from tests.test_staff_page import CLAIM_STATE, sms_links
-from tests.test_web_push_subscriptions import browser_subscription, new_vapid_key
+from tests.helpers.browser import DevTools, chromium, devtools_page, problems
+from tests.helpers.factories import alert_payload, stored_deliveries
+from tests.helpers.push import browser_subscription, new_vapid_key, subscribe
+from tests.helpers.staff import CLAIM_STATE, sms_links
 
 KEY_PATH = "/webpush/vapid-public-key"
 SUBSCRIBE = "push-subscription"

@@ -4,17 +4,14 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from rq import SimpleWorker
 
-from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, Outcome, Severity
 from nootification.observability.logs import mask
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.staff_links import link_expiry, link_token, read_token
-from nootification.services.tokens import PREFERENCES_SELF, create_token
 from nootification.staff.claims import claim, record_outcome
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_metrics import delta, scrape, value
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.metrics import delta, scrape, value
+from tests.helpers.staff import path_of, sent_alert, user_client
 
 SECRET = "test-only-secret-key"
 
@@ -27,27 +24,6 @@ def shop_staff(client):
     hugo = make_user(shop, level=Level.STANDARD, name="Hugo")
     zoe = make_user(make_location(name="fr-other-shop"), level=Level.STANDARD, name="Zoé")
     return camille, hugo, zoe
-
-
-def sent_alert(client, stub) -> tuple[dict, dict[str, str]]:
-    """Post an alert, deliver it, and return it with each recipient's action link as the stub got it."""
-    payload = alert_payload(label="theft", time_spotted=1742470260.0)
-    assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
-    messages = stub.messages(payload["alert_uuid"])["messages"]
-    return payload, {message["target_user_uuid"]: message["action_url"] for message in messages}
-
-
-def path_of(link: str) -> str:
-    return urlsplit(link).path
-
-
-def user_client(app, user):
-    """A test client with the user's own preferences:self token."""
-    token = create_token(name=user.name, scopes=[PREFERENCES_SELF], user_uuid=user.user_uuid).token
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return client
 
 
 # The link.

@@ -1,37 +1,9 @@
 """The staff page in headless Chromium: a link from a real SMS, "I'm on it", a colleague's page updating."""
 
-import re
-
 import requests
-from rq import SimpleWorker
 
-from nootification.extensions import redis_queue
-from nootification.models import Level
-from nootification.rq_json import JOB_FORMAT
-from nootification.services.tokens import ADMIN, create_token
-from tests.browser import chromium, devtools_page, problems
-from tests.factories import alert_payload, make_location, make_user
-
-CLAIM_STATE = "document.getElementById('claim-state')?.textContent.trim()"
-LINK = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]+")
-
-
-def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]]:
-    """Serve the API, send a theft alert to Camille and Hugo by SMS; the API's URL and each one's link."""
-    url = serve_app(channels_app)
-    channels_app.config["PUBLIC_URL"] = url
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
-    shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
-    phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
-    for name, phone in phones.items():
-        user = make_user(shop, level=Level.STANDARD, name=name)
-        client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": phone})
-    payload = alert_payload(label="theft", url=f"{url}/clip.mp4")
-    assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
-    texts = {m["address"]: m["text"] for m in smtp_server.messages(channel="sms")["messages"]}
-    return url, {name: LINK.search(texts[phone]).group() for name, phone in phones.items()}
+from tests.helpers.browser import chromium, devtools_page, problems
+from tests.helpers.staff import CLAIM_STATE, sms_links
 
 
 def test_a_link_from_an_sms_opens_the_page_and_im_on_it_claims_the_alert(

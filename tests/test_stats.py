@@ -5,15 +5,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from rq import SimpleWorker
 
 from nootification.extensions import db as _db
-from nootification.extensions import redis_queue
 from nootification.models import Alert, Level, utcnow
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.stats import percentile, percentiles
-from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
-from tests.factories import alert_payload, fail_next, make_location, make_user
+from nootification.services.tokens import PREFERENCES_SELF, create_token
+from tests.helpers.factories import alert_payload, fail_next, make_location, make_user
+from tests.helpers.processes import run_worker
 
 LAROCHELLE = "fr-auchan-larochelle"
 NANTES = "fr-carrefour-nantes"
@@ -30,17 +28,6 @@ NO_DELIVERIES = {
 
 def statuses(**counts: int) -> dict[str, int]:
     return {**NO_DELIVERIES, **counts}
-
-
-@pytest.fixture
-def admin(channels_app):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
-    return client
-
-
-def run_worker() -> None:
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from nootification.services.templates import (
     render_text,
     sample_context,
 )
-from tests.factories import alert_payload, make_location, make_user, stored_delivery
+from tests.helpers.factories import alert_payload, make_location, make_user, stored_delivery
 
 
 def new_template(client, **fields):

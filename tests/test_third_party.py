@@ -11,7 +11,7 @@ import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import SmtpStub, StartStub
+from tests.helpers.stub import SmtpStub, StartStub
 from third_party import FailureSettings, InvalidSettings
 
 FIELDS = ("target_user_uuid", "url", "alert_uuid", "location", "label")

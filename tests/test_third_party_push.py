@@ -22,7 +22,7 @@ from py_vapid import Vapid02
 from py_vapid import jwt as vapid_jwt
 from werkzeug.http import HTTP_STATUS_CODES
 
-from tests.conftest import StartStub, StubClient
+from tests.helpers.stub import StartStub, StubClient
 from third_party import (
     INVALID_FCM_TOKEN,
     MISMATCHED_FCM_TOKEN,

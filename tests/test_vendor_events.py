@@ -13,7 +13,7 @@ from nootification.models import Alert, AuditEntry, Level, Outcome, OutcomeEvent
 from nootification.periodic import sweep
 from nootification.staff import vendor_events
 from nootification.staff.claims import claim, record_outcome
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
 

@@ -3,46 +3,17 @@
 import os
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from nootification.extensions import db
 from nootification.models import ContactPoint, Level, utcnow
 from nootification.senders.webpush import b64url_encode
 from nootification.services import contacts
 from nootification.services.staff_links import link_expiry, link_token
-from tests.factories import alert_payload, make_location, make_user
-from tests.test_staff_loop import user_client
+from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.push import browser_subscription, new_vapid_key
+from tests.helpers.staff import user_client
 
 SECRET = "test-only-secret-key"
-
-
-def new_vapid_key() -> tuple[str, str]:
-    """A VAPID key pair as the server keeps it: (private key, base64url raw; public key, base64url point)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = b64url_encode(key.private_numbers().private_value.to_bytes(32, "big"))
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return private, b64url_encode(public)
-
-
-def browser_subscription(endpoint: str = "https://fcm.googleapis.com/fcm/send/abc123") -> dict:
-    """What `PushSubscription.toJSON()` gives: the endpoint and the browser's keys."""
-    _, p256dh = new_vapid_key()
-    return {
-        "endpoint": endpoint,
-        "expirationTime": None,
-        "keys": {"p256dh": p256dh, "auth": b64url_encode(os.urandom(16))},
-    }
-
-
-@pytest.fixture
-def vapid(monkeypatch) -> str:
-    """Web Push configured with a fresh VAPID key; its public key."""
-    private, public = new_vapid_key()
-    monkeypatch.setenv("WEBPUSH_VAPID_PRIVATE_KEY", private)
-    return public
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryStatus, Level
-from tests.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import alert_payload, make_location, make_user
 
 
 @pytest.fixture

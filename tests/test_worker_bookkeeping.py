@@ -12,24 +12,11 @@ from rq.job import Job
 from bench.rq_cost import measure
 from nootification.delivery import engine as engine_module
 from nootification.delivery import writer as writer_module
-from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
 from nootification.monitoring.queue_state import live_workers
-from tests.test_worker_process import wait_until
-
-
-def engine_for(app, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:
-    """A small engine on the test queue, in this process."""
-    return engine_class(
-        [redis_queue.queue],
-        app=app,
-        concurrency=2,
-        batch_size=2,
-        stop_timeout=1,
-        connection=redis_queue.connection,
-    )
+from tests.helpers.processes import engine_for, wait_until
 
 
 @pytest.fixture

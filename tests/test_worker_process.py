@@ -1,40 +1,12 @@
 """A real `flask worker` process killed with SIGKILL in the middle of a send loses nothing."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 from nootification.delivery.sweeper import sweep
 from nootification.models import DeliveryStatus
-from tests.factories import stored_delivery
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def worker_process(app, *arguments: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`flask worker` as a process of its own on the app's database, Redis and stub."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE_NAME": app.config["RQ_QUEUE_NAME"],
-        "THIRD_PARTY_URL": app.config["THIRD_PARTY_URL"],
-        "HTTP_READ_TIMEOUT": "20",
-        **(env or {}),
-    }
-    command = [sys.executable, "-m", "flask", "--app", "nootification", "worker", *arguments]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_until(condition, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.helpers.factories import stored_delivery
+from tests.helpers.processes import wait_until, worker_process
 
 
 def test_worker_killed_mid_send_is_replaced_and_the_message_arrives_once(app, queued_delivery, stub):

@@ -9,8 +9,7 @@ from nootification.cli import StopAwareScheduler
 from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import redis_queue
 from nootification.monitoring.queue_state import live_schedulers, live_workers
-from tests.test_worker_bookkeeping import engine_for
-from tests.test_worker_process import wait_until, worker_process
+from tests.helpers.processes import engine_for, wait_until, worker_process
 
 
 def test_an_idle_worker_exits_on_sigterm(app, db):
