@@ -14,7 +14,6 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from nootification.delivery.engine import DeliveryEngine
 from nootification.delivery.outbox import SEND_JOB, ScheduledJob, job_id_for, schedule_jobs
 from nootification.delivery.retention import PURGE_JOB, schedule_purge
 from nootification.delivery.sweeper import sweep
@@ -25,6 +24,7 @@ from nootification.periodic import SWEEP_JOB, schedule_sweeper
 from nootification.rq_json import JOB_FORMAT, JOB_FUNCTIONS, MOVED_JOBS
 from nootification.staff import claim_notices, device_notices, vendor_events
 from tests.helpers.factories import stored_delivery
+from tests.helpers.processes import engine_for
 
 LATER = timedelta(minutes=5)
 
@@ -70,24 +70,12 @@ def planted(tmp_path, queued_delivery) -> tuple[str, Path]:
     return job_id, marker
 
 
-def engine(app) -> DeliveryEngine:
-    """The delivery engine as `flask worker` builds it, in this process."""
-    return DeliveryEngine(
-        [redis_queue.queue],
-        app=app,
-        concurrency=2,
-        batch_size=2,
-        stop_timeout=1,
-        connection=redis_queue.connection,
-    )
-
-
 def plain_worker() -> SimpleWorker:
     """A plain RQ worker on the delivery queue, given the service's job format."""
     return SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
 
 
-RUNNERS = [lambda app: engine(app).work(burst=True), lambda app: plain_worker().work(burst=True)]
+RUNNERS = [lambda app: engine_for(app).work(burst=True), lambda app: plain_worker().work(burst=True)]
 
 
 def assert_refused_then_sent_by_the_sweep(job_id: str, marker: Path, before: float, stub, alert_uuid: str):
@@ -123,7 +111,7 @@ def test_a_pickled_delivery_job_is_refused_unrun_and_its_delivery_sent_later(
 def test_a_pickled_job_that_is_not_a_delivery_is_refused_by_the_engine(app, tmp_path, stub):
     marker = tmp_path / "ran"
     plant_pickled_job("not-a-delivery", marker)
-    engine(app).work(burst=True)
+    engine_for(app).work(burst=True)
     assert not marker.exists()
     assert "not-a-delivery" in FailedJobRegistry(queue=redis_queue.queue).get_job_ids()
 
