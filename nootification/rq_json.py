@@ -39,9 +39,6 @@ MOVED_JOBS = {
     "nootification.delivery.jobs.sweep_deliveries": "nootification.periodic.sweep_deliveries",
     "nootification.delivery.outcome_events.send_event": "nootification.staff.vendor_events.send_event",
     "nootification.delivery.claim_notices.tell_others": "nootification.staff.claim_notices.tell_others",
-    "nootification.delivery.device_notices.tell_of_new_device": (
-        "nootification.staff.device_notices.tell_of_new_device"
-    ),
 }
 
 

@@ -195,7 +195,6 @@ OLD_PATH_JOBS = [
     ("nootification.delivery.jobs.sweep_deliveries", ()),
     ("nootification.delivery.outcome_events.send_event", ("no-such-event",)),
     ("nootification.delivery.claim_notices.tell_others", (0,)),
-    ("nootification.delivery.device_notices.tell_of_new_device", (0,)),
 ]
 
 
