@@ -80,6 +80,9 @@ def test_the_export_holds_every_personal_field_and_the_alerts_the_person_was_tol
         12.5,
         "aisle 4",
     )
+    assert [(r["alert_uuid"], r["outcome"], r["note"]) for r in document["outcome_records"]] == [
+        (payload["alert_uuid"], "theft_stopped", "aisle 4")
+    ]
     assert document["exported_at"]
     # Nothing of anyone else.
     assert hugo.user_uuid not in answer.get_data(as_text=True) and "Hugo" not in answer.get_data(as_text=True)

@@ -8,7 +8,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from nootification.extensions import db
-from nootification.models import Alert, ApiToken, Delivery, EscalationTier, Location, User, utcnow
+from nootification.models import (
+    Alert,
+    ApiToken,
+    Delivery,
+    EscalationTier,
+    Location,
+    OutcomeRecord,
+    User,
+    utcnow,
+)
 from nootification.services.directory import get_user
 from nootification.services.preferences import Preference, get_preference
 
@@ -32,7 +41,8 @@ class ToldOf:
 @dataclass(frozen=True)
 class PersonalData:
     """What the service holds about a user: their row, shops, contact points, preference, tokens, the alerts
-    they were told of, and the alerts they claimed or recorded an outcome for."""
+    they were told of, the alerts they claimed or recorded an outcome for, and every outcome record they made
+    (corrected ones too)."""
 
     user: User
     preference: Preference
@@ -41,6 +51,7 @@ class PersonalData:
     alerts: list[ToldOf]
     claims: list[Alert]
     outcomes: list[Alert]
+    outcome_records: list[OutcomeRecord]
     exported_at: datetime
 
 
@@ -79,5 +90,13 @@ def export_user(user_uuid: str) -> PersonalData:
         alerts=_told_of(user),
         claims=_alerts_where(Alert.claimed_by_id == user.id),
         outcomes=_alerts_where(Alert.outcome_by_id == user.id),
+        outcome_records=list(
+            db.session.scalars(
+                sa.select(OutcomeRecord)
+                .options(selectinload(OutcomeRecord.alert))
+                .where(OutcomeRecord.user_id == user.id)
+                .order_by(OutcomeRecord.id)
+            )
+        ),
         exported_at=utcnow(),
     )

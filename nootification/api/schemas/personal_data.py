@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields
 
+from nootification.api.schemas.alerts import OutcomeRecordSchema
 from nootification.api.schemas.contact_points import ContactPointSchema
 from nootification.api.schemas.preferences import PreferenceSchema
 from nootification.models import DeliveryStatus, Level, Outcome, Severity
@@ -96,6 +97,12 @@ class OutcomeSummarySchema(AlertSummarySchema):
         return None if cents is None else cents / 100
 
 
+class OutcomeRecordOfPersonSchema(OutcomeRecordSchema):
+    """An outcome the person recorded, as it was then (a later correction leaves it in place)."""
+
+    alert_uuid = fields.String(attribute="alert.alert_uuid")
+
+
 class PersonalDataSchema(Schema):
     """Everything the service holds about one person, as of `exported_at`."""
 
@@ -107,3 +114,4 @@ class PersonalDataSchema(Schema):
     alerts = fields.List(fields.Nested(ToldOfSchema))
     claims = fields.List(fields.Nested(ClaimSummarySchema))
     outcomes = fields.List(fields.Nested(OutcomeSummarySchema))
+    outcome_records = fields.List(fields.Nested(OutcomeRecordOfPersonSchema))
