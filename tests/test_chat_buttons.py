@@ -3,15 +3,14 @@
 import pytest
 import requests
 import sqlalchemy as sa
-from rq import SimpleWorker
 
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import Alert, Level
-from nootification.rq_json import JOB_FORMAT
 from nootification.services import directory
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
 from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue
 
 TELEGRAM_SECRET = "telegram-webhook-secret-42"
 SLACK_SECRET = "slack-signing-secret-42"
@@ -40,7 +39,7 @@ def sent(
             )
     payload = alert_payload(label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     messages = smtp_server.messages()["messages"]
     telegram = {m["address"]: m["payload"] for m in messages if m.get("channel") == "telegram"}
     slack = {m["address"]: m["payload"] for m in messages if m.get("channel") == "slack"}
@@ -206,7 +205,7 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
     url, telegram, _ = sent(channels_app, smtp_server, serve_app)
     data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).json()["text"] == "You are on it."
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     edits = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
     edited = sorted((edit["channel"], edit["ref"].rpartition(":")[0]) for edit in edits)
@@ -229,10 +228,9 @@ def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, sm
         client.put(f"/users/{users[name].user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload("shop", label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
-    worker.work(burst=True)
+    drain_queue()
     claim(db.session.query(Alert).one(), users["Camille"])
-    worker.work(burst=True)
+    drain_queue()
 
     texts = [(m["address"], m["text"]) for m in smtp_server.messages(channel="sms")["messages"]]
     notice = "On it: Camille\nCamille is on it: theft at shop."

@@ -12,17 +12,16 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask import Flask
-from rq import SimpleWorker
 
 from nootification import senders
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import Alert, ContactPoint, User
-from nootification.rq_json import JOB_FORMAT
 from nootification.senders.webpush import b64url_decode
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
 from tests.helpers.browser import DevTools, chromium, devtools_page, problems
 from tests.helpers.factories import alert_payload, stored_deliveries
+from tests.helpers.processes import drain_queue
 from tests.helpers.push import browser_subscription, new_vapid_key, subscribe
 from tests.helpers.staff import CLAIM_STATE, sms_links
 
@@ -105,7 +104,7 @@ def post_alert(app: Flask, **fields) -> Alert:
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
     payload = alert_payload(**fields)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     return db.session.scalars(db.select(Alert).filter_by(alert_uuid=payload["alert_uuid"])).one()
 
 
