@@ -23,7 +23,7 @@ from nootification.redis_server import find_redis_server, server_arguments
 from nootification.rq_json import JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
 from tests.helpers.config import free_port, limited_app, make_config
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue, registered_engine
 from tests.helpers.push import new_vapid_key, registered_account
 from tests.helpers.signatures import CURRENT, PREVIOUS
@@ -245,8 +245,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture
 def admin(channels_app):
     """A test client for the channels app, authenticated as admin."""
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     return client
 
 

@@ -4,8 +4,7 @@ import sqlalchemy as sa
 
 from nootification.extensions import db as _db
 from nootification.models import Level
-from nootification.services.tokens import ADMIN, create_token
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue
 
 ADDRESSES = {
@@ -17,8 +16,7 @@ ADDRESSES = {
 
 
 def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smtp_server):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
     everywhere = make_user(shop, level=Level.STANDARD, name="Camille")
     quiet = make_user(shop, level=Level.CRITICAL, name="Hugo")
@@ -80,8 +78,7 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
 def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_provider_cannot_drop_it(
     channels_app, smtp_server
 ):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     user = make_user(make_location(), level=Level.STANDARD, name="Camille")
     client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": ADDRESSES["sms"]})
     alert = alert_payload(label="theft")
@@ -109,8 +106,7 @@ def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_pro
 
 def staff_everywhere(channels_app):
     """A client with an admin token, and one member of staff with a contact point on every text channel."""
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     user = make_user(make_location(), level=Level.STANDARD, name="Camille")
     for channel, address in ADDRESSES.items():
         response = client.put(f"/users/{user.user_uuid}/contact-points/{channel}", json={"address": address})

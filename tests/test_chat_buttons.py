@@ -7,9 +7,8 @@ import sqlalchemy as sa
 from nootification.extensions import db
 from nootification.models import Alert, Level
 from nootification.services import directory
-from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue
 
 TELEGRAM_SECRET = "telegram-webhook-secret-42"
@@ -27,8 +26,7 @@ def sent(
     channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, SLACK_SIGNING_SECRET=SLACK_SECRET)
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location()
     for name in chats:
         user = make_user(shop, level=Level.STANDARD, name=name)
@@ -217,8 +215,7 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
 
 @pytest.mark.parametrize("follow_up", [True, False])
 def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, smtp_server, follow_up):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     assert client.post("/locations", json={"name": "shop", "claim_follow_up": follow_up}).status_code == 201
     shop = directory.get_location("shop")
     phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}

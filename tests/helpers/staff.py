@@ -4,8 +4,8 @@ import re
 from urllib.parse import urlsplit
 
 from nootification.models import Level
-from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
-from tests.helpers.factories import alert_payload, make_location, make_user
+from nootification.services.tokens import PREFERENCES_SELF, create_token
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue
 
 CLAIM_STATE = "document.getElementById('claim-state')?.textContent.trim()"
@@ -38,8 +38,7 @@ def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]
     """Serve the API, send a theft alert to Camille and Hugo by SMS; the API's URL and each one's link."""
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
     phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
     for name, phone in phones.items():
