@@ -51,6 +51,8 @@ MARCH_2025 = (datetime(2025, 3, 1, tzinfo=UTC).timestamp(), datetime(2025, 4, 1,
 VENDOR_HOOK = "generic/vendor"
 STUB_WEBHOOKS = {"webhook": "webhook/generic", "teams": "teams/webhook"}
 E2E_MARK = "e2e-"
+# A delivery in one of these states still goes out later.
+PENDING_DELIVERY = frozenset({"pending", "queued", "sending", "scheduled"})
 
 Delivery = tuple[str, str, str]
 """(alert_uuid, user_uuid, channel): one expected or received notification."""
@@ -992,11 +994,16 @@ def close_alert(stack: Stack, alert: PostedAlert, token: str | None) -> None:
 
 
 def left_due(detail: Mapping[str, Any]) -> list[str]:
-    """What an alert still has due: nobody on it, a next escalation step, a vendor event not yet sent.
+    """What an alert still has due: nobody on it, a next escalation step, a delivery still to go out, a vendor
+    event not yet sent.
 
     A vendor event that failed is due too: someone replays it by hand.
     """
-    due = []
+    due = [
+        f"a delivery {delivery.get('status')}"
+        for delivery in detail.get("deliveries") or []
+        if delivery.get("status") in PENDING_DELIVERY
+    ]
     if detail.get("claimed_by") is None and detail.get("outcome") is None:
         due.append("nobody on it")
     if detail.get("next_escalation_at") is not None:
@@ -1089,7 +1096,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "shop's settings back. However the run ends, it then claims every alert it posted that nobody is on "
         "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
         "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "
-        "no escalation step to come, every outcome event sent to the vendor; else it fails.",
+        "no escalation step and no delivery to come, every outcome event sent to the vendor; else it fails.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")
