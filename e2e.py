@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,8 @@ MARCH_2025 = (datetime(2025, 3, 1, tzinfo=UTC).timestamp(), datetime(2025, 4, 1,
 VENDOR_HOOK = "generic/vendor"
 STUB_WEBHOOKS = {"webhook": "webhook/generic", "teams": "teams/webhook"}
 E2E_MARK = "e2e-"
+# A delivery in one of these states still goes out later.
+PENDING_DELIVERY = frozenset({"pending", "queued", "sending", "scheduled"})
 
 Delivery = tuple[str, str, str]
 """(alert_uuid, user_uuid, channel): one expected or received notification."""
@@ -144,12 +146,14 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Stack:
-    """The stack as e2e talks to it: the API, the stub, a session without credentials and an admin one."""
+    """The stack as e2e talks to it: the API, the stub, a session without credentials and an admin one, and
+    the alerts this run opened (the API accepted), to close at the end."""
 
     api: str
     stub: str
     session: requests.Session
     admin: requests.Session
+    opened: list[PostedAlert] = field(default_factory=list)
 
 
 def _send(
@@ -333,6 +337,13 @@ def post_alert(
     return PostedAlert(
         plan["alert_uuid"], plan["location"], plan["label"], severity, delivery_count, posted_at, plan["url"]
     )
+
+
+def open_alert(stack: Stack, plan: Mapping[str, Any], token: str | None) -> PostedAlert:
+    """POST one alert (as `post_alert`) and keep it among those the run closes at the end."""
+    alert = post_alert(stack.session, stack.api, plan, token)
+    stack.opened.append(alert)
+    return alert
 
 
 def check_location_refused(body: Any) -> None:
@@ -806,7 +817,7 @@ def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeou
     tiers = {"escalate_after": 1, "escalation": [[manager], [security]]}
     _call(stack.admin, "PATCH", path, 200, json=tiers)
     try:
-        alert = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+        alert = open_alert(stack, alert_plan(shop, "theft"), tokens.alerts)
         if alert.severity != "critical":
             log.warning("escalation: skipped, theft is not a critical label here")
             return True
@@ -849,7 +860,7 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
         log.warning("web push: skipped, nobody works at a shop")
         return True
     shop = sorted(user.locations)[0]
-    first = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+    first = open_alert(stack, alert_plan(shop, "theft"), tokens.alerts)
     link = pushed_link(stack, first.alert_uuid, user.user_uuid, timeout)
     if link is None:
         log.error("web push: no staff link reached %s within %.0f s", user.user_uuid, timeout)
@@ -858,7 +869,7 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
     subscription = _call(stack.session, "POST", f"{stack.stub}/webpush/subscriptions", 201, json=browser)
     try:
         _call(stack.session, "POST", f"{link}/push-subscription", 201, json=subscription)
-        second = post_alert(stack.session, stack.api, alert_plan(shop, "theft"), tokens.alerts)
+        second = open_alert(stack, alert_plan(shop, "theft"), tokens.alerts)
         message = pushed_by_web_push(stack, second.alert_uuid, timeout)
         if message is None:
             log.error("web push: the theft did not reach the phone within %.0f s", timeout)
@@ -925,7 +936,7 @@ def _levels_and_alerts(
     )
     try:
         plans = plan_alerts(shops, alerts_count, rng)
-        alerts = [post_alert(stack.session, stack.api, plan, tokens.alerts) for plan in plans]
+        alerts = [open_alert(stack, plan, tokens.alerts) for plan in plans]
         return (
             check_receipts(stack, alerts, users, routes, timeout)
             and check_staff_loop(stack, alerts, users)
@@ -943,7 +954,8 @@ def _levels_and_alerts(
 
 
 def check_original(stack: Stack, rng: random.Random, timeout: float) -> bool:
-    """The original client's run: its ten alerts, posted as it posts them, and nothing else changed."""
+    """The original client's run: its ten alerts, posted as it posts them, and nothing else changed (the run
+    closes the alerts accepted at the end, as every run does)."""
     users = fetch_users(stack.admin, stack.api)
     routes = fetch_routes(stack.admin, stack.api)
     shops = set(fetch_locations(stack.admin, stack.api))
@@ -955,10 +967,85 @@ def check_original(stack: Stack, rng: random.Random, timeout: float) -> bool:
             len(leftovers),
         )
     log.info("%d routing rules; posting the original client's %d alerts", len(routes), ORIGINAL_ALERTS)
-    alerts = [
-        post_original_alert(stack.session, stack.api, plan, shops) for plan in plan_original_alerts(rng)
-    ]
+    alerts = []
+    for plan in plan_original_alerts(rng):
+        alerts.append(post_original_alert(stack.session, stack.api, plan, shops))
+        if alerts[-1].severity is not None:
+            stack.opened.append(alerts[-1])
     return check_receipts(stack, alerts, users, routes, timeout)
+
+
+def claimer_of(alert: PostedAlert, users: Sequence[User], tokens: Tokens) -> str | None:
+    """The token of someone of the alert's shop to claim it with (the first by uuid); None for nobody."""
+    staff = sorted(
+        u.user_uuid for u in users if alert.location in u.locations and u.user_uuid in tokens.users
+    )
+    return tokens.users[staff[0]] if staff else None
+
+
+def close_alert(stack: Stack, alert: PostedAlert, token: str | None) -> None:
+    """Claim the alert as a staff app does, with the member of staff's own token; with nobody to claim it,
+    record it as the false alarm it is, with the admin token. Someone else on it already is fine."""
+    path = f"{stack.api}/alerts/{alert.alert_uuid}"
+    if token is not None:
+        _send(stack.session, "POST", f"{path}/claim", (200, 409), headers=bearer(token))
+    else:
+        _call(stack.admin, "POST", f"{path}/outcome", 200, json={"outcome": "false_alarm", "note": "e2e"})
+
+
+def left_due(detail: Mapping[str, Any]) -> list[str]:
+    """What an alert still has due: nobody on it, a next escalation step, a delivery still to go out, a vendor
+    event not yet sent.
+
+    A vendor event that failed is due too: someone replays it by hand.
+    """
+    due = [
+        f"a delivery {delivery.get('status')}"
+        for delivery in detail.get("deliveries") or []
+        if delivery.get("status") in PENDING_DELIVERY
+    ]
+    if detail.get("claimed_by") is None and detail.get("outcome") is None:
+        due.append("nobody on it")
+    if detail.get("next_escalation_at") is not None:
+        due.append(f"an escalation step at {detail['next_escalation_at']}")
+    due += [
+        f"a vendor event {event.get('status')}"
+        for event in detail.get("outcome_events") or []
+        if event.get("status") != "sent"
+    ]
+    return due
+
+
+def close_alerts(stack: Stack, tokens: Tokens, timeout: float) -> bool:
+    """Leave nothing that pages someone later: every alert this run opened and nobody claimed is claimed by
+    someone of its shop; then, within `timeout`, none has anything due (see `left_due`)."""
+    if not stack.opened:
+        return True
+    users = fetch_users(stack.admin, stack.api)
+    closed = 0
+    for alert in stack.opened:
+        detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200)
+        if detail.get("claimed_by") is None and detail.get("outcome") is None:
+            close_alert(stack, alert, claimer_of(alert, users, tokens))
+            closed += 1
+    deadline = time.monotonic() + timeout
+    waiting = stack.opened
+    while True:
+        due = {}
+        for alert in waiting:
+            detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200)
+            if left_due(detail):
+                due[alert.alert_uuid] = left_due(detail)
+        waiting = [alert for alert in waiting if alert.alert_uuid in due]
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_INTERVAL)
+    if due:
+        shown = list(due.items())[:SHOWN]
+        log.error("closing: %d of %d alerts still have something due: %s", len(due), len(stack.opened), shown)
+        return False
+    log.info("closing: %d alerts opened, %d claimed now, nothing due", len(stack.opened), closed)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -966,11 +1053,19 @@ def run(args: argparse.Namespace) -> int:
     tokens = load_tokens(args.tokens)
     stack = connect(args.api.rstrip("/"), args.stub.rstrip("/"), tokens.admin)
     rng = random.Random(args.seed)
-    if args.original:
-        ok = check_original(stack, rng, args.timeout)
-    else:
-        ok = check_demo(stack, tokens, args.alerts, rng, args.timeout)
-    return 0 if ok else 1
+    try:
+        if args.original:
+            ok = check_original(stack, rng, args.timeout)
+        else:
+            ok = check_demo(stack, tokens, args.alerts, rng, args.timeout)
+    finally:
+        # However the run ends, what it opened is closed: an alert left unclaimed would page people later.
+        try:
+            closed = close_alerts(stack, tokens, args.timeout)
+        except (StackUnreachable, CheckFailed) as exc:
+            log.error("closing: %s", exc)
+            closed = False
+    return 0 if ok and closed else 1
 
 
 def _positive_int(text: str) -> int:
@@ -998,7 +1093,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose). Last, it gives one shop two "
         "escalation tiers (two people of other shops) with a 1 s delay, posts a critical alert there, waits "
         "for tier 2's push, claims through its link, checks that the steps stopped at tier 2, and puts the "
-        "shop's settings back.",
+        "shop's settings back. However the run ends, it then claims every alert it posted that nobody is on "
+        "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
+        "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "
+        "no escalation step and no delivery to come, every outcome event sent to the vendor; else it fails.",
         epilog="Exit status: 0 all good, 1 a mismatch or a timeout, 2 the API or the stub cannot be reached.",
     )
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="API base URL (default: %(default)s)")
@@ -1017,13 +1115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"the {len(ORIGINAL_SHOPS)} names of its shop list, each at least once. Its list lacks a comma, "
         "so one name is CarrefourLeclerc, which no shop has: those alerts must be refused with a 422 naming "
         "location, the others accepted with 201; then the receipts are checked as usual, from GET /users "
-        "and GET /routes read with the admin token. No contact point or level is changed",
+        "and GET /routes read with the admin token. No contact point or level is changed; the alerts "
+        "accepted are claimed at the end, as in every run",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=60.0,
-        help="seconds to wait for the receipts to arrive (default: %(default)s)",
+        help="seconds to wait for the receipts to arrive, and for the alerts closed at the end to have "
+        "nothing due (default: %(default)s)",
     )
     parser.add_argument(
         "--seed",

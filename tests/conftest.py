@@ -11,19 +11,20 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from redis import Redis
-from rq import SimpleWorker
 from werkzeug.serving import make_server
 
 from nootification import create_app
 from nootification.config import TestConfig
+from nootification.delivery.engine import DeliveryEngine
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
-from nootification.rq_json import JOB_FORMAT, JsonScheduler
+from nootification.rq_json import JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
 from tests.helpers.config import free_port, limited_app, make_config
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue, registered_engine
 from tests.helpers.push import new_vapid_key, registered_account
 from tests.helpers.signatures import CURRENT, PREVIOUS
 from tests.helpers.stub import SmtpStub, StartSmtpStub, StartStub, StubClient
@@ -197,24 +198,16 @@ def anonymous(app, db):
 
 
 @pytest.fixture
-def run_worker(app, db):
-    """Run every queued job in-process, as `flask worker --burst` would; returns how many were queued."""
-
-    def run() -> int:
-        queued = redis_queue.queue.count
-        SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
-        return queued
-
-    return run
+def run_worker(app, db) -> Callable[[], int]:
+    """Run every queued job through the engine, as `flask worker --burst` would; how many were queued."""
+    return drain_queue
 
 
 @pytest.fixture
-def live_worker(app, db) -> Iterator[SimpleWorker]:
-    """An RQ worker registered on the delivery queue, as `flask worker` registers itself at start."""
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
-    worker.register_birth()
-    yield worker
-    worker.register_death()
+def live_worker(app, db) -> Iterator[DeliveryEngine]:
+    """An engine registered on the delivery queue, as `flask worker` registers itself at start."""
+    with registered_engine(app) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -252,8 +245,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture
 def admin(channels_app):
     """A test client for the channels app, authenticated as admin."""
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     return client
 
 

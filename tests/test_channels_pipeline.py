@@ -1,14 +1,11 @@
 """One alert to staff with contact points on several channels, routed by label, rendered by templates."""
 
 import sqlalchemy as sa
-from rq import SimpleWorker
 
 from nootification.extensions import db as _db
-from nootification.extensions import redis_queue
 from nootification.models import Level
-from nootification.rq_json import JOB_FORMAT
-from nootification.services.tokens import ADMIN, create_token
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue
 
 ADDRESSES = {
     "slack": "C0123456789",
@@ -19,8 +16,7 @@ ADDRESSES = {
 
 
 def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smtp_server):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
     everywhere = make_user(shop, level=Level.STANDARD, name="Camille")
     quiet = make_user(shop, level=Level.CRITICAL, name="Hugo")
@@ -46,7 +42,7 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
     suspicious = alert_payload(label="suspicious")
     assert client.post("/webhooks/alerts", json=theft).json["delivery_count"] == 5 + 2
     assert client.post("/webhooks/alerts", json=suspicious).json["delivery_count"] == 2
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     everything = smtp_server.messages()["messages"]
 
@@ -82,8 +78,7 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
 def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_provider_cannot_drop_it(
     channels_app, smtp_server
 ):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     user = make_user(make_location(), level=Level.STANDARD, name="Camille")
     client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": ADDRESSES["sms"]})
     alert = alert_payload(label="theft")
@@ -96,7 +91,7 @@ def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_pro
         )
     )
     _db.session.commit()
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     everything = smtp_server.messages()["messages"]
     [sms] = [m for m in everything if m.get("channel") == "sms"]
@@ -111,8 +106,7 @@ def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_pro
 
 def staff_everywhere(channels_app):
     """A client with an admin token, and one member of staff with a contact point on every text channel."""
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     user = make_user(make_location(), level=Level.STANDARD, name="Camille")
     for channel, address in ADDRESSES.items():
         response = client.put(f"/users/{user.user_uuid}/contact-points/{channel}", json={"address": address})
@@ -126,7 +120,7 @@ def test_each_channel_cuts_a_huge_rendered_text_to_its_providers_limit(channels_
     assert client.post("/templates", json={**template, "body": "{{ 'Vol ! ' * 12000 }}"}).status_code == 201
 
     assert client.post("/webhooks/alerts", json=alert_payload(label="theft")).json["delivery_count"] == 5
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     received = {m.get("channel", "push"): m for m in smtp_server.messages()["messages"]}
     assert sorted(received) == ["email", "push", "slack", "sms", "telegram"]
@@ -159,7 +153,7 @@ def test_a_stored_template_failing_on_real_values_gives_way_to_the_built_in_one(
     assert client.post("/templates", json=template).status_code == 201
 
     assert client.post("/webhooks/alerts", json=alert_payload(label="suspicious")).json["delivery_count"] == 5
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     received = {m.get("channel", "push"): m for m in smtp_server.messages()["messages"]}
     assert sorted(received) == ["email", "push", "slack", "sms", "telegram"]

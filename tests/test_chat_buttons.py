@@ -3,15 +3,13 @@
 import pytest
 import requests
 import sqlalchemy as sa
-from rq import SimpleWorker
 
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import Alert, Level
-from nootification.rq_json import JOB_FORMAT
 from nootification.services import directory
-from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
-from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue
 
 TELEGRAM_SECRET = "telegram-webhook-secret-42"
 SLACK_SECRET = "slack-signing-secret-42"
@@ -28,8 +26,7 @@ def sent(
     channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, SLACK_SIGNING_SECRET=SLACK_SECRET)
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location()
     for name in chats:
         user = make_user(shop, level=Level.STANDARD, name=name)
@@ -40,7 +37,7 @@ def sent(
             )
     payload = alert_payload(label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     messages = smtp_server.messages()["messages"]
     telegram = {m["address"]: m["payload"] for m in messages if m.get("channel") == "telegram"}
     slack = {m["address"]: m["payload"] for m in messages if m.get("channel") == "slack"}
@@ -206,7 +203,7 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
     url, telegram, _ = sent(channels_app, smtp_server, serve_app)
     data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).json()["text"] == "You are on it."
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
 
     edits = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
     edited = sorted((edit["channel"], edit["ref"].rpartition(":")[0]) for edit in edits)
@@ -218,8 +215,7 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
 
 @pytest.mark.parametrize("follow_up", [True, False])
 def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, smtp_server, follow_up):
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     assert client.post("/locations", json={"name": "shop", "claim_follow_up": follow_up}).status_code == 201
     shop = directory.get_location("shop")
     phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
@@ -229,10 +225,9 @@ def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, sm
         client.put(f"/users/{users[name].user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload("shop", label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
-    worker.work(burst=True)
+    drain_queue()
     claim(db.session.query(Alert).one(), users["Camille"])
-    worker.work(burst=True)
+    drain_queue()
 
     texts = [(m["address"], m["text"]) for m in smtp_server.messages(channel="sms")["messages"]]
     notice = "On it: Camille\nCamille is on it: theft at shop."

@@ -6,7 +6,7 @@ import pytest
 from nootification.models import Level, utcnow
 from nootification.services.staff_links import link_expiry, link_token
 from tests.helpers.factories import alert_payload, make_location, make_user
-from tests.helpers.processes import run_worker
+from tests.helpers.processes import drain_queue
 from tests.helpers.push import put_point, subscribe
 from tests.helpers.staff import user_client
 
@@ -41,11 +41,11 @@ def test_a_new_phone_is_told_on_the_users_other_channels_in_their_language(
     put_point(admin, camille, "sms", "+33612345678")
     put_point(admin, camille, "email", "camille@example.com")
     link = staff_link(channels_app, admin, camille)
-    run_worker()  # the alert's own deliveries (a normal alert: none for a CRITICAL user)
+    drain_queue()  # the alert's own deliveries (a normal alert: none for a CRITICAL user)
 
     phone = subscribe(stub.url, push_services)
     assert admin.post(f"{link}/push-subscription", json=phone).status_code == 201
-    run_worker()
+    drain_queue()
 
     [sms] = texts_to(stub, "sms", "+33612345678")
     assert notice in sms
@@ -55,10 +55,10 @@ def test_a_new_phone_is_told_on_the_users_other_channels_in_their_language(
     # The same phone subscribing again is no new phone; a second phone is.
     renewed = {**phone, "keys": subscribe(stub.url, push_services)["keys"]}
     assert admin.post(f"{link}/push-subscription", json=renewed).status_code == 201
-    run_worker()
+    drain_queue()
     assert len(texts_to(stub, "sms", "+33612345678")) == 1
     assert admin.post(f"{link}/push-subscription", json=subscribe(stub.url, push_services)).status_code == 201
-    run_worker()
+    drain_queue()
     assert len(texts_to(stub, "sms", "+33612345678")) == 2
 
 
@@ -78,7 +78,7 @@ def test_a_phone_registered_with_the_users_own_token_is_told_too_but_not_on_chan
     phone = user_client(channels_app, camille)
     path = f"/preferences/{camille.user_uuid}/devices/fcm"
     assert phone.put(path, json={"address": "fcm-token-new-phone"}).status_code == 200
-    run_worker()
+    drain_queue()
 
     [sms] = texts_to(stub, "sms", "+33612345678")
     assert FRENCH in sms

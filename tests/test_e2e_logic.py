@@ -23,11 +23,13 @@ from e2e import (
     Tokens,
     User,
     address_key,
+    alert_plan,
     attribute,
     check_demo,
     check_location_refused,
     check_original,
     check_staff_loop,
+    close_alerts,
     compare,
     contacts_of,
     e2e_webhooks,
@@ -35,6 +37,8 @@ from e2e import (
     expected_deliveries,
     format_report,
     latencies_ms,
+    left_due,
+    open_alert,
     percentile,
     plan_alerts,
     plan_original_alerts,
@@ -45,7 +49,10 @@ from e2e import (
     staff_links,
     with_levels,
 )
-from tests.helpers.factories import make_location
+from nootification.models import Level
+from nootification.services.tokens import ADMIN, ALERTS_WRITE, PREFERENCES_SELF, create_token
+from tests.helpers.factories import make_location, make_user
+from tests.helpers.processes import worker_process
 
 LA_ROCHELLE = "fr-auchan-larochelle"
 NANTES = "fr-leclerc-nantes"
@@ -911,3 +918,79 @@ def test_the_staff_loop_follows_each_link_exactly_as_sent_not_at_the_api():
     followed = [url for url in session.urls if urlsplit(url).path.startswith("/s/")]
     assert len(followed) == 5
     assert all(url.startswith(f"{sent_to}/s/") for url in followed), followed
+
+
+def session_with(token: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def test_e2e_leaves_every_alert_it_opened_claimed_and_no_escalation_due(app, db, serve_app) -> None:
+    shop = make_location(LA_ROCHELLE)
+    make_location(NANTES)  # where nobody works
+    staff = make_user(shop, level=Level.STANDARD)
+    manager = make_user(level=Level.STANDARD)
+    own = create_token(name="staff", scopes=[PREFERENCES_SELF], user_uuid=staff.user_uuid).token
+    tokens = Tokens(
+        create_token(name="admin", scopes=[ADMIN]).token,
+        create_token(name="camera", scopes=[ALERTS_WRITE]).token,
+        {staff.user_uuid: own},
+    )
+    api = serve_app(app)
+    stack = Stack(api, "http://stub.invalid", requests.Session(), session_with(tokens.admin))
+    for name in (LA_ROCHELLE, NANTES):
+        tiers = {"escalate_after": 300, "escalation": [[manager.user_uuid]]}
+        assert stack.admin.patch(f"{api}/locations/{name}", json=tiers, timeout=5).status_code == 200
+    opened = [
+        open_alert(stack, alert_plan(name, label), tokens.alerts)
+        for name, label in [(LA_ROCHELLE, "theft"), (LA_ROCHELLE, "normal"), (NANTES, "theft")]
+    ]
+    assert stack.opened == opened
+    before = stack.admin.get(f"{api}/alerts/{opened[0].alert_uuid}", timeout=5).json()
+    assert before["next_escalation_at"] is not None
+
+    # As on the quick start, a `flask worker` sends meanwhile: closing waits for what is still to go out.
+    worker = worker_process(app)
+    try:
+        assert close_alerts(stack, tokens, timeout=20)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+
+    details = [stack.admin.get(f"{api}/alerts/{a.alert_uuid}", timeout=5).json() for a in opened]
+    assert [left_due(detail) for detail in details] == [[], [], []]
+    # Claimed by someone of the shop with their own token; a shop with nobody to claim it: a false alarm.
+    assert [detail.get("claimed_by") for detail in details] == [staff.user_uuid, staff.user_uuid, None]
+    assert details[2]["outcome"] == "false_alarm" and details[2]["next_escalation_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("detail", "due"),
+    [
+        ({"claimed_by": "u1", "next_escalation_at": None}, []),
+        ({"claimed_by": None, "outcome": "false_alarm", "next_escalation_at": None}, []),
+        ({"claimed_by": None, "outcome": None, "next_escalation_at": None}, ["nobody on it"]),
+        ({"claimed_by": "u1", "next_escalation_at": "T"}, ["an escalation step at T"]),
+        (
+            {"claimed_by": "u1", "deliveries": [{"status": s} for s in ("sent", "failed", "scheduled")]},
+            ["a delivery scheduled"],
+        ),
+        (
+            {"claimed_by": "u1", "outcome_events": [{"status": "sent"}, {"status": "failed"}]},
+            ["a vendor event failed"],
+        ),
+    ],
+)
+def test_an_alert_has_something_due_until_claimed_unescalated_and_told_to_the_vendor(detail, due) -> None:
+    assert left_due(detail) == due
+
+
+def test_a_run_that_cannot_close_what_it_opened_fails() -> None:
+    stack = fake_stack([demo_user("u1", "Auchan")])
+    stack.admin.answers["GET", "/alerts/a1"] = (200, {"claimed_by": None, "next_escalation_at": "T"})
+    stack.admin.answers["POST", "/alerts/a1/claim"] = (200, {})
+    stack.opened.append(PostedAlert("a1", "Auchan", "theft", "critical", 1, 0.0, "https://v/a1.mp4"))
+
+    assert not close_alerts(stack, TOKENS, timeout=0)
+    assert ("POST", "/alerts/a1/claim", {"headers": {"Authorization": "Bearer t1"}}) in stack.session.sent

@@ -10,10 +10,10 @@ import pytest
 
 from nootification.models import Level
 from nootification.observability.logs import ContextFilter, JsonFormatter, TextFormatter, log_context, mask
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, create_token
 from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue
 
 
 @pytest.mark.parametrize(
@@ -99,10 +99,6 @@ def test_a_bare_link_token_in_a_log_line_is_masked():
 
 def test_a_full_run_logs_no_secret_or_personal_data(channels_app, smtp_server):
     """Tokens, addresses and numbers flow through the API, the worker and every channel; none is logged."""
-    from rq import SimpleWorker
-
-    from nootification.extensions import redis_queue
-
     stream, handler = capture(JsonFormatter())
     watched = [logging.getLogger(name) for name in ("nootification", "rq")]
     for logger in watched:
@@ -129,7 +125,7 @@ def test_a_full_run_logs_no_secret_or_personal_data(channels_app, smtp_server):
         smtp_server.control(fail_next=1, fail_next_status=500)
         client.post("/webhooks/alerts", json=alert_payload(), headers={"Authorization": f"Bearer {camera}"})
         client.get("/users", headers={"Authorization": "Bearer noot_not-a-real-token-at-all"})
-        SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+        drain_queue()
     finally:
         for logger in watched:
             logger.removeHandler(handler)

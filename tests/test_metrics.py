@@ -12,7 +12,6 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from rq import SimpleWorker
 
 from nootification.delivery.circuit import CircuitBreaker
 from nootification.delivery.sweeper import sweep
@@ -21,11 +20,11 @@ from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severit
 from nootification.monitoring.metrics import StateCollector
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
-from nootification.rq_json import JOB_FORMAT, JsonScheduler
+from nootification.rq_json import JsonScheduler
 from tests.helpers.config import free_port
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
 from tests.helpers.metrics import Samples, delta, parse, scrape, value
-from tests.helpers.processes import ROOT, wait_until, worker_process
+from tests.helpers.processes import ROOT, engine_for, wait_until, worker_process
 
 
 @pytest.fixture
@@ -273,7 +272,7 @@ def test_scheduled_retries_are_counted_as_scheduled_jobs(app, client, shop, stub
 
 def test_workers_and_schedulers_alive_follow_their_registrations(app, db):
     assert value(collect(app), "nootification_workers_alive") == 0
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
+    worker = engine_for(app)
     worker.register_birth()
     scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=5)
     scheduler.register_birth()

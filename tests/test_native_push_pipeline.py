@@ -9,7 +9,7 @@ from nootification.models import ContactPoint, Delivery, Level, utcnow
 from nootification.services.contacts import GoneContact, disable_gone
 from tests.helpers.factories import alert_payload, make_location, make_user
 from tests.helpers.metrics import delta, scrape
-from tests.helpers.processes import run_worker
+from tests.helpers.processes import drain_queue
 from tests.helpers.push import put_point, subscribe
 from third_party import UNREGISTERED_FCM_TOKEN
 
@@ -47,7 +47,7 @@ def test_an_alert_reaches_phones_by_web_push_and_fcm_and_gone_ones_are_turned_of
     before = scrape(admin)
     theft = alert_payload(label="theft")
     assert admin.post("/webhooks/alerts", json=theft).json["delivery_count"] == 4
-    run_worker()
+    drain_queue()
 
     [pushed] = stub.messages(theft["alert_uuid"], channel="webpush")["messages"]
     assert pushed["payload"]["title"].startswith("Theft") and pushed["payload"]["action_url"].startswith(
@@ -121,7 +121,7 @@ def test_each_of_a_users_phones_gets_the_alert_and_a_gone_one_alone_is_turned_of
 
     theft = alert_payload(label="theft")
     assert admin.post("/webhooks/alerts", json=theft).json["delivery_count"] == 4
-    run_worker()
+    drain_queue()
 
     [pushed] = stub.messages(theft["alert_uuid"], channel="webpush")["messages"]
     assert phone["endpoint"].endswith(f"/{pushed['address']}")

@@ -12,17 +12,15 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask import Flask
-from rq import SimpleWorker
 
 from nootification import senders
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import Alert, ContactPoint, User
-from nootification.rq_json import JOB_FORMAT
 from nootification.senders.webpush import b64url_decode
-from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
 from tests.helpers.browser import DevTools, chromium, devtools_page, problems
-from tests.helpers.factories import alert_payload, stored_deliveries
+from tests.helpers.factories import admin_client, alert_payload, stored_deliveries
+from tests.helpers.processes import drain_queue
 from tests.helpers.push import browser_subscription, new_vapid_key, subscribe
 from tests.helpers.staff import CLAIM_STATE, sms_links
 
@@ -101,11 +99,10 @@ def registration_id(page: DevTools, scope: str) -> str:
 
 def post_alert(app: Flask, **fields) -> Alert:
     """Post an alert for the shop as the camera system does and send it out; the alert as stored."""
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(app)
     payload = alert_payload(**fields)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     return db.session.scalars(db.select(Alert).filter_by(alert_uuid=payload["alert_uuid"])).one()
 
 

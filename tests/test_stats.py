@@ -11,7 +11,7 @@ from nootification.models import Alert, Level, utcnow
 from nootification.services.stats import percentile, percentiles
 from nootification.services.tokens import PREFERENCES_SELF, create_token
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user
-from tests.helpers.processes import run_worker
+from tests.helpers.processes import drain_queue
 
 LAROCHELLE = "fr-auchan-larochelle"
 NANTES = "fr-carrefour-nantes"
@@ -49,11 +49,11 @@ def delivered(admin, smtp_server) -> dict[str, dict]:
     # Élise's push is refused (400): a failed delivery; every other is sent.
     assert admin.post("/webhooks/alerts", json=alerts["nantes"]).json["delivery_count"] == 1
     smtp_server.control(**fail_next(400))
-    run_worker()
+    drain_queue()
     counts = {"theft": 3, "suspicious": 2, "old": 3}  # Camille push + SMS, Hugo push for theft only
     for name, count in counts.items():
         assert admin.post("/webhooks/alerts", json=alerts[name]).json["delivery_count"] == count
-    run_worker()
+    drain_queue()
     _db.session.execute(
         sa.update(Alert)
         .where(Alert.alert_uuid == alerts["old"]["alert_uuid"])

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from nootification.extensions import db
 from nootification.models import Delivery, Level, Location, User
 from nootification.senders.base import Message
+from nootification.services.tokens import ADMIN, create_token
 
 
 def make_location(name: str = "fr-auchan-larochelle", **fields) -> Location:
@@ -88,3 +89,8 @@ def bearer(app: Flask, token: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client
+
+
+def admin_client(app: Flask) -> FlaskClient:
+    """A test client with an admin token of its own."""
+    return bearer(app, create_token(name="t", scopes=[ADMIN]).token)

@@ -1,18 +1,21 @@
-"""Workers as tests run them: a `flask worker` process, an engine or a burst in this process; waiting."""
+"""Workers as tests run them: a `flask worker` process, or the engine production runs in this process.
+
+Every engine a test builds comes from `engine_for`, so that only it changes when the engine's constructor
+does; no test module builds an RQ worker itself.
+"""
 
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask
-from rq import SimpleWorker
+from flask import Flask, current_app
 
 from nootification.delivery.engine import DeliveryEngine
-from nootification.extensions import redis_queue
-from nootification.rq_json import JOB_FORMAT
+from nootification.extensions import db, redis_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,18 +43,39 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def engine_for(app: Flask, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:
-    """A small engine on the test queue, in this process."""
+def engine_for(
+    app: Flask, engine_class: type[DeliveryEngine] = DeliveryEngine, *, concurrency: int = 2
+) -> DeliveryEngine:
+    """A small engine on the test queue, in this process: two sends at once unless told."""
     return engine_class(
         [redis_queue.queue],
         app=app,
-        concurrency=2,
+        concurrency=concurrency,
         batch_size=2,
         stop_timeout=1,
         connection=redis_queue.connection,
     )
 
 
-def run_worker() -> None:
-    """Run every queued job in-process until the queue is empty, as `flask worker --burst` would."""
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+def drain_queue(app: Flask | None = None, *, concurrency: int = 2) -> int:
+    """Run every queued job through the engine, as `flask worker --burst` would; how many were queued.
+
+    The engine sends from threads with sessions of their own: the caller's session is then expired, so that
+    what it reads next is what the engine wrote. A test that counts on one send at a time gives
+    `concurrency=1`.
+    """
+    queued = redis_queue.queue.count
+    engine_for(app or current_app._get_current_object(), concurrency=concurrency).work(burst=True)
+    db.session.expire_all()
+    return queued
+
+
+@contextmanager
+def registered_engine(app: Flask | None = None) -> Iterator[DeliveryEngine]:
+    """An engine registered on the queue, as `flask worker` registers itself at start; gone at the end."""
+    engine = engine_for(app or current_app._get_current_object())
+    engine.register_birth()
+    try:
+        yield engine
+    finally:
+        engine.register_death()

@@ -3,13 +3,10 @@
 import re
 from urllib.parse import urlsplit
 
-from rq import SimpleWorker
-
-from nootification.extensions import redis_queue
 from nootification.models import Level
-from nootification.rq_json import JOB_FORMAT
-from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
-from tests.helpers.factories import alert_payload, make_location, make_user
+from nootification.services.tokens import PREFERENCES_SELF, create_token
+from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.processes import drain_queue
 
 CLAIM_STATE = "document.getElementById('claim-state')?.textContent.trim()"
 LINK = re.compile(r"https?://\S+/s/[A-Za-z0-9_-]+")
@@ -19,7 +16,7 @@ def sent_alert(client, stub) -> tuple[dict, dict[str, str]]:
     """Post an alert, deliver it, and return it with each recipient's action link as the stub got it."""
     payload = alert_payload(label="theft", time_spotted=1742470260.0)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     messages = stub.messages(payload["alert_uuid"])["messages"]
     return payload, {message["target_user_uuid"]: message["action_url"] for message in messages}
 
@@ -41,8 +38,7 @@ def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]
     """Serve the API, send a theft alert to Camille and Hugo by SMS; the API's URL and each one's link."""
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
-    client = channels_app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
+    client = admin_client(channels_app)
     shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
     phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
     for name, phone in phones.items():
@@ -50,6 +46,6 @@ def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]
         client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload(label="theft", url=f"{url}/clip.mp4")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    drain_queue()
     texts = {m["address"]: m["text"] for m in smtp_server.messages(channel="sms")["messages"]}
     return url, {name: LINK.search(texts[phone]).group() for name, phone in phones.items()}
