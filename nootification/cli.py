@@ -16,13 +16,13 @@ from redis.exceptions import RedisError
 from nootification.api_server import serve
 from nootification.delivery.dead_letters import list_deliveries, replay_alert, retry_delivery
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import JsonScheduler, delivery_queue
 from nootification.delivery.retention import ensure_purge, schedule_purge
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.periodic import ensure_sweeper, schedule_sweeper, sweep
-from nootification.rq_json import JsonScheduler
 from nootification.services.keys import rotate_keys
 from nootification.services.retention import purge
 from nootification.services.seed import load_data
@@ -95,7 +95,7 @@ def worker_command(burst: bool, wait_redis: float) -> None:
 
     def work() -> bool:
         engine = DeliveryEngine(
-            [redis_queue.queue],
+            [delivery_queue()],
             app=current_app._get_current_object(),
             concurrency=config["WORKER_CONCURRENCY"],
             batch_size=config["WORKER_BATCH"],
@@ -114,8 +114,8 @@ def worker_command(burst: bool, wait_redis: float) -> None:
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext
 def scheduler_command(interval: float, wait_redis: float) -> None:
-    """Run rq-scheduler: it queues retries when they are due, the periodic delivery sweep and the daily
-    purge."""
+    """Run rq-scheduler: it queues the periodic delivery sweep and the daily purge (retries are queued by
+    the workers when due)."""
     wait_for_redis(wait_redis)
 
     def run() -> bool:
@@ -123,7 +123,7 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
         schedule_sweeper(sweep_interval)
         schedule_purge()
         scheduler = StopAwareScheduler(
-            queue=redis_queue.queue,
+            queue=delivery_queue(),
             connection=redis_queue.connection,
             interval=interval,
             sweep_interval=sweep_interval,

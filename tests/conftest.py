@@ -16,11 +16,12 @@ from werkzeug.serving import make_server
 
 from nootification import create_app
 from nootification.config import TestConfig
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT, JsonScheduler
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
-from nootification.rq_json import JOB_FORMAT, JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
 from tests.helpers.config import free_port, limited_app, make_config
 from tests.helpers.factories import alert_payload, make_location, make_user
@@ -201,8 +202,8 @@ def run_worker(app, db):
     """Run every queued job in-process, as `flask worker --burst` would; returns how many were queued."""
 
     def run() -> int:
-        queued = redis_queue.queue.count
-        SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+        queued = delivery_queue().count
+        SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
         return queued
 
     return run
@@ -211,7 +212,7 @@ def run_worker(app, db):
 @pytest.fixture
 def live_worker(app, db) -> Iterator[SimpleWorker]:
     """An RQ worker registered on the delivery queue, as `flask worker` registers itself at start."""
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
+    worker = SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT)
     worker.register_birth()
     yield worker
     worker.register_death()
@@ -220,7 +221,7 @@ def live_worker(app, db) -> Iterator[SimpleWorker]:
 @pytest.fixture
 def live_scheduler(app, db) -> Iterator[JsonScheduler]:
     """An rq-scheduler registered with its heartbeat key, as `flask scheduler` registers itself at start."""
-    scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=1)
+    scheduler = JsonScheduler(queue=delivery_queue(), connection=redis_queue.connection, interval=1)
     scheduler.register_birth()
     yield scheduler
     scheduler.register_death()

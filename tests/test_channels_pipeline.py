@@ -3,10 +3,11 @@
 import sqlalchemy as sa
 from rq import SimpleWorker
 
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.tokens import ADMIN, create_token
 from tests.helpers.factories import alert_payload, make_location, make_user
 
@@ -46,7 +47,7 @@ def test_each_channel_receives_what_its_route_and_levels_allow(channels_app, smt
     suspicious = alert_payload(label="suspicious")
     assert client.post("/webhooks/alerts", json=theft).json["delivery_count"] == 5 + 2
     assert client.post("/webhooks/alerts", json=suspicious).json["delivery_count"] == 2
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
     everything = smtp_server.messages()["messages"]
 
@@ -96,7 +97,7 @@ def test_a_send_again_after_an_unknown_outcome_says_it_is_a_repeat_where_the_pro
         )
     )
     _db.session.commit()
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
     everything = smtp_server.messages()["messages"]
     [sms] = [m for m in everything if m.get("channel") == "sms"]
@@ -126,7 +127,7 @@ def test_each_channel_cuts_a_huge_rendered_text_to_its_providers_limit(channels_
     assert client.post("/templates", json={**template, "body": "{{ 'Vol ! ' * 12000 }}"}).status_code == 201
 
     assert client.post("/webhooks/alerts", json=alert_payload(label="theft")).json["delivery_count"] == 5
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
     received = {m.get("channel", "push"): m for m in smtp_server.messages()["messages"]}
     assert sorted(received) == ["email", "push", "slack", "sms", "telegram"]
@@ -159,7 +160,7 @@ def test_a_stored_template_failing_on_real_values_gives_way_to_the_built_in_one(
     assert client.post("/templates", json=template).status_code == 201
 
     assert client.post("/webhooks/alerts", json=alert_payload(label="suspicious")).json["delivery_count"] == 5
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
     received = {m.get("channel", "push"): m for m in smtp_server.messages()["messages"]}
     assert sorted(received) == ["email", "push", "slack", "sms", "telegram"]

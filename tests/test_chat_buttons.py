@@ -5,9 +5,10 @@ import requests
 import sqlalchemy as sa
 from rq import SimpleWorker
 
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Level
-from nootification.rq_json import JOB_FORMAT
 from nootification.services import directory
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
@@ -40,7 +41,7 @@ def sent(
             )
     payload = alert_payload(label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     messages = smtp_server.messages()["messages"]
     telegram = {m["address"]: m["payload"] for m in messages if m.get("channel") == "telegram"}
     slack = {m["address"]: m["payload"] for m in messages if m.get("channel") == "slack"}
@@ -206,7 +207,7 @@ def test_once_someone_is_on_it_the_others_slack_and_telegram_messages_say_who(
     url, telegram, _ = sent(channels_app, smtp_server, serve_app)
     data = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     assert press_telegram(smtp_server.url, url, CHATS["Camille"], data).json()["text"] == "You are on it."
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
 
     edits = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
     edited = sorted((edit["channel"], edit["ref"].rpartition(":")[0]) for edit in edits)
@@ -229,7 +230,7 @@ def test_where_the_shop_chose_it_the_others_sms_get_a_follow_up(channels_app, sm
         client.put(f"/users/{users[name].user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload("shop", label="theft")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    worker = SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT)
+    worker = SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT)
     worker.work(burst=True)
     claim(db.session.query(Alert).one(), users["Camille"])
     worker.work(burst=True)

@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
+from nootification.delivery.queue import delivery_queue, live_workers
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level
-from nootification.monitoring.queue_state import live_workers
 from tests.helpers.factories import alert_payload, make_location, make_user
 from tests.helpers.processes import wait_until, worker_process
 
@@ -65,9 +65,9 @@ def test_the_engine_keeps_its_concurrency_in_flight_and_sends_each_once(app, fan
     assert (counters["count"], counters["duplicates"]) == (STAFF, 0)
     assert statuses() == {DeliveryStatus.SENT: STAFF}
     assert ledgers() == [[AttemptOutcomeKind.SENT]] * STAFF
-    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
-    assert FailedJobRegistry(queue=redis_queue.queue).count == 0
-    assert redis_queue.queue.count == 0
+    assert StartedJobRegistry(queue=delivery_queue()).count == 0
+    assert FailedJobRegistry(queue=delivery_queue()).count == 0
+    assert delivery_queue().count == 0
     # A closed job leaves nothing behind: its hash, its executions and their registry are gone.
     assert redis_queue.connection.keys("rq:job:*") == []
     assert redis_queue.connection.keys("rq:execution*") == []
@@ -93,9 +93,9 @@ def test_a_stop_lets_the_sends_in_flight_end_and_leaves_the_rest_queued(app, fan
     finish(worker)
 
     assert statuses() == {DeliveryStatus.SENT: 4, DeliveryStatus.QUEUED: STAFF - 4}
-    assert redis_queue.queue.count == STAFF - 4  # never taken: still waiting on the queue
-    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
-    assert live_workers(redis_queue.queue) == []
+    assert delivery_queue().count == STAFF - 4  # never taken: still waiting on the queue
+    assert StartedJobRegistry(queue=delivery_queue()).count == 0
+    assert live_workers() == []
 
 
 def test_a_stop_past_its_bound_hands_the_sends_back_and_they_go_out_again(app, fan_out, stub):
@@ -106,8 +106,8 @@ def test_a_stop_past_its_bound_hands_the_sends_back_and_they_go_out_again(app, f
     finish(worker)
 
     assert statuses() == {DeliveryStatus.QUEUED: STAFF}
-    assert redis_queue.queue.count == STAFF
-    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
+    assert delivery_queue().count == STAFF
+    assert StartedJobRegistry(queue=delivery_queue()).count == 0
     assert ledgers().count([AttemptOutcomeKind.UNKNOWN]) == 4
 
     stub.control(latency=0.0)
@@ -127,7 +127,7 @@ def test_a_killed_engine_loses_nothing_and_its_sends_go_out_once_more_through_th
     worker.wait(timeout=10)
     assert statuses() == {DeliveryStatus.SENDING: 4, DeliveryStatus.QUEUED: STAFF - 4}
     # RQ's registry still shows the dead worker's jobs until their executions expire.
-    assert StartedJobRegistry(queue=redis_queue.queue).count == 4
+    assert StartedJobRegistry(queue=delivery_queue()).count == 4
 
     db.session.expire_all()
     lease_end = max(d.lease_expires_at for d in db.session.scalars(sa.select(Delivery)) if d.lease_expires_at)
@@ -142,7 +142,7 @@ def test_a_killed_engine_loses_nothing_and_its_sends_go_out_once_more_through_th
 
 
 def test_a_job_that_fails_is_in_rqs_failed_registry(app, db, stub):
-    job = redis_queue.queue.enqueue("nootification.no_such_module.job")
+    job = delivery_queue().enqueue("nootification.no_such_module.job")
     finish(engine(app, 2, "--burst"))
-    assert job.id in FailedJobRegistry(queue=redis_queue.queue).get_job_ids()
-    assert StartedJobRegistry(queue=redis_queue.queue).count == 0
+    assert job.id in FailedJobRegistry(queue=delivery_queue()).get_job_ids()
+    assert StartedJobRegistry(queue=delivery_queue()).count == 0

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.models import Level
 from nootification.observability.logs import ContextFilter, JsonFormatter, TextFormatter, log_context, mask
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.staff_links import link_token
 from nootification.services.tokens import ADMIN, ALERTS_WRITE, create_token
 from tests.helpers.factories import alert_payload, make_location, make_user
@@ -129,7 +130,7 @@ def test_a_full_run_logs_no_secret_or_personal_data(channels_app, smtp_server):
         smtp_server.control(fail_next=1, fail_next_status=500)
         client.post("/webhooks/alerts", json=alert_payload(), headers={"Authorization": f"Bearer {camera}"})
         client.get("/users", headers={"Authorization": "Bearer noot_not-a-real-token-at-all"})
-        SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+        SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     finally:
         for logger in watched:
             logger.removeHandler(handler)

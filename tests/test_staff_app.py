@@ -15,9 +15,10 @@ from flask import Flask
 from rq import SimpleWorker
 
 from nootification import senders
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, ContactPoint, User
-from nootification.rq_json import JOB_FORMAT
 from nootification.senders.webpush import b64url_decode
 from nootification.services.tokens import ADMIN, create_token
 from nootification.staff.claims import claim
@@ -105,7 +106,7 @@ def post_alert(app: Flask, **fields) -> Alert:
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {create_token(name='t', scopes=[ADMIN]).token}"
     payload = alert_payload(**fields)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     return db.session.scalars(db.select(Alert).filter_by(alert_uuid=payload["alert_uuid"])).one()
 
 

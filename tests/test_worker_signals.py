@@ -7,8 +7,8 @@ import pytest
 
 from nootification.cli import StopAwareScheduler
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import delivery_queue, live_schedulers, live_workers
 from nootification.extensions import redis_queue
-from nootification.monitoring.queue_state import live_schedulers, live_workers
 from tests.helpers.processes import engine_for, wait_until, worker_process
 
 
@@ -63,12 +63,12 @@ def test_a_worker_signalled_while_registering_stops_and_unregisters(app, db, sig
     worker = engine_for(app, SignalledWhileRegistering)
     worked = worker.work(burst=False)  # without the early handler this raises EarlyStopSignal
     assert (worked, worker.stopping) == (False, True)
-    assert live_workers(redis_queue.queue) == []
+    assert live_workers() == []
 
 
 def test_a_scheduler_signalled_while_registering_registers_its_death(app, db, signals_reach_a_sentinel):
     scheduler = SchedulerSignalledWhileRegistering(
-        queue=redis_queue.queue, connection=redis_queue.connection, sweep_interval=10
+        queue=delivery_queue(), connection=redis_queue.connection, sweep_interval=10
     )
     with pytest.raises(SystemExit):
         scheduler.run()

@@ -11,8 +11,9 @@ from flask import Flask
 from rq import SimpleWorker
 
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.extensions import redis_queue
-from nootification.rq_json import JOB_FORMAT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def wait_until(condition: Callable[[], object], timeout: float = 20.0) -> None:
 def engine_for(app: Flask, engine_class: type[DeliveryEngine] = DeliveryEngine) -> DeliveryEngine:
     """A small engine on the test queue, in this process."""
     return engine_class(
-        [redis_queue.queue],
+        [delivery_queue()],
         app=app,
         concurrency=2,
         batch_size=2,
@@ -54,4 +55,4 @@ def engine_for(app: Flask, engine_class: type[DeliveryEngine] = DeliveryEngine) 
 
 def run_worker() -> None:
     """Run every queued job in-process until the queue is empty, as `flask worker --burst` would."""
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)

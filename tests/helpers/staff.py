@@ -5,9 +5,10 @@ from urllib.parse import urlsplit
 
 from rq import SimpleWorker
 
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JOB_FORMAT
 from nootification.extensions import redis_queue
 from nootification.models import Level
-from nootification.rq_json import JOB_FORMAT
 from nootification.services.tokens import ADMIN, PREFERENCES_SELF, create_token
 from tests.helpers.factories import alert_payload, make_location, make_user
 
@@ -19,7 +20,7 @@ def sent_alert(client, stub) -> tuple[dict, dict[str, str]]:
     """Post an alert, deliver it, and return it with each recipient's action link as the stub got it."""
     payload = alert_payload(label="theft", time_spotted=1742470260.0)
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     messages = stub.messages(payload["alert_uuid"])["messages"]
     return payload, {message["target_user_uuid"]: message["action_url"] for message in messages}
 
@@ -50,6 +51,6 @@ def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]
         client.put(f"/users/{user.user_uuid}/contact-points/sms", json={"address": phone})
     payload = alert_payload(label="theft", url=f"{url}/clip.mp4")
     assert client.post("/webhooks/alerts", json=payload).status_code == 201
-    SimpleWorker([redis_queue.queue], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
+    SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT).work(burst=True)
     texts = {m["address"]: m["text"] for m in smtp_server.messages(channel="sms")["messages"]}
     return url, {name: LINK.search(texts[phone]).group() for name, phone in phones.items()}
