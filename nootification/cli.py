@@ -35,10 +35,11 @@ DEMO_DATA = Path(__file__).resolve().parent / "data" / "demo.json"
 DEMO_TOKENS = Path("instance") / "demo-tokens.json"
 
 
-def wait_for_redis(timeout: float | None) -> None:
-    """Block until Redis answers (for ever when timeout is None), so processes do not race the server."""
+def wait_for_redis(timeout: float | None, stopped: Callable[[], bool] = lambda: False) -> None:
+    """Block until Redis answers (for ever when timeout is None) or `stopped` holds, so processes do not race
+    the server."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
+    while not stopped():
         try:
             redis_queue.connection.ping()
             return
@@ -49,17 +50,23 @@ def wait_for_redis(timeout: float | None) -> None:
             time.sleep(0.2)
 
 
-def keep_running(run_once: Callable[[], bool], name: str) -> None:
-    """Call `run_once` until it returns True; when it ends early (Redis went away), wait and start again."""
-    while True:
+def keep_running(
+    run_once: Callable[[], bool], name: str, stopped: Callable[[], bool] = lambda: False
+) -> None:
+    """Call `run_once` until it returns True; when it ends early (Redis went away), wait and start again,
+    unless `stopped` holds: a stop asked for meanwhile is never lost to a new start."""
+    while not stopped():
         try:
             if run_once():
                 return
             log.warning("%s stopped on its own; starting it again once Redis answers", name)
         except RedisError as error:
+            if stopped():
+                break
             log.error("%s lost Redis (%s); starting it again once Redis answers", name, error)
         time.sleep(1)
-        wait_for_redis(timeout=None)
+        wait_for_redis(timeout=None, stopped=stopped)
+    log.info("%s stopped while Redis was away", name)
 
 
 class StopAwareScheduler(JsonScheduler):
@@ -93,6 +100,8 @@ def worker_command(burst: bool, wait_redis: float) -> None:
     start_metrics_server(current_app.config)
     config = current_app.config
 
+    engines: list[DeliveryEngine] = []
+
     def work() -> bool:
         engine = DeliveryEngine(
             [delivery_queue()],
@@ -103,10 +112,12 @@ def worker_command(burst: bool, wait_redis: float) -> None:
             connection=redis_queue.connection,
             worker_ttl=config["WORKER_TTL"],
         )
+        engines.append(engine)
         engine.work(burst=burst)
         return burst or engine.stopping
 
-    keep_running(work, "worker")
+    # The engine's signal handlers stay in place between engines: the last one's stop counts.
+    keep_running(work, "worker", stopped=lambda: bool(engines) and engines[-1].stopping)
 
 
 @click.command("scheduler")

@@ -160,8 +160,15 @@ class DeliveryEngine(QueueWorker):
             self._drain(slots)
         finally:
             slots.stop()
-            self.teardown()
+            self._unregister()
         return worked
+
+    def _unregister(self) -> None:
+        """RQ's teardown; with Redis away, the registration expires by itself (WORKER_TTL)."""
+        try:
+            self.teardown()
+        except RedisError as error:
+            log.warning("worker %s: could not unregister (Redis): %s", self.name, error)
 
     def _pause(self) -> None:
         """Wait out trouble, but not past a stop signal."""
