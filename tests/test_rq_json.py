@@ -9,14 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import rq
 from rq import Queue, SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from nootification.delivery.outbox import queue_due
 from nootification.delivery.queue import SEND_JOB, delivery_queue, job_id_for, periodic_scheduler
-from nootification.delivery.queue.json_jobs import JOB_FORMAT, JOB_FUNCTIONS, MOVED_JOBS
+from nootification.delivery.queue.json_jobs import JOB_FORMAT, JOB_FUNCTIONS, MOVED_JOBS, RQ_VERSION, JsonJob
 from nootification.delivery.retention import PURGE_JOB, schedule_purge
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
@@ -215,3 +217,14 @@ def test_a_job_queued_under_a_moved_functions_old_path_still_runs(app, db, old, 
         "old-path", connection=redis_queue.connection, **{"serializer": JSONSerializer}
     ).is_finished
     assert job.id not in FailedJobRegistry(queue=delivery_queue()).get_job_ids()
+
+
+def test_the_rq_internal_that_jsonjob_overrides_is_the_one_rq_reads_calls_through(app):
+    # JsonJob overrides RQ's private Job._deserialize_data: another RQ may read calls another way, and the
+    # allowlist would silently stop applying.
+    assert rq.__version__ == RQ_VERSION
+    assert "_deserialize_data" in vars(Job) and "_deserialize_data" in vars(JsonJob)
+    job = JsonJob(id="probe", connection=redis_queue.connection)
+    job.data = JSONSerializer.dumps(("not.a.job.function", None, [], {}))
+    with pytest.raises(DeserializationError):
+        job.func_name  # noqa: B018 (reading it must go through the override)

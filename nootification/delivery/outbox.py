@@ -89,21 +89,29 @@ def requeue(deliveries: Sequence[Delivery]) -> int:
 def queue_due(session: Session, now: datetime, limit: int) -> int:
     """Queue up to `limit` scheduled deliveries whose time has come; how many were queued.
 
-    One compare-and-set per round: the UPDATE takes only rows still scheduled, so of several engines at it
-    each row goes to one. Each gets a new job generation (a job named by an older one, an upgrade's leftover
-    in rq-scheduler, finds it no longer waiting). Should Redis refuse the push, they go back to pending and
-    the sweeper queues them.
+    A read first, so that a round with nothing due writes nothing (on SQLite a write takes the database's one
+    write lock); then one compare-and-set: the UPDATE takes only rows still scheduled, so of several engines
+    at it each row goes to one. Each gets a new job generation (a job named by an older one, an upgrade's
+    leftover in rq-scheduler, finds it no longer waiting). Should Redis refuse the push, they go back to
+    pending and the sweeper queues them.
     """
     table = Delivery.__table__
-    due = (
+    due = session.scalars(
         sa.select(table.c.id)
         .where(table.c.status == DeliveryStatus.SCHEDULED, table.c.next_attempt_at <= now)
         .order_by(table.c.next_attempt_at)
         .limit(limit)
-    )
+    ).all()
+    if not due:
+        session.rollback()  # ends the read's transaction: no snapshot held open between rounds
+        return 0
     rows = session.execute(
         sa.update(table)
-        .where(table.c.id.in_(due.scalar_subquery()), table.c.status == DeliveryStatus.SCHEDULED)
+        .where(
+            table.c.id.in_(due),
+            table.c.status == DeliveryStatus.SCHEDULED,
+            table.c.next_attempt_at <= now,
+        )
         .values(
             status=DeliveryStatus.QUEUED,
             queued_at=now,
