@@ -2,6 +2,7 @@
 loses nothing, and RQ's registries telling the truth throughout. Real processes, Redis and stub."""
 
 import signal
+import threading
 import time
 from datetime import timedelta
 
@@ -9,10 +10,12 @@ import pytest
 import sqlalchemy as sa
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from nootification.delivery.queue import delivery_queue, live_workers
+from nootification.delivery.attempt import SlotResult
+from nootification.delivery.queue import delivery_queue, live_workers, periodic_scheduler
+from nootification.delivery.slots import Slots
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
-from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level
+from nootification.models import AttemptOutcomeKind, Delivery, DeliveryStatus, Level, utcnow
 from tests.helpers.factories import alert_payload, make_location, make_user
 from tests.helpers.processes import wait_until, worker_process
 
@@ -146,3 +149,31 @@ def test_a_job_that_fails_is_in_rqs_failed_registry(app, db, stub):
     finish(engine(app, 2, "--burst"))
     assert job.id in FailedJobRegistry(queue=delivery_queue()).get_job_ids()
     assert StartedJobRegistry(queue=delivery_queue()).count == 0
+
+
+def test_a_retry_is_a_scheduled_row_that_the_engine_itself_sends_when_due(app, client, stub):
+    # No rq-scheduler runs here: the engine's own loop queues the retry when its time comes.
+    make_user(make_location(), level=Level.STANDARD)
+    stub.control(fail_next=3, fail_next_status=500)  # every quick attempt of the first round fails
+    payload = alert_payload()
+    assert client.post("/webhooks/alerts", json=payload).json["delivery_count"] == 1
+    worker = worker_process(app, env={"RETRY_BACKOFF_BASE": "0.5", "RETRY_BACKOFF_CAP": "1"})
+    try:
+        wait_until(lambda: stub.messages(payload["alert_uuid"])["count"] == 1, timeout=30)
+        wait_until(lambda: statuses() == {DeliveryStatus.SENT: 1})
+        assert periodic_scheduler().count() == 0
+        assert stub.control()["counters"]["duplicates"] == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        finish(worker)
+
+
+def test_the_sending_slots_end_when_stopped(app):
+    before = set(threading.enumerate())
+    slots = Slots(app, 3, lambda item: SlotResult(), utcnow)
+    threads = set(threading.enumerate()) - before
+    assert len(threads) == 3
+    slots.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
