@@ -90,14 +90,6 @@ AT_EVERY_LATENCY = (
     ("worker_cpu", "worker CPU per delivery", ("steady", "worker_cpu_ms_per_delivery"), 4, "ms", True),
     ("api_cpu", "API CPU per alert", ("steady", "api_cpu_ms_per_alert"), 6, "ms", True),
     ("rss", "worker RSS (largest worker)", ("rss", "worker_peak_mb"), 150, "MB", True),
-    (
-        "redis",
-        "Redis commands per delivery (fan-out)",
-        ("fanout", "redis_commands_per_delivery"),
-        10,
-        "",
-        True,
-    ),
 )
 RATIO = ("ratio", "fan-out deliveries/s vs the direct limit", ("limit", "ratio"))
 # The same, judged only at the provider latency (ms) they name.
