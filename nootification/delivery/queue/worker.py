@@ -1,12 +1,12 @@
 """The RQ worker the delivery engine is: it registers, heartbeats and dies as RQ's workers do (`rq info`
 shows it), and takes, starts, closes and requeues jobs in batches of one round trip each.
 
-A delivery's job costs few Redis commands: moved to the intermediate list (LMOVE), read (HGETALL), marked
-started (HSET) and taken out of the intermediate list (LREM) in the start's transaction, then deleted with
-the rest of its batch (one DEL). The started registry gets the batch in one ZADD and loses it in one ZREM.
-What the sweeper reads to tell a lost job (the job hash's status and `started_at`, the intermediate list) is
-all kept; RQ's per-job execution records are not written for them. Other jobs (the periodic sweep) run as
-RQ runs them.
+A delivery's job costs few Redis commands: moved to the intermediate list (LMOVE, as many as the LLEN
+before them says the queue holds), read (HGETALL), marked started (HSET) and taken out of the intermediate
+list (LREM) in the start's transaction, then deleted with the rest of its batch (one DEL). The started
+registry gets the batch in one ZADD and loses it in one ZREM. What the sweeper reads to tell a lost job (the
+job hash's status and `started_at`, the intermediate list) is all kept; RQ's per-job execution records are
+not written for them. Other jobs (the periodic sweep) run as RQ runs them.
 """
 
 import logging
@@ -26,9 +26,6 @@ from nootification.delivery.queue.json_jobs import JOB_FORMAT
 
 log = logging.getLogger(__name__)
 
-# How many LMOVEs a take tries at most beyond what the last one found: an idle queue costs one per turn.
-TAKE_GROWTH = 2
-
 
 class QueueWorker(Worker):
     """An RQ worker that handles the delivery queue's jobs in batches; `started_ttl` bounds how long a
@@ -39,7 +36,6 @@ class QueueWorker(Worker):
         self.started_ttl = started_ttl
         # The started registry's entries are `job_id:execution_id`; one id serves this process's jobs.
         self._execution_id = uuid.uuid4().hex
-        self._take_size = 1
 
     @property
     def queue(self) -> Queue:
@@ -50,13 +46,15 @@ class QueueWorker(Worker):
         """Move up to `count` job ids to the queue's intermediate list (RQ's way of not losing them); with
         `block`, wait up to `wait` s for one when there is none."""
         queue = self.queue
-        tries = min(count, self._take_size)
-        with self.connection.pipeline(transaction=False) as pipeline:
-            for _ in range(tries):
-                pipeline.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
-            taken = [job_id.decode() for job_id in pipeline.execute() if job_id is not None]
-        # As many tries as the queue gave last time, and more while it gives all: one empty try per idle turn.
-        self._take_size = len(taken) * TAKE_GROWTH if len(taken) == tries else len(taken) + 1
+        # As many moves as the queue holds: a move that finds nothing costs a command and a batch taken
+        # short costs a batch's SQL.
+        tries = min(count, self.connection.llen(queue.key))
+        taken: list[str] = []
+        if tries:
+            with self.connection.pipeline(transaction=False) as pipeline:
+                for _ in range(tries):
+                    pipeline.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
+                taken = [job_id.decode() for job_id in pipeline.execute() if job_id is not None]
         if not taken and block:
             job_id = self.connection.blmove(queue.key, queue.intermediate_queue_key, wait, "LEFT", "RIGHT")
             taken = [job_id.decode()] if job_id is not None else []
