@@ -145,6 +145,7 @@ def summary(by_latency: dict) -> dict[str, dict[str, float | None]]:
             "worker_cpu_ms_per_delivery": section["steady"]["worker_cpu_ms_per_delivery"],
             "api_cpu_ms_per_alert": section["steady"]["api_cpu_ms_per_alert"],
             "worker_rss_mb": section["rss"]["worker_peak_mb"],
+            "redis_commands_per_delivery": section["fanout"]["redis_commands_per_delivery"],
         }
         for latency, section in by_latency.items()
     }

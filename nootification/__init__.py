@@ -8,6 +8,7 @@ from nootification import senders
 from nootification.api import register_api
 from nootification.cli import register_commands
 from nootification.config import Config
+from nootification.delivery import queue
 from nootification.errors import register_error_handlers
 from nootification.extensions import redis_queue, register_database
 from nootification.monitoring.metrics import expected_series
@@ -31,6 +32,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     register_metrics(app, expected_series(app.config))
     register_database(app)
     redis_queue.init_app(app)
+    queue.init_app(app)
     senders.init_app(app)
     register_security(app)
     register_api(app)

@@ -16,13 +16,13 @@ from redis.exceptions import RedisError
 from nootification.api_server import serve
 from nootification.delivery.dead_letters import list_deliveries, replay_alert, retry_delivery
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import JsonScheduler, delivery_queue
 from nootification.delivery.retention import ensure_purge, schedule_purge
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.periodic import ensure_sweeper, schedule_sweeper, sweep
-from nootification.rq_json import JsonScheduler
 from nootification.services.keys import rotate_keys
 from nootification.services.retention import purge
 from nootification.services.seed import load_data
@@ -35,10 +35,11 @@ DEMO_DATA = Path(__file__).resolve().parent / "data" / "demo.json"
 DEMO_TOKENS = Path("instance") / "demo-tokens.json"
 
 
-def wait_for_redis(timeout: float | None) -> None:
-    """Block until Redis answers (for ever when timeout is None), so processes do not race the server."""
+def wait_for_redis(timeout: float | None, stopped: Callable[[], bool] = lambda: False) -> None:
+    """Block until Redis answers (for ever when timeout is None) or `stopped` holds, so processes do not race
+    the server."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
+    while not stopped():
         try:
             redis_queue.connection.ping()
             return
@@ -49,17 +50,23 @@ def wait_for_redis(timeout: float | None) -> None:
             time.sleep(0.2)
 
 
-def keep_running(run_once: Callable[[], bool], name: str) -> None:
-    """Call `run_once` until it returns True; when it ends early (Redis went away), wait and start again."""
-    while True:
+def keep_running(
+    run_once: Callable[[], bool], name: str, stopped: Callable[[], bool] = lambda: False
+) -> None:
+    """Call `run_once` until it returns True; when it ends early (Redis went away), wait and start again,
+    unless `stopped` holds: a stop asked for meanwhile is never lost to a new start."""
+    while not stopped():
         try:
             if run_once():
                 return
             log.warning("%s stopped on its own; starting it again once Redis answers", name)
         except RedisError as error:
+            if stopped():
+                break
             log.error("%s lost Redis (%s); starting it again once Redis answers", name, error)
         time.sleep(1)
-        wait_for_redis(timeout=None)
+        wait_for_redis(timeout=None, stopped=stopped)
+    log.info("%s stopped while Redis was away", name)
 
 
 class StopAwareScheduler(JsonScheduler):
@@ -93,9 +100,11 @@ def worker_command(burst: bool, wait_redis: float) -> None:
     start_metrics_server(current_app.config)
     config = current_app.config
 
+    engines: list[DeliveryEngine] = []
+
     def work() -> bool:
         engine = DeliveryEngine(
-            [redis_queue.queue],
+            [delivery_queue()],
             app=current_app._get_current_object(),
             concurrency=config["WORKER_CONCURRENCY"],
             batch_size=config["WORKER_BATCH"],
@@ -103,10 +112,12 @@ def worker_command(burst: bool, wait_redis: float) -> None:
             connection=redis_queue.connection,
             worker_ttl=config["WORKER_TTL"],
         )
+        engines.append(engine)
         engine.work(burst=burst)
         return burst or engine.stopping
 
-    keep_running(work, "worker")
+    # The engine's signal handlers stay in place between engines: the last one's stop counts.
+    keep_running(work, "worker", stopped=lambda: bool(engines) and engines[-1].stopping)
 
 
 @click.command("scheduler")
@@ -114,8 +125,8 @@ def worker_command(burst: bool, wait_redis: float) -> None:
 @click.option("--wait-redis", default=30.0, show_default=True, help="Seconds to wait for Redis at start.")
 @with_appcontext
 def scheduler_command(interval: float, wait_redis: float) -> None:
-    """Run rq-scheduler: it queues retries when they are due, the periodic delivery sweep and the daily
-    purge."""
+    """Run rq-scheduler: it queues the periodic delivery sweep and the daily purge (retries are queued by
+    the workers when due)."""
     wait_for_redis(wait_redis)
 
     def run() -> bool:
@@ -123,7 +134,7 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
         schedule_sweeper(sweep_interval)
         schedule_purge()
         scheduler = StopAwareScheduler(
-            queue=redis_queue.queue,
+            queue=delivery_queue(),
             connection=redis_queue.connection,
             interval=interval,
             sweep_interval=sweep_interval,

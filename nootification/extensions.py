@@ -7,13 +7,11 @@ from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
-from rq import Queue
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from nootification.config import engine_options
-from nootification.rq_json import JOB_FORMAT, JsonScheduler
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,38 +71,25 @@ def _tune_sqlite(dbapi_connection, _connection_record) -> None:
 
 
 class RedisQueue:
-    """Holds the Redis connection, the RQ queue and its scheduler of one application, in `app.extensions`;
-    their jobs are JSON (`rq_json`)."""
+    """Holds the Redis connection of one application, in `app.extensions` (its queue: delivery.queue)."""
 
     extension_name = "nootification.redis"
 
     def init_app(self, app: Flask) -> None:
-        """Connect lazily to `REDIS_URL` and create the delivery queue."""
+        """Connect lazily to `REDIS_URL`."""
         connection = Redis.from_url(
             app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
-        queue = Queue(app.config["RQ_QUEUE_NAME"], connection=connection, **JOB_FORMAT)
-        scheduler = JsonScheduler(queue=queue, connection=connection)
-        app.extensions[self.extension_name] = {
-            "connection": connection,
-            "queue": queue,
-            "scheduler": scheduler,
-        }
+        app.extensions[self.extension_name] = {"connection": connection}
+
+    def connection_of(self, app: Flask) -> Redis:
+        """The application's Redis connection, outside its context."""
+        return app.extensions[self.extension_name]["connection"]
 
     @property
     def connection(self) -> Redis:
         """The current application's Redis connection."""
-        return current_app.extensions[self.extension_name]["connection"]
-
-    @property
-    def queue(self) -> Queue:
-        """The current application's delivery queue."""
-        return current_app.extensions[self.extension_name]["queue"]
-
-    @property
-    def scheduler(self) -> JsonScheduler:
-        """The rq-scheduler that queues delayed jobs onto the delivery queue when they are due."""
-        return current_app.extensions[self.extension_name]["scheduler"]
+        return self.connection_of(current_app)
 
 
 redis_queue = RedisQueue()

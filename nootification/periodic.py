@@ -8,9 +8,9 @@ import dataclasses
 import logging
 from datetime import datetime
 
-from nootification.delivery import sweeper
+from nootification.delivery import queue, sweeper
 from nootification.delivery.sweeper import SweepReport
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import utcnow
 from nootification.staff.escalation import escalate_due
 from nootification.staff.vendor_events import requeue_due
@@ -44,16 +44,13 @@ def sweep_deliveries() -> dict:
 
 def schedule_sweeper(interval: int) -> None:
     """Register the periodic sweep with rq-scheduler, replacing any earlier registration."""
-    scheduler = redis_queue.scheduler
-    scheduler.cancel(SWEEPER_ID)
-    scheduler.schedule(scheduled_time=utcnow(), func=SWEEP_JOB, interval=interval, repeat=None, id=SWEEPER_ID)
+    queue.schedule_repeating(SWEEPER_ID, SWEEP_JOB, interval)
 
 
 def ensure_sweeper(interval: int) -> bool:
     """Register the periodic sweep again if Redis lost it (a crash loses its last second of writes); whether
     it had to. Without it, nothing would take back what that same crash lost."""
-    scheduler = redis_queue.scheduler
-    if redis_queue.connection.zscore(scheduler.scheduled_jobs_key, SWEEPER_ID) is not None:
+    if queue.is_scheduled(SWEEPER_ID):
         return False
     log.warning("the periodic sweep was not scheduled (Redis lost it): scheduling it again")
     schedule_sweeper(interval)

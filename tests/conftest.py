@@ -16,11 +16,12 @@ from werkzeug.serving import make_server
 from nootification import create_app
 from nootification.config import TestConfig
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JsonScheduler
 from nootification.extensions import db as _db
 from nootification.extensions import redis_queue
 from nootification.models import Level
 from nootification.redis_server import find_redis_server, server_arguments
-from nootification.rq_json import JsonScheduler
 from nootification.services.tokens import ADMIN, create_token
 from tests.helpers.config import free_port, limited_app, make_config
 from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
@@ -213,7 +214,7 @@ def live_worker(app, db) -> Iterator[DeliveryEngine]:
 @pytest.fixture
 def live_scheduler(app, db) -> Iterator[JsonScheduler]:
     """An rq-scheduler registered with its heartbeat key, as `flask scheduler` registers itself at start."""
-    scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=1)
+    scheduler = JsonScheduler(queue=delivery_queue(), connection=redis_queue.connection, interval=1)
     scheduler.register_birth()
     yield scheduler
     scheduler.register_death()

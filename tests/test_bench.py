@@ -39,6 +39,7 @@ SUMMARY_KEYS = {
     "worker_cpu_ms_per_delivery",
     "api_cpu_ms_per_alert",
     "worker_rss_mb",
+    "redis_commands_per_delivery",
 }
 
 

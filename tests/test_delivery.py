@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from nootification.delivery.batch import prepare
 from nootification.delivery.breakers import Breakers
 from nootification.delivery.circuit import KEY_PREFIX
+from nootification.delivery.outbox import queue_due
+from nootification.delivery.queue import periodic_scheduler
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
 from nootification.senders import get_sender
@@ -31,9 +33,7 @@ def test_retry_after_is_honoured_by_rescheduling_not_sleeping(client, queued_del
     assert delivery.attempts == 1
     assert delivery.attempt_log[0].retry_after == 120
     assert timedelta(seconds=119) <= delivery.next_attempt_at - before <= timedelta(seconds=125)
-    [(job, due)] = redis_queue.scheduler.get_jobs(with_times=True)
-    assert job.args == (delivery.id,)
-    assert abs(due.replace(tzinfo=before.tzinfo) - delivery.next_attempt_at) < timedelta(seconds=1)
+    assert list(periodic_scheduler().get_jobs()) == []  # the row with its due time is the retry: no job
 
 
 def test_exhausted_quick_attempts_back_off_with_a_growing_round(
@@ -102,9 +102,7 @@ def test_open_breaker_defers_without_calling_the_provider_then_a_probe_closes_it
     # The cooldown ends: one probe goes out, succeeds and closes the breaker for the rest.
     for key in redis_queue.connection.scan_iter(f"{KEY_PREFIX}*:open_until"):
         redis_queue.connection.set(key, 0)
-    for scheduled_job in redis_queue.scheduler.get_jobs():
-        redis_queue.scheduler.change_execution_time(scheduled_job, utcnow() - timedelta(seconds=1))
-    redis_queue.scheduler.enqueue_jobs()
+    queue_due(db.session, utcnow() + timedelta(minutes=5), 100)
     drain_queue(concurrency=1)
     assert {d.status for d in stored_deliveries()} == {DeliveryStatus.SENT}
     assert stub.messages(payload["alert_uuid"])["count"] == 3

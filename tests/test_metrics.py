@@ -14,13 +14,15 @@ import pytest
 import requests
 
 from nootification.delivery.circuit import CircuitBreaker
+from nootification.delivery.queue import delivery_queue
+from nootification.delivery.queue.json_jobs import JsonScheduler
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severity, utcnow
 from nootification.monitoring.metrics import StateCollector
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
-from nootification.rq_json import JsonScheduler
+from nootification.periodic import schedule_sweeper
 from tests.helpers.config import free_port
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user, stored_delivery
 from tests.helpers.metrics import Samples, delta, parse, scrape, value
@@ -242,7 +244,9 @@ def test_metrics_endpoint_is_not_in_the_openapi_document(client):
 
 
 def collect(app, now: float | None = None) -> Samples:
-    collector = StateCollector(queue=redis_queue.queue, session=db.session, config=app.config, now=now)
+    collector = StateCollector(
+        connection=redis_queue.connection, session=db.session, config=app.config, now=now
+    )
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
         for family in collector.collect()
@@ -262,11 +266,13 @@ def test_queue_depth_and_oldest_job_age_come_from_the_queue(app, client, shop):
     assert value(state, "nootification_state_source_up", source="redis") == 1
 
 
-def test_scheduled_retries_are_counted_as_scheduled_jobs(app, client, shop, stub, run_worker):
+def test_scheduled_jobs_are_the_periodic_ones_not_the_retries(app, client, shop, stub, run_worker):
     assert value(collect(app), "nootification_queue_jobs", state="scheduled") == 0
     stub.control(**fail_next(500, times=3))
     client.post("/webhooks/alerts", json=alert_payload())
-    run_worker()
+    run_worker()  # a retry is a scheduled row, not an rq-scheduler job
+    assert value(collect(app), "nootification_queue_jobs", state="scheduled") == 0
+    schedule_sweeper(60)
     assert value(collect(app), "nootification_queue_jobs", state="scheduled") == 1
 
 
@@ -274,7 +280,7 @@ def test_workers_and_schedulers_alive_follow_their_registrations(app, db):
     assert value(collect(app), "nootification_workers_alive") == 0
     worker = engine_for(app)
     worker.register_birth()
-    scheduler = JsonScheduler(queue=redis_queue.queue, connection=redis_queue.connection, interval=5)
+    scheduler = JsonScheduler(queue=delivery_queue(), connection=redis_queue.connection, interval=5)
     scheduler.register_birth()
     state = collect(app, now=time.time() + 20)
     assert value(state, "nootification_workers_alive") == 1

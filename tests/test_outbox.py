@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from nootification.cli import StopAwareScheduler
 from nootification.delivery import lease as leasing
 from nootification.delivery import publish
-from nootification.delivery.outbox import ScheduledJob, _back_to_pending, requeue, schedule_jobs
+from nootification.delivery.outbox import _back_to_pending, queue_due, requeue
+from nootification.delivery.queue import delivery_queue, periodic_scheduler
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
 from nootification.models import Delivery, DeliveryStatus, utcnow
@@ -31,7 +32,6 @@ def schedule(delivery: Delivery, *, at: datetime) -> None:
     delivery.next_attempt_at = at
     delivery.enqueue_count += 1
     db.session.commit()
-    schedule_jobs([ScheduledJob(delivery.id, delivery.enqueue_count, at)])
 
 
 def test_alert_accepted_while_redis_is_down_is_sent_once_redis_is_back(
@@ -92,7 +92,7 @@ def test_jobs_lost_by_redis_are_queued_again(client, queued_delivery, stub, run_
 
 def test_queued_deliveries_whose_job_is_still_there_are_left_alone(client, queued_delivery):
     assert sweep(now=utcnow() + LATER).queued == 0
-    assert redis_queue.queue.count == 1
+    assert delivery_queue().count == 1
 
 
 def test_delivery_claimed_by_a_worker_that_died_is_sent_after_its_lease(
@@ -127,65 +127,70 @@ def test_stale_deliveries_are_expired_by_the_sweep(client, queued_delivery, stub
     assert stub.messages(queued_delivery)["count"] == 0
 
 
-def test_scheduled_retry_is_queued_by_rq_scheduler_when_due(client, queued_delivery, stub, run_worker):
-    redis_queue.queue.empty()
-    delivery = stored_delivery()
+def test_scheduled_retry_is_queued_when_due_and_only_then(client, queued_delivery, stub, run_worker):
+    delivery_queue().empty()
     due = utcnow() + timedelta(minutes=5)
-    schedule(delivery, at=due)
-    scheduler = redis_queue.scheduler
-    redis_queue.scheduler.enqueue_jobs()
+    schedule(stored_delivery(), at=due)
+    assert list(periodic_scheduler().get_jobs()) == []  # a retry is its row, never an rq-scheduler job
+    assert queue_due(db.session, utcnow(), 100) == 0
     assert run_worker() == 0
-    [(job, scheduled_for)] = scheduler.get_jobs(with_times=True)
-    assert abs(scheduled_for.replace(tzinfo=due.tzinfo) - due) < timedelta(seconds=1)
-    assert job.args == (delivery.id,)
 
-    scheduler.change_execution_time(job, utcnow() - timedelta(seconds=1))  # time passes
-    scheduler.enqueue_jobs()
+    assert queue_due(db.session, due, 100) == 1  # time passes
+    assert stored_delivery().status is DeliveryStatus.QUEUED
     assert run_worker() == 1
     assert stub.messages(queued_delivery)["count"] == 1
 
 
-def test_scheduled_retry_whose_job_was_lost_is_queued_by_the_sweep(client, queued_delivery, stub, run_worker):
-    redis_queue.queue.empty()
+def test_a_due_retry_is_queued_once_however_many_engines_look(client, queued_delivery, stub, run_worker):
+    delivery_queue().empty()
     schedule(stored_delivery(), at=utcnow())
-    redis_queue.connection.flushdb()
-    assert sweep(now=utcnow() + LATER).queued == 1
+    later = utcnow() + timedelta(seconds=1)
+    assert queue_due(db.session, later, 100) == 1
+    assert queue_due(db.session, later, 100) == 0  # the second engine finds it no longer scheduled
+    assert delivery_queue().count == 1
     run_worker()
     assert stub.messages(queued_delivery)["count"] == 1
 
 
-def test_scheduled_retry_whose_job_left_the_schedule_is_queued_by_the_sweep(
-    client, queued_delivery, stub, run_worker
+def test_a_due_retry_that_redis_refuses_goes_back_to_pending_for_the_sweep(
+    app, client, queued_delivery, stub, run_worker
 ):
-    # rq-scheduler saves a job, then adds it to its schedule: Redis stalled between the two, the job
-    # says "scheduled" but nothing will ever queue it.
-    redis_queue.queue.empty()
+    delivery_queue().empty()
     schedule(stored_delivery(), at=utcnow())
-    [job] = redis_queue.scheduler.get_jobs()
-    redis_queue.connection.zrem(redis_queue.scheduler.scheduled_jobs_key, job.id)
+    redis_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    redis_queue.init_app(app)
 
+    try:
+        assert queue_due(db.session, utcnow() + timedelta(seconds=1), 100) == 0
+    finally:
+        app.config["REDIS_URL"] = redis_url
+        redis_queue.init_app(app)
+
+    assert stored_delivery().status is DeliveryStatus.PENDING
     assert sweep(now=utcnow() + LATER).queued == 1
     run_worker()
     assert stub.messages(queued_delivery)["count"] == 1
 
 
-def test_scheduled_retry_still_in_the_schedule_is_left_to_it(client, queued_delivery):
-    redis_queue.queue.empty()
+def test_a_scheduled_retry_is_no_business_of_the_sweep(client, queued_delivery):
+    delivery_queue().empty()
     schedule(stored_delivery(), at=utcnow())
 
     assert sweep(now=utcnow() + LATER).queued == 0
+    assert stored_delivery().status is DeliveryStatus.SCHEDULED
 
 
 def test_the_scheduler_puts_back_a_periodic_sweep_that_redis_lost(app, db):
     schedule_sweeper(10)
-    redis_queue.connection.zrem(redis_queue.scheduler.scheduled_jobs_key, SWEEPER_ID)  # a crash lost it
+    redis_queue.connection.zrem(periodic_scheduler().scheduled_jobs_key, SWEEPER_ID)  # a crash lost it
     scheduler = StopAwareScheduler(
-        queue=redis_queue.queue, connection=redis_queue.connection, interval=1, sweep_interval=10
+        queue=delivery_queue(), connection=redis_queue.connection, interval=1, sweep_interval=10
     )
 
     scheduler.enqueue_jobs()
 
-    [job] = [job for job in redis_queue.scheduler.get_jobs() if job.id == SWEEPER_ID]
+    [job] = [job for job in periodic_scheduler().get_jobs() if job.id == SWEEPER_ID]
     assert job.meta["interval"] == 10
     assert ensure_sweeper(10) is False  # there now: left as it is
 
@@ -193,7 +198,7 @@ def test_the_scheduler_puts_back_a_periodic_sweep_that_redis_lost(app, db):
 def test_sweeper_is_registered_once_however_often_the_scheduler_starts(app, db):
     schedule_sweeper(10)
     schedule_sweeper(10)
-    jobs = [job for job in redis_queue.scheduler.get_jobs() if job.id == SWEEPER_ID]
+    jobs = [job for job in periodic_scheduler().get_jobs() if job.id == SWEEPER_ID]
     assert len(jobs) == 1
     assert jobs[0].meta["interval"] == 10
 
@@ -224,7 +229,7 @@ def test_a_job_started_by_a_worker_that_died_before_claiming_is_queued_again(
     job_key = f"rq:job:delivery-{delivery.id}-{delivery.enqueue_count}"
     started_at = (utcnow() + LATER - started_ago).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     # A worker took the job and marked it started, then died before its claim: the delivery is still queued.
-    redis_queue.connection.lrem(redis_queue.queue.key, 1, job_key.removeprefix("rq:job:"))
+    redis_queue.connection.lrem(delivery_queue().key, 1, job_key.removeprefix("rq:job:"))
     redis_queue.connection.hset(job_key, mapping={"status": "started", "started_at": started_at})
 
     assert sweep(now=utcnow() + LATER).queued == requeued
@@ -234,7 +239,7 @@ def test_a_job_started_by_a_worker_that_died_before_claiming_is_queued_again(
 
 def take_without_starting() -> str:
     """Move the next job to the intermediate list, as a worker does just before Redis fails it."""
-    queue = redis_queue.queue
+    queue = delivery_queue()
     return redis_queue.connection.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT").decode()
 
 
@@ -246,7 +251,7 @@ def test_a_job_taken_but_never_started_is_queued_again_once_seen_stuck(
     assert sweep(now=utcnow() + LATER).queued == 1
     run_worker()
     assert stub.messages(queued_delivery)["count"] == 1
-    assert redis_queue.connection.llen(redis_queue.queue.intermediate_queue_key) == 0
+    assert redis_queue.connection.llen(delivery_queue().intermediate_queue_key) == 0
     assert not redis_queue.connection.exists(f"rq:job:{job_id}")
 
 
@@ -257,7 +262,7 @@ def test_a_job_just_taken_is_left_to_its_worker_until_it_stays_stuck(client, que
     job_id = take_without_starting()
 
     assert sweep().queued == 0
-    assert redis_queue.connection.lrange(redis_queue.queue.intermediate_queue_key, 0, -1) == [job_id.encode()]
+    assert redis_queue.connection.lrange(delivery_queue().intermediate_queue_key, 0, -1) == [job_id.encode()]
     assert sweep(now=utcnow() + LATER).queued == 1
 
 
@@ -272,9 +277,9 @@ def test_a_lease_taken_back_leaves_alone_an_outcome_written_since_it_was_read(cl
         .values(status=DeliveryStatus.SENT, lease_expires_at=None)
     )
     db.session.commit()
-    redis_queue.queue.empty()
+    delivery_queue().empty()
 
     assert requeue([abandoned]) == 0
 
     assert stored_delivery().status is DeliveryStatus.SENT
-    assert redis_queue.queue.count == 0
+    assert delivery_queue().count == 0

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.cli import StopAwareScheduler
+from nootification.delivery.queue import delivery_queue, periodic_scheduler
 from nootification.delivery.retention import (
     PURGE_INTERVAL,
     PURGE_JOB,
@@ -164,22 +165,22 @@ def test_an_alert_past_its_retention_is_not_sent_again(client, shop, run_worker,
     retry = client.post(f"/deliveries/{ledger_of(payload['alert_uuid'])[0][0].id}/retry")
 
     assert replay.status_code == retry.status_code == 410
-    assert redis_queue.queue.count == 0
+    assert delivery_queue().count == 0
 
 
 def test_the_scheduler_keeps_the_daily_purge_scheduled_once(app, db):
     schedule_purge()
     schedule_purge()
-    [job] = [job for job in redis_queue.scheduler.get_jobs() if job.id == PURGER_ID]
+    [job] = [job for job in periodic_scheduler().get_jobs() if job.id == PURGER_ID]
     assert job.meta["interval"] == PURGE_INTERVAL == 86400
     assert job.func_name == PURGE_JOB and job.args == ()
 
-    redis_queue.connection.zrem(redis_queue.scheduler.scheduled_jobs_key, PURGER_ID)  # a crash lost it
+    redis_queue.connection.zrem(periodic_scheduler().scheduled_jobs_key, PURGER_ID)  # a crash lost it
     StopAwareScheduler(
-        queue=redis_queue.queue, connection=redis_queue.connection, interval=1, sweep_interval=10
+        queue=delivery_queue(), connection=redis_queue.connection, interval=1, sweep_interval=10
     ).enqueue_jobs()
 
-    assert [job.id for job in redis_queue.scheduler.get_jobs() if job.id == PURGER_ID] == [PURGER_ID]
+    assert [job.id for job in periodic_scheduler().get_jobs() if job.id == PURGER_ID] == [PURGER_ID]
     assert ensure_purge() is False
 
 
@@ -188,7 +189,7 @@ def test_the_purge_job_runs_in_a_worker_and_returns_its_counts(client, shop, run
     run_worker()
     with db.engine.begin() as connection:
         connection.execute(sa.update(Alert).values(received_at=utcnow() - CLIP_GONE))
-    job = redis_queue.queue.enqueue(PURGE_JOB)
+    job = delivery_queue().enqueue(PURGE_JOB)
 
     run_worker()
 

@@ -12,10 +12,10 @@ from rq.job import Job
 from bench.rq_cost import measure
 from nootification.delivery import engine as engine_module
 from nootification.delivery import writer as writer_module
+from nootification.delivery.queue import delivery_queue, live_workers
 from nootification.delivery.writer import LedgerWriter
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, Delivery, DeliveryStatus
-from nootification.monitoring.queue_state import live_workers
 from tests.helpers.processes import engine_for, wait_until
 
 
@@ -32,19 +32,19 @@ def stored_heartbeat(worker) -> bytes:
 
 
 def test_a_heartbeat_within_a_second_of_the_last_is_left_out(worker):
-    worker._maintain()
+    worker.maintain(1.0)
     first = stored_heartbeat(worker)
-    worker._maintain()
+    worker.maintain(1.0)
     assert stored_heartbeat(worker) == first
 
 
 def test_a_heartbeat_a_second_later_goes_out_and_renews_the_registration(worker):
-    worker._maintain()
+    worker.maintain(1.0)
     redis_queue.connection.expire(worker.key, 5)
     worker.last_heartbeat -= timedelta(seconds=1)
-    worker._maintain()
+    worker.maintain(1.0)
     assert redis_queue.connection.ttl(worker.key) > 5
-    assert [alive.name for alive in live_workers(redis_queue.queue)] == [worker.name]
+    assert [alive.name for alive in live_workers()] == [worker.name]
 
 
 def test_the_state_is_written_only_when_it_changes(worker):
@@ -65,7 +65,7 @@ def test_rq_cost_runs_every_job_and_counts_what_each_costs(app):
 
 def test_the_sweeper_job_runs_without_a_line_about_its_result(app, db, caplog):
     # rq-scheduler keeps a periodic job's result for ever; RQ's worker would say so on every run.
-    job = redis_queue.queue.enqueue("nootification.periodic.sweep_deliveries", result_ttl=-1)
+    job = delivery_queue().enqueue("nootification.periodic.sweep_deliveries", result_ttl=-1)
     worker = engine_for(app)
     with caplog.at_level("INFO"):
         worker.work(burst=True)
@@ -86,7 +86,7 @@ def test_jobs_taken_when_redis_failed_are_started_once_it_answers(app, queued_de
     engine_for(app).work(burst=True)
 
     assert stub.messages(queued_delivery)["count"] == 1
-    assert redis_queue.connection.llen(redis_queue.queue.intermediate_queue_key) == 0
+    assert redis_queue.connection.llen(delivery_queue().intermediate_queue_key) == 0
 
 
 def test_a_finished_send_is_recorded_while_redis_stalls(app, queued_delivery, stub, monkeypatch):
@@ -94,14 +94,14 @@ def test_a_finished_send_is_recorded_while_redis_stalls(app, queued_delivery, st
     # database within its lease, or the sweeper hands the delivery to another worker.
     stub.control(latency=0.5)
     engine = engine_for(app)
-    maintain = engine._maintain
+    maintain = engine.maintain
     stalled = threading.Event()
     seen_while_stalled: list[DeliveryStatus] = []
 
-    def maintain_unless_stalled() -> None:
+    def maintain_unless_stalled(heartbeat_every: float) -> None:
         while stalled.is_set():  # a Redis command waiting on a stopped server
             time.sleep(0.05)
-        maintain()
+        maintain(heartbeat_every)
 
     def stall_while_the_send_is_out() -> None:
         with app.app_context():
@@ -113,7 +113,7 @@ def test_a_finished_send_is_recorded_while_redis_stalls(app, queued_delivery, st
             seen_while_stalled.append(status_of(queued_delivery))
             stalled.clear()
 
-    monkeypatch.setattr(engine, "_maintain", maintain_unless_stalled)
+    monkeypatch.setattr(engine, "maintain", maintain_unless_stalled)
     monkeypatch.setattr(engine_module, "TROUBLE_PAUSE", 0.05)
     staller = threading.Thread(target=stall_while_the_send_is_out)
     staller.start()
@@ -154,7 +154,7 @@ def test_the_writer_survives_an_unexpected_error_and_records_the_outcome_later(a
     monkeypatch.setattr(writer_module.batch, "finish", finish_failing_once)
     monkeypatch.setattr(writer_module, "TROUBLE_PAUSE", 0.05)
     written = threading.Event()
-    writer = LedgerWriter(app, OneOutcome(), app.config, written=lambda done: written.set(), schedule=list)
+    writer = LedgerWriter(app, OneOutcome(), app.config, written=lambda done: written.set())
     writer.start()
     try:
         assert written.wait(5)

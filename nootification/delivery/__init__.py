@@ -2,7 +2,8 @@
 
 ingest    an alert checked against what is stored, stored once, published
 publish   one delivery row per recipient and channel, committed with the alert (the outbox)
-outbox    every way a delivery gets (back) onto the RQ queue: push, requeue, schedule, hand back
+outbox    every way a delivery gets (back) onto the queue: push, requeue, due retries, hand back
+queue     the one door to RQ and rq-scheduler: job format, ids, take/start/close, liveness, schedule
 engine    `flask worker`: takes jobs in batches, keeps many sends in flight in its sending slots
 lease     one compare-and-set under a lease for a batch, one joined read of what it needs
 batch     a batch around its sends: checked and recorded before, outcomes written after
@@ -12,5 +13,5 @@ breakers  circuit breakers per destination, shared through Redis (circuit), read
 ledger    the attempt rows: in flight before the request leaves, completed after
 sweeper   deliveries without a live job, abandoned leases, stale alerts
 dead_letters  looking into deliveries; sending again what failed or expired
-jobs      the RQ job functions (any RQ worker can run one delivery the engine's way)
+jobs      the job functions (any RQ worker can run one delivery the engine's way)
 """

@@ -14,7 +14,6 @@ from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
 from nootification.delivery.lease import LeasedDelivery, lease_for, load, renew, still_held, take
 from nootification.delivery.messages import UndeliverableError, message_for
-from nootification.delivery.outbox import ScheduledJob, schedule_jobs
 from nootification.delivery.retry import Expire, Later, after_failure
 from nootification.models import Delivery, DeliveryStatus, utcnow
 from nootification.observability import metrics
@@ -106,7 +105,7 @@ def prepare(
     ledger.start(session, [(item.delivery.id, item.first_number, now) for item in ready])
     applied = _apply(session, changes, now)
     session.commit()
-    _announce(applied, schedule_jobs)
+    _announce(applied)
     return ready
 
 
@@ -135,10 +134,9 @@ def finish(
     *,
     config: Mapping,
     now: datetime,
-    schedule: Callable[[Sequence[ScheduledJob]], None] = schedule_jobs,
 ) -> None:
-    """Record every attempt of the slots and each delivery's new status, in one transaction; after it,
-    hand the retries' jobs to `schedule` (by default, to rq-scheduler at once)."""
+    """Record every attempt of the slots and each delivery's new status (a retry: scheduled, with its due
+    time), in one transaction."""
     ledger.finish(
         session, [(item.delivery.id, attempt) for item, slot in outcomes for attempt in slot.attempts]
     )
@@ -156,7 +154,7 @@ def finish(
     for item, slot in outcomes:
         for attempt in slot.attempts:
             metrics.record_attempt(item.delivery.channel, ledger.outcome_kind(attempt.error))
-    _announce(applied, schedule)
+    _announce(applied)
 
 
 def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: datetime) -> Change:
@@ -229,15 +227,9 @@ def record_final(delivery: LeasedDelivery | Delivery, status: DeliveryStatus) ->
     )
 
 
-def _announce(changes: Sequence[Change], schedule: Callable[[Sequence[ScheduledJob]], None]) -> None:
-    """After the commit: hand the retries' jobs to `schedule`, count and log what happened."""
-    later = [change for change in changes if change.later is not None]
-    schedule(
-        [
-            ScheduledJob(change.delivery.id, change.delivery.enqueue_count + 1, change.later.at)
-            for change in later
-        ]
-    )
+def _announce(changes: Sequence[Change]) -> None:
+    """After the commit: count and log what happened (a retry is its scheduled row, that the engine queues
+    when due)."""
     for change in changes:
         delivery = change.delivery
         if change.later is not None:

@@ -1,96 +1,22 @@
-"""The outbox: deliveries are rows first and jobs second; every way a delivery gets (back) onto the queue."""
+"""The outbox: deliveries are rows first and jobs second; every way a delivery gets (back) onto the queue,
+a later send (a retry) included: a scheduled row the engine queues when it is due."""
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from redis.exceptions import RedisError
-from rq.job import Job, JobStatus
-from rq.utils import get_call_string
-from rq.utils import now as rq_now
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nootification.delivery import ledger
 from nootification.delivery.lease import LeasedDelivery, still_held
-from nootification.extensions import db, redis_queue
+from nootification.delivery.queue import QueuedJob, push_jobs
+from nootification.extensions import db
 from nootification.models import Delivery, DeliveryStatus, utcnow
-from nootification.rq_json import readable
 
 log = logging.getLogger(__name__)
-
-SEND_JOB = "nootification.delivery.jobs.send_notification"
-JOB_PREFIX = "delivery-"
-
-
-def job_id_for(delivery_id: str, generation: int) -> str:
-    """The RQ job id of one enqueue of a delivery: derived from the delivery id and its enqueue count."""
-    return f"{JOB_PREFIX}{delivery_id}-{generation}"
-
-
-def delivery_id_of(job_id: str) -> str | None:
-    """The delivery a job id names, or None for a job that is not a delivery's."""
-    if not job_id.startswith(JOB_PREFIX):
-        return None
-    return job_id[len(JOB_PREFIX) :].rpartition("-")[0] or None
-
-
-def delivery_of(job: Job) -> str | None:
-    """The delivery a job sends: its id names the delivery and its call sends that delivery; else None."""
-    delivery_id = delivery_id_of(job.id)
-    if delivery_id is None or not readable(job):
-        return None
-    sends_it = job.func_name == SEND_JOB and job.args == (delivery_id,) and not job.kwargs
-    return delivery_id if sends_it else None
-
-
-@dataclass(frozen=True)
-class QueuedJob:
-    """One enqueue of a delivery: its id and the generation that names its job."""
-
-    delivery_id: str
-    generation: int
-
-
-def push_jobs(jobs: Sequence[QueuedJob]) -> None:
-    """Push one RQ job per delivery in a single Redis pipeline; RedisError when Redis refuses.
-
-    The jobs differ only in their delivery id: RQ builds the first, the others are its hash with their own
-    id, call data and description, and every id goes onto the queue in one RPUSH after the hashes. Building
-    each through RQ (`enqueue_many`) costs about three times as much, which counts when one alert reaches a
-    thousand staff.
-    """
-    if not jobs:
-        return
-    queue = redis_queue.queue
-    first = queue.create_job(
-        SEND_JOB,
-        args=(jobs[0].delivery_id,),
-        result_ttl=0,  # the outcome lives in the database; keeping it in Redis too costs writes
-        status=JobStatus.QUEUED,
-    )
-    first.origin, first.enqueued_at = queue.name, rq_now()
-    # RQ reads a missing field as an empty one: leaving the empty ones out spares encoding and storing them.
-    fields = {name: value for name, value in first.to_dict().items() if value != ""}
-    job_ids = [job_id_for(job.delivery_id, job.generation) for job in jobs]
-    # One MULTI/EXEC: a connection lost halfway must not leave job hashes saying "queued" that no list holds
-    # (the sweeper would take them for live jobs).
-    with queue.connection.pipeline(transaction=True) as pipeline:
-        for job, job_id in zip(jobs, job_ids, strict=True):
-            call = (job.delivery_id,)
-            pipeline.hset(
-                Job.key_for(job_id),
-                mapping={
-                    **fields,
-                    # RQ reads the call data compressed or not; compressing a few bytes is not worth it.
-                    "data": first.serializer.dumps((SEND_JOB, None, call, {})),
-                    "description": get_call_string(SEND_JOB, call, {}, max_length=75),
-                },
-            )
-        pipeline.rpush(queue.key, *job_ids)
-        pipeline.execute()
 
 
 def enqueue(jobs: Sequence[QueuedJob]) -> int:
@@ -160,29 +86,43 @@ def requeue(deliveries: Sequence[Delivery]) -> int:
     return enqueue(queued)
 
 
-@dataclass(frozen=True)
-class ScheduledJob:
-    """A delivery's job to queue at `at` (its retry): the delivery, its job generation and when."""
+def queue_due(session: Session, now: datetime, limit: int) -> int:
+    """Queue up to `limit` scheduled deliveries whose time has come; how many were queued.
 
-    delivery_id: str
-    generation: int
-    at: datetime
-
-
-def schedule_jobs(jobs: Sequence[ScheduledJob]) -> None:
-    """Hand each job to rq-scheduler for its time; those Redis refuses are queued by the sweeper when due.
-
-    The first refusal ends the round: with Redis stalled, each further try would wait for its own timeout.
+    A read first, so that a round with nothing due writes nothing (on SQLite a write takes the database's one
+    write lock); then one compare-and-set: the UPDATE takes only rows still scheduled, so of several engines
+    at it each row goes to one. Each gets a new job generation (a job named by an older one, an upgrade's
+    leftover in rq-scheduler, finds it no longer waiting). Should Redis refuse the push, they go back to
+    pending and the sweeper queues them.
     """
-    for number, job in enumerate(jobs):
-        job_id = job_id_for(job.delivery_id, job.generation)
-        try:
-            redis_queue.scheduler.enqueue_at(
-                job.at, SEND_JOB, job.delivery_id, job_id=job_id, job_result_ttl=0
-            )
-        except RedisError as error:
-            log.warning("could not schedule %d deliveries, the sweeper will: %s", len(jobs) - number, error)
-            return
+    table = Delivery.__table__
+    due = session.scalars(
+        sa.select(table.c.id)
+        .where(table.c.status == DeliveryStatus.SCHEDULED, table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at)
+        .limit(limit)
+    ).all()
+    if not due:
+        session.rollback()  # ends the read's transaction: no snapshot held open between rounds
+        return 0
+    rows = session.execute(
+        sa.update(table)
+        .where(
+            table.c.id.in_(due),
+            table.c.status == DeliveryStatus.SCHEDULED,
+            table.c.next_attempt_at <= now,
+        )
+        .values(
+            status=DeliveryStatus.QUEUED,
+            queued_at=now,
+            next_attempt_at=None,
+            enqueue_count=table.c.enqueue_count + 1,
+            updated_at=now,
+        )
+        .returning(table.c.id, table.c.enqueue_count)
+    ).all()
+    session.commit()
+    return enqueue([QueuedJob(row.id, row.enqueue_count) for row in rows])
 
 
 def hand_back(session: Session, deliveries: Sequence[LeasedDelivery]) -> None:

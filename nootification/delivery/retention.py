@@ -2,8 +2,7 @@
 
 import logging
 
-from nootification.extensions import redis_queue
-from nootification.models import utcnow
+from nootification.delivery import queue
 
 log = logging.getLogger(__name__)
 
@@ -14,17 +13,12 @@ PURGE_INTERVAL = 24 * 60 * 60
 
 def schedule_purge() -> None:
     """Register the daily purge with rq-scheduler (first run now), replacing any earlier registration."""
-    scheduler = redis_queue.scheduler
-    scheduler.cancel(PURGER_ID)
-    scheduler.schedule(
-        scheduled_time=utcnow(), func=PURGE_JOB, interval=PURGE_INTERVAL, repeat=None, id=PURGER_ID
-    )
+    queue.schedule_repeating(PURGER_ID, PURGE_JOB, PURGE_INTERVAL)
 
 
 def ensure_purge() -> bool:
     """Register the daily purge again if Redis lost it; whether it had to."""
-    scheduler = redis_queue.scheduler
-    if redis_queue.connection.zscore(scheduler.scheduled_jobs_key, PURGER_ID) is not None:
+    if queue.is_scheduled(PURGER_ID):
         return False
     log.warning("the daily purge was not scheduled (Redis lost it): scheduling it again")
     schedule_purge()

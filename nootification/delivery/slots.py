@@ -39,12 +39,17 @@ class Slots:
         self._app = app
         self._send = send
         self._clock = clock
-        self._todo: queue.SimpleQueue[Ready] = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[Ready | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Done] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._in_flight: dict[str, Ready] = {}
         for number in range(size):
             threading.Thread(target=self._run, name=f"slot-{number}", daemon=True).start()
+
+    def stop(self) -> None:
+        """Let each slot's thread end once it has no delivery left to send (a send under way ends first)."""
+        for _ in range(self.size):
+            self._todo.put(None)
 
     def submit(self, item: Ready) -> None:
         """Hand a delivery to the next free slot."""
@@ -85,6 +90,8 @@ class Slots:
         with self._app.app_context():
             while True:
                 item = self._todo.get()
+                if item is None:
+                    return
                 with log_context(delivery_id=item.delivery.id, alert_uuid=item.delivery.alert.alert_uuid):
                     result = self._send_safely(item)
                 self._done.put(Done(item, result, self._clock()))

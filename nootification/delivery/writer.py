@@ -3,19 +3,18 @@
 Apart from the engine's loop so that nothing Redis does can hold an outcome back: during a Redis stall the
 loop's every Redis command waits for its timeout, and an outcome that waited with it past its lease would
 let the sweeper give the delivery to another worker, which would send it again. The writer touches only the
-database; it hands the written deliveries' RQ jobs, and the retries to schedule, to the loop, which does
-that Redis work when Redis answers.
+database (a retry is its scheduled row); it hands the written deliveries' RQ jobs to the loop, which closes
+them when Redis answers.
 """
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from nootification.delivery import batch
-from nootification.delivery.outbox import ScheduledJob
 from nootification.delivery.slots import Done, Slots
 from nootification.extensions import db
 from nootification.models import utcnow
@@ -36,14 +35,12 @@ class LedgerWriter(threading.Thread):
         config: Mapping,
         *,
         written: Callable[[list[Done]], None],
-        schedule: Callable[[Sequence[ScheduledJob]], None],
     ):
         super().__init__(name="outcome-writer", daemon=True)
         self._app = app
         self._slots = slots
         self._config = config
         self._written = written
-        self._schedule = schedule
         self._stopping = threading.Event()
         # Collected from the slots but not yet committed: a stop waits for them.
         self._holding: list[Done] = []
@@ -72,7 +69,7 @@ class LedgerWriter(threading.Thread):
         outcomes = self._holding
         results = [(done.item, done.result) for done in outcomes]
         try:
-            batch.finish(db.session, results, config=self._config, now=utcnow(), schedule=self._schedule)
+            batch.finish(db.session, results, config=self._config, now=utcnow())
         except SQLAlchemyError as error:
             db.session.rollback()
             log.warning("could not record %d outcomes yet: %s", len(outcomes), error)

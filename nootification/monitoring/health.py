@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from nootification.delivery.queue import delivery_queue, live_schedulers, live_workers
 from nootification.extensions import db, redis_queue
-from nootification.monitoring.queue_state import live_schedulers, live_workers
 
 OK = "ok"
 FAILING = "failing"
@@ -37,9 +37,9 @@ def _check_redis() -> None:
 
 
 def _check_workers() -> str:
-    workers = live_workers(redis_queue.queue)
+    workers = live_workers()
     if not workers:
-        raise ComponentDown(f"no live RQ worker on the {redis_queue.queue.name} queue")
+        raise ComponentDown(f"no live RQ worker on the {delivery_queue().name} queue")
     beats = [worker.last_heartbeat.timestamp() for worker in workers if worker.last_heartbeat]
     oldest = max((time.time() - beat for beat in beats), default=0.0)
     return f"{len(workers)} alive, oldest heartbeat {oldest:.0f} s ago"

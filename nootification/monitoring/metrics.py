@@ -15,14 +15,11 @@ from flask import current_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.registry import DeferredJobRegistry, FailedJobRegistry, StartedJobRegistry
-from rq.utils import utcparse
-from rq_scheduler import Scheduler
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from nootification import senders
+from nootification.delivery import queue
 from nootification.delivery.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import (
@@ -34,12 +31,10 @@ from nootification.models import (
     Severity,
     severity_for,
 )
-from nootification.monitoring.queue_state import live_schedulers, live_workers
 from nootification.observability.metrics import OTHER, MetricSeries
 
 DEAD_LETTER_WINDOW = timedelta(hours=24)
 BUSY_WINDOW = timedelta(days=7)
-QUEUE_HEAD_PROBE = 10
 
 
 def expected_series(config: Mapping) -> MetricSeries:
@@ -58,9 +53,8 @@ def expected_series(config: Mapping) -> MetricSeries:
 class StateCollector:
     """The service's state read at scrape time from Redis and the database; a failing source reports 0."""
 
-    def __init__(self, *, queue: Queue, session: Session, config: Mapping, now: float | None = None):
-        self.queue = queue
-        self.connection: Redis = queue.connection
+    def __init__(self, *, connection: Redis, session: Session, config: Mapping, now: float | None = None):
+        self.connection = connection
         self.session = session
         self.config = config
         self.now = time.time() if now is None else now
@@ -108,7 +102,7 @@ class StateCollector:
         yield GaugeMetricFamily(
             "nootification_schedulers_alive",
             "rq-scheduler processes whose heartbeat key is alive in Redis.",
-            value=live_schedulers(self.connection),
+            value=queue.live_schedulers(self.connection),
         )
         yield self._per_channel(
             "nootification_circuit_breakers_open",
@@ -117,19 +111,11 @@ class StateCollector:
         )
 
     def _queue_jobs(self) -> GaugeMetricFamily:
-        queue, connection = self.queue, self.connection
-        # Registries are counted without RQ's cleanup, so a scrape never changes what it measures.
-        counts = {
-            "queued": queue.count,
-            "started": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
-            "deferred": DeferredJobRegistry(queue=queue).get_job_count(cleanup=False),
-            "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),
-            "scheduled": connection.zcard(Scheduler.scheduled_jobs_key),
-        }
+        counts = queue.job_counts()
         family = GaugeMetricFamily(
             "nootification_queue_jobs",
             "Jobs of the delivery queue by state: queued (waiting for a worker), started, deferred, failed "
-            "(RQ's registries) and scheduled (rq-scheduler's retries, plus the periodic sweep).",
+            "(RQ's registries) and scheduled (rq-scheduler's periodic jobs: the sweep, the purge).",
             labels=["state"],
         )
         for state, count in counts.items():
@@ -137,15 +123,10 @@ class StateCollector:
         return family
 
     def _oldest_job_age(self) -> float:
-        # The head of the list is the oldest job; a head whose job hash is gone is skipped.
-        for job_id in self.connection.lrange(self.queue.key, 0, QUEUE_HEAD_PROBE - 1):
-            enqueued_at = self.connection.hget(f"rq:job:{job_id.decode()}", "enqueued_at")
-            if enqueued_at:
-                return max(0.0, self.now - utcparse(enqueued_at.decode()).timestamp())
-        return 0.0
+        return queue.oldest_job_age(self.now)
 
     def _workers(self) -> Iterable[GaugeMetricFamily]:
-        workers = live_workers(self.queue)
+        workers = queue.live_workers()
         heartbeats = [worker.last_heartbeat.timestamp() for worker in workers if worker.last_heartbeat]
         yield GaugeMetricFamily(
             "nootification_workers_alive",
@@ -220,4 +201,4 @@ class StateCollector:
 
 def state_collector() -> StateCollector:
     """The collector of the current app's state: its delivery queue, database session and configuration."""
-    return StateCollector(queue=redis_queue.queue, session=db.session, config=current_app.config)
+    return StateCollector(connection=redis_queue.connection, session=db.session, config=current_app.config)

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import g, has_app_context, has_request_context
-from rq import get_current_job
 
 # Tokens, secrets, staff links, email addresses and phone numbers never reach a log line or an error report.
 MASKS = (
@@ -36,6 +35,8 @@ MASKS = (
 )
 CONTEXT_FIELDS = ("alert_uuid", "delivery_id", "outcome")
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})  # noqa: B039
+# Set by whatever runs a job (delivery.queue's job class): this floor knows no job runner.
+_job_id: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="-")
 
 
 def mask(text: str) -> str:
@@ -43,6 +44,16 @@ def mask(text: str) -> str:
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
     return text
+
+
+@contextmanager
+def job_context(job_id: str) -> Iterator[None]:
+    """Name the job that every record logged inside the block comes from."""
+    token = _job_id.set(job_id)
+    try:
+        yield
+    finally:
+        _job_id.reset(token)
 
 
 @contextmanager
@@ -61,8 +72,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate the record; never drops it."""
         record.request_id = g.get("request_id", "-") if has_app_context() and has_request_context() else "-"
-        job = get_current_job()
-        record.job_id = job.id if job is not None else "-"
+        record.job_id = _job_id.get()
         for name, value in _context.get().items():
             if not hasattr(record, name):
                 setattr(record, name, value)

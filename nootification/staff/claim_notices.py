@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from redis.exceptions import RedisError
 
 from nootification.delivery.messages import addressed
-from nootification.extensions import db, redis_queue
+from nootification.delivery.queue import enqueue_call
+from nootification.extensions import db
 from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
 from nootification.senders import get_sender
 from nootification.senders.base import SendError
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def queue_notices(alert_id: int) -> None:
     """Queue the edits of the others' messages; without Redis they are skipped (logged)."""
     try:
-        redis_queue.queue.enqueue(NOTICE_JOB, alert_id, result_ttl=0)
+        enqueue_call(NOTICE_JOB, alert_id)
     except RedisError as error:
         log.warning("alert %s: the others' messages are not edited (Redis): %s", alert_id, error)
 

@@ -9,7 +9,8 @@ import logging
 
 from redis.exceptions import RedisError
 
-from nootification.extensions import db, redis_queue
+from nootification.delivery.queue import enqueue_call
+from nootification.extensions import db
 from nootification.models import ContactPoint, User
 from nootification.senders import get_sender
 from nootification.senders.base import Message, SendError
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 def queue_new_device_notice(point_id: int) -> None:
     """Queue the notice of a new device's contact point; without Redis it is skipped (logged)."""
     try:
-        redis_queue.queue.enqueue(NOTICE_JOB, point_id, result_ttl=0)
+        enqueue_call(NOTICE_JOB, point_id)
     except RedisError as error:
         log.warning("contact point %s: the user is not told of the new device (Redis): %s", point_id, error)
 

@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 from standardwebhooks.webhooks import Webhook
 
 from nootification.delivery.ledger import trim
+from nootification.delivery.queue import enqueue_call
 from nootification.delivery.retry import retry_delay
 from nootification.errors import Conflict, NotFound
-from nootification.extensions import db, redis_queue
+from nootification.extensions import db
 from nootification.models import Alert, OutcomeEvent, OutcomeEventStatus, User, new_id, utcnow
 from nootification.senders.base import PermanentSendError, SendError
 from nootification.senders.http import raise_for_status
@@ -65,7 +66,7 @@ def queue_events(event_ids: list[str]) -> None:
     """Queue a job per event; when Redis refuses, the sweep queues them once they are due."""
     for event_id in event_ids:
         try:
-            redis_queue.queue.enqueue(SEND_JOB, event_id, result_ttl=0)
+            enqueue_call(SEND_JOB, event_id)
         except RedisError as error:
             log.warning("outcome event %s: not queued (the sweep will): %s", event_id, error)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.queue import delivery_queue
 from nootification.extensions import db, redis_queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def engine_for(
 ) -> DeliveryEngine:
     """A small engine on the test queue, in this process: two sends at once unless told."""
     return engine_class(
-        [redis_queue.queue],
+        [delivery_queue()],
         app=app,
         concurrency=concurrency,
         batch_size=2,
@@ -64,7 +65,7 @@ def drain_queue(app: Flask | None = None, *, concurrency: int = 2) -> int:
     what it reads next is what the engine wrote. A test that counts on one send at a time gives
     `concurrency=1`.
     """
-    queued = redis_queue.queue.count
+    queued = delivery_queue().count
     engine_for(app or current_app._get_current_object(), concurrency=concurrency).work(burst=True)
     db.session.expire_all()
     return queued

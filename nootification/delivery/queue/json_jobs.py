@@ -5,6 +5,9 @@ and since RQ imports and calls whatever function a call names, a job here may na
 `JOB_FUNCTIONS`, or the old path of one that moved (`MOVED_JOBS`). Any other job (a pickled one planted in
 Redis, or one queued before JSON) is refused when read, unrun: logged, counted, and failed into RQ's
 failed-job registry, where the sweeper finds a delivery's job dead and queues the delivery again.
+
+`JsonJob` overrides RQ's private `Job._deserialize_data`, as RQ 3.0.0 has it (`RQ_VERSION`): a test checks the
+version and that reading a job's call still goes through it.
 """
 
 import logging
@@ -16,9 +19,13 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq_scheduler import Scheduler
 
+from nootification.observability.logs import job_context
 from nootification.observability.metrics import JOBS_REFUSED
 
 log = logging.getLogger(__name__)
+
+# The RQ whose private `Job._deserialize_data` JsonJob overrides.
+RQ_VERSION = "3.0.0"
 
 # The functions a job may call; each module that queues a job names its function, and a test checks the two
 # agree.
@@ -49,6 +56,11 @@ class JsonJob(Job):
     def __init__(self, id: str | None = None, connection: Any = None, serializer: Any = None):
         super().__init__(id, connection=connection, serializer=JSONSerializer)
         self._refused = False
+
+    def perform(self) -> Any:
+        """Run the job as RQ does, with its id on every log record meanwhile."""
+        with job_context(self.id):
+            return super().perform()
 
     def _deserialize_data(self) -> None:
         try:
