@@ -76,6 +76,13 @@ class MessageSender:
     # The longest subject and body the provider takes (characters): a longer rendered text is cut to fit.
     max_subject: ClassVar[int] = 250
     max_body: ClassVar[int] = 4000
+    # Whether a sent message can be edited later (`edit`): once someone is on an alert, the others' messages
+    # become "Camille is on it".
+    edits_messages: ClassVar[bool] = False
+    # Whether the channel gets a short follow-up instead, where the shop chose follow-ups.
+    sends_follow_ups: ClassVar[bool] = False
+    # Whether a person reads it as text: the channels a notice of a new device goes to.
+    reads_as_text: ClassVar[bool] = False
 
     def __init__(self, config: Mapping):
         self.config = config

@@ -24,6 +24,11 @@ def channels() -> list[str]:
     return sorted(_SENDER_CLASSES)
 
 
+def channels_that(capability: str) -> list[str]:
+    """The channels whose sender class has a capability (`edits_messages`, `sends_follow_ups`, ...)."""
+    return sorted(name for name, cls in _SENDER_CLASSES.items() if getattr(cls, capability))
+
+
 def sender_class(channel: str) -> type[MessageSender]:
     """The sender class registered for a channel; KeyError when there is none."""
     return _SENDER_CLASSES[channel]

@@ -14,13 +14,11 @@ from redis.exceptions import RedisError
 from nootification.delivery.messages import addressed
 from nootification.extensions import db, redis_queue
 from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
-from nootification.senders import get_sender
+from nootification.senders import channels_that, get_sender
 from nootification.senders.base import SendError
 from nootification.services.contacts import contact_for
 
 NOTICE_JOB = "nootification.staff.claim_notices.tell_others"
-EDITABLE = ("slack", "telegram")
-FOLLOWED_UP = ("sms", "email", "teams", "webhook")
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def _edit_messages(alert: Alert, text: str) -> int:
         .where(
             Delivery.alert_id == alert.id,
             Delivery.user_id != alert.claimed_by_id,
-            Delivery.channel.in_(EDITABLE),
+            Delivery.channel.in_(channels_that("edits_messages")),
             DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
             DeliveryAttempt.provider_ref.is_not(None),
         )
@@ -80,7 +78,7 @@ def _follow_up(alert: Alert, text: str) -> int:
         sa.select(Delivery).where(
             Delivery.alert_id == alert.id,
             Delivery.user_id != alert.claimed_by_id,
-            Delivery.channel.in_(FOLLOWED_UP),
+            Delivery.channel.in_(channels_that("sends_follow_ups")),
             Delivery.status == DeliveryStatus.SENT,
         )
     ).all()

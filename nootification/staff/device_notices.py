@@ -11,11 +11,10 @@ from redis.exceptions import RedisError
 
 from nootification.extensions import db, redis_queue
 from nootification.models import ContactPoint, User
-from nootification.senders import get_sender
+from nootification.senders import get_sender, sender_class
 from nootification.senders.base import Message, SendError
 
 NOTICE_JOB = "nootification.staff.device_notices.tell_of_new_device"
-TOLD_ON = ("sms", "email", "slack", "telegram", "teams")
 # (subject, body) by language: French for French-speaking staff, English otherwise.
 NOTICES = {
     "en": (
@@ -55,7 +54,7 @@ def tell_of_new_device(point_id: int) -> int:
     subject, body = notice_for(user)
     told = 0
     for point in user.contact_points:
-        if point.id == device.id or not point.enabled or point.channel not in TOLD_ON:
+        if point.id == device.id or not point.enabled or not sender_class(point.channel).reads_as_text:
             continue
         message = Message(
             delivery_id=f"new-device-{device.id}-{point.id}",
