@@ -53,6 +53,9 @@ class Message:
     action_url: str | None = None
     # When the alert goes stale (epoch seconds): push services drop the message after it (TTL).
     expires_at: float | None = None
+    # The provider's id of a message sent earlier that this one replaces (`MessageSender.edit`): the send is
+    # an edit of that message, to read `body`.
+    edits: str | None = None
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).
@@ -83,6 +86,8 @@ class MessageSender:
     sends_follow_ups: ClassVar[bool] = False
     # Whether a person reads it as text: the channels a notice of a new device goes to.
     reads_as_text: ClassVar[bool] = False
+    # Whether staff are reached on it (contact points, routes); the camera vendor's channel is not.
+    reaches_staff: ClassVar[bool] = True
 
     def __init__(self, config: Mapping):
         self.config = config
