@@ -6,8 +6,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, request
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from nootification.extensions import db, redis_queue
 from nootification.models import (
@@ -24,8 +22,7 @@ from nootification.periodic import sweep
 from nootification.staff import vendor_events
 from nootification.staff.claims import claim, record_outcome
 from tests.helpers.factories import alert_payload, make_location, make_user
-
-SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
+from tests.helpers.vendor import SECRET, Vendor
 
 
 def stored_events() -> list[Delivery]:
@@ -45,28 +42,6 @@ def run_scheduled_retries() -> None:
     for job in redis_queue.scheduler.get_jobs():
         redis_queue.scheduler.change_execution_time(job, utcnow() - timedelta(seconds=1))
     redis_queue.scheduler.enqueue_jobs()
-
-
-class Vendor:
-    """A camera vendor's receiver on loopback: checks each event's signature and keeps what it got."""
-
-    def __init__(self, serve_app):
-        self.received: list[dict] = []
-        self.answers: list[int] = []  # statuses to answer next, then 204
-        app = Flask("vendor")
-
-        @app.post("/outcomes")
-        def receive():
-            try:
-                Webhook(SECRET).verify(request.get_data(), dict(request.headers), json_parse=False)
-            except WebhookVerificationError as error:
-                return {"error": str(error)}, 401
-            if self.answers:
-                return {"error": "try later"}, self.answers.pop(0)
-            self.received.append({"id": request.headers["webhook-id"], **json.loads(request.get_data())})
-            return "", 204
-
-        self.url = serve_app(app) + "/outcomes"
 
 
 @pytest.fixture
