@@ -25,6 +25,7 @@ from nootification.staff.claims import claim, record_outcome, told_about
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user, stats_figures
 from tests.helpers.processes import engine_for
 from tests.helpers.push import put_point
+from tests.helpers.staff import user_client
 from tests.helpers.vendor import SECRET, Vendor
 
 SLACK = {"Camille": "C0CAMILLE01", "Hugo": "C0HUGO0001"}
@@ -156,3 +157,44 @@ def test_vendor_events_and_notices_are_left_out_of_the_figures_about_staff(
     ]
     again = admin.post("/webhooks/alerts", json=payload)
     assert again.status_code == 200 and again.json["delivery_count"] == 4
+
+
+def test_a_new_device_notice_that_fails_is_retried_by_the_engine_and_exported_to_its_user(
+    channels_app, admin, smtp_server
+):
+    camille = make_user(make_location(), name="Camille", locale="fr")
+    put_point(admin, camille, "sms", "+33612345678")
+    smtp_server.control(**fail_next(500, times=channels_app.config["SEND_MAX_ATTEMPTS"]))
+    phone = user_client(channels_app, camille)
+    assert (
+        phone.put(f"/preferences/{camille.user_uuid}/devices/fcm", json={"address": "fcm-1"}).status_code
+        == 200
+    )
+    run_engine(channels_app)
+
+    [notice] = records(DeliveryKind.DEVICE_NOTICE)
+    assert (notice.status, notice.alert_id, notice.channel) == (DeliveryStatus.SCHEDULED, None, "sms")
+    assert notice.deadline_at - notice.created_at == timedelta(days=1)
+    run_due_retries()
+    run_engine(channels_app)
+    [notice] = records(DeliveryKind.DEVICE_NOTICE)
+    assert notice.status is DeliveryStatus.SENT and len(notice.attempt_log) == 4
+
+    [exported] = admin.get(f"/users/{camille.user_uuid}/export").json["notices"]
+    assert (exported["kind"], exported["channel"], exported["status"]) == ("device_notice", "sms", "sent")
+
+
+def test_a_failed_vendor_event_is_a_dead_letter_sent_again_like_any_other(
+    channels_app, admin, vendor, on_slack
+):
+    alert, users, _ = on_slack
+    vendor.answers = [422]
+    record_outcome(alert, users["Camille"], outcome=Outcome.NOT_FOUND)
+    run_engine(channels_app)
+    dead = admin.get("/deliveries", query_string={"status": "failed"}).json["items"]
+    assert [(item["kind"], item["channel"]) for item in dead] == [("vendor_event", "vendor")]
+
+    answer = admin.post(f"/deliveries/{dead[0]['id']}/retry")
+    assert answer.status_code == 202 and answer.json["deadline_at"] is None
+    run_engine(channels_app)
+    assert [received["id"] for received in vendor.received] == [dead[0]["id"]]

@@ -85,7 +85,10 @@ class Slots:
         with self._app.app_context():
             while True:
                 item = self._todo.get()
-                with log_context(delivery_id=item.delivery.id, alert_uuid=item.delivery.alert.alert_uuid):
+                # A device notice has no alert: its records carry the delivery id alone.
+                alert = item.delivery.alert
+                fields = {"alert_uuid": alert.alert_uuid} if alert is not None else {}
+                with log_context(delivery_id=item.delivery.id, **fields):
                     result = self._send_safely(item)
                 self._done.put(Done(item, result, self._clock()))
 
