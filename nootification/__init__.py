@@ -16,6 +16,7 @@ from nootification.observability import register_observability
 from nootification.observability.metrics import register_metrics
 from nootification.security import register_security
 from nootification.services.keys import refuse_weak_keys
+from nootification.staff.kinds import register_kinds
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     redis_queue.init_app(app)
     queue.init_app(app)
     senders.init_app(app)
+    register_kinds()
     register_security(app)
     register_api(app)
     register_error_handlers(app)

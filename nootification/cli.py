@@ -210,14 +210,14 @@ def deliveries_group() -> None:
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
 @with_appcontext
 def list_deliveries_command(status: str | None, alert_uuid: str | None, limit: int) -> None:
-    """Print deliveries: id, status, attempts, channel, alert, last error."""
+    """Print deliveries of every kind: id, status, attempts, channel, alert (- for none), last error."""
     page = list_deliveries(
         status=DeliveryStatus(status) if status else None, alert_uuid=alert_uuid, page_size=limit
     )
     for delivery in page.items:
         click.echo(
             f"{delivery.id}  {delivery.status.value:9}  {delivery.attempts:3}  {delivery.channel:8}  "
-            f"{delivery.alert.alert_uuid}  {delivery.last_error or ''}"
+            f"{delivery.alert.alert_uuid if delivery.alert else '-':36}  {delivery.last_error or ''}"
         )
     click.echo(f"{len(page.items)} of {page.total}")
 

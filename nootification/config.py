@@ -206,7 +206,8 @@ class Config:
     TELEGRAM_WEBHOOK_SECRET = read_secret("TELEGRAM_WEBHOOK_SECRET")
     SLACK_SIGNING_SECRET = read_secret("SLACK_SIGNING_SECRET")
     # Where each recorded outcome goes, as a Standard Webhooks event signed with VENDOR_WEBHOOK_SECRET ("":
-    # nowhere); tried at most OUTCOME_EVENT_MAX_ATTEMPTS times, backed off as deliveries are.
+    # nowhere); sent by the delivery engine for at most OUTCOME_EVENT_MAX_ATTEMPTS rounds of tries (each round
+    # up to SEND_MAX_ATTEMPTS quick attempts), backed off as deliveries are.
     VENDOR_OUTCOME_URL = _env_str("VENDOR_OUTCOME_URL", "")
     VENDOR_WEBHOOK_SECRET = read_secret("VENDOR_WEBHOOK_SECRET")
     OUTCOME_EVENT_MAX_ATTEMPTS = _env_int("OUTCOME_EVENT_MAX_ATTEMPTS", 20)

@@ -78,13 +78,28 @@ class Outcome(enum.StrEnum):
 
 
 class OutcomeEventStatus(enum.StrEnum):
-    """Where the camera vendor's copy of an outcome stands: pending (due at `next_attempt_at`), sending (under
-    a lease), sent, or failed for good."""
+    """Where the camera vendor's copy of an outcome stands, as `GET /alerts/<uuid>` has always said it:
+    pending (waiting for a try), sending, sent, or failed for good."""
 
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class DeliveryKind(enum.StrEnum):
+    """What an outbound record carries: an alert to staff, an outcome to the camera vendor, a notice to the
+    others once someone is on an alert (an edit of their message or a follow-up), a notice of a new device."""
+
+    ALERT = "alert"
+    VENDOR_EVENT = "vendor_event"
+    CLAIM_NOTICE = "claim_notice"
+    DEVICE_NOTICE = "device_notice"
+
+
+# How long a notice of a new device is still worth sending: a day, so that a provider outage of a few hours
+# does not silence it, while a notice days late would confuse more than it warns.
+DEVICE_NOTICE_FRESHNESS = timedelta(days=1)
 
 
 def severity_for(label: str, critical_labels: tuple[str, ...]) -> Severity:
@@ -101,6 +116,18 @@ def freshness(severity: Severity, config: Mapping) -> timedelta:
 def deadline_for(received_at: datetime, severity: Severity, config: Mapping) -> datetime:
     """The moment after which a delivery of this alert expires instead of being sent."""
     return received_at + freshness(severity, config)
+
+
+def fresh_deadline(
+    kind: "DeliveryKind", severity: Severity | None, now: datetime, config: Mapping
+) -> datetime | None:
+    """The deadline of an outbound record given a fresh chance at `now` (sent again by hand): an alert's
+    delivery or a claim notice gets its alert's freshness, a device notice a day, a vendor event none."""
+    if kind is DeliveryKind.VENDOR_EVENT:
+        return None
+    if kind is DeliveryKind.DEVICE_NOTICE or severity is None:
+        return now + DEVICE_NOTICE_FRESHNESS
+    return now + freshness(severity, config)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -325,12 +352,22 @@ class Alert(db.Model):
     location: Mapped[Location] = relationship()
     claimed_by: Mapped["User | None"] = relationship(foreign_keys=[claimed_by_id])
     outcome_by: Mapped["User | None"] = relationship(foreign_keys=[outcome_by_id])
+    # The alert's deliveries to staff; its other outbound records (vendor events, notices) are `outbound`.
     deliveries: Mapped[list["Delivery"]] = relationship(
-        back_populates="alert", order_by="Delivery.created_at"
+        primaryjoin="and_(Delivery.alert_id == Alert.id, Delivery.kind == 'alert')",
+        order_by="Delivery.created_at",
+        viewonly=True,
     )
     escalations: Mapped[list["AlertEscalation"]] = relationship(order_by="AlertEscalation.step")
-    outcome_events: Mapped[list["OutcomeEvent"]] = relationship(
-        back_populates="alert", order_by="OutcomeEvent.created_at"
+    outcome_events: Mapped[list["Delivery"]] = relationship(
+        primaryjoin="and_(Delivery.alert_id == Alert.id, Delivery.kind == 'vendor_event')",
+        order_by="Delivery.created_at",
+        viewonly=True,
+    )
+    outbound: Mapped[list["Delivery"]] = relationship(
+        primaryjoin="and_(Delivery.alert_id == Alert.id, Delivery.kind != 'alert')",
+        order_by="Delivery.created_at",
+        viewonly=True,
     )
     outcome_history: Mapped[list["OutcomeRecord"]] = relationship(
         back_populates="alert", order_by="OutcomeRecord.id"
@@ -354,21 +391,30 @@ class AlertEscalation(db.Model):
 
 
 class Delivery(db.Model):
-    """One message of one alert to one user on one channel (on a device channel, to one device), and how far
-    it got."""
+    """One outbound record and how far it got: of its `kind`, an alert to one user on one channel (on a
+    device channel, to one device), an outcome to the camera vendor (no user), a notice to a user (a device
+    notice has no alert)."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
         sa.UniqueConstraint(
-            "alert_id", "user_id", "channel", "contact_point_id", name="uq_deliveries_alert_user_point"
+            "alert_id",
+            "user_id",
+            "channel",
+            "contact_point_id",
+            "kind",
+            name="uq_deliveries_alert_user_point_kind",
         ),
     )
 
     # A random id rather than a sequence: it is the provider's idempotency key, which must stay
     # unique even across databases that are rebuilt while the provider remembers old keys.
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[DeliveryKind] = mapped_column(
+        _enum_column(DeliveryKind), default=DeliveryKind.ALERT, server_default=DeliveryKind.ALERT.value
+    )
+    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(sa.String(32))
     # On a device channel, the device's contact point (a user may have several phones); 0 on the others, where
     # a user has one point per channel. Not a foreign key: the delivery's record outlives a removed device.
@@ -396,35 +442,25 @@ class Delivery(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    alert: Mapped[Alert] = relationship(back_populates="deliveries")
-    user: Mapped[User] = relationship()
+    alert: Mapped[Alert | None] = relationship()
+    user: Mapped[User | None] = relationship()
     attempt_log: Mapped[list["DeliveryAttempt"]] = relationship(
         back_populates="delivery", order_by="DeliveryAttempt.number", cascade="all, delete-orphan"
     )
 
     @property
-    def user_uuid(self) -> str:
-        """The recipient's public identifier."""
-        return self.user.user_uuid
+    def user_uuid(self) -> str | None:
+        """The recipient's public identifier; None for a record to no user (a vendor event)."""
+        return self.user.user_uuid if self.user else None
 
-
-class OutcomeEvent(db.Model):
-    """An outcome to tell the camera vendor: one per record (a corrected outcome is a new event); its id is
-    the Standard Webhooks `webhook-id`, the same on every try."""
-
-    __tablename__ = "outcome_events"
-
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
-    status: Mapped[OutcomeEventStatus] = mapped_column(_enum_column(OutcomeEventStatus))
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(sa.String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    alert: Mapped[Alert] = relationship(back_populates="outcome_events")
+    @property
+    def event_status(self) -> OutcomeEventStatus:
+        """A vendor event's status in the four words its API has always used."""
+        if self.status in (DeliveryStatus.SENT, DeliveryStatus.SENDING):
+            return OutcomeEventStatus(self.status.value)
+        if self.status in DEAD_LETTER_STATUSES:
+            return OutcomeEventStatus.FAILED
+        return OutcomeEventStatus.PENDING
 
 
 class OutcomeRecord(db.Model):

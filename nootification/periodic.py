@@ -1,5 +1,5 @@
-"""The periodic sweep, one RQ job that rq-scheduler repeats: the delivery wing's sweep, then the staff loop's
-due work (escalation steps, vendor events to send again).
+"""The periodic sweep, one RQ job that rq-scheduler repeats: the delivery wing's sweep (every outbound record:
+deliveries, vendor events, notices), then the staff loop's due work (escalation steps).
 
 It lives above both so that neither calls the other: delivery/ knows nothing of the staff loop.
 """
@@ -13,7 +13,6 @@ from nootification.delivery.sweeper import SweepReport
 from nootification.extensions import db
 from nootification.models import utcnow
 from nootification.staff.escalation import escalate_due
-from nootification.staff.vendor_events import requeue_due
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +21,10 @@ SWEEPER_ID = "nootification-sweeper"
 
 
 def sweep(now: datetime | None = None) -> SweepReport:
-    """Sweep the deliveries, take the escalation steps that are due, queue the vendor events that are due."""
+    """Sweep the outbound records, then take the escalation steps that are due."""
     now = now or utcnow()
     report = sweeper.sweep(now)
     report = dataclasses.replace(report, escalated=escalate_due(now))
-    requeue_due(now)
     if report.queued or report.expired or report.escalated:
         log.info("sweep: %s", report)
     return report
@@ -34,7 +32,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
 
 def sweep_deliveries() -> dict:
     """The periodic sweep's job: queue what has no job, take back abandoned deliveries, expire stale ones,
-    escalate and send vendor events again when due."""
+    escalate when due."""
     try:
         report = sweep()
         return {"queued": report.queued, "reclaimed": report.reclaimed, "expired": report.expired}

@@ -73,6 +73,12 @@ def slack_post_message() -> ResponseReturnValue:
 @bp.post("/slack/api/chat.update")
 def slack_update_message() -> ResponseReturnValue:
     """Slack's chat.update with a bot token: the edit is kept (GET /edits) under "<channel>:<ts>"."""
+    fault = inject(stub_state())
+    if fault is not None:
+        error = SLACK_FAULT_ERRORS.get(
+            fault.status, "fatal_error" if fault.status >= 500 else "invalid_request"
+        )
+        return faulty(_slack_refusal(error), fault)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not token.startswith("xoxb-"):
         return _slack_refusal("not_authed")

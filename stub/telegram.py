@@ -36,6 +36,9 @@ def _telegram_refusal(status: int, description: str, **parameters: int) -> Respo
 @bp.post("/telegram/bot<token>/editMessageText")
 def telegram_edit_message_text(token: str) -> ResponseReturnValue:
     """Telegram's editMessageText: the edit is kept (GET /edits) under "<chat>:<message id>"."""
+    fault = inject(stub_state())
+    if fault is not None:
+        return _telegram_refusal(fault.status, HTTP_STATUS_CODES[fault.status])
     if not TELEGRAM_TOKEN.fullmatch(token):
         return _telegram_refusal(401, "Unauthorized")
     body = json_object() or {}

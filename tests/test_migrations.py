@@ -112,3 +112,52 @@ SECOND_DEVICE = (
     "INSERT INTO contact_points (id, user_id, channel, address, options, enabled) "
     "VALUES (9, 1, 'webpush', 'https://fcm.googleapis.com/fcm/send/b', '{}', true)"
 )
+
+
+SEED_0017_EVENTS = (
+    "INSERT INTO outcome_events (id, alert_id, status, attempts, last_error, created_at, next_attempt_at, "
+    "lease_expires_at, sent_at) VALUES "
+    "('e-pending', 1, 'pending', 2, 'HTTP 503', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL, NULL), "
+    "('e-sending', 1, 'sending', 0, NULL, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL), "
+    "('e-sent', 1, 'sent', 1, NULL, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL, CURRENT_TIMESTAMP), "
+    "('e-failed', 1, 'failed', 20, 'HTTP 500', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, NULL, NULL)"
+)
+
+
+def test_upgrading_moves_the_vendor_events_into_deliveries_under_the_same_ids_and_back(app):
+    flask_migrate.upgrade(revision="0017_outcome_history")
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(sa.text(SEED_0007))
+            for statement in (*SEED_0007_ROWS, SEED_0017_EVENTS):
+                connection.execute(sa.text(statement))
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT id, kind, channel, user_id, status, attempts, retry_round FROM deliveries")
+            ).all()
+            tables = sa.inspect(connection).get_table_names()
+        assert sorted(tuple(row) for row in rows) == [
+            ("d-1", "alert", "push", 1, "sent", 1, 0),
+            ("e-failed", "vendor_event", "vendor", None, "failed", 20, 20),
+            ("e-pending", "vendor_event", "vendor", None, "scheduled", 2, 2),
+            ("e-sending", "vendor_event", "vendor", None, "sending", 0, 0),
+            ("e-sent", "vendor_event", "vendor", None, "sent", 1, 1),
+        ]
+        assert "outcome_events" not in tables
+
+        flask_migrate.downgrade(revision="0017_outcome_history")
+        with db.engine.connect() as connection:
+            events = connection.execute(sa.text("SELECT id, status, attempts FROM outcome_events")).all()
+            deliveries = connection.execute(sa.text("SELECT id FROM deliveries")).all()
+        assert sorted(tuple(row) for row in events) == [
+            ("e-failed", "failed", 20),
+            ("e-pending", "pending", 2),
+            ("e-sending", "sending", 0),
+            ("e-sent", "sent", 1),
+        ]
+        assert [tuple(row) for row in deliveries] == [("d-1",)]
+    finally:
+        flask_migrate.downgrade(revision="base")
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))

@@ -25,7 +25,6 @@ from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, utcnow
 from nootification.observability.metrics import JOBS_REFUSED
 from nootification.periodic import SWEEP_JOB, schedule_sweeper
-from nootification.staff import claim_notices, device_notices, vendor_events
 from tests.helpers.factories import stored_delivery
 from tests.helpers.processes import drain_queue
 
@@ -75,7 +74,7 @@ def planted(tmp_path, queued_delivery) -> tuple[str, Path]:
 
 def plain_worker() -> SimpleWorker:
     """A plain RQ worker on the delivery queue, given the service's job format."""
-    # The refusal lives in the job format (rq_json), not in the engine: RQ's own worker, run on the queue
+    # The refusal lives in the job format (delivery/queue/json_jobs), not in the engine: RQ's own worker, run on the queue
     # with that format (`rq worker` by hand, say), must refuse the same jobs. These runners are about that.
     return SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT)
 
@@ -166,15 +165,12 @@ def test_a_pickled_retry_left_in_the_schedule_is_refused_and_its_delivery_sent_l
 
 def test_every_job_the_service_queues_is_json_naming_a_job_function(app, queued_delivery):
     schedule_sweeper(60)
-    claim_notices.queue_notices(1)
-    vendor_events.queue_events(["event"])
-    device_notices.queue_new_device_notice(1)
     schedule_purge()
     calls = {
         key.decode(): stored_call(key.decode().removeprefix("rq:job:"))
         for key in redis_queue.connection.keys("rq:job:*")
     }
-    assert len(calls) == 6
+    assert len(calls) == 3
     assert {call[0] for call in calls.values()} == JOB_FUNCTIONS  # the delivery's job: queued_delivery's
     for _function, instance, args, kwargs in calls.values():
         assert instance is None and kwargs == {}
@@ -185,9 +181,6 @@ def test_the_job_functions_are_those_the_code_queues():
     queued = {
         SEND_JOB,
         SWEEP_JOB,
-        vendor_events.SEND_JOB,
-        claim_notices.NOTICE_JOB,
-        device_notices.NOTICE_JOB,
         PURGE_JOB,
     }
     assert queued == JOB_FUNCTIONS
@@ -196,8 +189,16 @@ def test_the_job_functions_are_those_the_code_queues():
 # A job queued before an upgrade that moved its function, with arguments that find nothing to do.
 OLD_PATH_JOBS = [
     ("nootification.delivery.jobs.sweep_deliveries", ()),
-    ("nootification.delivery.outcome_events.send_event", ("no-such-event",)),
-    ("nootification.delivery.claim_notices.tell_others", (0,)),
+]
+
+# Jobs of functions that are gone (vendor events and notices are outbound records now), left in Redis by an
+# upgrade: refused unrun, whatever they name.
+GONE_JOBS = [
+    ("nootification.staff.vendor_events.send_event", ("an-event-id",)),
+    ("nootification.delivery.outcome_events.send_event", ("an-event-id",)),
+    ("nootification.staff.claim_notices.tell_others", (1,)),
+    ("nootification.delivery.claim_notices.tell_others", (1,)),
+    ("nootification.staff.device_notices.tell_of_new_device", (1,)),
 ]
 
 
@@ -230,3 +231,13 @@ def test_the_rq_internal_that_jsonjob_overrides_is_the_one_rq_reads_calls_throug
     job.data = JSONSerializer.dumps(("not.a.job.function", None, [], {}))
     with pytest.raises(DeserializationError):
         job.func_name  # noqa: B018 (reading it must go through the override)
+
+
+@pytest.mark.parametrize(("gone", "args"), GONE_JOBS, ids=[gone for gone, _args in GONE_JOBS])
+def test_a_job_of_a_removed_function_left_in_redis_is_refused_unrun(app, db, gone, args):
+    queue = Queue(delivery_queue().name, connection=redis_queue.connection, serializer=JSONSerializer)
+    queue.enqueue(gone, *args, job_id="gone", result_ttl=60)
+    before = refused_count()
+    drain_queue(app)
+    assert "gone" in FailedJobRegistry(queue=delivery_queue()).get_job_ids()
+    assert refused_count() == before + 1

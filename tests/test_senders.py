@@ -4,7 +4,7 @@ import pytest
 from marshmallow import Schema
 
 from nootification.models import DeliveryStatus
-from nootification.senders import build_senders, channels, register
+from nootification.senders import build_senders, channels, channels_that, register
 from nootification.senders.base import MessageSender
 from nootification.senders.push import PushSender
 from tests.helpers.config import free_port, make_config
@@ -101,8 +101,16 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 def test_every_channel_declares_its_facts():
     senders = build_senders(make_config())
 
-    assert set(senders) == {"email", "fcm", "push", "slack", "sms", "teams", "telegram", "webhook", "webpush"}
+    staff_channels = {"email", "fcm", "push", "slack", "sms", "teams", "telegram", "webhook", "webpush"}
+    assert set(senders) == {*staff_channels, "vendor"}
+    assert set(channels()) == staff_channels  # the camera vendor's channel is nobody's contact point
     for channel, sender in senders.items():
         assert sender.channel == channel
         assert issubclass(sender.config_schema, Schema)
         assert all(name.isupper() for name in sender.secret_names)
+
+
+def test_the_channels_say_what_they_can_do():
+    assert channels_that("edits_messages") == ["slack", "telegram"]
+    assert channels_that("sends_follow_ups") == ["email", "sms", "teams", "webhook"]
+    assert channels_that("reads_as_text") == ["email", "slack", "sms", "teams", "telegram"]

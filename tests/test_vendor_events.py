@@ -1,43 +1,46 @@
-"""The loop back to the camera vendor: each outcome as a signed Standard Webhooks event, kept and retried."""
+"""The loop back to the camera vendor: each outcome as a signed Standard Webhooks event, an outbound record
+that the delivery engine sends and retries."""
 
 import json
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, request
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from nootification.delivery.outbox import queue_due
 from nootification.extensions import db, redis_queue
-from nootification.models import Alert, AuditEntry, Level, Outcome, OutcomeEvent, OutcomeEventStatus, utcnow
+from nootification.models import (
+    Alert,
+    AuditEntry,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Level,
+    Outcome,
+    utcnow,
+)
 from nootification.periodic import sweep
 from nootification.staff import vendor_events
 from nootification.staff.claims import claim, record_outcome
 from tests.helpers.factories import alert_payload, make_location, make_user
+from tests.helpers.vendor import SECRET, Vendor
 
-SECRET = "whsec_dmVuZG9yLXRlc3Qtc2VjcmV0LWtleQ=="
+
+def stored_events() -> list[Delivery]:
+    """The vendor events stored, oldest first, as the database holds them now."""
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            sa.select(Delivery)
+            .where(Delivery.kind == DeliveryKind.VENDOR_EVENT)
+            .order_by(Delivery.created_at)
+        )
+    )
 
 
-class Vendor:
-    """A camera vendor's receiver on loopback: checks each event's signature and keeps what it got."""
-
-    def __init__(self, serve_app):
-        self.received: list[dict] = []
-        self.answers: list[int] = []  # statuses to answer next, then 204
-        app = Flask("vendor")
-
-        @app.post("/outcomes")
-        def receive():
-            try:
-                Webhook(SECRET).verify(request.get_data(), dict(request.headers), json_parse=False)
-            except WebhookVerificationError as error:
-                return {"error": str(error)}, 401
-            if self.answers:
-                return {"error": "try later"}, self.answers.pop(0)
-            self.received.append({"id": request.headers["webhook-id"], **json.loads(request.get_data())})
-            return "", 204
-
-        self.url = serve_app(app) + "/outcomes"
+def run_scheduled_retries() -> None:
+    """Queue every scheduled retry as if its time had come (the engine's loop does when it has)."""
+    queue_due(db.session, utcnow() + timedelta(hours=1), 1000)
 
 
 @pytest.fixture
@@ -75,8 +78,9 @@ def test_a_recorded_outcome_reaches_the_vendor_signed_with_pseudonymous_staff(
     assert data["claimed_at"] == (alert.received_at + timedelta(seconds=30)).isoformat()
     assert data["claimed_by"] == data["recorded_by"] and data["claimed_by"].startswith("staff-")
     assert camille.user_uuid not in json.dumps(event) and "Camille" not in json.dumps(event)
-    stored = db.session.query(OutcomeEvent).one()
-    assert (stored.id, stored.status, stored.attempts) == (event["id"], OutcomeEventStatus.SENT, 1)
+    [stored] = stored_events()
+    assert (stored.id, stored.status, stored.attempts) == (event["id"], DeliveryStatus.SENT, 1)
+    assert (stored.channel, stored.user_id) == ("vendor", None)
 
 
 def test_a_correction_by_its_author_or_an_admin_is_a_new_event_for_the_vendor(
@@ -99,20 +103,19 @@ def test_a_vendor_that_fails_gets_the_event_again_under_the_same_id_once_due(
     app, vendor, alert_with_staff, run_worker
 ):
     alert, camille = alert_with_staff
-    vendor.answers = [503]
+    vendor.answers = [503] * app.config["SEND_MAX_ATTEMPTS"]
     record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
     run_worker()
-    event = db.session.query(OutcomeEvent).one()
-    db.session.refresh(event)
-    assert (event.status, event.attempts, vendor.received) == (OutcomeEventStatus.PENDING, 1, [])
+    [event] = stored_events()
+    assert (event.status, event.attempts, vendor.received) == (DeliveryStatus.SCHEDULED, 3, [])
     assert "HTTP 503" in event.last_error
+    assert [attempt.http_status for attempt in event.attempt_log] == [503, 503, 503]
 
-    sweep(now=event.next_attempt_at - timedelta(seconds=1))
-    run_worker()
-    assert vendor.received == []  # not due yet
-    sweep(now=event.next_attempt_at + timedelta(seconds=1))
+    run_scheduled_retries()
     run_worker()
     assert [received["id"] for received in vendor.received] == [event.id]
+    [event] = stored_events()
+    assert (event.status, event.retry_round) == (DeliveryStatus.SENT, 1)
 
 
 def test_an_event_whose_job_redis_lost_is_sent_by_the_sweep(app, vendor, alert_with_staff, run_worker):
@@ -121,10 +124,26 @@ def test_an_event_whose_job_redis_lost_is_sent_by_the_sweep(app, vendor, alert_w
     redis_queue.connection.flushdb()
     run_worker()
     assert vendor.received == []
-    assert sweep(now=utcnow()).queued == 0  # before its lease, its job may still be on its way
-    sweep(now=utcnow() + timedelta(seconds=app.config["DELIVERY_LEASE"] + 1))
+    assert sweep(now=utcnow()).queued == 0  # within its grace, its job may still be on its way
+    sweep(now=utcnow() + timedelta(seconds=app.config["PENDING_GRACE"] + 1))
     run_worker()
     assert [received["data"]["outcome"] for received in vendor.received] == ["not_found"]
+
+
+def test_an_event_runs_out_of_rounds_after_outcome_event_max_attempts(
+    app, vendor, alert_with_staff, run_worker
+):
+    app.config.update(OUTCOME_EVENT_MAX_ATTEMPTS=2, SEND_MAX_ATTEMPTS=1)
+    alert, camille = alert_with_staff
+    vendor.answers = [503, 503]
+    record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
+    run_worker()
+    assert stored_events()[0].status is DeliveryStatus.SCHEDULED
+    run_scheduled_retries()
+    run_worker()
+    [event] = stored_events()
+    assert (event.status, event.attempts, event.deadline_at) == (DeliveryStatus.FAILED, 2, None)
+    assert "2 rounds of tries" in event.last_error
 
 
 def test_an_outcome_event_can_be_replayed_by_an_admin(client, vendor, alert_with_staff, run_worker):
@@ -156,7 +175,7 @@ def test_without_a_vendor_url_no_event_is_written(app, alert_with_staff):
     alert, camille = alert_with_staff
     app.config["VENDOR_OUTCOME_URL"] = ""
     record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
-    assert db.session.query(OutcomeEvent).count() == 0
+    assert stored_events() == []
 
 
 def test_a_refusal_fails_the_event_for_good(app, vendor, alert_with_staff, run_worker):
@@ -164,9 +183,8 @@ def test_a_refusal_fails_the_event_for_good(app, vendor, alert_with_staff, run_w
     vendor.answers = [422]
     record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
     run_worker()
-    event = db.session.query(OutcomeEvent).one()
-    db.session.refresh(event)
-    assert (event.status, event.attempts) == (OutcomeEventStatus.FAILED, 1)
+    [event] = stored_events()
+    assert (event.status, event.attempts) == (DeliveryStatus.FAILED, 1)
 
 
 def test_a_pseudonym_is_stable_and_differs_per_person_and_per_key(alert_with_staff):

@@ -25,7 +25,7 @@ from werkzeug.exceptions import ServiceUnavailable, Unauthorized
 
 from nootification.errors import Conflict, NootificationError, accepts_form
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, User
+from nootification.models import Alert, Delivery, DeliveryKind, User
 from nootification.senders.base import CLAIM_ACTION
 from nootification.services.contacts import Contact, contact_for
 from nootification.staff.claims import claim, ensure_staff_of_shop
@@ -48,7 +48,7 @@ def claim_by_button(delivery_id: str, channel: str, pressed_in: str, pressed_by:
     """Claim the alert of a delivery whose button was pressed in `pressed_in` (a chat or channel id) by
     `pressed_by` (a user id); what to tell whoever pressed."""
     delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.channel != channel:
+    if delivery is None or delivery.kind is not DeliveryKind.ALERT or delivery.channel != channel:
         return "This alert is no longer known."
     user: User = delivery.user
     contact = contact_for(user, channel)

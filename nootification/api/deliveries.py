@@ -17,7 +17,8 @@ blp.before_request(require_scope(ADMIN))
 @blp.arguments(DeliveryQuerySchema, location="query")
 @blp.response(200, DeliveryPageSchema)
 def list_deliveries(filters: dict):
-    """Deliveries, newest first: filter by status, location, channel, alert_uuid, since/until; paginated."""
+    """Outbound records (alerts' deliveries, vendor events, notices), newest first: filter by status, kind,
+    location, channel, alert_uuid, since/until; paginated."""
     return dead_letters.list_deliveries(**filters)
 
 

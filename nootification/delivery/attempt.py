@@ -122,7 +122,10 @@ def _attempt(
     error: SendError | None = None
     provider_ref: str | None = None
     try:
-        provider_ref = sender.send(message)
+        if message.edits is None:
+            provider_ref = sender.send(message)
+        else:
+            sender.edit(message.edits, message.body)
     except SendError as caught:
         error = caught
     latency = time.perf_counter() - started

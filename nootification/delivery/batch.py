@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from nootification.delivery import ledger
 from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
+from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery, lease_for, load, renew, still_held, take
 from nootification.delivery.messages import UndeliverableError, message_for
-from nootification.delivery.retry import Expire, Later, after_failure
-from nootification.models import Delivery, DeliveryStatus, utcnow
+from nootification.delivery.retry import Expire, GiveUp, Later, after_failure
+from nootification.models import Delivery, DeliveryKind, DeliveryStatus, utcnow
 from nootification.observability import metrics
 from nootification.senders.base import ContactGoneError, MessageSender, PermanentSendError
 from nootification.services.contacts import GoneContact, disable_gone
@@ -171,11 +172,20 @@ def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: d
 
 
 def _after(delivery: LeasedDelivery, error, attempts: int, config: Mapping, now: datetime) -> Change:
+    kind = kind_of(delivery.kind)
     step = after_failure(
-        error, retry_round=delivery.retry_round, deadline=delivery.deadline_at, now=now, config=config
+        error,
+        retry_round=delivery.retry_round,
+        deadline=delivery.deadline_at,
+        now=now,
+        config=config,
+        max_rounds=kind.max_rounds(config) if kind else None,
     )
     if isinstance(step, Expire):
         return Change(delivery, DeliveryStatus.EXPIRED, attempts, ledger.trim(step.reason))
+    if isinstance(step, GiveUp):
+        log.error("delivery %s failed: %s", delivery.id, step.reason)
+        return Change(delivery, DeliveryStatus.FAILED, attempts, ledger.trim(step.reason))
     return Change(delivery, DeliveryStatus.SCHEDULED, attempts, ledger.trim(step.reason), later=step)
 
 
@@ -217,7 +227,10 @@ def _values(change: Change, now: datetime) -> dict:
 
 
 def record_final(delivery: LeasedDelivery | Delivery, status: DeliveryStatus) -> None:
-    """Count a delivery that reached a final status, with its latencies when sent."""
+    """Count an alert's delivery that reached a final status, with its latencies when sent; the other kinds
+    have no alert latency to tell (their attempts are counted by channel all the same)."""
+    if delivery.kind is not DeliveryKind.ALERT or delivery.alert is None:
+        return
     metrics.record_delivery_final(
         channel=delivery.channel,
         severity=delivery.alert.severity,

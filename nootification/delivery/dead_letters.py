@@ -13,9 +13,10 @@ from nootification.models import (
     DEAD_LETTER_STATUSES,
     Alert,
     Delivery,
+    DeliveryKind,
     DeliveryStatus,
     Location,
-    freshness,
+    fresh_deadline,
     utcnow,
 )
 from nootification.services.alerts import get_alert
@@ -37,16 +38,19 @@ def list_deliveries(
     page: int = 1,
     page_size: int = 50,
     status: DeliveryStatus | None = None,
+    kind: DeliveryKind | None = None,
     location: str | None = None,
     channel: str | None = None,
     alert_uuid: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> DeliveryPage:
-    """Deliveries matching every given filter, newest first."""
+    """Outbound records of every kind matching every given filter, newest first."""
     conditions = []
     if status is not None:
         conditions.append(Delivery.status == status)
+    if kind is not None:
+        conditions.append(Delivery.kind == kind)
     if channel is not None:
         conditions.append(Delivery.channel == channel)
     if alert_uuid is not None:
@@ -88,13 +92,16 @@ def _schedule(deliveries: list[Delivery], status: DeliveryStatus | None = None) 
 
 
 def _send_again(deliveries: list[Delivery], *, action: str, target_type: str, target_id: str) -> None:
-    if any(delivery.alert.clip_removed_at is not None for delivery in deliveries):
+    if any(
+        delivery.alert is not None and delivery.alert.clip_removed_at is not None for delivery in deliveries
+    ):
         raise Gone("This alert is past its retention: its clip is gone, so it cannot be sent again.")
     # A manual retry is a fresh chance: the freshness window starts again from now.
     now = utcnow()
     before = _schedule(deliveries)
     for delivery in deliveries:
-        delivery.deadline_at = now + freshness(delivery.alert.severity, current_app.config)
+        severity = delivery.alert.severity if delivery.alert is not None else None
+        delivery.deadline_at = fresh_deadline(delivery.kind, severity, now, current_app.config)
         delivery.retry_round = 0
         delivery.last_error = None
     after = _schedule(deliveries, DeliveryStatus.QUEUED)
@@ -114,9 +121,11 @@ def retry_delivery(delivery_id: str) -> Delivery:
 
 
 def replay_alert(alert_uuid: str) -> list[Delivery]:
-    """Send again every failed or expired delivery of an alert, never one already sent; return them."""
+    """Send again every failed or expired outbound record of an alert (its deliveries, vendor events and
+    notices), never one already sent; return them."""
     alert = get_alert(alert_uuid)
-    dead = [delivery for delivery in alert.deliveries if delivery.status in DEAD_LETTER_STATUSES]
+    records = [*alert.deliveries, *alert.outbound]
+    dead = [delivery for delivery in records if delivery.status in DEAD_LETTER_STATUSES]
     if dead:
         _send_again(dead, action="alert.replay", target_type="alert", target_id=alert_uuid)
     return dead

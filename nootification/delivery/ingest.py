@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from nootification.delivery.publish import publish
 from nootification.errors import Conflict, InvalidInput
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, Location, severity_for, utcnow
+from nootification.models import Alert, Delivery, DeliveryKind, Location, severity_for, utcnow
 from nootification.observability import metrics
 from nootification.observability.logs import log_context
 
@@ -47,7 +47,9 @@ def _replay(existing: Alert, **content) -> IngestResult:
             "An alert with this alert_uuid was already received with different content.", field="alert_uuid"
         )
     existing.delivery_count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(Delivery).where(Delivery.alert_id == existing.id)
+        sa.select(sa.func.count())
+        .select_from(Delivery)
+        .where(Delivery.alert_id == existing.id, Delivery.kind == DeliveryKind.ALERT)
     )
     return IngestResult(alert=existing, created=False)
 

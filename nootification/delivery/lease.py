@@ -16,6 +16,7 @@ from nootification.models import (
     AttemptOutcomeKind,
     Delivery,
     DeliveryAttempt,
+    DeliveryKind,
     DeliveryStatus,
     Level,
     Location,
@@ -72,12 +73,16 @@ class LeasedDelivery:
     enqueue_count: int
     deadline_at: datetime | None
     lease: datetime
-    alert: AlertView
-    user: UserView
+    # None where the kind has none: a vendor event has no user, a device notice no alert.
+    alert: AlertView | None
+    user: UserView | None
     # An earlier attempt's outcome is unknown (its worker died): the recipient may already have the message.
     after_unknown: bool = False
     # On a device channel, the device's contact point; 0 elsewhere.
     contact_point_id: int = 0
+    kind: DeliveryKind = DeliveryKind.ALERT
+    alert_id: int | None = None
+    user_id: int | None = None
 
 
 def outcome_unknown(delivery_id) -> sa.Exists:
@@ -129,6 +134,8 @@ RENEW = (
 LOAD = (
     sa.select(
         _DELIVERIES.c.id,
+        _DELIVERIES.c.kind,
+        _DELIVERIES.c.alert_id,
         _DELIVERIES.c.channel,
         _DELIVERIES.c.contact_point_id,
         attempts_made(_DELIVERIES.c.id).label("attempts"),
@@ -153,9 +160,9 @@ LOAD = (
         _USERS.c.level,
         _USERS.c.push_address,
     )
-    .join(_ALERTS, _ALERTS.c.id == _DELIVERIES.c.alert_id)
-    .join(_SHOPS, _SHOPS.c.id == _ALERTS.c.location_id)
-    .join(_USERS, _USERS.c.id == _DELIVERIES.c.user_id)
+    .outerjoin(_ALERTS, _ALERTS.c.id == _DELIVERIES.c.alert_id)
+    .outerjoin(_SHOPS, _SHOPS.c.id == _ALERTS.c.location_id)
+    .outerjoin(_USERS, _USERS.c.id == _DELIVERIES.c.user_id)
     .where(_DELIVERIES.c.id.in_(_BATCH))
 )
 
@@ -205,7 +212,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
     if not delivery_ids:
         return []
     rows = session.execute(LOAD, {"ids": list(delivery_ids)}).all()
-    points = contact_points_of(session, {row.user_id for row in rows})
+    points = contact_points_of(session, {row.user_id for row in rows if row.user_id is not None})
     return [
         LeasedDelivery(
             id=row.id,
@@ -217,7 +224,12 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
             lease=row.lease_expires_at,
             after_unknown=row.after_unknown,
             contact_point_id=row.contact_point_id,
-            alert=AlertView(
+            kind=row.kind,
+            alert_id=row.alert_id,
+            user_id=row.user_id,
+            alert=None
+            if row.alert_id is None
+            else AlertView(
                 alert_uuid=row.alert_uuid,
                 url=row.url,
                 label=row.label,
@@ -226,7 +238,9 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
                 received_at=row.received_at,
                 location=ShopView(row.shop_name, row.display_name, row.timezone),
             ),
-            user=UserView(
+            user=None
+            if row.user_id is None
+            else UserView(
                 user_uuid=row.user_uuid,
                 name=row.user_name,
                 locale=row.locale,

@@ -5,7 +5,9 @@ import logging
 
 from flask import current_app
 
+from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
+from nootification.models import DeliveryKind
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
 from nootification.services.contacts import Contact, contact_for
@@ -23,7 +25,18 @@ REPEAT_MARK = "Repeat: "
 
 
 def message_for(delivery: LeasedDelivery, sender: MessageSender) -> Message:
-    """The rendered message of a delivery, addressed to the user's contact point on its channel.
+    """The message of an outbound record: an alert's delivery is rendered here, the other kinds by the
+    builder their wing registered (delivery/kinds.py)."""
+    if delivery.kind is DeliveryKind.ALERT:
+        return alert_message(delivery, sender)
+    kind = kind_of(delivery.kind)
+    if kind is None:
+        raise UndeliverableError(f"nothing builds the message of a {delivery.kind.value}")
+    return kind.build(delivery, sender)
+
+
+def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
+    """The rendered message of an alert's delivery, addressed to the user's contact point on its channel.
 
     Sent again after an attempt whose outcome is unknown, on a channel whose provider cannot drop a repeat,
     its subject says it is a repeat: a second theft alert is better than none, a confusing one is not.

@@ -1,4 +1,5 @@
-"""The one retry policy: quick retries in the slot, then backoff with jitter, until the alert goes stale."""
+"""The one retry policy: quick retries in the slot, then backoff with jitter, until the alert goes stale (or,
+for a kind with a cap, until its attempts run out)."""
 
 import random
 from collections.abc import Mapping
@@ -85,15 +86,34 @@ class Expire:
     reason: str
 
 
+@dataclass(frozen=True)
+class GiveUp:
+    """Fail the record for good: it had every attempt its kind allows."""
+
+    reason: str
+
+
 def after_failure(
-    error: SendError, *, retry_round: int, deadline: datetime | None, now: datetime, config: Mapping
-) -> Later | Expire:
-    """What becomes of a delivery whose slot ended on a transient failure, an open circuit or its lease."""
+    error: SendError,
+    *,
+    retry_round: int,
+    deadline: datetime | None,
+    now: datetime,
+    config: Mapping,
+    max_rounds: int | None = None,
+) -> Later | Expire | GiveUp:
+    """What becomes of a delivery whose slot ended on a transient failure, an open circuit or its lease.
+
+    A kind with a cap (`max_rounds`, the vendor's events) fails once that many rounds of tries (a slot's quick
+    retries are one round) failed; a deferral (open circuit, lease ending) tried nothing and never counts.
+    """
     if isinstance(error, CircuitOpenError | LeaseEndingError):
         at = now + timedelta(seconds=max(error.retry_after or 0.0, 0.5))
         if deadline is not None and at > deadline:
             return Expire(f"{error} until after the alert goes stale")
         return Later(at, backoff=False, reason=str(error))
+    if max_rounds is not None and retry_round + 1 >= max_rounds:
+        return GiveUp(f"{retry_round + 1} rounds of tries, the most allowed; last error: {error}")
     at = now + timedelta(seconds=retry_delay(retry_round, error.retry_after, config))
     if deadline is not None and at > deadline:
         return Expire(f"no retry before the alert goes stale; last error: {error}")

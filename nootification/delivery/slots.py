@@ -92,7 +92,10 @@ class Slots:
                 item = self._todo.get()
                 if item is None:
                     return
-                with log_context(delivery_id=item.delivery.id, alert_uuid=item.delivery.alert.alert_uuid):
+                # A device notice has no alert: its records carry the delivery id alone.
+                alert = item.delivery.alert
+                fields = {"alert_uuid": alert.alert_uuid} if alert is not None else {}
+                with log_context(delivery_id=item.delivery.id, **fields):
                     result = self._send_safely(item)
                 self._done.put(Done(item, result, self._clock()))
 

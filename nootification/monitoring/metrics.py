@@ -27,6 +27,7 @@ from nootification.models import (
     Alert,
     AttemptOutcomeKind,
     Delivery,
+    DeliveryKind,
     Outcome,
     Severity,
     severity_for,
@@ -156,6 +157,7 @@ class StateCollector:
         dead = self.session.execute(
             sa.select(Delivery.channel, sa.func.count())
             .where(
+                Delivery.kind == DeliveryKind.ALERT,
                 Delivery.status.in_(DEAD_LETTER_STATUSES),
                 Delivery.created_at >= now - DEAD_LETTER_WINDOW,
             )

@@ -1,23 +1,25 @@
 """The channels: one sender module each, registered by name when imported here."""
 
-from nootification.senders import email, fcm, push, slack, sms, teams, telegram, webhook, webpush
+from nootification.senders import email, fcm, push, slack, sms, teams, telegram, vendor, webhook, webpush
 from nootification.senders.registry import (
     EXTENSION_NAME,
     build_senders,
     channels,
+    channels_that,
     get_sender,
     init_app,
     register,
     sender_class,
 )
 
-CHANNEL_MODULES = (email, fcm, push, slack, sms, teams, telegram, webhook, webpush)
+CHANNEL_MODULES = (email, fcm, push, slack, sms, teams, telegram, vendor, webhook, webpush)
 
 __all__ = [
     "CHANNEL_MODULES",
     "EXTENSION_NAME",
     "build_senders",
     "channels",
+    "channels_that",
     "get_sender",
     "init_app",
     "register",

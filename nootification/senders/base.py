@@ -53,6 +53,9 @@ class Message:
     action_url: str | None = None
     # When the alert goes stale (epoch seconds): push services drop the message after it (TTL).
     expires_at: float | None = None
+    # The provider's id of a message sent earlier that this one replaces (`MessageSender.edit`): the send is
+    # an edit of that message, to read `body`.
+    edits: str | None = None
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).
@@ -76,6 +79,15 @@ class MessageSender:
     # The longest subject and body the provider takes (characters): a longer rendered text is cut to fit.
     max_subject: ClassVar[int] = 250
     max_body: ClassVar[int] = 4000
+    # Whether a sent message can be edited later (`edit`): once someone is on an alert, the others' messages
+    # become "Camille is on it".
+    edits_messages: ClassVar[bool] = False
+    # Whether the channel gets a short follow-up instead, where the shop chose follow-ups.
+    sends_follow_ups: ClassVar[bool] = False
+    # Whether a person reads it as text: the channels a notice of a new device goes to.
+    reads_as_text: ClassVar[bool] = False
+    # Whether staff are reached on it (contact points, routes); the camera vendor's channel is not.
+    reaches_staff: ClassVar[bool] = True
 
     def __init__(self, config: Mapping):
         self.config = config

@@ -54,6 +54,8 @@ class EmailSender(MessageSender):
     """Sends through SMTP_HOST:SMTP_PORT, plain, with STARTTLS or over TLS, logging in when a user is set."""
 
     channel = "email"
+    sends_follow_ups = True
+    reads_as_text = True
     deduplicates = True
     # One header line stays under RFC 5322's 998 characters; the body is bounded for the inbox.
     max_subject = 250

@@ -20,8 +20,13 @@ def register(sender_class: type[MessageSender]) -> type[MessageSender]:
 
 
 def channels() -> list[str]:
-    """The names of every registered channel."""
-    return sorted(_SENDER_CLASSES)
+    """The names of every channel staff are reached on (not the camera vendor's)."""
+    return sorted(name for name, cls in _SENDER_CLASSES.items() if cls.reaches_staff)
+
+
+def channels_that(capability: str) -> list[str]:
+    """The channels whose sender class has a capability (`edits_messages`, `sends_follow_ups`, ...)."""
+    return sorted(name for name, cls in _SENDER_CLASSES.items() if getattr(cls, capability))
 
 
 def sender_class(channel: str) -> type[MessageSender]:

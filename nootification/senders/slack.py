@@ -108,6 +108,8 @@ class SlackSender(MessageSender):
     """Posts a Block Kit message through the Web API (SLACK_BOT_TOKEN) or to an incoming webhook."""
 
     channel = "slack"
+    edits_messages = True
+    reads_as_text = True
     # Block Kit's limits for a header and a section's text.
     max_subject = MAX_HEADER
     max_body = MAX_SECTION

@@ -35,6 +35,8 @@ class SmsSender(MessageSender):
     """POSTs `{TWILIO_API_URL}/2010-04-01/Accounts/<sid>/Messages.json` form-encoded, with basic auth."""
 
     channel = "sms"
+    sends_follow_ups = True
+    reads_as_text = True
     # Twilio's limit for a whole message, link included (`with_link` fits it).
     max_body = MAX_BODY
     config_schema = SmsConfigSchema

@@ -23,6 +23,8 @@ class TeamsSender(UrlTargetSender):
     """POSTs an Adaptive Card 1.4 with the subject, the body and a button to the video."""
 
     channel = "teams"
+    sends_follow_ups = True
+    reads_as_text = True
     # An Adaptive Card message must stay under 28 KB.
     max_subject = 250
     max_body = 20_000

@@ -40,6 +40,8 @@ class TelegramSender(MessageSender):
     """POSTs `{TELEGRAM_API_URL}/bot<TELEGRAM_BOT_TOKEN>/sendMessage` with the chat id and the text."""
 
     channel = "telegram"
+    edits_messages = True
+    reads_as_text = True
     # Telegram's limit for a whole message, link included (`with_link` fits it).
     max_body = MAX_TEXT
     config_schema = TelegramConfigSchema

@@ -28,6 +28,7 @@ class WebhookSender(UrlTargetSender):
     """POSTs each message as JSON with webhook-id, webhook-timestamp and webhook-signature headers."""
 
     channel = "webhook"
+    sends_follow_ups = True
     deduplicates = True
     # Receivers differ; these keep one POST small.
     max_subject = 1000

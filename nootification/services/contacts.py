@@ -2,7 +2,7 @@
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -163,9 +163,12 @@ def contact_for(user: User, channel: str, point_id: int = 0) -> Contact | None:
 
 def _validated(channel: str, address: str | None, options: dict) -> dict:
     try:
-        schema = sender_class(channel).config_schema()
+        channel_class = sender_class(channel)
     except KeyError:
         raise InvalidInput("Unknown channel.", field="channel") from None
+    if not channel_class.reaches_staff:
+        raise InvalidInput("Unknown channel.", field="channel")
+    schema = channel_class.config_schema()
     allow_private = current_app.config["ALLOW_PRIVATE_WEBHOOK_TARGETS"]
     # Where private targets are allowed (a local run against the stub), plain http is too.
     plain_http = allow_private and is_url(address) and address.startswith("http://")
@@ -267,11 +270,18 @@ class Registered:
 
 
 def register_device(
-    user_uuid: str, channel: str, *, address: str, options: dict, turn_on: bool
+    user_uuid: str,
+    channel: str,
+    *,
+    address: str,
+    options: dict,
+    turn_on: bool,
+    on_new: Callable[[ContactPoint], None] | None = None,
 ) -> Registered:
     """A phone's own push contact point (an FCM token or a Web Push subscription): a new device gets a point
     of its own; a known one gets its new keys and keeps its level, and is turned back on only if `turn_on`
-    (its user's own token may, a staff link may not); 409 once the user is erased."""
+    (its user's own token may, a staff link may not); 409 once the user is erased. `on_new` is called with a
+    new device's point in the registration's transaction (the staff wing writes its notices there)."""
     user = live_user(user_uuid)
     valid = _validated(_device_channel(channel), address, options)
     address = valid.pop("address")
@@ -288,6 +298,9 @@ def register_device(
     after = contact_point_state(point)
     record("contact_point.set", target_type="user", target_id=user_uuid, before=before, after=after)
     try:
+        if new and on_new is not None:
+            db.session.flush()
+            on_new(point)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from nootification.extensions import db
-from nootification.models import Alert, AlertEscalation, Delivery, DeliveryStatus, Outcome, Severity, User
+from nootification.models import (
+    Alert,
+    AlertEscalation,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Outcome,
+    Severity,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class DeliveryState:
     escalation_step: int
     delivered_at: datetime | None = None
     seen_at: datetime | None = None
+    kind: DeliveryKind = DeliveryKind.ALERT
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class AlertState:
     outcome_by: str | None
     outcome_at: datetime | None
     deliveries: tuple[DeliveryState, ...]
+    # Its other outbound records: vendor events, claim notices.
+    outbound: tuple[DeliveryState, ...] = ()
 
 
 def _name(user: User) -> str:
@@ -76,23 +88,25 @@ def _escalation(step: AlertEscalation) -> EscalationState:
     return EscalationState(step=step.step, tier=step.tier, at=step.at)
 
 
-def _state(alert: Alert) -> AlertState:
-    deliveries = (
-        DeliveryState(
-            id=delivery.id,
-            channel=delivery.channel,
-            user=_name(delivery.user),
-            status=delivery.status,
-            attempts=delivery.attempts,
-            last_error=delivery.last_error,
-            sent_at=delivery.sent_at,
-            updated_at=delivery.updated_at,
-            escalation_step=delivery.escalation_step,
-            delivered_at=delivery.delivered_at,
-            seen_at=delivery.seen_at,
-        )
-        for delivery in alert.deliveries
+def _delivery(delivery: Delivery) -> DeliveryState:
+    return DeliveryState(
+        id=delivery.id,
+        kind=delivery.kind,
+        channel=delivery.channel,
+        user=_name(delivery.user) if delivery.user else delivery.channel,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        sent_at=delivery.sent_at,
+        updated_at=delivery.updated_at,
+        escalation_step=delivery.escalation_step,
+        delivered_at=delivery.delivered_at,
+        seen_at=delivery.seen_at,
     )
+
+
+def _state(alert: Alert) -> AlertState:
+    deliveries = (_delivery(delivery) for delivery in alert.deliveries)
     cents = alert.outcome_value_cents
     return AlertState(
         alert_uuid=alert.alert_uuid,
@@ -114,6 +128,12 @@ def _state(alert: Alert) -> AlertState:
         outcome_at=alert.outcome_at,
         # Deliveries of one alert share their creation time: a fixed order keeps equal states equal.
         deliveries=tuple(sorted(deliveries, key=lambda state: (state.channel, state.user, state.id))),
+        outbound=tuple(
+            sorted(
+                (_delivery(record) for record in alert.outbound),
+                key=lambda state: (state.kind, state.channel, state.user, state.id),
+            )
+        ),
     )
 
 
@@ -127,6 +147,7 @@ def recent_alerts(*, limit: int) -> list[AlertState]:
             joinedload(Alert.outcome_by),
             selectinload(Alert.escalations),
             selectinload(Alert.deliveries).joinedload(Delivery.user),
+            selectinload(Alert.outbound).joinedload(Delivery.user),
         )
         .order_by(Alert.received_at.desc(), Alert.id.desc())
         .limit(limit)

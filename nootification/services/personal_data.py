@@ -12,6 +12,7 @@ from nootification.models import (
     Alert,
     ApiToken,
     Delivery,
+    DeliveryKind,
     EscalationTier,
     Location,
     OutcomeRecord,
@@ -41,14 +42,15 @@ class ToldOf:
 @dataclass(frozen=True)
 class PersonalData:
     """What the service holds about a user: their row, shops, contact points, preference, tokens, the alerts
-    they were told of, the alerts they claimed or recorded an outcome for, and every outcome record they made
-    (corrected ones too)."""
+    they were told of, the notices they were sent, the alerts they claimed or recorded an outcome for, and
+    every outcome record they made (corrected ones too)."""
 
     user: User
     preference: Preference
     escalation: list[TierMembership]
     tokens: list[ApiToken]
     alerts: list[ToldOf]
+    notices: list[Delivery]
     claims: list[Alert]
     outcomes: list[Alert]
     outcome_records: list[OutcomeRecord]
@@ -65,7 +67,7 @@ def _told_of(user: User) -> list[ToldOf]:
         sa.select(Delivery)
         .join(Alert, Alert.id == Delivery.alert_id)
         .options(selectinload(Delivery.alert).selectinload(Alert.location))
-        .where(Delivery.user_id == user.id)
+        .where(Delivery.user_id == user.id, Delivery.kind == DeliveryKind.ALERT)
         .order_by(Alert.received_at, Alert.id, Delivery.created_at)
     )
     by_alert = groupby(deliveries, key=lambda delivery: delivery.alert)
@@ -88,6 +90,14 @@ def export_user(user_uuid: str) -> PersonalData:
         escalation=[TierMembership(name, tier) for name, tier in tiers],
         tokens=list(tokens),
         alerts=_told_of(user),
+        notices=list(
+            db.session.scalars(
+                sa.select(Delivery)
+                .options(selectinload(Delivery.alert))
+                .where(Delivery.user_id == user.id, Delivery.kind != DeliveryKind.ALERT)
+                .order_by(Delivery.created_at, Delivery.id)
+            )
+        ),
         claims=_alerts_where(Alert.claimed_by_id == user.id),
         outcomes=_alerts_where(Alert.outcome_by_id == user.id),
         outcome_records=list(

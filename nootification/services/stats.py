@@ -16,7 +16,16 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Location, Outcome, Severity, utcnow
+from nootification.models import (
+    Alert,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Location,
+    Outcome,
+    Severity,
+    utcnow,
+)
 from nootification.services.directory import get_location
 
 PERCENTILES = (50, 95, 99)
@@ -210,7 +219,7 @@ def _engagement(in_window: list) -> EngagementStats:
     for channel, delivered_at, seen_at, received_at in db.session.execute(
         sa.select(Delivery.channel, Delivery.delivered_at, Delivery.seen_at, Alert.received_at)
         .join(Delivery.alert)
-        .where(*in_window, Delivery.status == DeliveryStatus.SENT)
+        .where(*in_window, Delivery.kind == DeliveryKind.ALERT, Delivery.status == DeliveryStatus.SENT)
     ):
         by_channel.setdefault(channel, []).append((delivered_at, seen_at, received_at))
     overall = engagement([report for reports in by_channel.values() for report in reports])
@@ -277,7 +286,7 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         sa.select(Location.name, Delivery.channel, Delivery.status, sa.func.count())
         .join(Delivery.alert)
         .join(Alert.location)
-        .where(*in_window)
+        .where(*in_window, Delivery.kind == DeliveryKind.ALERT)
         .group_by(Location.name, Delivery.channel, Delivery.status)
     ):
         deliveries.add_channel(channel, status, count)
@@ -288,7 +297,12 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
     for channel, received_at, time_spotted, sent_at in db.session.execute(
         sa.select(Delivery.channel, Alert.received_at, Alert.time_spotted, Delivery.sent_at)
         .join(Delivery.alert)
-        .where(*in_window, Delivery.status == DeliveryStatus.SENT, Delivery.sent_at.is_not(None))
+        .where(
+            *in_window,
+            Delivery.kind == DeliveryKind.ALERT,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.sent_at.is_not(None),
+        )
     ):
         sample = (_seconds(received_at, sent_at), _seconds(time_spotted, sent_at))
         by_channel.setdefault(channel, []).append(sample)

@@ -1,37 +1,38 @@
-"""Once someone is on an alert, the others who were told see it where they were told: on Slack and Telegram,
-whose providers let a sent message be edited, their message becomes "Camille is on it" (its buttons go);
-elsewhere (SMS, email, Teams, webhook) a short follow-up goes out where the shop chose it, else nothing.
+"""Once someone is on an alert, the others who were told see it where they were told: on the channels whose
+provider lets a sent message be edited (Slack, Telegram), their message becomes "Camille is on it" (its
+buttons go); on those that take a follow-up (SMS, email, Teams, webhook) a short one goes out where the shop
+chose it, else nothing. Push gets nothing: a push is an alert.
 
-Best effort, in a job queued after the claim: an edit or follow-up that fails is logged, not retried; the
-staff page, its state and every button say who is on it anyway. Push gets nothing: a push is an alert.
+Each notice is an outbound record (`claim_notice`) written in the claim's transaction and sent by the
+delivery engine: retried until the alert goes stale, behind the channel's breaker, each attempt in the
+ledger. An edit is a send whose message names the provider's id of the message it replaces.
 """
 
-import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 import sqlalchemy as sa
-from redis.exceptions import RedisError
+from flask import current_app
 
-from nootification.delivery.messages import addressed
-from nootification.delivery.queue import enqueue_call
+from nootification.delivery import outbound
+from nootification.delivery.lease import LeasedDelivery
+from nootification.delivery.messages import UndeliverableError, addressed
+from nootification.delivery.outbox import QueuedJob
 from nootification.extensions import db
-from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
-from nootification.senders import get_sender
-from nootification.senders.base import SendError
+from nootification.models import (
+    Alert,
+    AttemptOutcomeKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryKind,
+    DeliveryStatus,
+    User,
+    deadline_for,
+)
+from nootification.senders import channels_that
+from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
-
-NOTICE_JOB = "nootification.staff.claim_notices.tell_others"
-EDITABLE = ("slack", "telegram")
-FOLLOWED_UP = ("sms", "email", "teams", "webhook")
-
-log = logging.getLogger(__name__)
-
-
-def queue_notices(alert_id: int) -> None:
-    """Queue the edits of the others' messages; without Redis they are skipped (logged)."""
-    try:
-        enqueue_call(NOTICE_JOB, alert_id)
-    except RedisError as error:
-        log.warning("alert %s: the others' messages are not edited (Redis): %s", alert_id, error)
 
 
 def notice_text(alert: Alert) -> str:
@@ -40,68 +41,97 @@ def notice_text(alert: Alert) -> str:
     return f"{holder} is on it: {alert.label} at {alert.location.display_name}."
 
 
-def tell_others(alert_id: int) -> int:
-    """Tell the alert's other recipients who is on it (edits, and follow-ups where the shop chose them); how
-    many went out."""
-    alert = db.session.get(Alert, alert_id)
-    if alert is None or alert.claimed_by_id is None:
-        return 0
-    text = notice_text(alert)
-    told = _edit_messages(alert, text)
+def _told(alert: Alert, holder_id: int, channels: list[str], *conditions) -> list[Delivery]:
+    return list(
+        db.session.scalars(
+            sa.select(Delivery).where(
+                Delivery.alert_id == alert.id,
+                Delivery.kind == DeliveryKind.ALERT,
+                Delivery.user_id != holder_id,
+                Delivery.channel.in_(channels),
+                *conditions,
+            )
+        )
+    )
+
+
+def _sent_ref(delivery_id) -> sa.Exists:
+    return sa.exists().where(
+        DeliveryAttempt.delivery_id == delivery_id,
+        DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
+        DeliveryAttempt.provider_ref.is_not(None),
+    )
+
+
+def add_notices(alert: Alert, holder_id: int, now: datetime) -> list[QueuedJob]:
+    """Write, in the claim's transaction, a notice to each other recipient: an edit of each message that can
+    be edited, and a follow-up where the shop chose them; their jobs, to queue after the commit."""
+    told = _told(alert, holder_id, channels_that("edits_messages"), _sent_ref(Delivery.id))
     if alert.location.claim_follow_up:
-        told += _follow_up(alert, text)
-    return told
+        told += _told(
+            alert, holder_id, channels_that("sends_follow_ups"), Delivery.status == DeliveryStatus.SENT
+        )
+    deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
+    return [
+        outbound.add(
+            kind=DeliveryKind.CLAIM_NOTICE,
+            channel=delivery.channel,
+            alert_id=alert.id,
+            user_id=delivery.user_id,
+            contact_point_id=delivery.contact_point_id,
+            deadline_at=deadline,
+            now=now,
+        )
+        for delivery in told
+    ]
 
 
-def _edit_messages(alert: Alert, text: str) -> int:
-    sent = db.session.execute(
-        sa.select(Delivery.channel, DeliveryAttempt.provider_ref)
-        .join(DeliveryAttempt, DeliveryAttempt.delivery_id == Delivery.id)
+def queue_notices(jobs: Sequence[QueuedJob]) -> None:
+    """Queue the committed notices; when Redis refuses, the sweeper queues them."""
+    outbound.queue(jobs)
+
+
+def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
+    """The notice as the engine sends it (its builder for `claim_notice`): an edit of the recipient's
+    message where the channel edits, else a follow-up of its own id (receivers must not take it for a
+    repeat)."""
+    alert = db.session.get(Alert, delivery.alert_id)
+    user = db.session.get(User, delivery.user_id)
+    if alert is None or user is None:
+        raise UndeliverableError("the alert or its recipient is gone")
+    text = notice_text(alert)
+    contact = contact_for(user, delivery.channel, delivery.contact_point_id)
+    if contact is None or not contact.enabled:
+        raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    message = addressed(
+        delivery.id,
+        alert,
+        user.user_uuid,
+        contact,
+        subject=f"On it: {alert.claimed_by.shown_name if alert.claimed_by else 'Someone'}",
+        body=text,
+    )
+    if not sender.edits_messages:
+        return message
+    ref = _provider_ref(alert.id, user.id, delivery.channel, delivery.contact_point_id)
+    if ref is None:
+        raise UndeliverableError("the message to edit was never sent, or its reference is gone")
+    return replace(message, edits=ref)
+
+
+def _provider_ref(alert_id: int, user_id: int, channel: str, point_id: int) -> str | None:
+    return db.session.scalar(
+        sa.select(DeliveryAttempt.provider_ref)
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
         .where(
-            Delivery.alert_id == alert.id,
-            Delivery.user_id != alert.claimed_by_id,
-            Delivery.channel.in_(EDITABLE),
+            Delivery.alert_id == alert_id,
+            Delivery.user_id == user_id,
+            Delivery.channel == channel,
+            Delivery.contact_point_id == point_id,
+            Delivery.kind == DeliveryKind.ALERT,
             DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
             DeliveryAttempt.provider_ref.is_not(None),
         )
-    ).all()
-    edited = 0
-    for channel, provider_ref in sent:
-        try:
-            get_sender(channel).edit(provider_ref, text)
-        except SendError as error:
-            log.warning("alert %s: a %s message was not edited: %s", alert.alert_uuid, channel, error)
-            continue
-        edited += 1
-    return edited
-
-
-def _follow_up(alert: Alert, text: str) -> int:
-    deliveries = db.session.scalars(
-        sa.select(Delivery).where(
-            Delivery.alert_id == alert.id,
-            Delivery.user_id != alert.claimed_by_id,
-            Delivery.channel.in_(FOLLOWED_UP),
-            Delivery.status == DeliveryStatus.SENT,
-        )
-    ).all()
-    sent = 0
-    for delivery in deliveries:
-        contact = contact_for(delivery.user, delivery.channel)
-        if contact is None or not contact.enabled:
-            continue
-        message = addressed(
-            f"{delivery.id}-claimed",  # an id of its own: receivers must not take it for a repeat
-            alert,
-            delivery.user.user_uuid,
-            contact,
-            subject=f"On it: {alert.claimed_by.shown_name}",
-            body=text,
-        )
-        try:
-            get_sender(delivery.channel).send(message)
-        except SendError as error:
-            log.warning("alert %s: a %s follow-up failed: %s", alert.alert_uuid, delivery.channel, error)
-            continue
-        sent += 1
-    return sent
+        .order_by(DeliveryAttempt.number.desc())
+        .limit(1)
+    )

@@ -18,6 +18,7 @@ from nootification.models import (
     UNNAMED_STAFF,
     Alert,
     Delivery,
+    DeliveryKind,
     DeliveryStatus,
     EscalationTier,
     Outcome,
@@ -109,16 +110,18 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
     A compare-and-set on the alert: of two claims at once, one wins. Claiming again is harmless for the
     holder; anyone else gets 409 naming who is on it.
     """
+    now = now or utcnow()
     taken = db.session.execute(
         sa.update(ALERTS)
         .where(ALERTS.c.id == alert.id, ALERTS.c.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id, claimed_at=now or utcnow(), next_escalation_at=None)
+        .values(claimed_by_id=user.id, claimed_at=now, next_escalation_at=None)
     ).rowcount
+    notices = claim_notices.add_notices(alert, user.id, now) if taken else []
     db.session.commit()
     db.session.refresh(alert)
     if taken:
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, alert.claimed_at)
-        claim_notices.queue_notices(alert.id)
+        claim_notices.queue_notices(notices)
         return True
     if alert.claimed_by_id == user.id:
         return False
@@ -186,14 +189,14 @@ def record_outcome(
             recorded_at=now,
         )
     )
-    event_id = add_event(alert.id, now)
+    event = add_event(alert.id, now)
+    notices = claim_notices.add_notices(alert, user.id, now) if claimed else []
     db.session.commit()
     db.session.refresh(alert)
-    if event_id is not None:
-        queue_events([event_id])
+    queue_events([event] if event is not None else [])
     if claimed:
         metrics.record_claim(alert.label, alert.severity.value, alert.received_at, now)
-        claim_notices.queue_notices(alert.id)
+        claim_notices.queue_notices(notices)
     metrics.record_outcome(alert.label, outcome.value)
 
 
@@ -217,7 +220,7 @@ def told_about(alert: Alert) -> list[ToldPerson]:
     rows = db.session.execute(
         sa.select(User.user_uuid, User.name, Delivery.channel, Delivery.status)
         .join(Delivery, Delivery.user_id == User.id)
-        .where(Delivery.alert_id == alert.id)
+        .where(Delivery.alert_id == alert.id, Delivery.kind == DeliveryKind.ALERT)
         .order_by(User.name, User.id, Delivery.channel)
     )
     people: dict[str, ToldPerson] = {}

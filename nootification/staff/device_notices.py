@@ -1,22 +1,24 @@
 """When a new phone registers for a user's alerts, the user hears of it on their other channels, so that a
 phone added from a forwarded or stolen link does not go unnoticed: "A new phone now gets your alerts".
 
-Best effort, in a job queued after the registration, as claim notices are: a notice that fails is logged,
-not retried. Only the channels a person reads as text; the devices get alerts, not notices.
+Each notice is an outbound record (`device_notice`, no alert) written in the registration's transaction and
+sent by the delivery engine, retried for a day (DEVICE_NOTICE_FRESHNESS). Only the channels a person reads
+as text; the devices get alerts, not notices.
 """
 
-import logging
+from collections.abc import Sequence
+from datetime import datetime
 
-from redis.exceptions import RedisError
-
-from nootification.delivery.queue import enqueue_call
+from nootification.delivery import outbound
+from nootification.delivery.lease import LeasedDelivery
+from nootification.delivery.messages import UndeliverableError
+from nootification.delivery.outbox import QueuedJob
 from nootification.extensions import db
-from nootification.models import ContactPoint, User
-from nootification.senders import get_sender
-from nootification.senders.base import Message, SendError
+from nootification.models import DEVICE_NOTICE_FRESHNESS, ContactPoint, DeliveryKind, User
+from nootification.senders import sender_class
+from nootification.senders.base import Message, MessageSender
+from nootification.services.contacts import contact_for
 
-NOTICE_JOB = "nootification.staff.device_notices.tell_of_new_device"
-TOLD_ON = ("sms", "email", "slack", "telegram", "teams")
 # (subject, body) by language: French for French-speaking staff, English otherwise.
 NOTICES = {
     "en": (
@@ -30,16 +32,6 @@ NOTICES = {
     ),
 }
 
-log = logging.getLogger(__name__)
-
-
-def queue_new_device_notice(point_id: int) -> None:
-    """Queue the notice of a new device's contact point; without Redis it is skipped (logged)."""
-    try:
-        enqueue_call(NOTICE_JOB, point_id)
-    except RedisError as error:
-        log.warning("contact point %s: the user is not told of the new device (Redis): %s", point_id, error)
-
 
 def notice_for(user: User) -> tuple[str, str]:
     """The notice's (subject, body) in the user's language."""
@@ -47,43 +39,45 @@ def notice_for(user: User) -> tuple[str, str]:
     return NOTICES.get(language, NOTICES["en"])
 
 
-def tell_of_new_device(point_id: int) -> int:
-    """Tell the device's user on each of their other enabled text channels; how many notices went out."""
-    device = db.session.get(ContactPoint, point_id)
-    if device is None:
-        return 0
-    user = device.user
-    subject, body = notice_for(user)
-    told = 0
-    for point in user.contact_points:
-        if point.id == device.id or not point.enabled or point.channel not in TOLD_ON:
-            continue
-        message = Message(
-            delivery_id=f"new-device-{device.id}-{point.id}",
-            user_uuid=user.user_uuid,
-            address=point.address,
-            alert_uuid="",
-            url="",
-            location="",
-            label="",
-            severity="",
-            time_spotted=0.0,
-            subject=subject,
-            body=body,
-            options=point.options or {},
+def add_notices(device: ContactPoint, now: datetime) -> list[QueuedJob]:
+    """Write, in the registration's transaction, a notice of the new device to each of its user's other
+    enabled text channels; their jobs, to queue after the commit."""
+    return [
+        outbound.add(
+            kind=DeliveryKind.DEVICE_NOTICE,
+            channel=point.channel,
+            user_id=device.user_id,
+            deadline_at=now + DEVICE_NOTICE_FRESHNESS,
+            now=now,
         )
-        try:
-            get_sender(point.channel).send(message)
-        except SendError as error:
-            log.warning(
-                "contact point %s: a %s notice of the new device failed: %s", point_id, point.channel, error
-            )
-            continue
-        told += 1
-    log.info(
-        "contact point %s: its user was told of the new %s device (%d notices)",
-        point_id,
-        device.channel,
-        told,
+        for point in device.user.contact_points
+        if point.id != device.id and point.enabled and sender_class(point.channel).reads_as_text
+    ]
+
+
+def queue_notices(jobs: Sequence[QueuedJob]) -> None:
+    """Queue the committed notices; when Redis refuses, the sweeper queues them."""
+    outbound.queue(jobs)
+
+
+def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
+    """The notice as the engine sends it (its builder for `device_notice`), in the user's language."""
+    user = db.session.get(User, delivery.user_id) if delivery.user_id is not None else None
+    contact = contact_for(user, delivery.channel) if user is not None else None
+    if contact is None or not contact.enabled:
+        raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    subject, body = notice_for(user)
+    return Message(
+        delivery_id=delivery.id,
+        user_uuid=user.user_uuid,
+        address=contact.address,
+        alert_uuid="",
+        url="",
+        location="",
+        label="",
+        severity="",
+        time_spotted=0.0,
+        subject=subject,
+        body=body,
+        options=contact.options or {},
     )
-    return told

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from nootification.delivery.outbox import QueuedJob, enqueue
 from nootification.delivery.publish import delivery_rows
 from nootification.extensions import db
-from nootification.models import Alert, AlertEscalation, Delivery, EscalationTier
+from nootification.models import Alert, AlertEscalation, Delivery, DeliveryKind, EscalationTier
 from nootification.observability import metrics
 from nootification.services.recipients import recipients_among, tier_staff
 
@@ -67,7 +67,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
         (row.user_id, row.channel, row.contact_point_id)
         for row in db.session.execute(
             sa.select(DELIVERIES.c.user_id, DELIVERIES.c.channel, DELIVERIES.c.contact_point_id).where(
-                DELIVERIES.c.alert_id == alert.id
+                DELIVERIES.c.alert_id == alert.id, DELIVERIES.c.kind == DeliveryKind.ALERT
             )
         )
     }

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from nootification.errors import NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, User, utcnow
+from nootification.models import Alert, Delivery, DeliveryKind, User, utcnow
 from nootification.observability import metrics
 
 DELIVERIES = Delivery.__table__
@@ -32,7 +32,7 @@ def record_receipt(
         sa.select(Delivery)
         .join(Delivery.user)
         .join(Delivery.alert)
-        .where(Delivery.id == delivery_id, User.user_uuid == user_uuid)
+        .where(Delivery.id == delivery_id, Delivery.kind == DeliveryKind.ALERT, User.user_uuid == user_uuid)
         .where(sa.true() if alert_uuid is None else Alert.alert_uuid == alert_uuid)
     )
     if delivery is None:

@@ -206,6 +206,14 @@
     const deliveries = element("ul", "deliveries");
     deliveries.append(...alert.deliveries.map(deliveryItem));
     if (!alert.deliveries.length) deliveries.append(element("li", "dim", "nobody to notify"));
+    // Its vendor events and claim notices, beside the deliveries, each named by its kind.
+    for (const record of alert.outbound || []) {
+      const item = deliveryItem(record);
+      item.classList.add("outbound", `kind-${record.kind}`);
+      item.dataset.kind = record.kind;
+      item.prepend(element("span", "kind", record.kind.replace("_", " ")));
+      deliveries.append(item);
+    }
     const cells = [
       element("td", "received", time(alert.received_at)),
       element("td", "location", alert.location),

@@ -35,7 +35,7 @@ class OutcomeEventSchema(Schema):
     """The camera vendor's copy of an outcome: its webhook-id, and how far it got."""
 
     id = fields.String(metadata={"description": "The event's webhook-id, the same on every try."})
-    status = fields.Enum(OutcomeEventStatus, by_value=True)
+    status = fields.Enum(OutcomeEventStatus, by_value=True, attribute="event_status")
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -75,6 +75,13 @@ class AlertDetailSchema(AlertSchema):
     next_escalation_at = fields.DateTime(allow_none=True)
     escalations = fields.List(fields.Nested(EscalationStepSchema))
     outcome_events = fields.List(fields.Nested(OutcomeEventSchema))
+    outbound = fields.List(
+        fields.Nested(DeliverySchema),
+        metadata={
+            "description": "The alert's other outbound records, oldest first: its vendor events and the "
+            "notices sent once someone claimed it, each with its kind, status and attempts."
+        },
+    )
     outcome_history = fields.List(
         fields.Nested(OutcomeRecordSchema), metadata={"description": "Every outcome recorded, oldest first."}
     )

@@ -5,14 +5,19 @@ from datetime import UTC
 from marshmallow import Schema, fields, post_load, validate
 
 from nootification.api.fields import CaseInsensitiveEnum, LocationName
-from nootification.models import DeliveryStatus
+from nootification.models import DeliveryKind, DeliveryStatus
 
 
 class DeliverySchema(Schema):
-    """One delivery of an alert as shown to clients."""
+    """One outbound record as shown to clients: an alert's delivery, or a vendor event or notice (`kind`)."""
 
     id = fields.String()
-    user_uuid = fields.String()
+    kind = fields.Enum(
+        DeliveryKind,
+        by_value=True,
+        metadata={"description": "alert: to staff; vendor_event, claim_notice, device_notice: the others."},
+    )
+    user_uuid = fields.String(allow_none=True, metadata={"description": "Null for a vendor event."})
     channel = fields.String()
     status = fields.Enum(DeliveryStatus, by_value=True)
     attempts = fields.Integer()
@@ -66,6 +71,7 @@ class DeliveryQuerySchema(Schema):
     """Filters and page of the delivery list."""
 
     status = CaseInsensitiveEnum(DeliveryStatus, by_value=True)
+    kind = CaseInsensitiveEnum(DeliveryKind, by_value=True)
     location = LocationName()
     channel = fields.String(validate=validate.Length(min=1, max=32))
     alert_uuid = fields.UUID()

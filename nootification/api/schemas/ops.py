@@ -2,13 +2,14 @@
 
 from marshmallow import Schema, fields
 
-from nootification.models import DeliveryStatus, Outcome, Severity
+from nootification.models import DeliveryKind, DeliveryStatus, Outcome, Severity
 
 
 class OpsDeliverySchema(Schema):
-    """A delivery on the ops page."""
+    """An outbound record on the ops page: a delivery, or a vendor event or notice (`kind`)."""
 
     id = fields.String()
+    kind = fields.Enum(DeliveryKind, by_value=True)
     channel = fields.String()
     user = fields.String()
     status = fields.Enum(DeliveryStatus, by_value=True)
@@ -50,3 +51,6 @@ class OpsAlertSchema(Schema):
     outcome_by = fields.String(allow_none=True, metadata={"description": "The name of whoever recorded it."})
     outcome_at = fields.DateTime(allow_none=True)
     deliveries = fields.List(fields.Nested(OpsDeliverySchema))
+    outbound = fields.List(
+        fields.Nested(OpsDeliverySchema), metadata={"description": "Its vendor events and claim notices."}
+    )

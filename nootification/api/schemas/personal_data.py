@@ -5,7 +5,7 @@ from marshmallow import Schema, fields
 from nootification.api.schemas.alerts import OutcomeRecordSchema
 from nootification.api.schemas.contact_points import ContactPointSchema
 from nootification.api.schemas.preferences import PreferenceSchema
-from nootification.models import DeliveryStatus, Level, Outcome, Severity
+from nootification.models import DeliveryKind, DeliveryStatus, Level, Outcome, Severity
 
 
 class ShopSchema(Schema):
@@ -60,6 +60,19 @@ class DeliveryToPersonSchema(Schema):
     seen_at = fields.DateTime(allow_none=True)
 
 
+class NoticeToPersonSchema(Schema):
+    """A notice sent to the person: that someone was on an alert, or that a new phone gets their alerts."""
+
+    id = fields.String()
+    kind = fields.Enum(DeliveryKind, by_value=True)
+    alert_uuid = fields.String(attribute="alert.alert_uuid", allow_none=True)
+    channel = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)
+    attempts = fields.Integer()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
 class AlertSummarySchema(Schema):
     """An alert, as it concerns the person."""
 
@@ -112,6 +125,10 @@ class PersonalDataSchema(Schema):
     escalation = fields.List(fields.Nested(TierMembershipSchema))
     tokens = fields.List(fields.Nested(TokenSummarySchema))
     alerts = fields.List(fields.Nested(ToldOfSchema))
+    notices = fields.List(
+        fields.Nested(NoticeToPersonSchema),
+        metadata={"description": "The notices sent to the person, oldest first."},
+    )
     claims = fields.List(fields.Nested(ClaimSummarySchema))
     outcomes = fields.List(fields.Nested(OutcomeSummarySchema))
     outcome_records = fields.List(fields.Nested(OutcomeRecordOfPersonSchema))

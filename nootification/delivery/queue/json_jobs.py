@@ -33,19 +33,16 @@ JOB_FUNCTIONS = frozenset(
     {
         "nootification.delivery.jobs.send_notification",
         "nootification.periodic.sweep_deliveries",
-        "nootification.staff.vendor_events.send_event",
-        "nootification.staff.claim_notices.tell_others",
-        "nootification.staff.device_notices.tell_of_new_device",
         "nootification.delivery.jobs.purge_expired",
     }
 )
 
 # Job functions that moved, by their old path: a job queued (or a repeating one scheduled) before an upgrade
-# still names the old one, and runs the function's new home.
+# still names the old one, and runs the function's new home. The vendor-event and notice jobs are gone (those
+# are outbound records the engine sends, their rows queued by the sweeper): a job of theirs left in Redis is
+# refused, unrun, like any unknown call.
 MOVED_JOBS = {
     "nootification.delivery.jobs.sweep_deliveries": "nootification.periodic.sweep_deliveries",
-    "nootification.delivery.outcome_events.send_event": "nootification.staff.vendor_events.send_event",
-    "nootification.delivery.claim_notices.tell_others": "nootification.staff.claim_notices.tell_others",
 }
 
 
