@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.cli import StopAwareScheduler
+from nootification.delivery import outbound
 from nootification.delivery.queue import delivery_queue, periodic_scheduler
 from nootification.delivery.retention import (
     PURGE_INTERVAL,
@@ -16,7 +17,16 @@ from nootification.delivery.retention import (
     schedule_purge,
 )
 from nootification.extensions import db, redis_queue
-from nootification.models import Alert, Delivery, DeliveryAttempt, Level, utcnow
+from nootification.models import (
+    Alert,
+    AttemptOutcomeKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryKind,
+    DeliveryStatus,
+    Level,
+    utcnow,
+)
 from nootification.services.retention import purge
 from tests.helpers.factories import alert_payload, make_location, make_user, stats_figures
 
@@ -224,3 +234,40 @@ def test_flask_purge_counts_with_dry_run_then_removes(app, client, shop):
     assert client.get("/audit", query_string={"action": "retention.purge"}).json["total"] == 1
     db.session.expire_all()
     assert db.session.scalar(sa.select(Alert.url)) is None
+
+
+def test_the_ledger_texts_of_a_record_without_an_alert_go_after_their_retention(client, shop):
+    user = make_user(shop, name="Camille")
+    job = outbound.add(kind=DeliveryKind.DEVICE_NOTICE, channel="sms", user_id=user.id, now=utcnow())
+    db.session.execute(
+        sa.update(Delivery).where(Delivery.id == job.delivery_id).values(last_error="refused: +33612345678")
+    )
+    db.session.add(
+        DeliveryAttempt(
+            delivery_id=job.delivery_id,
+            number=1,
+            started_at=utcnow(),
+            finished_at=utcnow(),
+            outcome=AttemptOutcomeKind.PERMANENT,
+            error_message="refused: +33612345678",
+            provider_ref="SM123",
+        )
+    )
+    db.session.commit()
+
+    assert purge(now=utcnow() + timedelta(days=89)).deliveries == 0
+    dry = purge(now=utcnow() + MESSAGES_GONE, dry_run=True)
+    assert (dry.deliveries, dry.attempts) == (1, 1)
+    report = purge(now=utcnow() + MESSAGES_GONE)
+
+    assert (report.message_alerts, report.deliveries, report.attempts) == (0, 1, 1)
+    db.session.expire_all()
+    notice = db.session.get(Delivery, job.delivery_id)
+    [attempt] = notice.attempt_log
+    assert notice.last_error is None and notice.status is DeliveryStatus.QUEUED
+    assert (attempt.error_message, attempt.provider_ref, attempt.outcome) == (
+        None,
+        None,
+        AttemptOutcomeKind.PERMANENT,
+    )
+    assert purge(now=utcnow() + MESSAGES_GONE).deliveries == 0

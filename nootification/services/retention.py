@@ -1,6 +1,6 @@
 """Forgetting on time: past RETENTION_CLIP_DAYS an alert's clip URL goes (and with it its staff links),
-past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quoted go; rows, counts and
-timings stay.
+past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quoted go, and so do those of the
+records that belong to no alert (a new-device notice) once as old; rows, counts and timings stay.
 
 The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long.
 """
@@ -86,6 +86,11 @@ def _deliveries_of(alert_ids: sa.Select | list[int]) -> sa.Select:
     return sa.select(DELIVERIES.c.id).where(DELIVERIES.c.alert_id.in_(alert_ids))
 
 
+def _without_alert(cutoff: datetime) -> sa.Select:
+    """Records that belong to no alert (new-device notices), written before `cutoff`."""
+    return sa.select(DELIVERIES.c.id).where(DELIVERIES.c.alert_id.is_(None), DELIVERIES.c.created_at < cutoff)
+
+
 def _due(marker: sa.Column, cutoff: datetime) -> sa.Select:
     return sa.select(Alert.id).where(marker.is_(None), Alert.received_at < cutoff)
 
@@ -126,17 +131,25 @@ def purge(
     if dry_run:
         due_messages = _due(Alert.messages_removed_at, message_cutoff)
         ledger = count_ledger_texts(_deliveries_of(due_messages))
+        alertless = count_ledger_texts(_without_alert(message_cutoff))
         return PurgeReport(
             clips=_count(_due(Alert.clip_removed_at, clip_cutoff)),
             message_alerts=_count(due_messages),
-            deliveries=ledger.deliveries,
-            attempts=ledger.attempts,
+            deliveries=ledger.deliveries + alertless.deliveries,
+            attempts=ledger.attempts + alertless.attempts,
             dry_run=True,
         )
     clips = _remove_clips(clip_cutoff, now, batch_size)
     message_alerts, ledger = _remove_messages(message_cutoff, now, batch_size)
-    report = PurgeReport(clips, message_alerts, ledger.deliveries, ledger.attempts)
-    if clips or message_alerts:
+    alertless = clear_ledger_texts(_without_alert(message_cutoff))
+    db.session.commit()
+    report = PurgeReport(
+        clips,
+        message_alerts,
+        ledger.deliveries + alertless.deliveries,
+        ledger.attempts + alertless.attempts,
+    )
+    if clips or message_alerts or alertless.deliveries or alertless.attempts:
         # One row for the whole purge, after its batches: a daily run that found nothing writes none.
         after = report.as_dict()
         record(
