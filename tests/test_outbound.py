@@ -10,7 +10,6 @@ import requests
 import sqlalchemy as sa
 
 from nootification.delivery.breakers import Breakers
-from nootification.delivery.outbox import queue_due
 from nootification.extensions import db, redis_queue
 from nootification.models import (
     Alert,
@@ -24,19 +23,17 @@ from nootification.models import (
 )
 from nootification.staff.claims import claim, record_outcome, told_about
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user, stats_figures
-from tests.helpers.processes import drain_queue
+from tests.helpers.processes import drain_queue, queue_due_retries
 from tests.helpers.push import put_point
 from tests.helpers.staff import user_client
-from tests.helpers.vendor import SECRET, Vendor
+from tests.helpers.vendor import Vendor, vendor_of
 
 SLACK = {"Camille": "C0CAMILLE01", "Hugo": "C0HUGO0001"}
 
 
 @pytest.fixture
 def vendor(channels_app, serve_app) -> Vendor:
-    receiver = Vendor(serve_app)
-    channels_app.config.update(VENDOR_OUTCOME_URL=receiver.url, VENDOR_WEBHOOK_SECRET=SECRET)
-    return receiver
+    return vendor_of(channels_app, serve_app)
 
 
 @pytest.fixture
@@ -48,17 +45,8 @@ def on_slack(channels_app, admin, smtp_server):
         put_point(admin, user, "slack", SLACK[name])
     payload = alert_payload(label="theft")
     assert admin.post("/webhooks/alerts", json=payload).status_code == 201
-    run_engine(channels_app)
+    drain_queue(channels_app)
     return db.session.query(Alert).one(), users, payload
-
-
-def run_engine(app) -> None:
-    drain_queue(app)
-
-
-def run_due_retries() -> None:
-    """Queue every scheduled retry as if its time had come (the engine's loop does when it has)."""
-    queue_due(db.session, utcnow() + timedelta(hours=1), 1000)
 
 
 def records(kind: DeliveryKind) -> list[Delivery]:
@@ -76,7 +64,7 @@ def test_a_vendor_event_answered_500_is_retried_by_the_engine_and_recorded_in_th
     alert, users, _ = on_slack
     vendor.answers = [500]
     record_outcome(alert, users["Camille"], outcome=Outcome.THEFT_STOPPED)
-    run_engine(channels_app)
+    drain_queue(channels_app)
 
     [event] = records(DeliveryKind.VENDOR_EVENT)
     assert [received["id"] for received in vendor.received] == [event.id]
@@ -90,7 +78,7 @@ def test_a_claim_notice_edit_that_fails_is_retried_and_shows_in_the_ledger(
     alert, users, _ = on_slack
     smtp_server.control(**fail_next(500, times=channels_app.config["SEND_MAX_ATTEMPTS"]))
     claim(alert, users["Camille"])
-    run_engine(channels_app)
+    drain_queue(channels_app)
 
     [notice] = records(DeliveryKind.CLAIM_NOTICE)
     assert (notice.status, notice.channel, notice.user_id) == (
@@ -101,8 +89,8 @@ def test_a_claim_notice_edit_that_fails_is_retried_and_shows_in_the_ledger(
     assert [outcome for outcome, _ in outcomes(notice)] == [AttemptOutcomeKind.TRANSIENT] * 3
     assert requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"] == []
 
-    run_due_retries()
-    run_engine(channels_app)
+    queue_due_retries()
+    drain_queue(channels_app)
     [notice] = records(DeliveryKind.CLAIM_NOTICE)
     assert (notice.status, outcomes(notice)[-1]) == (DeliveryStatus.SENT, (AttemptOutcomeKind.SENT, None))
     [edit] = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
@@ -114,7 +102,7 @@ def test_an_open_breaker_on_the_vendors_host_puts_events_off(channels_app, vendo
     breaker = f"vendor:{urlsplit(vendor.url).netloc}"
     Breakers(redis_queue.connection, threshold=1, cooldown=60).record_failure(breaker)
     record_outcome(alert, users["Camille"], outcome=Outcome.FALSE_ALARM)
-    run_engine(channels_app)
+    drain_queue(channels_app)
 
     [event] = records(DeliveryKind.VENDOR_EVENT)
     assert (event.status, event.attempts, vendor.received) == (DeliveryStatus.SCHEDULED, 0, [])
@@ -127,7 +115,7 @@ def test_the_alert_lists_its_vendor_events_and_notices_beside_its_deliveries(
 ):
     alert, users, _ = on_slack
     record_outcome(alert, users["Camille"], outcome=Outcome.THEFT_STOPPED)  # claims it too
-    run_engine(channels_app)
+    drain_queue(channels_app)
 
     detail = admin.get(f"/alerts/{alert.alert_uuid}").json
     assert {d["kind"] for d in detail["deliveries"]} == {"alert"}
@@ -146,7 +134,7 @@ def test_vendor_events_and_notices_are_left_out_of_the_figures_about_staff(
     alert, users, payload = on_slack
     before = stats_figures(admin)
     record_outcome(alert, users["Camille"], outcome=Outcome.FALSE_ALARM)
-    run_engine(channels_app)
+    drain_queue(channels_app)
     assert len(records(DeliveryKind.VENDOR_EVENT)) == len(records(DeliveryKind.CLAIM_NOTICE)) == 1
 
     assert stats_figures(admin)["deliveries"] == before["deliveries"]
@@ -169,13 +157,13 @@ def test_a_new_device_notice_that_fails_is_retried_by_the_engine_and_exported_to
         phone.put(f"/preferences/{camille.user_uuid}/devices/fcm", json={"address": "fcm-1"}).status_code
         == 200
     )
-    run_engine(channels_app)
+    drain_queue(channels_app)
 
     [notice] = records(DeliveryKind.DEVICE_NOTICE)
     assert (notice.status, notice.alert_id, notice.channel) == (DeliveryStatus.SCHEDULED, None, "sms")
     assert notice.deadline_at - notice.created_at == timedelta(days=1)
-    run_due_retries()
-    run_engine(channels_app)
+    queue_due_retries()
+    drain_queue(channels_app)
     [notice] = records(DeliveryKind.DEVICE_NOTICE)
     assert notice.status is DeliveryStatus.SENT and len(notice.attempt_log) == 4
 
@@ -189,11 +177,11 @@ def test_a_failed_vendor_event_is_a_dead_letter_sent_again_like_any_other(
     alert, users, _ = on_slack
     vendor.answers = [422]
     record_outcome(alert, users["Camille"], outcome=Outcome.NOT_FOUND)
-    run_engine(channels_app)
+    drain_queue(channels_app)
     dead = admin.get("/deliveries", query_string={"status": "failed"}).json["items"]
     assert [(item["kind"], item["channel"]) for item in dead] == [("vendor_event", "vendor")]
 
     answer = admin.post(f"/deliveries/{dead[0]['id']}/retry")
     assert answer.status_code == 202 and answer.json["deadline_at"] is None
-    run_engine(channels_app)
+    drain_queue(channels_app)
     assert [received["id"] for received in vendor.received] == [dead[0]["id"]]

@@ -74,8 +74,9 @@ def planted(tmp_path, queued_delivery) -> tuple[str, Path]:
 
 def plain_worker() -> SimpleWorker:
     """A plain RQ worker on the delivery queue, given the service's job format."""
-    # The refusal lives in the job format (delivery/queue/json_jobs), not in the engine: RQ's own worker, run on the queue
-    # with that format (`rq worker` by hand, say), must refuse the same jobs. These runners are about that.
+    # The refusal lives in the job format (delivery/queue/json_jobs), not in the engine: RQ's own worker, run
+    # on the queue with that format (`rq worker` by hand, say), must refuse the same jobs. These runners are
+    # about that.
     return SimpleWorker([delivery_queue()], connection=redis_queue.connection, **JOB_FORMAT)
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from nootification.delivery.outbox import queue_due
 from nootification.extensions import db, redis_queue
 from nootification.models import (
     Alert,
@@ -23,7 +22,8 @@ from nootification.periodic import sweep
 from nootification.staff import vendor_events
 from nootification.staff.claims import claim, record_outcome
 from tests.helpers.factories import alert_payload, make_location, make_user
-from tests.helpers.vendor import SECRET, Vendor
+from tests.helpers.processes import queue_due_retries
+from tests.helpers.vendor import SECRET, Vendor, vendor_of
 
 
 def stored_events() -> list[Delivery]:
@@ -38,16 +38,9 @@ def stored_events() -> list[Delivery]:
     )
 
 
-def run_scheduled_retries() -> None:
-    """Queue every scheduled retry as if its time had come (the engine's loop does when it has)."""
-    queue_due(db.session, utcnow() + timedelta(hours=1), 1000)
-
-
 @pytest.fixture
 def vendor(app, serve_app) -> Vendor:
-    receiver = Vendor(serve_app)
-    app.config.update(VENDOR_OUTCOME_URL=receiver.url, VENDOR_WEBHOOK_SECRET=SECRET)
-    return receiver
+    return vendor_of(app, serve_app)
 
 
 @pytest.fixture
@@ -111,7 +104,7 @@ def test_a_vendor_that_fails_gets_the_event_again_under_the_same_id_once_due(
     assert "HTTP 503" in event.last_error
     assert [attempt.http_status for attempt in event.attempt_log] == [503, 503, 503]
 
-    run_scheduled_retries()
+    queue_due_retries()
     run_worker()
     assert [received["id"] for received in vendor.received] == [event.id]
     [event] = stored_events()
@@ -139,7 +132,7 @@ def test_an_event_runs_out_of_rounds_after_outcome_event_max_attempts(
     record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
     run_worker()
     assert stored_events()[0].status is DeliveryStatus.SCHEDULED
-    run_scheduled_retries()
+    queue_due_retries()
     run_worker()
     [event] = stored_events()
     assert (event.status, event.attempts, event.deadline_at) == (DeliveryStatus.FAILED, 2, None)

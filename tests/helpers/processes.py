@@ -10,13 +10,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app
 
 from nootification.delivery.engine import DeliveryEngine
+from nootification.delivery.outbox import queue_due
 from nootification.delivery.queue import delivery_queue
 from nootification.extensions import db, redis_queue
+from nootification.models import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +72,11 @@ def drain_queue(app: Flask | None = None, *, concurrency: int = 2) -> int:
     engine_for(app or current_app._get_current_object(), concurrency=concurrency).work(burst=True)
     db.session.expire_all()
     return queued
+
+
+def queue_due_retries(ahead: timedelta = timedelta(hours=1)) -> int:
+    """Queue every scheduled retry due within `ahead`, as the engine's loop does once their time has come."""
+    return queue_due(db.session, utcnow() + ahead, 1000)
 
 
 @contextmanager

@@ -28,3 +28,10 @@ class Vendor:
             return "", 204
 
         self.url = serve_app(app) + "/outcomes"
+
+
+def vendor_of(app, serve_app) -> Vendor:
+    """A vendor receiver on loopback, and the app configured to send it its outcome events."""
+    receiver = Vendor(serve_app)
+    app.config.update(VENDOR_OUTCOME_URL=receiver.url, VENDOR_WEBHOOK_SECRET=SECRET)
+    return receiver
