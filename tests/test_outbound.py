@@ -67,7 +67,7 @@ def test_a_vendor_event_answered_500_is_retried_by_the_engine_and_recorded_in_th
     drain_queue(channels_app)
 
     [event] = records(DeliveryKind.VENDOR_EVENT)
-    assert [received["id"] for received in vendor.received] == [event.id]
+    assert [received["id"] for received in vendor.events] == [event.id]
     assert (event.status, event.channel, event.attempts) == (DeliveryStatus.SENT, "vendor", 2)
     assert outcomes(event) == [(AttemptOutcomeKind.TRANSIENT, 500), (AttemptOutcomeKind.SENT, None)]
 
@@ -184,4 +184,4 @@ def test_a_failed_vendor_event_is_a_dead_letter_sent_again_like_any_other(
     answer = admin.post(f"/deliveries/{dead[0]['id']}/retry")
     assert answer.status_code == 202 and answer.json["deadline_at"] is None
     drain_queue(channels_app)
-    assert [received["id"] for received in vendor.received] == [dead[0]["id"]]
+    assert [received["id"] for received in vendor.events] == [dead[0]["id"]]

@@ -60,7 +60,7 @@ def test_a_recorded_outcome_reaches_the_vendor_signed_with_pseudonymous_staff(
     record_outcome(alert, camille, outcome=Outcome.THEFT_STOPPED, value_recovered=49.9)
     run_worker()
 
-    [event] = vendor.received
+    [event] = vendor.events
     assert event["type"] == "alert.outcome"
     data = event["data"]
     assert (data["alert_uuid"], data["outcome"], data["value_recovered"]) == (
@@ -106,7 +106,7 @@ def test_a_vendor_that_fails_gets_the_event_again_under_the_same_id_once_due(
 
     queue_due_retries()
     run_worker()
-    assert [received["id"] for received in vendor.received] == [event.id]
+    assert [received["id"] for received in vendor.events] == [event.id]
     [event] = stored_events()
     assert (event.status, event.retry_round) == (DeliveryStatus.SENT, 1)
 
@@ -120,7 +120,7 @@ def test_an_event_whose_job_redis_lost_is_sent_by_the_sweep(app, vendor, alert_w
     assert sweep(now=utcnow()).queued == 0  # within its grace, its job may still be on its way
     sweep(now=utcnow() + timedelta(seconds=app.config["PENDING_GRACE"] + 1))
     run_worker()
-    assert [received["data"]["outcome"] for received in vendor.received] == ["not_found"]
+    assert [received["data"]["outcome"] for received in vendor.events] == ["not_found"]
 
 
 def test_an_event_runs_out_of_rounds_after_outcome_event_max_attempts(
@@ -197,7 +197,7 @@ def test_without_a_secret_key_the_vendor_gets_no_pseudonym_keyed_with_its_own_se
     record_outcome(alert, camille, outcome=Outcome.FALSE_ALARM)
     run_worker()
 
-    [event] = vendor.received
+    [event] = vendor.events
     assert (event["data"]["outcome"], event["data"]["claimed_by"], event["data"]["recorded_by"]) == (
         "false_alarm",
         None,

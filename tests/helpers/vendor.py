@@ -29,6 +29,11 @@ class Vendor:
 
         self.url = serve_app(app) + "/outcomes"
 
+    @property
+    def events(self) -> list[dict]:
+        """The events received, each webhook-id once: the vendor drops a repeat (its answer timed out)."""
+        return list({event["id"]: event for event in self.received}.values())
+
 
 def vendor_of(app, serve_app) -> Vendor:
     """A vendor receiver on loopback, and the app configured to send it its outcome events."""
