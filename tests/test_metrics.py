@@ -18,7 +18,7 @@ from nootification.delivery.queue import delivery_queue
 from nootification.delivery.queue.json_jobs import JsonScheduler
 from nootification.delivery.sweeper import sweep
 from nootification.extensions import db, redis_queue
-from nootification.models import Alert, Delivery, DeliveryStatus, Level, Severity, utcnow
+from nootification.models import Alert, Delivery, DeliveryKind, DeliveryStatus, Level, Severity, utcnow
 from nootification.monitoring.metrics import StateCollector
 from nootification.observability.metrics import record_alert, render_metrics
 from nootification.observability.metrics_server import start_metrics_server
@@ -320,11 +320,23 @@ def test_open_breakers_are_counted_per_channel_without_their_host(app, db):
 
 
 def make_delivery(
-    alert: Alert, status: DeliveryStatus, *, created_ago: timedelta, channel: str = "push"
+    alert: Alert,
+    status: DeliveryStatus,
+    *,
+    created_ago: timedelta,
+    channel: str = "push",
+    kind: DeliveryKind = DeliveryKind.ALERT,
 ) -> None:
-    user = make_user(alert.location)
+    user = None if kind is DeliveryKind.VENDOR_EVENT else make_user(alert.location)
     db.session.add(
-        Delivery(alert=alert, user=user, channel=channel, status=status, created_at=utcnow() - created_ago)
+        Delivery(
+            alert=alert,
+            user=user,
+            channel=channel,
+            kind=kind,
+            status=status,
+            created_at=utcnow() - created_ago,
+        )
     )
     db.session.commit()
 
@@ -358,6 +370,27 @@ def test_dead_letters_are_failed_or_expired_deliveries_of_the_last_day(app, db):
     assert value(state, "nootification_dead_letters", channel="sms") == 1
     assert value(state, "nootification_dead_letters", channel="email") == 0
     assert value(state, "nootification_state_source_up", source="database") == 1
+
+
+def test_dead_letters_count_vendor_events_and_notices_too(app, db):
+    alert = make_alert(make_location(), received_ago=timedelta(hours=1))
+    make_delivery(
+        alert,
+        DeliveryStatus.FAILED,
+        created_ago=timedelta(hours=1),
+        channel="vendor",
+        kind=DeliveryKind.VENDOR_EVENT,
+    )
+    make_delivery(
+        alert,
+        DeliveryStatus.EXPIRED,
+        created_ago=timedelta(hours=1),
+        channel="sms",
+        kind=DeliveryKind.CLAIM_NOTICE,
+    )
+    state = collect(app)
+    assert value(state, "nootification_dead_letters", channel="vendor") == 1
+    assert value(state, "nootification_dead_letters", channel="sms") == 1
 
 
 def test_a_busy_location_without_alerts_for_hours_counts_as_silent(app, db):

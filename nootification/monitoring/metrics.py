@@ -27,7 +27,6 @@ from nootification.models import (
     Alert,
     AttemptOutcomeKind,
     Delivery,
-    DeliveryKind,
     Outcome,
     Severity,
     severity_for,
@@ -60,6 +59,7 @@ class StateCollector:
         self.config = config
         self.now = time.time() if now is None else now
         self.channels = senders.channels()
+        self.known_channels = frozenset(senders.every_channel())
 
     def collect(self) -> Iterator[Metric]:
         """Every state gauge, then whether each source answered."""
@@ -84,7 +84,7 @@ class StateCollector:
         yield up
 
     def _channel(self, channel: str) -> str:
-        return channel if channel in self.channels else OTHER
+        return channel if channel in self.known_channels else OTHER
 
     def _per_channel(self, name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(name, documentation, labels=["channel"])
@@ -157,7 +157,6 @@ class StateCollector:
         dead = self.session.execute(
             sa.select(Delivery.channel, sa.func.count())
             .where(
-                Delivery.kind == DeliveryKind.ALERT,
                 Delivery.status.in_(DEAD_LETTER_STATUSES),
                 Delivery.created_at >= now - DEAD_LETTER_WINDOW,
             )
@@ -168,7 +167,8 @@ class StateCollector:
             counts[self._channel(channel)] = counts.get(self._channel(channel), 0) + count
         yield self._per_channel(
             "nootification_dead_letters",
-            "Failed or expired deliveries created in the last 24 hours and not sent again, per channel.",
+            "Failed or expired outbound records (deliveries, vendor events, notices) created in the last 24 "
+            "hours and not sent again, per channel.",
             counts,
         )
         busy_and_quiet = (

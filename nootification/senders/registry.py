@@ -24,6 +24,11 @@ def channels() -> list[str]:
     return sorted(name for name, cls in _SENDER_CLASSES.items() if cls.reaches_staff)
 
 
+def every_channel() -> list[str]:
+    """The names of every registered channel, the camera vendor's included."""
+    return sorted(_SENDER_CLASSES)
+
+
 def channels_that(capability: str) -> list[str]:
     """The channels whose sender class has a capability (`edits_messages`, `sends_follow_ups`, ...)."""
     return sorted(name for name, cls in _SENDER_CLASSES.items() if getattr(cls, capability))
