@@ -4,9 +4,12 @@ segment counter, with the video link and the action link whole."""
 import re
 
 import pytest
+import sqlalchemy as sa
 
-from nootification.models import Level
+from nootification.extensions import db
+from nootification.models import Alert, Level, Location, User
 from nootification.senders.segments import segments
+from nootification.staff.claims import claim
 from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue
 
@@ -76,3 +79,18 @@ def test_a_clip_url_too_long_for_two_segments_gives_way_to_the_action_link(
         assert payload["url"] not in text
         assert len(ACTION.findall(text)) == 1, text
         assert text.startswith("Theft à Hypermarché Cote-Saint-André La Rochelle\n"), text
+
+
+def test_a_claim_follow_up_by_sms_takes_two_segments_at_most(channels_app, smtp_server, french_shop):
+    db.session.scalars(sa.select(Location)).one().claim_follow_up = True
+    db.session.commit()
+    payload = alert_payload(label="theft")
+    assert french_shop.post("/webhooks/alerts", json=payload).status_code == 201
+    drain_queue()
+    camille = db.session.scalars(sa.select(User).where(User.name == "Camille")).one()
+    claim(db.session.scalars(sa.select(Alert)).one(), camille)
+    drain_queue()
+
+    [follow_up] = [text for text in sent_sms(smtp_server) if text.startswith("On it: Camille\n")]
+    assert segments(follow_up) <= 2, follow_up
+    assert follow_up.endswith(f"\n{payload['url']}")
