@@ -4,13 +4,14 @@ through the stub's SMS and SMTP; a phone that subscribes again is not new."""
 import pytest
 
 from nootification.models import Level, utcnow
+from nootification.senders.segments import segments
 from nootification.services.staff_links import link_expiry, link_token
 from tests.helpers.factories import alert_payload, make_location, make_user
 from tests.helpers.processes import drain_queue
 from tests.helpers.push import put_point, subscribe
 from tests.helpers.staff import user_client
 
-FRENCH = "Un nouveau téléphone reçoit désormais vos alertes."
+FRENCH = "Vos alertes arrivent désormais sur un nouveau téléphone."
 ENGLISH = "A new phone now gets your alerts."
 
 
@@ -49,6 +50,7 @@ def test_a_new_phone_is_told_on_the_users_other_channels_in_their_language(
 
     [sms] = texts_to(stub, "sms", "+33612345678")
     assert notice in sms
+    assert segments(sms) == 1
     [mail] = texts_to(stub, "email", "camille@example.com")
     assert notice in mail
 

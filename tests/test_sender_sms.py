@@ -8,7 +8,8 @@ from marshmallow import ValidationError
 
 from nootification.delivery.retry import QuickRetries
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
-from nootification.senders.sms import MAX_BODY, SmsConfigSchema, SmsSender, mask_numbers
+from nootification.senders.segments import segments
+from nootification.senders.sms import MAX_SEGMENTS, SmsConfigSchema, SmsSender, mask_numbers
 from tests.helpers.assertions import assert_refused_and_unsent
 from tests.helpers.config import free_port, make_config
 from tests.helpers.factories import fail_next, make_message
@@ -49,14 +50,14 @@ def test_posts_to_from_and_body_with_the_link(sender, stub):
     }
 
 
-def test_a_long_body_is_cut_to_1600_characters_keeping_the_link(sender, stub):
+def test_a_long_body_is_cut_to_two_segments_keeping_the_link(sender, stub):
     message = make_message(address=TO, body="word " * 500)
 
     sender.send(message)
 
     [received] = stub.messages(channel="sms")["messages"]
-    assert len(received["text"]) <= MAX_BODY
-    assert received["text"].endswith("…\n" + message.url)
+    assert segments(received["text"]) <= MAX_SEGMENTS
+    assert received["text"].endswith("...\n" + message.url)
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,7 @@ def addressed(
         alert_uuid=alert.alert_uuid,
         url=alert.url,
         location=alert.location.name,
+        location_name=alert.location.display_name,
         label=alert.label,
         severity=alert.severity.value,
         time_spotted=alert.time_spotted.timestamp(),

@@ -56,6 +56,8 @@ class Message:
     # The provider's id of a message sent earlier that this one replaces (`MessageSender.edit`): the send is
     # an edit of that message, to read `body`.
     edits: str | None = None
+    # The shop's name as people read it (`location` is its identifier): what an SMS shortens to fit.
+    location_name: str = ""
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).

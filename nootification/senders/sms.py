@@ -8,12 +8,15 @@ from marshmallow import Schema, fields, validate
 from nootification.senders.base import Message, MessageSender, PermanentSendError
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
-from nootification.senders.text import links, subject_and_body, with_link
+from nootification.senders.text import subject_and_body, within_segments
 from nootification.senders.transport import HttpClient
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 # Twilio refuses a body over 1,600 characters (error 21617).
 MAX_BODY = 1600
+# An alert SMS takes at most two segments; the shop's name keeps at least 16 characters, the label 10.
+MAX_SEGMENTS = 2
+SHORTEST_NAME, SHORTEST_LABEL = 16, 10
 
 
 class SmsConfigSchema(Schema):
@@ -51,9 +54,20 @@ class SmsSender(MessageSender):
 
     @staticmethod
     def body(message: Message) -> str:
-        """Subject, body, video and action links, within Twilio's 1,600 characters; links are never cut."""
-        text = subject_and_body(message.subject, message.body)
-        return with_link(text, links(message.url, message.action_url), MAX_BODY)
+        """Subject, body, video and action links within two segments, the shop's name and the label shortened
+        first; links are never cut (`within_segments`)."""
+        return within_segments(
+            subject_and_body(message.subject, message.body),
+            message.url,
+            message.action_url,
+            shorten=(
+                (message.location_name, SHORTEST_NAME),
+                (message.location, SHORTEST_NAME),
+                (message.label, SHORTEST_LABEL),
+            ),
+            segments=MAX_SEGMENTS,
+            limit=MAX_BODY,
+        )
 
     def send(self, message: Message) -> None:
         """POST once; Twilio's `{code, message}` error is quoted with phone numbers masked."""

@@ -1,5 +1,12 @@
 """Plain-text layouts shared by the channels that send text only."""
 
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
+
+from nootification.senders.segments import gsm7_spelling, is_gsm7
+from nootification.senders.segments import segments as segment_count
+
 ELLIPSIS = "…"
 
 
@@ -34,8 +41,94 @@ def with_link(text: str, url: str, limit: int) -> str:
     return f"{cut(text, room)}\n{url}"
 
 
-def cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int, ellipsis: str = ELLIPSIS) -> str:
     """`text` within `limit` characters, ending with an ellipsis when it had to be cut."""
     if len(text) <= limit:
         return text
-    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
+    return text[: limit - len(ellipsis)].rstrip() + ellipsis
+
+
+# A text cut to fit SMS segments keeps at least this many characters, or its links give way.
+MIN_TEXT = 40
+
+
+def within_segments(
+    text: str,
+    url: str,
+    action_url: str | None,
+    *,
+    shorten: Sequence[tuple[str, int]],
+    segments: int,
+    limit: int,
+) -> str:
+    """`text` above the video link and the action link, within `segments` SMS segments; links are never cut.
+
+    The text as written when it fits. Otherwise it is spelt in GSM-7 when it can be (a letter outside it, such
+    as `ê`, becomes its base letter: a missing accent costs a French reader less than a missing word, and
+    UCS-2 would halve the room), then each of the `shorten` words (the shop's name, the label) is cut, down to
+    its number of characters, then the rest of the text, down to MIN_TEXT. When even that leaves no room, the
+    video link gives way (the staff page plays the clip); past that, the text and links as `with_link` fits
+    them within `limit` characters, over the segments.
+    """
+    text = text.strip()
+    action = f"{ACTION_LABEL}{action_url}" if action_url else ""
+    layouts = [[line for line in lines if line] for lines in ([url, action], [action])]
+    if not action:
+        layouts = layouts[:1]
+    for lines in layouts:
+        if segment_count(_laid(text, lines)) <= segments:
+            return _laid(text, lines)
+        spelt = gsm7_spelling(text)
+        if spelt is None or not is_gsm7(spelt + "".join(lines)):
+            spelt, words = text, shorten
+        else:
+            words = [(gsm7_spelling(word) or word, keep) for word, keep in shorten]
+        fitted = _shortened_to_fit(spelt, lines, words, segments)
+        if fitted is not None:
+            return fitted
+    return with_link(text, "\n".join(layouts[-1]), limit)
+
+
+def _laid(text: str, lines: Sequence[str]) -> str:
+    return "\n".join([text, *lines] if text else lines)
+
+
+def _shortened_to_fit(
+    text: str, lines: Sequence[str], words: Sequence[tuple[str, int]], segments: int
+) -> str | None:
+    ellipsis = "..." if is_gsm7(text + "".join(lines)) else ELLIPSIS
+
+    def fits(candidate: str) -> bool:
+        return segment_count(_laid(candidate, lines)) <= segments
+
+    if fits(text):
+        return _laid(text, lines)
+    for word, keep in words:
+        found = _longest(keep, len(word) - 1, partial(shortened, text, word, ellipsis=ellipsis), fits)
+        if found is not None:
+            return _laid(found, lines)
+        text = shortened(text, word, keep, ellipsis)
+    found = _longest(min(MIN_TEXT, len(text)), len(text) - 1, partial(cut, text, ellipsis=ellipsis), fits)
+    return _laid(found, lines) if found is not None else None
+
+
+def _longest(low: int, high: int, make: Callable[[int], str], fits: Callable[[str], bool]) -> str | None:
+    # The longest make(n) for n in [low, high] that fits: a shorter n never takes more segments.
+    best = None
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = make(middle)
+        if fits(candidate):
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def shortened(text: str, word: str, keep: int, ellipsis: str = ELLIPSIS) -> str:
+    """`text` with each whole occurrence of `word` (in any case) cut to its first `keep` characters and an
+    ellipsis."""
+    if not word or keep + len(ellipsis) >= len(word):
+        return text
+    pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE)
+    return pattern.sub(lambda match: match.group()[:keep].rstrip() + ellipsis, text)

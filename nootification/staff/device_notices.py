@@ -27,7 +27,8 @@ NOTICES = {
     ),
     "fr": (
         "Nouveau téléphone",
-        "Un nouveau téléphone reçoit désormais vos alertes. Si ce n'est pas le vôtre, prévenez votre "
+        # Worded with GSM-7 letters only (no ç, no ô): one SMS segment instead of three in UCS-2.
+        "Vos alertes arrivent désormais sur un nouveau téléphone. S'il n'est pas à vous, prévenez votre "
         "responsable, qui peut le désactiver.",
     ),
 }
