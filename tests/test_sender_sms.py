@@ -1,6 +1,7 @@
 """The SMS sender against the stub's Twilio Messages API over real loopback HTTP."""
 
 import logging
+import re
 import traceback
 
 import pytest
@@ -36,7 +37,7 @@ def sender(stub, secrets) -> SmsSender:
     return sms_sender(f"{stub.url}/twilio")
 
 
-def test_posts_to_from_and_body_with_the_link(sender, stub):
+def test_posts_to_from_and_body_with_the_link_and_asks_for_status_callbacks(sender, stub):
     message = make_message(address=TO)
 
     sender.send(message)
@@ -46,7 +47,14 @@ def test_posts_to_from_and_body_with_the_link(sender, stub):
         "To": TO,
         "From": FROM,
         "Body": f"{message.subject}\n{message.body}\n{message.url}",
+        "StatusCallback": "http://127.0.0.1:8000/webhooks/twilio/sms-status",
     }
+
+
+def test_returns_twilios_message_sid_as_the_provider_reference(sender, stub):
+    ref = sender.send(make_message(address=TO))
+
+    assert re.fullmatch(r"SM[0-9a-f]{32}", ref)
 
 
 def test_a_long_body_is_cut_to_1600_characters_keeping_the_link(sender, stub):

@@ -14,6 +14,9 @@ from nootification.senders.transport import HttpClient
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 # Twilio refuses a body over 1,600 characters (error 21617).
 MAX_BODY = 1600
+STATUS_CALLBACK_PATH = "/webhooks/twilio/sms-status"
+# The attempt's provider_ref column; Twilio's SIDs are 34 characters.
+MAX_REF = 128
 
 
 class SmsConfigSchema(Schema):
@@ -55,8 +58,9 @@ class SmsSender(MessageSender):
         text = subject_and_body(message.subject, message.body)
         return with_link(text, links(message.url, message.action_url), MAX_BODY)
 
-    def send(self, message: Message) -> None:
-        """POST once; Twilio's `{code, message}` error is quoted with phone numbers masked."""
+    def send(self, message: Message) -> str | None:
+        """POST once, asking for status callbacks; the message's SID, the attempt's provider reference.
+        Twilio's `{code, message}` error is quoted with phone numbers masked."""
         to = self.address(message)
         if not E164.fullmatch(self.from_number):
             raise PermanentSendError("TWILIO_FROM_NUMBER is not an E.164 phone number")
@@ -64,12 +68,20 @@ class SmsSender(MessageSender):
         token = self.required_secret("TWILIO_AUTH_TOKEN")
         response = self.http.post(
             f"{self.api_url}/2010-04-01/Accounts/{sid}/Messages.json",
-            form={"To": to, "From": self.from_number, "Body": self.body(message)},
+            form={
+                "To": to,
+                "From": self.from_number,
+                "Body": self.body(message),
+                # Twilio posts the message's status there, signed (api/twilio_callbacks.py).
+                "StatusCallback": self.config["PUBLIC_URL"].rstrip("/") + STATUS_CALLBACK_PATH,
+            },
             auth=(sid, token),
             timeout=self.timeout,
         )
-        error = json_body(response)
+        answer = json_body(response)
         # Twilio's 404 message quotes the request path, and with it the account SID.
-        detail = mask_numbers(str(error.get("message") or response.reason)).replace(sid, "<account>")
-        reason = f"HTTP {response.status_code}: Twilio {error.get('code')}: {detail}"
+        detail = mask_numbers(str(answer.get("message") or response.reason)).replace(sid, "<account>")
+        reason = f"HTTP {response.status_code}: Twilio {answer.get('code')}: {detail}"
         raise_for_status(response, reason=reason)
+        sid_of_message = answer.get("sid")
+        return str(sid_of_message)[:MAX_REF] if sid_of_message else None
