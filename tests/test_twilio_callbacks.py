@@ -4,6 +4,7 @@ Signatures are made by Twilio's own Python helper library (`twilio.request_valid
 """
 
 import base64
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +38,8 @@ def sms_sent(channels_app, smtp_server, public_url: str = PUBLIC_URL) -> Deliver
 
 @pytest.fixture
 def sms(channels_app, smtp_server) -> Delivery:
-    """An SMS sent; a test posts its status callbacks."""
+    """An SMS sent, whose status callbacks the stub holds back (a test posts its own)."""
+    smtp_server.control(sms_status_delay=60)
     return sms_sent(channels_app, smtp_server)
 
 
@@ -217,3 +219,39 @@ def test_our_signature_is_twilios(fields):
     assert signature(AUTH_TOKEN, url, fields) == RequestValidator(AUTH_TOKEN).compute_signature(
         url, Multi(params)
     )
+
+
+def wait_for_status(delivery_id: str, timeout: float = 10.0) -> DeliveryAttempt:
+    """The SMS's attempt once the stub's final status callback has been kept on it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        attempt = attempt_of(delivery_id)
+        if attempt.provider_status:
+            return attempt
+        time.sleep(0.05)
+    raise AssertionError("no status callback was kept")
+
+
+@pytest.mark.parametrize(
+    ("control", "expected"),
+    [
+        ({}, ("delivered", None)),
+        ({"sms_undelivered_next": 1, "sms_error_code": 30005}, ("undelivered", "30005")),
+        ({"sms_failed_next": 1}, ("failed", "30003")),
+    ],
+    ids=["delivered", "undelivered", "failed"],
+)
+def test_the_stub_plays_twilios_status_callbacks_end_to_end(
+    channels_app, smtp_server, serve_app, control, expected
+):
+    smtp_server.control(sms_status_delay=0.2, **control)
+    delivery = sms_sent(channels_app, smtp_server, public_url=serve_app(channels_app))
+
+    attempt = wait_for_status(delivery.id)
+
+    assert (attempt.provider_status, attempt.provider_error_code) == expected
+    assert (db.session.get(Delivery, delivery.id).delivered_at is not None) == (expected[0] == "delivered")
+    [received] = smtp_server.messages(channel="sms")["messages"]
+    assert received["payload"]["StatusCallback"].endswith(STATUS_PATH)
+    tallies = smtp_server.control()["counters"]
+    assert tallies.get("twilio_status_sent_204") == 1
