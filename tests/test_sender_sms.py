@@ -51,6 +51,15 @@ def test_posts_to_from_and_body_with_the_link_and_asks_for_status_callbacks(send
     }
 
 
+def test_without_a_public_url_no_status_callback_is_asked_for(stub, secrets):
+    sender = sms_sender(f"{stub.url}/twilio", PUBLIC_URL="")
+
+    sender.send(make_message(address=TO))
+
+    [received] = stub.messages(channel="sms")["messages"]
+    assert "StatusCallback" not in received["payload"]
+
+
 def test_returns_twilios_message_sid_as_the_provider_reference(sender, stub):
     stub.control(sms_status_delay=60)  # no callback to the PUBLIC_URL nobody serves
 

@@ -4,6 +4,7 @@ Signatures are made by Twilio's own Python helper library (`twilio.request_valid
 """
 
 import base64
+import hmac
 import time
 
 import pytest
@@ -180,6 +181,33 @@ def test_a_callback_twilio_did_not_sign_is_refused_and_changes_nothing(channels_
     assert answer.json["code"] == 403 and answer.json["status"] == "Forbidden"
     assert attempt_of(sms.id).provider_status is None
     assert db.session.get(Delivery, sms.id).delivered_at is None
+
+
+def test_the_signature_is_compared_in_constant_time(channels_app, sms, monkeypatch):
+    compared: list[tuple] = []
+    compare = hmac.compare_digest
+
+    def spy(given, expected):
+        compared.append((given, expected))
+        return compare(given, expected)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    form = status_form(attempt_of(sms.id).provider_ref, "delivered")
+
+    assert post_status(channels_app, form, headers=_forged(form)).status_code == 403
+    assert len(compared) == 1
+
+
+@pytest.mark.parametrize("missing", ["MessageSid", "MessageStatus"])
+def test_a_signed_callback_without_its_sid_or_status_is_a_clear_422(channels_app, sms, missing):
+    form = status_form(attempt_of(sms.id).provider_ref, "delivered")
+    del form[missing]
+
+    answer = post_status(channels_app, form)
+
+    assert answer.status_code == 422
+    assert list(answer.json["errors"]) == [missing]
+    assert attempt_of(sms.id).provider_status is None
 
 
 def test_the_query_string_is_part_of_the_signed_url(channels_app, sms):

@@ -66,15 +66,15 @@ class SmsSender(MessageSender):
             raise PermanentSendError("TWILIO_FROM_NUMBER is not an E.164 phone number")
         sid = self.required_secret("TWILIO_ACCOUNT_SID")
         token = self.required_secret("TWILIO_AUTH_TOKEN")
+        form = {"To": to, "From": self.from_number, "Body": self.body(message)}
+        public_url = self.config["PUBLIC_URL"].rstrip("/")
+        if public_url:
+            # Twilio posts the message's status there, signed (api/twilio_callbacks.py); it refuses a
+            # relative URL, so without PUBLIC_URL there is none.
+            form["StatusCallback"] = public_url + STATUS_CALLBACK_PATH
         response = self.http.post(
             f"{self.api_url}/2010-04-01/Accounts/{sid}/Messages.json",
-            form={
-                "To": to,
-                "From": self.from_number,
-                "Body": self.body(message),
-                # Twilio posts the message's status there, signed (api/twilio_callbacks.py).
-                "StatusCallback": self.config["PUBLIC_URL"].rstrip("/") + STATUS_CALLBACK_PATH,
-            },
+            form=form,
             auth=(sid, token),
             timeout=self.timeout,
         )
