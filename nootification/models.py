@@ -438,7 +438,8 @@ class Delivery(db.Model):
     enqueue_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # 0 for the shop's own staff; n for the deliveries of the alert's n-th escalation step.
     escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Reported by the phone (service worker or app), never inferred: the message arrived; it was opened.
+    # Reported by the phone (service worker or app), never inferred: the message arrived; it was opened. An
+    # SMS's arrival is the provider's word instead (its `delivered` status callback).
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -452,6 +453,27 @@ class Delivery(db.Model):
     def user_uuid(self) -> str | None:
         """The recipient's public identifier; None for a record to no user (a vendor event)."""
         return self.user.user_uuid if self.user else None
+
+    @property
+    def provider_receipt(self) -> "DeliveryAttempt | None":
+        """The attempt whose message the provider reported final (an SMS's delivered, undelivered, failed);
+        None for the channels whose provider reports nothing, so their attempts are never loaded for it."""
+        if self.channel not in PROVIDER_RECEIPT_CHANNELS:
+            return None
+        reported = [attempt for attempt in self.attempt_log if attempt.provider_status]
+        return reported[-1] if reported else None
+
+    @property
+    def provider_status(self) -> str | None:
+        """What the provider last reported of the message (Twilio's SMS status), if anything."""
+        receipt = self.provider_receipt
+        return receipt.provider_status if receipt else None
+
+    @property
+    def provider_error_code(self) -> str | None:
+        """The provider's error code with an undelivered or failed status."""
+        receipt = self.provider_receipt
+        return receipt.provider_error_code if receipt else None
 
     @property
     def event_status(self) -> OutcomeEventStatus:
@@ -493,6 +515,10 @@ class OutcomeRecord(db.Model):
         return None if self.value_cents is None else self.value_cents / 100
 
 
+# The channels whose provider reports what became of a message it accepted (Twilio's SMS status callbacks).
+PROVIDER_RECEIPT_CHANNELS = frozenset({"sms"})
+
+
 class DeliveryAttempt(db.Model):
     """The ledger: one row per try of a delivery, whatever its outcome."""
 
@@ -512,7 +538,12 @@ class DeliveryAttempt(db.Model):
     retry_after: Mapped[float | None]
     # The provider's id of the message sent (Slack "<channel>:<ts>", Telegram "<chat>:<message id>"), so the
     # message can be edited later ("Camille is on it").
-    provider_ref: Mapped[str | None] = mapped_column(sa.String(128))
+    provider_ref: Mapped[str | None] = mapped_column(sa.String(128), index=True)
+    # The provider's own receipt of the message, where it reports one (Twilio's SMS status callback):
+    # delivered, undelivered or failed, its error code, and when it came. Kept once, the first final one.
+    provider_status: Mapped[str | None] = mapped_column(sa.String(16))
+    provider_error_code: Mapped[str | None] = mapped_column(sa.String(16))
+    provider_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
 

@@ -1,5 +1,6 @@
-"""Calling the service back as a provider does when someone presses a chat button."""
+"""Calling the service back as a provider does: a pressed chat button, Twilio's status of an SMS."""
 
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -9,6 +10,8 @@ from flask import Response
 from flask.typing import ResponseReturnValue
 
 from stub.http import json_error
+
+log = logging.getLogger(__name__)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -38,3 +41,21 @@ def press(url: str, body: bytes, headers: Mapping[str, str]) -> ResponseReturnVa
     except OSError as error:
         return json_error(502, f"the service did not answer: {error}")
     return Response(reply, status=status, mimetype="application/json")
+
+
+def notify(url: str, body: bytes, headers: Mapping[str, str]) -> int | None:
+    """POST a provider's callback to the URL it was given, and only there (no redirect followed): the
+    service's status, or None when it could not be reached. Logged, never raised: nobody waits on it."""
+    if urllib.parse.urlsplit(url).scheme.lower() not in PRESS_SCHEMES:
+        log.warning("callback not sent: %s is not an http(s) URL", url)
+        return None
+    call = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with _PRESS_OPENER.open(call, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as refused:
+        log.info("callback to %s answered %s", url, refused.code)
+        return refused.code
+    except OSError as error:
+        log.info("callback to %s failed: %s", url, error)
+        return None

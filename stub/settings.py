@@ -33,6 +33,12 @@ class FailureSettings:
     fail_next: int = 0
     fail_next_status: int = 500
     hang_next: int = 0
+    # Twilio's SMS status callbacks: the next N messages end undelivered or failed (with sms_error_code)
+    # instead of delivered, each callback posted sms_status_delay seconds after the one before.
+    sms_undelivered_next: int = 0
+    sms_failed_next: int = 0
+    sms_error_code: int = 30003
+    sms_status_delay: float = 0.5
 
     @classmethod
     def from_env(cls) -> Self:

@@ -64,6 +64,19 @@ class StubState:
             self._rejected += 1
             return delay, Fault(status, reason, s.retry_after)
 
+    def draw_sms_status(self) -> tuple[str, int | None, float]:
+        """How the next SMS ends, as Twilio's status callback says: its status, error code and the pause
+        before each callback."""
+        with self._lock:
+            s = self._settings
+            if s.sms_undelivered_next:
+                s.sms_undelivered_next -= 1
+                return "undelivered", s.sms_error_code, s.sms_status_delay
+            if s.sms_failed_next:
+                s.sms_failed_next -= 1
+                return "failed", s.sms_error_code, s.sms_status_delay
+            return "delivered", None, s.sms_status_delay
+
     @contextmanager
     def answering(self) -> Iterator[None]:
         """Count a request as open while it is being answered."""

@@ -1,6 +1,18 @@
-"""Twilio's Messages API: the SMS channel's provider."""
+"""Twilio's Messages API: the SMS channel's provider, and its status callbacks.
 
+A message created with a `StatusCallback` URL gets Twilio's callbacks there: `sent`, then `delivered` (or
+`undelivered`/`failed` with an `ErrorCode`, as `sms_undelivered_next`/`sms_failed_next` in /control ask), each
+form signed with `X-Twilio-Signature` by the auth token of the request's basic auth, as Twilio signs with the
+account's token.
+"""
+
+import base64
+import hashlib
+import hmac
 import math
+import threading
+import time
+import urllib.parse
 import uuid
 from email.utils import formatdate
 
@@ -8,8 +20,9 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.http import HTTP_STATUS_CODES
 
+from stub.callbacks import notify
 from stub.faults import faulty, inject
-from stub.state import store, stub_state
+from stub.state import StubState, store, stub_state
 
 bp = Blueprint("twilio", __name__)
 
@@ -63,6 +76,45 @@ def twilio_create_message(sid: str) -> ResponseReturnValue:
         "date_created": formatdate(usegmt=True),
         "uri": f"/2010-04-01/Accounts/{sid}/Messages/{message_sid}.json",
     }
+    callback_url = form.get("StatusCallback")
+    if callback_url:
+        fields = {
+            "MessageSid": message_sid,
+            "SmsSid": message_sid,
+            "AccountSid": sid,
+            "From": sender,
+            "To": to,
+        }
+        statuses = threading.Thread(
+            target=_post_statuses,
+            args=(stub_state(), callback_url, fields, auth.password),
+            name=f"twilio-status-{message_sid}",
+            daemon=True,
+        )
+        statuses.start()
     response = jsonify(created)
     response.status_code = 201
     return response
+
+
+def twilio_signature(auth_token: str, url: str, fields: dict[str, str]) -> str:
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 over the URL and each field's name and value, sorted."""
+    signed = url + "".join(name + fields[name] for name in sorted(fields))
+    return base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+
+
+def _post_statuses(state: StubState, url: str, fields: dict[str, str], auth_token: str) -> None:
+    """Post `sent`, then the message's end, to its StatusCallback, as Twilio does once the carrier says."""
+    status, error_code, delay = state.draw_sms_status()
+    ends = {"MessageStatus": status, "SmsStatus": status}
+    if error_code is not None:
+        ends["ErrorCode"] = str(error_code)
+    for changes in ({"MessageStatus": "sent", "SmsStatus": "sent"}, ends):
+        time.sleep(delay)
+        form = {**fields, "ApiVersion": "2010-04-01", **changes}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature(auth_token, url, form),
+        }
+        answered = notify(url, urllib.parse.urlencode(form).encode(), headers)
+        state.tally(f"twilio_status_{changes['MessageStatus']}_{answered or 'unreached'}")

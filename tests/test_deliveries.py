@@ -140,5 +140,8 @@ def test_an_attempt_in_flight_shows_no_end_and_no_latency(app, client, queued_de
             "error_message": None,
             "latency_ms": None,
             "retry_after": None,
+            "provider_status": None,
+            "provider_error_code": None,
+            "provider_status_at": None,
         }
     ]

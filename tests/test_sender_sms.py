@@ -1,6 +1,7 @@
 """The SMS sender against the stub's Twilio Messages API over real loopback HTTP."""
 
 import logging
+import re
 import traceback
 
 import pytest
@@ -9,7 +10,7 @@ from marshmallow import ValidationError
 from nootification.delivery.retry import QuickRetries
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.segments import segments
-from nootification.senders.sms import MAX_SEGMENTS, SmsConfigSchema, SmsSender, mask_numbers
+from nootification.senders.twilio.sms import MAX_SEGMENTS, SmsConfigSchema, SmsSender, mask_numbers
 from tests.helpers.assertions import assert_refused_and_unsent
 from tests.helpers.config import free_port, make_config
 from tests.helpers.factories import fail_next, make_message
@@ -19,10 +20,18 @@ SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-secret-42"
 FROM = "+15005550006"
 TO = "+33612345678"
+PUBLIC_URL = "http://127.0.0.1:9"
 
 
 def sms_sender(api_url: str, **config) -> SmsSender:
-    settings = {"TWILIO_API_URL": api_url, "TWILIO_FROM_NUMBER": FROM, "HTTP_READ_TIMEOUT": 0.3, **config}
+    settings = {
+        "TWILIO_API_URL": api_url,
+        "TWILIO_FROM_NUMBER": FROM,
+        "HTTP_READ_TIMEOUT": 0.3,
+        # The stub's status callbacks go to a loopback port nobody serves.
+        "PUBLIC_URL": PUBLIC_URL,
+        **config,
+    }
     return SmsSender(make_config(**settings))
 
 
@@ -37,7 +46,7 @@ def sender(stub, secrets) -> SmsSender:
     return sms_sender(f"{stub.url}/twilio")
 
 
-def test_posts_to_from_and_body_with_the_link(sender, stub):
+def test_posts_to_from_and_body_with_the_link_and_asks_for_status_callbacks(sender, stub):
     message = make_message(address=TO)
 
     sender.send(message)
@@ -47,7 +56,23 @@ def test_posts_to_from_and_body_with_the_link(sender, stub):
         "To": TO,
         "From": FROM,
         "Body": f"{message.subject}\n{message.body}\n{message.url}",
+        "StatusCallback": f"{PUBLIC_URL}/webhooks/twilio/sms-status",
     }
+
+
+def test_without_a_public_url_no_status_callback_is_asked_for(stub, secrets):
+    sender = sms_sender(f"{stub.url}/twilio", PUBLIC_URL="")
+
+    sender.send(make_message(address=TO))
+
+    [received] = stub.messages(channel="sms")["messages"]
+    assert "StatusCallback" not in received["payload"]
+
+
+def test_returns_twilios_message_sid_as_the_provider_reference(sender, stub):
+    ref = sender.send(make_message(address=TO))
+
+    assert re.fullmatch(r"SM[0-9a-f]{32}", ref)
 
 
 def test_a_long_body_is_cut_to_two_segments_keeping_the_link(sender, stub):

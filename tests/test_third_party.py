@@ -240,6 +240,10 @@ def test_control_shows_settings_and_counters(stub_url: str) -> None:
             "fail_next": 0,
             "fail_next_status": 500,
             "hang_next": 0,
+            "sms_undelivered_next": 0,
+            "sms_failed_next": 0,
+            "sms_error_code": 30003,
+            "sms_status_delay": 0.5,
         },
         "counters": {
             "count": 1,
@@ -315,6 +319,10 @@ def test_reset_restores_healthy_defaults(start_stub: StartStub) -> None:
         "fail_next": 0,
         "fail_next_status": 500,
         "hang_next": 0,
+        "sms_undelivered_next": 0,
+        "sms_failed_next": 0,
+        "sms_error_code": 30003,
+        "sms_status_delay": 0.5,
     }
     assert post(stub_url, notification()).status_code == 201
 

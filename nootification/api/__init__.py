@@ -24,6 +24,7 @@ from nootification.api import (
     stats,
     templates,
     tickets,
+    twilio_callbacks,
     users,
     web_push,
     webhooks,
@@ -53,8 +54,8 @@ BLUEPRINTS = (
 
 def register_api(app: Flask) -> Api:
     """Register every blueprint; the OpenAPI document at `/openapi.json` covers all but `/metrics`, `/ops`,
-    the staff page (`/s/<link>`) and the chat buttons' callbacks (`/telegram/webhook`,
-    `/slack/interactions`)."""
+    the staff page (`/s/<link>`) and the providers' callbacks (`/telegram/webhook`,
+    `/slack/interactions`, `/webhooks/twilio/*`)."""
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
@@ -64,4 +65,5 @@ def register_api(app: Flask) -> Api:
     app.register_blueprint(staff.blp)
     app.register_blueprint(staff_app.blp)
     app.register_blueprint(chat_buttons.blp)
+    app.register_blueprint(twilio_callbacks.blp)
     return api

@@ -24,6 +24,7 @@ FINAL_OUTCOMES = (SENT, "failed", "expired")
 RESCHEDULE_REASONS = ("backoff", "circuit_open")
 SEEN = "seen"
 RECEIPT_STATES = ("received", SEEN)
+SMS_FINAL_STATUSES = ("delivered", "undelivered", "failed")
 SWEEP_REASONS = ("unqueued", "lost_job", "lease_expired")
 WEBHOOK_ENDPOINT = "webhooks.receive_alert"
 # Webhook refusals by status: a 409 is an alert outcome (conflict), counted with the alerts.
@@ -108,6 +109,16 @@ RECEIPTS = Counter(
     "nootification_delivery_receipts_total",
     "Deliveries the phone reported, by channel and state (received, seen): each delivery once per state.",
     ["channel", "state"],
+)
+SMS_STATUSES = Counter(
+    "nootification_sms_status_receipts_total",
+    "SMS the provider reported final (Twilio's status callback), by status: delivered, undelivered, failed; "
+    "each attempt once.",
+    ["status"],
+)
+SMS_STATUS_UNMATCHED = Counter(
+    "nootification_sms_status_unmatched_total",
+    "Twilio SMS status callbacks naming a message SID that no attempt sent.",
 )
 SEEN_DELAY = Histogram(
     "nootification_alert_to_seen_seconds",
@@ -206,6 +217,16 @@ def record_receipt(channel: str, severity: str, state: str, received_at: datetim
         SEEN_DELAY.labels(channel, severity).observe(_seconds(received_at, at))
 
 
+def record_sms_status(status: str) -> None:
+    """Count an SMS the provider newly reported final, by its status."""
+    SMS_STATUSES.labels(status).inc()
+
+
+def record_sms_status_unmatched() -> None:
+    """Count an SMS status callback for a message we did not send (or no longer know)."""
+    SMS_STATUS_UNMATCHED.inc()
+
+
 def _seconds(start: datetime, end: datetime) -> float:
     # A camera clock ahead of ours would make the latency negative; it is at least zero.
     return max(0.0, (end - start).total_seconds())
@@ -237,6 +258,8 @@ def _initialise_series(series: MetricSeries) -> None:
         for staff_outcome in series.staff_outcomes:
             ALERT_OUTCOMES_RECORDED.labels(label, staff_outcome)
     ESCALATION_STEPS.labels("2")
+    for status in SMS_FINAL_STATUSES:
+        SMS_STATUSES.labels(status)
     for reason in WEBHOOK_REJECTIONS.values():
         WEBHOOK_REJECTED.labels(reason)
     for reason in SWEEP_REASONS:

@@ -1,6 +1,6 @@
 """The channels: one sender module each, registered by name when imported here."""
 
-from nootification.senders import email, fcm, push, slack, sms, teams, telegram, vendor, webhook, webpush
+from nootification.senders import email, fcm, push, slack, teams, telegram, vendor, webhook, webpush
 from nootification.senders.registry import (
     EXTENSION_NAME,
     build_senders,
@@ -12,6 +12,7 @@ from nootification.senders.registry import (
     register,
     sender_class,
 )
+from nootification.senders.twilio import sms
 
 CHANNEL_MODULES = (email, fcm, push, slack, sms, teams, telegram, vendor, webhook, webpush)
 

@@ -43,6 +43,8 @@ class DeliveryState:
     delivered_at: datetime | None = None
     seen_at: datetime | None = None
     kind: DeliveryKind = DeliveryKind.ALERT
+    provider_status: str | None = None
+    provider_error_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def _delivery(delivery: Delivery) -> DeliveryState:
         escalation_step=delivery.escalation_step,
         delivered_at=delivery.delivered_at,
         seen_at=delivery.seen_at,
+        provider_status=delivery.provider_status,
+        provider_error_code=delivery.provider_error_code,
     )
 
 

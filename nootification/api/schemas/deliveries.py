@@ -29,6 +29,13 @@ class DeliverySchema(Schema):
         allow_none=True, metadata={"description": "When the phone reported the notification arrived."}
     )
     seen_at = fields.DateTime(allow_none=True, metadata={"description": "When the phone reported it opened."})
+    provider_status = fields.String(
+        allow_none=True,
+        metadata={"description": "What the provider last reported (SMS: delivered, undelivered or failed)."},
+    )
+    provider_error_code = fields.String(
+        allow_none=True, metadata={"description": "The provider's error code with undelivered or failed."}
+    )
     escalation_step = fields.Integer(
         metadata={"description": "0: the shop's own staff; n: the alert's n-th escalation step."}
     )
@@ -50,6 +57,12 @@ class DeliveryAttemptSchema(Schema):
     error_message = fields.String(allow_none=True)
     latency_ms = fields.Float(allow_none=True)
     retry_after = fields.Float(allow_none=True)
+    provider_status = fields.String(
+        allow_none=True,
+        metadata={"description": "The provider's receipt of this attempt's message (SMS: delivered, ...)."},
+    )
+    provider_error_code = fields.String(allow_none=True)
+    provider_status_at = fields.DateTime(allow_none=True)
 
 
 class DeliverySummarySchema(DeliverySchema):

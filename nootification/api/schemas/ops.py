@@ -20,6 +20,10 @@ class OpsDeliverySchema(Schema):
     escalation_step = fields.Integer(metadata={"description": "0: the shop's own staff; n: the n-th step."})
     delivered_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it arrived."})
     seen_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it was opened."})
+    provider_status = fields.String(
+        allow_none=True, metadata={"description": "SMS: delivered, undelivered or failed, as Twilio said."}
+    )
+    provider_error_code = fields.String(allow_none=True)
 
 
 class OpsEscalationSchema(Schema):

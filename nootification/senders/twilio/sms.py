@@ -17,6 +17,9 @@ MAX_BODY = 1600
 # An alert SMS takes at most two segments; the shop's name keeps at least 16 characters, the label 10.
 MAX_SEGMENTS = 2
 SHORTEST_NAME, SHORTEST_LABEL = 16, 10
+STATUS_CALLBACK_PATH = "/webhooks/twilio/sms-status"
+# The attempt's provider_ref column; Twilio's SIDs are 34 characters.
+MAX_REF = 128
 
 
 class SmsConfigSchema(Schema):
@@ -69,21 +72,30 @@ class SmsSender(MessageSender):
             limit=MAX_BODY,
         )
 
-    def send(self, message: Message) -> None:
-        """POST once; Twilio's `{code, message}` error is quoted with phone numbers masked."""
+    def send(self, message: Message) -> str | None:
+        """POST once, asking for status callbacks; the message's SID, the attempt's provider reference.
+        Twilio's `{code, message}` error is quoted with phone numbers masked."""
         to = self.address(message)
         if not E164.fullmatch(self.from_number):
             raise PermanentSendError("TWILIO_FROM_NUMBER is not an E.164 phone number")
         sid = self.required_secret("TWILIO_ACCOUNT_SID")
         token = self.required_secret("TWILIO_AUTH_TOKEN")
+        form = {"To": to, "From": self.from_number, "Body": self.body(message)}
+        public_url = self.config["PUBLIC_URL"].rstrip("/")
+        if public_url:
+            # Twilio posts the message's status there, signed (api/twilio_callbacks.py); it refuses a
+            # relative URL, so without PUBLIC_URL there is none.
+            form["StatusCallback"] = public_url + STATUS_CALLBACK_PATH
         response = self.http.post(
             f"{self.api_url}/2010-04-01/Accounts/{sid}/Messages.json",
-            form={"To": to, "From": self.from_number, "Body": self.body(message)},
+            form=form,
             auth=(sid, token),
             timeout=self.timeout,
         )
-        error = json_body(response)
+        answer = json_body(response)
         # Twilio's 404 message quotes the request path, and with it the account SID.
-        detail = mask_numbers(str(error.get("message") or response.reason)).replace(sid, "<account>")
-        reason = f"HTTP {response.status_code}: Twilio {error.get('code')}: {detail}"
+        detail = mask_numbers(str(answer.get("message") or response.reason)).replace(sid, "<account>")
+        reason = f"HTTP {response.status_code}: Twilio {answer.get('code')}: {detail}"
         raise_for_status(response, reason=reason)
+        sid_of_message = answer.get("sid")
+        return str(sid_of_message)[:MAX_REF] if sid_of_message else None

@@ -1,0 +1,59 @@
+"""Twilio's callbacks, `/webhooks/twilio/*`: each must carry a valid `X-Twilio-Signature`, checked here once.
+
+- `POST /webhooks/twilio/sms-status`: an SMS's status (`MessageSid`, `MessageStatus`, `ErrorCode`); a final
+  one is kept on the attempt that sent the message. 204 whatever became of it.
+
+Every request is signed with the account's auth token (TWILIO_AUTH_TOKEN) over `PUBLIC_URL` + path + query
+and the form's fields: without a valid signature, 403 and nothing changed. Left out of the OpenAPI document:
+they are Twilio's format, not this API's.
+"""
+
+from flask import Blueprint, current_app, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import ServiceUnavailable
+
+from nootification.config import read_secret
+from nootification.delivery.provider_receipts import record_sms_status
+from nootification.errors import Forbidden, InvalidInput, accepts_form
+from nootification.senders.twilio.signature import SIGNATURE_HEADER, is_signed
+
+blp = Blueprint("twilio_callbacks", __name__, url_prefix="/webhooks/twilio")
+
+
+def public_url() -> str:
+    """The URL Twilio was given for this request: PUBLIC_URL, the path, and the query if any."""
+    query = request.query_string.decode("latin-1")
+    return current_app.config["PUBLIC_URL"].rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+@blp.before_request
+def only_twilio() -> None:
+    """Refuse, before any view runs, a request that Twilio did not sign with the account's auth token."""
+    try:
+        token = read_secret("TWILIO_AUTH_TOKEN")
+    except OSError:
+        token = None
+    if not token:
+        raise ServiceUnavailable("TWILIO_AUTH_TOKEN is not set: Twilio's callbacks are off.")
+    fields = [(name, value) for name, values in request.form.lists() for value in values]
+    if not is_signed(token, public_url(), fields, request.headers.get(SIGNATURE_HEADER, "")):
+        raise Forbidden("The request is not signed by Twilio (X-Twilio-Signature).")
+
+
+def _required(name: str) -> str:
+    value = request.form.get(name, "")
+    if not value:
+        raise InvalidInput(f"Twilio's {name} is missing.", field=name)
+    return value
+
+
+@blp.post("/sms-status")
+@accepts_form
+def sms_status() -> ResponseReturnValue:
+    """One SMS status callback: a final status is kept on its attempt; any other is acknowledged."""
+    record_sms_status(
+        message_sid=_required("MessageSid"),
+        status=_required("MessageStatus"),
+        error_code=request.form.get("ErrorCode"),
+    )
+    return "", 204

@@ -1,0 +1,64 @@
+"""The provider's receipt of a message it accepted: Twilio's SMS status, kept on the attempt that sent it.
+
+The attempt is found by the message SID it kept as its provider reference. Only a final status is kept
+(delivered, undelivered, failed), once: the first to arrive, as Twilio may post a callback again. `delivered`
+also marks the delivery arrived, unless the phone already said so.
+"""
+
+import enum
+
+import sqlalchemy as sa
+
+from nootification.extensions import db
+from nootification.models import Delivery, DeliveryAttempt, utcnow
+from nootification.observability import metrics
+
+ATTEMPTS = DeliveryAttempt.__table__
+DELIVERIES = Delivery.__table__
+SMS_CHANNEL = "sms"
+DELIVERED = "delivered"
+# Twilio's error codes are five digits; anything longer is cut to the column.
+MAX_ERROR_CODE = 16
+
+
+class ReceiptResult(enum.StrEnum):
+    """What became of a status callback."""
+
+    STORED = "stored"
+    REPEAT = "repeat"
+    UNKNOWN_MESSAGE = "unknown_message"
+    NOT_FINAL = "not_final"
+
+
+def record_sms_status(*, message_sid: str, status: str, error_code: str | None) -> ReceiptResult:
+    """Keep a final SMS status on the attempt whose provider reference is `message_sid`; others change
+    nothing. An unknown SID is counted, as is each status kept."""
+    if status not in metrics.SMS_FINAL_STATUSES:
+        return ReceiptResult.NOT_FINAL
+    found = db.session.execute(
+        sa.select(ATTEMPTS.c.id, ATTEMPTS.c.delivery_id)
+        .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
+        .where(ATTEMPTS.c.provider_ref == message_sid, DELIVERIES.c.channel == SMS_CHANNEL)
+        .limit(1)
+    ).first()
+    if found is None:
+        metrics.record_sms_status_unmatched()
+        return ReceiptResult.UNKNOWN_MESSAGE
+    now = utcnow()
+    code = (error_code or "")[:MAX_ERROR_CODE] or None
+    kept = db.session.execute(
+        sa.update(ATTEMPTS)
+        .where(ATTEMPTS.c.id == found.id, ATTEMPTS.c.provider_status.is_(None))
+        .values(provider_status=status, provider_error_code=code, provider_status_at=now)
+    )
+    if kept.rowcount == 1 and status == DELIVERED:
+        db.session.execute(
+            sa.update(DELIVERIES)
+            .where(DELIVERIES.c.id == found.delivery_id, DELIVERIES.c.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+    db.session.commit()
+    if kept.rowcount != 1:
+        return ReceiptResult.REPEAT
+    metrics.record_sms_status(status)
+    return ReceiptResult.STORED
