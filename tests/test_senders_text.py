@@ -116,3 +116,18 @@ def test_a_text_without_links_has_no_empty_line():
     assert fitted("Nouveau téléphone\nVos alertes arrivent.", url="", action=None) == (
         "Nouveau téléphone\nVos alertes arrivent."
     )
+
+
+def test_the_answer_line_ends_the_sms_whole_and_the_text_gives_way_to_it():
+    text = "Vol repéré à Hypermarché Côte-Saint-André La Rochelle, rayon parfumerie. " * 3
+    result = within_segments(
+        text,
+        "https://clips.example.fr/" + "v" * 60,
+        "https://alertes.example.fr/s/" + "a" * 70,
+        shorten=(),
+        segments=2,
+        limit=1600,
+        footer="Répondez 1 si vous y allez",
+    )
+    assert result.endswith("\nRépondez 1 si vous y allez")
+    assert segments(result) <= 2
