@@ -4,6 +4,7 @@ import pytest
 
 from nootification.senders.segments import is_gsm7, segments
 from nootification.senders.text import subject_and_body, with_link, within_segments
+from nootification.senders.twilio.replies import answer_line_for
 
 URL = "https://media.example.com/v.mp4"
 
@@ -131,3 +132,15 @@ def test_the_answer_line_ends_the_sms_whole_and_the_text_gives_way_to_it():
     )
     assert result.endswith("\nRépondez 1 si vous y allez")
     assert segments(result) <= 2
+
+
+@pytest.mark.parametrize(
+    ("locale", "line"),
+    [
+        ("fr", "Répondez 1 si vous y allez"),
+        ("fr-FR", "Répondez 1 si vous y allez"),
+        ("en", "Reply 1 if you are going"),
+    ],
+)
+def test_the_answer_line_is_in_the_users_language(locale, line):
+    assert answer_line_for(locale) == line

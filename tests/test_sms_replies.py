@@ -150,3 +150,20 @@ def test_a_burst_from_twilio_is_not_refused_by_the_per_address_limit(channels_ap
     # The default still holds elsewhere, for the same address.
     codes = [client.get("/locations").status_code for _ in range(5)]
     assert 429 in codes
+
+
+def test_a_second_reply_1_is_told_who_is_on_it_and_changes_nothing(channels_app, smtp_server, shop):
+    reply(channels_app, CAMILLE, "1")
+    reply(channels_app, HUGO, "1.")
+
+    assert alert_of(shop).claimed_by.name == "Camille"
+    assert texts_to(smtp_server, HUGO)[-1] == "Camille y va déjà : Auchan La Rochelle."
+
+
+def test_a_signed_reply_without_its_sender_is_a_422_and_changes_nothing(channels_app, smtp_server, shop):
+    form = incoming_sms(CAMILLE, "1")
+    del form["From"]
+    answer = post_incoming_sms(channels_app, form)
+
+    assert answer.status_code == 422 and "From" in answer.json["errors"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SmsReply)) == 0
