@@ -167,3 +167,11 @@ def test_a_signed_reply_without_its_sender_is_a_422_and_changes_nothing(channels
 
     assert answer.status_code == 422 and "From" in answer.json["errors"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(SmsReply)) == 0
+
+
+def test_erasing_a_user_forgets_their_replies_and_the_number_they_came_from(channels_app, smtp_server, shop):
+    reply(channels_app, CAMILLE, "1")
+    camille = alert_of(shop).claimed_by
+
+    assert admin_client(channels_app).post(f"/users/{camille.user_uuid}/erase").status_code == 200
+    assert db.session.scalars(sa.select(SmsReply.from_number)).all() == []
