@@ -147,6 +147,9 @@ class Config:
     RATELIMIT_DEFAULT = _env_str("RATELIMIT_DEFAULT", "300 per minute")
     RATELIMIT_ALERTS = _env_str("RATELIMIT_ALERTS", "6000 per minute")
     RATELIMIT_PREFERENCES = _env_str("RATELIMIT_PREFERENCES", "60 per minute")
+    # Twilio's signed callbacks (SMS receipts and replies) come in bursts from a few addresses: their own
+    # limit instead of the per-address default.
+    RATELIMIT_TWILIO = _env_str("RATELIMIT_TWILIO", "6000 per minute")
     # Staff links count per link (one this service did not sign counts against its address), so that junk from
     # a shop's shared Wi-Fi cannot block a real link; per address only a coarse cap over every staff route.
     RATELIMIT_STAFF = _env_str("RATELIMIT_STAFF", "60 per minute")

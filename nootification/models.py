@@ -95,6 +95,7 @@ class DeliveryKind(enum.StrEnum):
     VENDOR_EVENT = "vendor_event"
     CLAIM_NOTICE = "claim_notice"
     DEVICE_NOTICE = "device_notice"
+    SMS_ANSWER = "sms_answer"
 
 
 # How long a notice of a new device is still worth sending: a day, so that a provider outage of a few hours
@@ -546,6 +547,31 @@ class DeliveryAttempt(db.Model):
     provider_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     delivery: Mapped[Delivery] = relationship(back_populates="attempt_log")
+
+
+class SmsReply(db.Model):
+    """An SMS a member of staff sent in answer to an alert SMS, kept once by Twilio's `MessageSid`: what it
+    did, and the answer sent back (an `sms_answer` outbound record). A stranger's is not kept."""
+
+    __tablename__ = "sms_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Twilio's SID of the incoming message: the same message posted twice acts once.
+    message_sid: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(sa.String(32))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alerts.id", ondelete="SET NULL"))
+    # What the reply did, and so what the answer says: claimed, yours, taken, outcome, no_alert, help, or
+    # quiet (a help already sent to the number within SMS_HELP_INTERVAL: no answer).
+    result: Mapped[str] = mapped_column(sa.String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The answer's outbound record; none when nothing is answered.
+    answer_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+
+    alert: Mapped[Alert | None] = relationship()
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (sa.Index("ix_sms_replies_from_number_received_at", "from_number", "received_at"),)
 
 
 class ApiToken(db.Model):

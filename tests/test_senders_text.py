@@ -4,6 +4,7 @@ import pytest
 
 from nootification.senders.segments import is_gsm7, segments
 from nootification.senders.text import subject_and_body, with_link, within_segments
+from nootification.senders.twilio.replies import answer_line_for
 
 URL = "https://media.example.com/v.mp4"
 
@@ -116,3 +117,30 @@ def test_a_text_without_links_has_no_empty_line():
     assert fitted("Nouveau téléphone\nVos alertes arrivent.", url="", action=None) == (
         "Nouveau téléphone\nVos alertes arrivent."
     )
+
+
+def test_the_answer_line_ends_the_sms_whole_and_the_text_gives_way_to_it():
+    text = "Vol repéré à Hypermarché Côte-Saint-André La Rochelle, rayon parfumerie. " * 3
+    result = within_segments(
+        text,
+        "https://clips.example.fr/" + "v" * 60,
+        "https://alertes.example.fr/s/" + "a" * 70,
+        shorten=(),
+        segments=2,
+        limit=1600,
+        footer="Répondez 1 si vous y allez",
+    )
+    assert result.endswith("\nRépondez 1 si vous y allez")
+    assert segments(result) <= 2
+
+
+@pytest.mark.parametrize(
+    ("locale", "line"),
+    [
+        ("fr", "Répondez 1 si vous y allez"),
+        ("fr-FR", "Répondez 1 si vous y allez"),
+        ("en", "Reply 1 if you are going"),
+    ],
+)
+def test_the_answer_line_is_in_the_users_language(locale, line):
+    assert answer_line_for(locale) == line

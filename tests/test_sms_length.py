@@ -64,6 +64,8 @@ def test_every_alert_sms_takes_two_segments_at_most_with_its_links_whole(
         assert len(ACTION.findall(text)) == 1, text
         # The name keeps at least 16 characters, spelt in GSM-7; the template's own `é` and `à` stay.
         assert "repéré à Hypermarché Cote" in text, text
+        # How to answer, in French, as the last line, whole.
+        assert text.endswith("\nRépondez 1 si vous y allez"), text
 
 
 def test_a_clip_url_too_long_for_two_segments_gives_way_to_the_action_link(

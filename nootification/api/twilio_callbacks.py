@@ -2,22 +2,32 @@
 
 - `POST /webhooks/twilio/sms-status`: an SMS's status (`MessageSid`, `MessageStatus`, `ErrorCode`); a final
   one is kept on the attempt that sent the message. 204 whatever became of it.
+- `POST /webhooks/twilio/sms`: an SMS sent to our number (`From`, `Body`, `MessageSid`): a member of
+  staff's reply to an alert SMS (staff/sms_replies.py). Answered with an empty TwiML `<Response/>`: any answer
+  SMS is an outbound record the engine sends, never Twilio's reply.
+
+Their own rate limit (RATELIMIT_TWILIO) replaces the per-address default: Twilio posts receipts and replies
+from a few addresses, in bursts, and refusing them would lose receipts and replies.
 
 Every request is signed with the account's auth token (TWILIO_AUTH_TOKEN) over `PUBLIC_URL` + path + query
 and the form's fields: without a valid signature, 403 and nothing changed. Left out of the OpenAPI document:
 they are Twilio's format, not this API's.
 """
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import ServiceUnavailable
 
 from nootification.config import read_secret
 from nootification.delivery.provider_receipts import record_sms_status
 from nootification.errors import Forbidden, InvalidInput, accepts_form
+from nootification.security import limit_by_setting
 from nootification.senders.twilio.signature import SIGNATURE_HEADER, is_signed
+from nootification.staff.sms_replies import handle_reply
 
 blp = Blueprint("twilio_callbacks", __name__, url_prefix="/webhooks/twilio")
+limit_by_setting(blp, "RATELIMIT_TWILIO")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def public_url() -> str:
@@ -57,3 +67,15 @@ def sms_status() -> ResponseReturnValue:
         error_code=request.form.get("ErrorCode"),
     )
     return "", 204
+
+
+@blp.post("/sms")
+@accepts_form
+def incoming_sms() -> ResponseReturnValue:
+    """An SMS sent to our number: a staff reply acts and is answered by the engine; Twilio sends nothing."""
+    handle_reply(
+        message_sid=_required("MessageSid"),
+        from_number=_required("From"),
+        body=request.form.get("Body", ""),
+    )
+    return Response(EMPTY_TWIML, mimetype="text/xml")

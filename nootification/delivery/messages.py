@@ -10,6 +10,7 @@ from nootification.delivery.lease import LeasedDelivery
 from nootification.models import DeliveryKind
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
+from nootification.senders.twilio.replies import answer_line_for
 from nootification.services.contacts import Contact, contact_for
 from nootification.services.staff_links import link_expiry, staff_link
 from nootification.services.templates import TemplateRenderError, render_for
@@ -65,6 +66,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
             current_app.config,
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
+        answer_line=answer_line_for(user.locale),
     )
 
 
@@ -78,6 +80,7 @@ def addressed(
     body: str,
     action_url: str | None = None,
     expires_at: float | None = None,
+    answer_line: str = "",
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
@@ -96,6 +99,7 @@ def addressed(
         options=contact.options,
         action_url=action_url,
         expires_at=expires_at,
+        answer_line=answer_line,
     )
 
 

@@ -120,6 +120,25 @@ SMS_STATUS_UNMATCHED = Counter(
     "nootification_sms_status_unmatched_total",
     "Twilio SMS status callbacks naming a message SID that no attempt sent.",
 )
+SMS_REPLIES = Counter(
+    "nootification_sms_replies_total",
+    "SMS received in answer to alert SMS, by what they did: claimed, yours, taken, outcome, recorded, "
+    "no_alert, help, quiet (no second help within 5 minutes), repeat (a MessageSid already heard), stranger "
+    "(a number that is no staff's: nothing done, nothing answered).",
+    ["result"],
+)
+SMS_REPLY_RESULTS = (
+    "claimed",
+    "yours",
+    "taken",
+    "outcome",
+    "recorded",
+    "no_alert",
+    "help",
+    "quiet",
+    "repeat",
+    "stranger",
+)
 SEEN_DELAY = Histogram(
     "nootification_alert_to_seen_seconds",
     "Seconds from an alert's receipt to its notification being opened on the phone, by channel and severity.",
@@ -227,6 +246,11 @@ def record_sms_status_unmatched() -> None:
     SMS_STATUS_UNMATCHED.inc()
 
 
+def record_sms_reply(result: str) -> None:
+    """Count an SMS received in answer to an alert SMS, by what it did."""
+    SMS_REPLIES.labels(result).inc()
+
+
 def _seconds(start: datetime, end: datetime) -> float:
     # A camera clock ahead of ours would make the latency negative; it is at least zero.
     return max(0.0, (end - start).total_seconds())
@@ -260,6 +284,8 @@ def _initialise_series(series: MetricSeries) -> None:
     ESCALATION_STEPS.labels("2")
     for status in SMS_FINAL_STATUSES:
         SMS_STATUSES.labels(status)
+    for result in SMS_REPLY_RESULTS:
+        SMS_REPLIES.labels(result)
     for reason in WEBHOOK_REJECTIONS.values():
         WEBHOOK_REJECTED.labels(reason)
     for reason in SWEEP_REASONS:

@@ -58,6 +58,9 @@ class Message:
     edits: str | None = None
     # The shop's name as people read it (`location` is its identifier): what an SMS shortens to fit.
     location_name: str = ""
+    # How to answer the alert by text (an alert SMS's last line: "Répondez 1 si vous y allez"); empty for
+    # notices, and unused by the channels nobody answers by text.
+    answer_line: str = ""
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).

@@ -60,8 +60,10 @@ def within_segments(
     shorten: Sequence[tuple[str, int]],
     segments: int,
     limit: int,
+    footer: str = "",
 ) -> str:
-    """`text` above the video link and the action link, within `segments` SMS segments; links are never cut.
+    """`text` above the video link, the action link and the `footer` line (how to answer), within `segments`
+    SMS segments; the links and the footer are never cut.
 
     The text as written when it fits. Otherwise it is spelt in GSM-7 when it can be (a letter outside it, such
     as `ê`, becomes its base letter: a missing accent costs a French reader less than a missing word, and
@@ -72,7 +74,7 @@ def within_segments(
     """
     text = text.strip()
     action = f"{ACTION_LABEL}{action_url}" if action_url else ""
-    layouts = [[line for line in lines if line] for lines in ([url, action], [action])]
+    layouts = [[line for line in lines if line] for lines in ([url, action, footer], [action, footer])]
     if not action:
         layouts = layouts[:1]
     for lines in layouts:

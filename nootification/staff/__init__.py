@@ -7,5 +7,6 @@ receipts        what a phone reports of a message: arrived, opened
 devices         a phone or browser registered as a contact point (web_push: its push subscription, VAPID)
 device_notices  a new device told on the user's other channels (outbound records)
 vendor_events   each outcome, as a signed event to the camera vendor (an outbound record)
-kinds           these three told to the delivery engine (delivery/kinds.py), by the app factory
+sms_replies     staff's SMS replies (1: I'm on it, 2-5: the outcome), each answered by an outbound record
+kinds           these four told to the delivery engine (delivery/kinds.py), by the app factory
 """

@@ -15,7 +15,10 @@ class DeliverySchema(Schema):
     kind = fields.Enum(
         DeliveryKind,
         by_value=True,
-        metadata={"description": "alert: to staff; vendor_event, claim_notice, device_notice: the others."},
+        metadata={
+            "description": "alert: to staff; vendor_event, claim_notice, device_notice, sms_answer "
+            "(the answer to an SMS reply): the others."
+        },
     )
     user_uuid = fields.String(allow_none=True, metadata={"description": "Null for a vendor event."})
     channel = fields.String()

@@ -57,8 +57,9 @@ class SmsSender(MessageSender):
 
     @staticmethod
     def body(message: Message) -> str:
-        """Subject, body, video and action links within two segments, the shop's name and the label shortened
-        first; links are never cut (`within_segments`)."""
+        """Subject, body, video and action links and, for an alert, how to answer it, within two segments, the
+        shop's name and the label shortened first; links and the answer line are never cut
+        (`within_segments`)."""
         return within_segments(
             subject_and_body(message.subject, message.body),
             message.url,
@@ -70,6 +71,7 @@ class SmsSender(MessageSender):
             ),
             segments=MAX_SEGMENTS,
             limit=MAX_BODY,
+            footer=message.answer_line,
         )
 
     def send(self, message: Message) -> str | None:
