@@ -193,7 +193,7 @@ def purge_command(dry_run: bool) -> None:
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {report.clips} clips; the ledger texts of {report.message_alerts} alerts "
-        f"({report.deliveries} deliveries, {report.attempts} attempts)"
+        f"({report.deliveries} deliveries, {report.attempts} attempts); {report.sms_replies} SMS replies"
     )
 
 

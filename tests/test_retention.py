@@ -25,6 +25,7 @@ from nootification.models import (
     DeliveryKind,
     DeliveryStatus,
     Level,
+    SmsReply,
     utcnow,
 )
 from nootification.services.retention import purge
@@ -126,6 +127,7 @@ def test_the_ledger_texts_go_after_their_retention_and_the_rows_and_timings_stay
         "message_alerts": 0,
         "deliveries": 0,
         "attempts": 0,
+        "sms_replies": 0,
         "dry_run": False,
     }
 
@@ -208,6 +210,7 @@ def test_the_purge_job_runs_in_a_worker_and_returns_its_counts(client, shop, run
         "message_alerts": 0,
         "deliveries": 0,
         "attempts": 0,
+        "sms_replies": 0,
         "dry_run": False,
     }
 
@@ -220,13 +223,17 @@ def test_flask_purge_counts_with_dry_run_then_removes(app, client, shop):
 
     dry = runner.invoke(args=["purge", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.output == "would remove 1 clips; the ledger texts of 1 alerts (0 deliveries, 0 attempts)\n"
+    assert dry.output == (
+        "would remove 1 clips; the ledger texts of 1 alerts (0 deliveries, 0 attempts); 0 SMS replies\n"
+    )
     assert db.session.scalar(sa.select(Alert.url)) is not None
 
     assert client.get("/audit", query_string={"action": "retention.purge"}).json["items"] == []
 
     done = runner.invoke(args=["purge"])
-    assert done.output == "removed 1 clips; the ledger texts of 1 alerts (0 deliveries, 0 attempts)\n"
+    assert done.output == (
+        "removed 1 clips; the ledger texts of 1 alerts (0 deliveries, 0 attempts); 0 SMS replies\n"
+    )
     (purged,) = client.get("/audit", query_string={"action": "retention.purge"}).json["items"]
     assert purged["actor_name"] == "cli: purge"
     assert (purged["after"]["clips"], purged["after"]["message_alerts"]) == (1, 1)
@@ -271,3 +278,25 @@ def test_the_ledger_texts_of_a_record_without_an_alert_go_after_their_retention(
         AttemptOutcomeKind.PERMANENT,
     )
     assert purge(now=utcnow() + MESSAGES_GONE).deliveries == 0
+
+
+def test_sms_replies_go_after_their_retention(client, shop):
+    user = make_user(shop, name="Camille")
+    for sid, days_ago in (("SMold", 91), ("SMnew", 1)):
+        db.session.add(
+            SmsReply(
+                message_sid=sid,
+                from_number="+33612345678",
+                user_id=user.id,
+                result="help",
+                received_at=utcnow() - timedelta(days=days_ago),
+            )
+        )
+    db.session.commit()
+
+    assert purge(dry_run=True).sms_replies == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SmsReply)) == 2
+    assert purge().sms_replies == 1
+
+    assert db.session.scalars(sa.select(SmsReply.message_sid)).all() == ["SMnew"]
+    assert purge().sms_replies == 0

@@ -175,3 +175,13 @@ def test_erasing_a_user_forgets_their_replies_and_the_number_they_came_from(chan
 
     assert admin_client(channels_app).post(f"/users/{camille.user_uuid}/erase").status_code == 200
     assert db.session.scalars(sa.select(SmsReply.from_number)).all() == []
+
+
+def test_the_export_lists_the_persons_sms_replies(channels_app, smtp_server, shop):
+    reply(channels_app, CAMILLE, "1")
+    camille = alert_of(shop).claimed_by
+
+    exported = admin_client(channels_app).get(f"/users/{camille.user_uuid}/export").json["sms_replies"]
+
+    summary = [(item["from_number"], item["result"], item["alert_uuid"]) for item in exported]
+    assert summary == [(CAMILLE, "claimed", shop)]

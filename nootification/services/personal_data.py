@@ -16,6 +16,7 @@ from nootification.models import (
     EscalationTier,
     Location,
     OutcomeRecord,
+    SmsReply,
     User,
     utcnow,
 )
@@ -42,8 +43,8 @@ class ToldOf:
 @dataclass(frozen=True)
 class PersonalData:
     """What the service holds about a user: their row, shops, contact points, preference, tokens, the alerts
-    they were told of, the notices they were sent, the alerts they claimed or recorded an outcome for, and
-    every outcome record they made (corrected ones too)."""
+    they were told of, the notices they were sent, the SMS they answered with, the alerts they claimed or
+    recorded an outcome for, and every outcome record they made (corrected ones too)."""
 
     user: User
     preference: Preference
@@ -51,6 +52,7 @@ class PersonalData:
     tokens: list[ApiToken]
     alerts: list[ToldOf]
     notices: list[Delivery]
+    sms_replies: list[SmsReply]
     claims: list[Alert]
     outcomes: list[Alert]
     outcome_records: list[OutcomeRecord]
@@ -96,6 +98,14 @@ def export_user(user_uuid: str) -> PersonalData:
                 .options(selectinload(Delivery.alert))
                 .where(Delivery.user_id == user.id, Delivery.kind != DeliveryKind.ALERT)
                 .order_by(Delivery.created_at, Delivery.id)
+            )
+        ),
+        sms_replies=list(
+            db.session.scalars(
+                sa.select(SmsReply)
+                .options(selectinload(SmsReply.alert))
+                .where(SmsReply.user_id == user.id)
+                .order_by(SmsReply.received_at, SmsReply.id)
             )
         ),
         claims=_alerts_where(Alert.claimed_by_id == user.id),

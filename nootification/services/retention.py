@@ -1,6 +1,7 @@
 """Forgetting on time: past RETENTION_CLIP_DAYS an alert's clip URL goes (and with it its staff links),
 past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quoted go, and so do those of the
-records that belong to no alert (a new-device notice) once as old; rows, counts and timings stay.
+records that belong to no alert (a new-device notice) once as old, and the SMS replies received before then
+(each holds the number it came from); rows, counts and timings stay.
 
 The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long.
 """
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryAttempt, utcnow
+from nootification.models import Alert, Delivery, DeliveryAttempt, SmsReply, utcnow
 from nootification.services.audit import record
 
 PURGE_BATCH = 500
@@ -23,12 +24,14 @@ ATTEMPTS = DeliveryAttempt.__table__
 @dataclass(frozen=True)
 class PurgeReport:
     """What a purge removed (or, dry, would remove): alerts whose clip went, alerts whose ledger texts went,
-    and the deliveries and attempts among theirs that quoted a text or an address."""
+    the deliveries and attempts among theirs that quoted a text or an address, and the SMS replies (each
+    holds the number it came from)."""
 
     clips: int
     message_alerts: int
     deliveries: int
     attempts: int
+    sms_replies: int = 0
     dry_run: bool = False
 
     def as_dict(self) -> dict:
@@ -91,6 +94,10 @@ def _without_alert(cutoff: datetime) -> sa.Select:
     return sa.select(DELIVERIES.c.id).where(DELIVERIES.c.alert_id.is_(None), DELIVERIES.c.created_at < cutoff)
 
 
+def _old_replies(cutoff: datetime) -> sa.ColumnElement:
+    return SmsReply.received_at < cutoff
+
+
 def _due(marker: sa.Column, cutoff: datetime) -> sa.Select:
     return sa.select(Alert.id).where(marker.is_(None), Alert.received_at < cutoff)
 
@@ -137,19 +144,22 @@ def purge(
             message_alerts=_count(due_messages),
             deliveries=ledger.deliveries + alertless.deliveries,
             attempts=ledger.attempts + alertless.attempts,
+            sms_replies=_count(sa.select(SmsReply.id).where(_old_replies(message_cutoff))),
             dry_run=True,
         )
     clips = _remove_clips(clip_cutoff, now, batch_size)
     message_alerts, ledger = _remove_messages(message_cutoff, now, batch_size)
     alertless = clear_ledger_texts(_without_alert(message_cutoff))
+    replies = db.session.execute(sa.delete(SmsReply).where(_old_replies(message_cutoff))).rowcount
     db.session.commit()
     report = PurgeReport(
         clips,
         message_alerts,
         ledger.deliveries + alertless.deliveries,
         ledger.attempts + alertless.attempts,
+        replies,
     )
-    if clips or message_alerts or alertless.deliveries or alertless.attempts:
+    if clips or message_alerts or alertless.deliveries or alertless.attempts or replies:
         # One row for the whole purge, after its batches: a daily run that found nothing writes none.
         after = report.as_dict()
         record(

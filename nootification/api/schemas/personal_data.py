@@ -116,6 +116,17 @@ class OutcomeRecordOfPersonSchema(OutcomeRecordSchema):
     alert_uuid = fields.String(attribute="alert.alert_uuid")
 
 
+class SmsReplyOfPersonSchema(Schema):
+    """An SMS the person sent in answer to an alert SMS: from which number, when, and what it did."""
+
+    from_number = fields.String()
+    received_at = fields.DateTime()
+    result = fields.String()
+    alert_uuid = fields.Function(
+        lambda reply: reply.alert.alert_uuid if reply.alert else None, allow_none=True
+    )
+
+
 class PersonalDataSchema(Schema):
     """Everything the service holds about one person, as of `exported_at`."""
 
@@ -128,6 +139,10 @@ class PersonalDataSchema(Schema):
     notices = fields.List(
         fields.Nested(NoticeToPersonSchema),
         metadata={"description": "The notices sent to the person, oldest first."},
+    )
+    sms_replies = fields.List(
+        fields.Nested(SmsReplyOfPersonSchema),
+        metadata={"description": "The SMS the person answered alert SMS with, oldest first."},
     )
     claims = fields.List(fields.Nested(ClaimSummarySchema))
     outcomes = fields.List(fields.Nested(OutcomeSummarySchema))
