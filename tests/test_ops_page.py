@@ -5,9 +5,12 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -84,11 +87,20 @@ def wait_for_streams_to_close(app: Flask, timeout: float = 30) -> None:
     taken = 0
     try:
         while taken < app.config["OPS_MAX_STREAMS"]:
-            assert slots.acquire(timeout=timeout), "an event stream stayed open"
+            assert slots.acquire(timeout=timeout), f"an event stream stayed open:\n{thread_stacks()}"
             taken += 1
     finally:
         for _ in range(taken):
             slots.release()
+
+
+def thread_stacks() -> str:
+    """Where each thread of this process stands, to tell what holds a stream that does not end."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"-- {names.get(ident, ident)}\n{''.join(traceback.format_stack(frame))}"
+        for ident, frame in sys._current_frames().items()
+    )
 
 
 @pytest.fixture
@@ -316,6 +328,36 @@ def test_streams_beyond_the_limit_of_a_process_get_503_until_one_closes(app, db,
     ).status_code == 503:
         assert time.monotonic() < deadline, "the closed stream's slot was not given back"
         time.sleep(0.1)
+    assert again.status_code == 200
+
+
+def test_a_stream_gives_its_slot_back_when_it_ends_though_the_client_keeps_the_connection_open(
+    app, db, client, served
+):
+    config = make_config(
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        OPS_MAX_STREAMS=1,
+    )
+    url = served(create_app(config))
+    host, port = url.removeprefix("http://").split(":")
+    request_line = f"GET /ops/events?ticket={ticket_for(client)} HTTP/1.1"
+    with socket.create_connection((host, int(port)), timeout=10) as held_open:
+        held_open.sendall(f"{request_line}\r\nHost: {host}\r\n\r\n".encode())
+        received = held_open.recv(65536)
+        # A byte sent while the stream runs keeps the test server reading the connection after the
+        # response until the client hangs up: the slot must not wait for that.
+        held_open.sendall(b".")
+        while b"event: end" not in received:
+            chunk = held_open.recv(65536)
+            assert chunk, "the stream closed before its end event"
+            received += chunk
+        deadline = time.monotonic() + 2
+        while (
+            again := requests.get(f"{url}/ops/events", params={"ticket": ticket_for(client)}, timeout=10)
+        ).status_code == 503:
+            assert time.monotonic() < deadline, "the ended stream's slot waits for its connection to close"
+            time.sleep(0.1)
     assert again.status_code == 200
 
 

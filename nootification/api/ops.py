@@ -47,17 +47,37 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _events(feed: Iterator[list[AlertState]]) -> Iterator[str]:
+class _StreamSlot:
+    """One of the process's stream slots, given back once, by whichever comes first: the stream's end or
+    the response's close (the server may close it only once the client hangs up, or never start it)."""
+
+    def __init__(self, slots: threading.BoundedSemaphore):
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._held = True
+
+    def release(self) -> None:
+        """Give the slot back, if not given back already."""
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._slots.release()
+
+
+def _events(feed: Iterator[list[AlertState]], slot: _StreamSlot) -> Iterator[str]:
     schema = OpsAlertSchema()
-    yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
-    yield _event("snapshot", {"alerts": schema.dump(next(feed), many=True)})
-    for changed in feed:
-        for state in changed:
-            yield _event("alert", schema.dump(state))
-        if not changed:
-            # Writing on every poll is how a closed page is noticed (the write fails) and its thread freed.
-            yield ": keep-alive\n\n"
-    yield _event("end", {"reconnect": True})
+    try:
+        yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
+        yield _event("snapshot", {"alerts": schema.dump(next(feed), many=True)})
+        for changed in feed:
+            for state in changed:
+                yield _event("alert", schema.dump(state))
+            if not changed:
+                # Writing on every poll is how a closed page is noticed (the write fails), its thread freed.
+                yield ": keep-alive\n\n"
+        yield _event("end", {"reconnect": True})
+    finally:
+        slot.release()
 
 
 @blp.get("/events")
@@ -70,13 +90,14 @@ def events() -> Response:
             "Too many ops streams are open on this process; try again shortly.",
             retry_after=BUSY_RETRY_SECONDS,
         )
+    slot = _StreamSlot(slots)
     config = current_app.config
     feed = watch_alerts(
         limit=config["OPS_RECENT_ALERTS"],
         poll_interval=config["OPS_POLL_INTERVAL"],
         duration=config["OPS_STREAM_SECONDS"],
     )
-    response = Response(stream_with_context(_events(feed)), mimetype="text/event-stream")
-    response.call_on_close(slots.release)
+    response = Response(stream_with_context(_events(feed, slot)), mimetype="text/event-stream")
+    response.call_on_close(slot.release)
     response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must pass events on as they come
     return response
