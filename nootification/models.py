@@ -135,7 +135,8 @@ class DeliveryStatus(enum.StrEnum):
     """Where one delivery stands.
 
     pending -> queued -> sending -> sent | failed | expired; a transient failure or an open
-    circuit makes it `scheduled` for a later attempt, which queues it again when due.
+    circuit makes it `scheduled` for a later attempt, which queues it again when due. A later step of a
+    shop's ladder waits `scheduled` too, and is `cancelled` unsent when someone acted on the alert first.
     """
 
     PENDING = "pending"
@@ -145,9 +146,12 @@ class DeliveryStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
-FINAL_STATUSES = frozenset({DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
+FINAL_STATUSES = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.EXPIRED, DeliveryStatus.CANCELLED}
+)
 DEAD_LETTER_STATUSES = frozenset({DeliveryStatus.FAILED, DeliveryStatus.EXPIRED})
 
 
@@ -192,6 +196,9 @@ class Location(db.Model):
     escalate_after: Mapped[float] = mapped_column(default=60.0, server_default="60")
     # Once someone is on an alert, the others whose message cannot be edited get a follow-up (else nothing).
     claim_follow_up: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The fallback ladder of its critical alerts: [{"after_seconds": 0, "channels": [...]}, ...] (none: the
+    # routing rules, all channels at once). See delivery/ladder.py.
+    ladder: Mapped[list[dict] | None] = mapped_column(sa.JSON)
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
@@ -349,6 +356,9 @@ class Alert(db.Model):
     # Escalation: the last step taken (0: only the shop's staff told) and when the next one is due.
     escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
     next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # The highest step of the shop's ladder that went out to someone, and when (0: the first step only).
+    ladder_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    ladder_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     location: Mapped[Location] = relationship()
     claimed_by: Mapped["User | None"] = relationship(foreign_keys=[claimed_by_id])
@@ -439,6 +449,8 @@ class Delivery(db.Model):
     enqueue_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # 0 for the shop's own staff; n for the deliveries of the alert's n-th escalation step.
     escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The step of the shop's ladder this delivery is (0: the first, sent at once).
+    ladder_step: Mapped[int] = mapped_column(default=0, server_default="0")
     # Reported by the phone (service worker or app), never inferred: the message arrived; it was opened. An
     # SMS's arrival is the provider's word instead (its `delivered` status callback).
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
