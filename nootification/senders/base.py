@@ -93,6 +93,8 @@ class MessageSender:
     reads_as_text: ClassVar[bool] = False
     # Whether staff are reached on it (contact points, routes); the camera vendor's channel is not.
     reaches_staff: ClassVar[bool] = True
+    # Whether a message rings someone (a phone call): never placed once someone is on the alert.
+    rings: ClassVar[bool] = False
 
     def __init__(self, config: Mapping):
         self.config = config
