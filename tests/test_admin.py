@@ -27,6 +27,7 @@ def test_location_lifecycle(client, shop):
         "timezone": "Europe/Paris",
         "escalate_after": 60.0,
         "escalation": [],
+        "ladder": None,
         "claim_follow_up": False,
     }
     assert client.get("/locations").json == [shop]

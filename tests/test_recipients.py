@@ -1,8 +1,13 @@
 import pytest
 
 from nootification.models import Alert, Level, Severity, severity_for
-from nootification.services.recipients import Recipient, recipients_for, wants_alert
+from nootification.services.recipients import Recipient, recipients_among, staff_of, wants_alert
 from tests.helpers.factories import make_location, make_user
+
+
+def recipients_of_shop(alert) -> list[Recipient]:
+    """Each (user, channel, device) of the alert's shop's own staff it goes to."""
+    return recipients_among(alert, staff_of(alert.location.id))
 
 
 @pytest.mark.parametrize(
@@ -41,8 +46,8 @@ def test_recipients_are_the_shop_staff_whose_level_wants_the_alert(db):
     standard_alert = Alert(location=shop, severity=Severity.STANDARD)
     critical_alert = Alert(location=shop, severity=Severity.CRITICAL)
 
-    assert recipients_for(standard_alert) == [Recipient(standard.id, "push")]
-    assert recipients_for(critical_alert) == [
+    assert recipients_of_shop(standard_alert) == [Recipient(standard.id, "push")]
+    assert recipients_of_shop(critical_alert) == [
         Recipient(standard.id, "push"),
         Recipient(critical_here_and_there.id, "push"),
     ]

@@ -39,9 +39,13 @@ def read_location(name: str):
 @blp.arguments(LocationUpdateSchema)
 @blp.response(200, LocationSchema)
 @blp.alt_response(404, description="No location with this name.")
-@blp.alt_response(422, description="A field is invalid, or a tier names an unknown user or one twice.")
+@blp.alt_response(
+    422,
+    description="A field is invalid, a tier names an unknown user or one twice, or the ladder does not climb "
+    "(first step at 0 s, each later, a channel in one step, every step before a critical alert goes stale).",
+)
 def update_location(changes: dict, name: str):
-    """Change a shop's display name, timezone, escalation delay or escalation tiers (replaced whole)."""
+    """Change a shop's name shown, timezone, escalation delay, escalation tiers or ladder (replaced whole)."""
     return directory.update_location(name, **changes)
 
 

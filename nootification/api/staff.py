@@ -20,6 +20,7 @@ from nootification.errors import Conflict, Gone, InvalidInput, accepts_form
 from nootification.models import Alert, Outcome, User
 from nootification.security import limit_staff_routes
 from nootification.staff.claims import claim, claim_state, record_outcome, staff_alert_of_link
+from nootification.staff.receipts import record_opened
 from nootification.staff.web_push import subscribe
 
 blp = Blueprint("staff", __name__, url_prefix="/s")
@@ -46,6 +47,7 @@ def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str =
         error=error,
         link=link,
         state_url=url_for("staff.state", link=link),
+        opened_url=url_for("staff.opened", link=link),
         poll=STATE_POLL_MILLISECONDS,
     )
     return Response(page, status=status, mimetype="text/html")
@@ -68,6 +70,15 @@ def state(link: str):
     """Who is on it, what happened and who was told, as JSON (the page's script polls it)."""
     alert, user = staff_alert_of_link(link)
     return LinkStateSchema().dump(claim_state(alert, user))
+
+
+@blp.post("/<link>/opened")
+def opened(link: str):
+    """The page's script says a person opened it in a browser (a link preview runs no script): their later
+    steps of the shop's ladder are not needed."""
+    alert, user = staff_alert_of_link(link)
+    record_opened(alert, user)
+    return "", 204
 
 
 @blp.post("/<link>/claim")

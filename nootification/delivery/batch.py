@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from nootification.delivery import ledger
+from nootification.delivery import ladder, ledger
 from nootification.delivery.attempt import Ready, SlotResult
 from nootification.delivery.breakers import Breakers, CircuitOpenError
 from nootification.delivery.kinds import kind_of
@@ -83,10 +83,20 @@ def prepare(
     session.commit()
     ready: list[Ready] = []
     changes: list[Change] = []
+    not_needed = ladder.not_needed(session, _ladder_candidates(leased, get_sender))
     for delivery in leased:
         if delivery.deadline_at is not None and now > delivery.deadline_at:
             changes.append(_expired(delivery, "the alert went stale before the delivery could be made"))
             continue
+        if delivery.id in not_needed:
+            changes.append(
+                Change(delivery, DeliveryStatus.CANCELLED, delivery.attempts, not_needed[delivery.id])
+            )
+            continue
+        if delivery.ladder_step > 0:
+            ladder.note_step_reached(
+                session, delivery.alert_id, delivery.ladder_step, delivery.last_ladder_step, now
+            )
         sender = get_sender(delivery.channel)
         try:
             message = message_for(delivery, sender)
@@ -108,6 +118,21 @@ def prepare(
     session.commit()
     _announce(applied)
     return ready
+
+
+def _ladder_candidates(
+    leased: Sequence[LeasedDelivery], get_sender: Callable[[str], MessageSender]
+) -> list[ladder.Candidate]:
+    """The alert deliveries to check before sending: a later step of a ladder, or a call."""
+    candidates = []
+    for delivery in leased:
+        if delivery.kind is not DeliveryKind.ALERT or delivery.alert_id is None:
+            continue
+        if delivery.ladder_step > 0 or get_sender(delivery.channel).rings:
+            candidates.append(
+                ladder.Candidate(delivery.id, delivery.alert_id, delivery.user_id, delivery.ladder_step)
+            )
+    return candidates
 
 
 def _still_ours(session: Session, ready: list[Ready], config: Mapping, claimed_at: datetime) -> list[Ready]:
@@ -230,6 +255,9 @@ def record_final(delivery: LeasedDelivery | Delivery, status: DeliveryStatus) ->
     """Count an alert's delivery that reached a final status, with its latencies when sent; the other kinds
     have no alert latency to tell (their attempts are counted by channel all the same)."""
     if delivery.kind is not DeliveryKind.ALERT or delivery.alert is None:
+        return
+    if status is DeliveryStatus.CANCELLED:
+        metrics.record_ladder_cancelled(1)  # not a delivery's fate: nobody needed it
         return
     metrics.record_delivery_final(
         channel=delivery.channel,

@@ -83,6 +83,9 @@ class LeasedDelivery:
     kind: DeliveryKind = DeliveryKind.ALERT
     alert_id: int | None = None
     user_id: int | None = None
+    # Its step of the shop's ladder, and the ladder's last step (0: no ladder, or its first step).
+    ladder_step: int = 0
+    last_ladder_step: int = 0
 
 
 def outcome_unknown(delivery_id) -> sa.Exists:
@@ -145,6 +148,7 @@ LOAD = (
         _DELIVERIES.c.deadline_at,
         _DELIVERIES.c.lease_expires_at,
         _DELIVERIES.c.user_id,
+        _DELIVERIES.c.ladder_step,
         _ALERTS.c.alert_uuid,
         _ALERTS.c.url,
         _ALERTS.c.label,
@@ -154,6 +158,7 @@ LOAD = (
         _SHOPS.c.name.label("shop_name"),
         _SHOPS.c.display_name,
         _SHOPS.c.timezone,
+        _SHOPS.c.ladder,
         _USERS.c.user_uuid,
         _USERS.c.name.label("user_name"),
         _USERS.c.locale,
@@ -227,6 +232,8 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
             kind=row.kind,
             alert_id=row.alert_id,
             user_id=row.user_id,
+            ladder_step=row.ladder_step,
+            last_ladder_step=max(len(row.ladder or ()) - 1, 0),
             alert=None
             if row.alert_id is None
             else AlertView(

@@ -2,13 +2,15 @@
 
 The attempt is found by the message SID it kept as its provider reference. Only a final status is kept
 (delivered, undelivered, failed), once: the first to arrive, as Twilio may post a callback again. `delivered`
-also marks the delivery arrived, unless the phone already said so.
+also marks the delivery arrived, unless the phone already said so; `undelivered` or `failed` brings the
+person's next step of the shop's ladder forward to now.
 """
 
 import enum
 
 import sqlalchemy as sa
 
+from nootification.delivery.ladder import hurry_next_step
 from nootification.extensions import db
 from nootification.models import Delivery, DeliveryAttempt, utcnow
 from nootification.observability import metrics
@@ -57,6 +59,8 @@ def record_sms_status(*, message_sid: str, status: str, error_code: str | None) 
             .where(DELIVERIES.c.id == found.delivery_id, DELIVERIES.c.delivered_at.is_(None))
             .values(delivered_at=now)
         )
+    elif kept.rowcount == 1:
+        hurry_next_step(found.delivery_id, now)
     db.session.commit()
     if kept.rowcount != 1:
         return ReceiptResult.REPEAT

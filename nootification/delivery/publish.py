@@ -5,10 +5,11 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 
+from nootification.delivery.ladder import follows_ladder, ladder_channels, place_on_ladder
 from nootification.delivery.outbox import QueuedJob, enqueue
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryStatus, Severity, deadline_for, new_id, utcnow
-from nootification.services.recipients import Recipient, recipients_for
+from nootification.services.recipients import Recipient, Staff, recipients_among, staff_of
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
@@ -25,11 +26,27 @@ def first_escalation_at(received_at: datetime, severity: Severity, escalate_afte
     return received_at + timedelta(seconds=escalate_after)
 
 
-def delivery_rows(alert: Alert, recipients: Sequence[Recipient], now: datetime) -> list[dict]:
-    """A queued delivery's row for each recipient, channel and device, not yet written nor tied to the alert's
-    id."""
+def ladder_of(alert: Alert) -> list[dict] | None:
+    """The ladder the alert climbs: its shop's, for a critical alert; None for the others."""
+    ladder = alert.location.ladder
+    return ladder if follows_ladder(alert.severity, ladder) else None
+
+
+def recipients_on(alert: Alert, staff: list[Staff]) -> list[Recipient]:
+    """Each (user, channel, device) of these people the alert goes to: on its ladder's channels if it climbs
+    one, else on the routed ones."""
+    ladder = ladder_of(alert)
+    return recipients_among(alert, staff, ladder_channels(ladder) if ladder else None)
+
+
+def delivery_rows(
+    alert: Alert, recipients: Sequence[Recipient], now: datetime, ladder_start: datetime
+) -> list[dict]:
+    """A delivery's row for each recipient, channel and device, not yet written nor tied to the alert's id:
+    queued, or for a later step of the alert's ladder, scheduled from `ladder_start` (the alert's receipt for
+    its shop's staff)."""
     deadline = deadline_for(alert.received_at, alert.severity, current_app.config)
-    return [
+    rows = [
         {
             "id": new_id(),
             "user_id": recipient.user_id,
@@ -43,9 +60,15 @@ def delivery_rows(alert: Alert, recipients: Sequence[Recipient], now: datetime) 
             "queued_at": now,
             "updated_at": now,
             "deadline_at": deadline,
+            "next_attempt_at": None,
+            "ladder_step": 0,
         }
         for recipient in recipients
     ]
+    ladder = ladder_of(alert)
+    if ladder:
+        place_on_ladder(rows, [recipient.channel for recipient in recipients], ladder, ladder_start)
+    return rows
 
 
 def plan_deliveries(alert: Alert) -> list[dict]:
@@ -53,8 +76,8 @@ def plan_deliveries(alert: Alert) -> list[dict]:
     # Reading the recipients must not flush the alert: that would open the write transaction early and hold
     # SQLite's single write lock (which every worker's claim waits for) through the reads.
     with db.session.no_autoflush:
-        recipients = recipients_for(alert)
-    return delivery_rows(alert, recipients, utcnow())
+        recipients = recipients_on(alert, staff_of(alert.location.id))
+    return delivery_rows(alert, recipients, utcnow(), ladder_start=alert.received_at)
 
 
 def publish(alert: Alert) -> int:
@@ -82,5 +105,11 @@ def publish(alert: Alert) -> int:
     if rows:
         db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
     db.session.commit()
-    enqueue([QueuedJob(row["id"], row["enqueue_count"]) for row in rows])
+    enqueue(queued_now(rows))
     return len(rows)
+
+
+def queued_now(rows: Sequence[dict]) -> list[QueuedJob]:
+    """The jobs of the rows queued at once (a later step of a ladder waits for its time)."""
+    queued = (row for row in rows if row["status"] is DeliveryStatus.QUEUED)
+    return [QueuedJob(row["id"], row["enqueue_count"]) for row in queued]

@@ -100,6 +100,20 @@ ESCALATION_STEPS = Counter(
     "Escalation steps taken for unclaimed critical alerts, by the tier they told.",
     ["tier"],
 )
+LADDER_STEPS = Counter(
+    "nootification_ladder_steps_total",
+    "Critical alerts whose shop's ladder reached a later step (someone not yet on it was sent that step), by "
+    "step (1: the second); each alert once per step.",
+    ["step"],
+)
+LADDER_LAST_STEP = Counter(
+    "nootification_ladder_last_step_unclaimed_total",
+    "Critical alerts that reached the last step of their shop's ladder with nobody on them.",
+)
+LADDER_CANCELLED = Counter(
+    "nootification_ladder_steps_cancelled_total",
+    "Later ladder steps and calls cancelled unsent because someone acted on the alert first (deliveries).",
+)
 CONTACT_POINTS_GONE = Counter(
     "nootification_contact_points_gone_total",
     "Contact points turned off because their provider said the subscription or device token is gone.",
@@ -222,6 +236,18 @@ def record_outcome(label: str, outcome: str) -> None:
 def record_escalation(tier: int) -> None:
     """Count an escalation step, by the tier it told."""
     ESCALATION_STEPS.labels(str(tier)).inc()
+
+
+def record_ladder_step(step: int, last: bool) -> None:
+    """Count an alert reaching a later step of its shop's ladder; the last one also on its own."""
+    LADDER_STEPS.labels(str(step)).inc()
+    if last:
+        LADDER_LAST_STEP.inc()
+
+
+def record_ladder_cancelled(count: int) -> None:
+    """Count later steps (or calls) cancelled because someone acted first."""
+    LADDER_CANCELLED.inc(count)
 
 
 def record_contact_point_gone(channel: str) -> None:

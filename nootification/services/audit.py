@@ -73,6 +73,7 @@ def location_state(location: Location) -> dict:
         "escalate_after": location.escalate_after,
         "claim_follow_up": location.claim_follow_up,
         "escalation": location.escalation,
+        "ladder": location.ladder,
     }
 
 

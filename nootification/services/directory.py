@@ -3,11 +3,13 @@
 import unicodedata
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.models import Alert, EscalationTier, Level, Location, User, new_id
+from nootification.senders import channels_that
 from nootification.services.audit import location_state, record, user_state
 
 
@@ -31,6 +33,7 @@ def create_location(
     timezone: str = "UTC",
     escalate_after: float = 60.0,
     escalation: list[list[str]] | None = None,
+    ladder: list[dict] | None = None,
     claim_follow_up: bool = False,
 ) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
@@ -46,6 +49,7 @@ def create_location(
         display_name=display_name or name,
         timezone=timezone,
         escalate_after=escalate_after,
+        ladder=_ladder(ladder),
         claim_follow_up=claim_follow_up,
     )
     location.escalation_tiers = _tiers(escalation or [])
@@ -55,6 +59,25 @@ def create_location(
     )
     _commit_or_conflict("A location with this name already exists.", field="name")
     return location
+
+
+def _ladder(steps: list[dict] | None) -> list[dict] | None:
+    """A ladder as stored (None for none); 422 naming a channel nobody can be reached on, or a step that
+    would come after the alert went stale."""
+    if not steps:
+        return None
+    named = {channel for step in steps for channel in step["channels"]}
+    unknown = sorted(named - set(channels_that("reaches_staff")))
+    if unknown:
+        raise InvalidInput(f"Unknown channels: {', '.join(unknown)}.", field="ladder")
+    stale = current_app.config["FRESHNESS_CRITICAL"]
+    if steps[-1]["after_seconds"] >= stale:
+        raise InvalidInput(
+            f"A step at {steps[-1]['after_seconds']:g} s would come after a critical alert went stale "
+            f"(FRESHNESS_CRITICAL, {stale:g} s): it would never go out.",
+            field="ladder",
+        )
+    return [{"after_seconds": step["after_seconds"], "channels": list(step["channels"])} for step in steps]
 
 
 def _folded(name: str) -> str:
@@ -77,7 +100,7 @@ def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
 
 
 def update_location(name: str, **changes) -> Location:
-    """Change a shop's display name, timezone, escalation delay or escalation tiers (replaced whole)."""
+    """Change a shop's name shown, timezone, escalation delay, escalation tiers or ladder (replaced whole)."""
     location = get_location(name)
     before = location_state(location)
     if "escalation" in changes:
@@ -85,6 +108,8 @@ def update_location(name: str, **changes) -> Location:
         location.escalation_tiers = []
         db.session.flush()  # the old rows go before the new ones, which may name the same people
         location.escalation_tiers = tiers
+    if "ladder" in changes:
+        changes["ladder"] = _ladder(changes["ladder"])
     for attribute, value in changes.items():
         setattr(location, attribute, value)
     record(

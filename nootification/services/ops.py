@@ -45,6 +45,7 @@ class DeliveryState:
     kind: DeliveryKind = DeliveryKind.ALERT
     provider_status: str | None = None
     provider_error_code: str | None = None
+    ladder_step: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class AlertState:
     deliveries: tuple[DeliveryState, ...]
     # Its other outbound records: vendor events, claim notices.
     outbound: tuple[DeliveryState, ...] = ()
+    ladder_step: int = 0
+    ladder_step_at: datetime | None = None
 
 
 def _name(user: User) -> str:
@@ -106,6 +109,7 @@ def _delivery(delivery: Delivery) -> DeliveryState:
         seen_at=delivery.seen_at,
         provider_status=delivery.provider_status,
         provider_error_code=delivery.provider_error_code,
+        ladder_step=delivery.ladder_step,
     )
 
 
@@ -125,6 +129,8 @@ def _state(alert: Alert) -> AlertState:
         escalation_step=alert.escalation_step,
         next_escalation_at=alert.next_escalation_at,
         escalations=tuple(_escalation(step) for step in alert.escalations),
+        ladder_step=alert.ladder_step,
+        ladder_step_at=alert.ladder_step_at,
         outcome=alert.outcome,
         value_recovered=None if cents is None else cents / 100,
         outcome_note=alert.outcome_note,

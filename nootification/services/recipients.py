@@ -90,10 +90,12 @@ def tier_staff(location_id: int, tier: int) -> list[Staff]:
     return _staff(TIER_STAFF, {"location_id": location_id, "tier": tier})
 
 
-def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:
-    """Each (user, channel, device) of these people the alert goes to: a routed channel, an enabled contact,
-    a level that wants it."""
-    allowed = routed_channels(alert)
+def recipients_among(
+    alert: Alert, staff: list[Staff], channels: frozenset[str] | None = None
+) -> list[Recipient]:
+    """Each (user, channel, device) of these people the alert goes to: a routed channel (or one of
+    `channels`, which replace the routing rules: a shop's ladder), an enabled contact, a level wanting it."""
+    allowed = routed_channels(alert) if channels is None else channels
     return [
         Recipient(user.id, contact.channel, contact.point_id)
         for user in staff
@@ -102,8 +104,3 @@ def recipients_among(alert: Alert, staff: list[Staff]) -> list[Recipient]:
         and wants_alert(contact.level, alert.severity)
         and (allowed is None or contact.channel in allowed)
     ]
-
-
-def recipients_for(alert: Alert) -> list[Recipient]:
-    """Each (user, channel, device) of the shop's own staff the alert goes to."""
-    return recipients_among(alert, staff_of(alert.location.id))

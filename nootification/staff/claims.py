@@ -1,7 +1,8 @@
 """Closing the loop with the staff: "I'm on it" (the first claim wins), then what really happened.
 
 Only staff of the alert's shop (or of its escalation tiers) may claim it or record its outcome; a claim stops
-the alert's escalation. An outcome recorded on an alert nobody
+the alert's escalation, and a claim or an outcome cancels its ladder's later steps and calls still to come. An
+outcome recorded on an alert nobody
 has claimed claims it for the same person: whoever found out what happened was on it. Once recorded, an
 outcome is changed only by whoever recorded it or by an admin; each record is kept, so a correction leaves the
 earlier value in the alert's history.
@@ -12,6 +13,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from nootification.delivery.ladder import cancel_later_steps
 from nootification.errors import Conflict, Forbidden, Gone, NotFound
 from nootification.extensions import db
 from nootification.models import (
@@ -34,6 +36,7 @@ from nootification.staff.vendor_events import add_event, queue_events
 
 ALERTS = Alert.__table__
 ADMIN_AUTHOR = "An administrator"
+SOMEONE_IS_ON_IT = "not needed: someone is on the alert"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
         .values(claimed_by_id=user.id, claimed_at=now, next_escalation_at=None)
     ).rowcount
     notices = claim_notices.add_notices(alert, user.id, now) if taken else []
+    if taken:
+        cancel_later_steps(alert.id, SOMEONE_IS_ON_IT)
     db.session.commit()
     db.session.refresh(alert)
     if taken:
@@ -191,6 +196,7 @@ def record_outcome(
     )
     event = add_event(alert.id, now)
     notices = claim_notices.add_notices(alert, user.id, now) if claimed else []
+    cancel_later_steps(alert.id, SOMEONE_IS_ON_IT)
     db.session.commit()
     db.session.refresh(alert)
     queue_events([event] if event is not None else [])

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from nootification.delivery.outbox import QueuedJob, enqueue
-from nootification.delivery.publish import delivery_rows
+from nootification.delivery.outbox import enqueue
+from nootification.delivery.publish import delivery_rows, queued_now, recipients_on
 from nootification.extensions import db
 from nootification.models import Alert, AlertEscalation, Delivery, DeliveryKind, EscalationTier
 from nootification.observability import metrics
-from nootification.services.recipients import recipients_among, tier_staff
+from nootification.services.recipients import tier_staff
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
     }
     recipients = [
         recipient
-        for recipient in recipients_among(alert, tier_staff(alert.location_id, tier))
+        for recipient in recipients_on(alert, tier_staff(alert.location_id, tier))
         if (recipient.user_id, recipient.channel, recipient.contact_point_id) not in told
     ]
     if not _take_step(alert, step, next_at):
@@ -81,7 +81,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
         return False
     rows = [
         {**row, "alert_id": alert.id, "escalation_step": step}
-        for row in delivery_rows(alert, recipients, now)
+        for row in delivery_rows(alert, recipients, now, ladder_start=now)
     ]
     if rows:
         db.session.execute(DELIVERIES.insert(), rows)
@@ -91,7 +91,7 @@ def escalate(alert: Alert, now: datetime) -> bool:
     )
     db.session.commit()
     metrics.record_escalation(tier)
-    enqueue([QueuedJob(row["id"], row["enqueue_count"]) for row in rows])
+    enqueue(queued_now(rows))
     log.info(
         "alert %s: escalation step %d, tier %d told (%d deliveries): %s",
         alert.alert_uuid,

@@ -145,6 +145,10 @@
     if (delivery.escalation_step > 0) {
       item.append(element("span", "step", `step ${delivery.escalation_step}`));
     }
+    item.dataset.ladderStep = String(delivery.ladder_step);
+    if (delivery.ladder_step > 0) {
+      item.append(element("span", "rung", `ladder ${delivery.ladder_step + 1}`));
+    }
     if (delivery.attempts > 1) item.append(element("span", "attempts", `×${delivery.attempts}`));
     if (delivery.last_error) item.title = delivery.last_error;
     if (delivery.sent_at) item.append(element("span", "sent-at", time(delivery.sent_at)));
@@ -179,6 +183,10 @@
     }
     if (alert.next_escalation_at) {
       cell.append(element("div", "next-step", `next step due at ${time(alert.next_escalation_at)}`));
+    }
+    // Steps of the shop's ladder are counted from 1 here: "ladder 2" is the first fallback (an SMS, say).
+    if (alert.ladder_step > 0) {
+      cell.append(element("div", "ladder", `ladder step ${alert.ladder_step + 1} at ${time(alert.ladder_step_at)}`));
     }
     return cell;
   }

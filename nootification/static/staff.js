@@ -43,6 +43,9 @@ async function refresh() {
 
 setInterval(refresh, Number(body.dataset.poll) || 5000);
 
+// Opened in a browser, not by a link preview: the ladder need not reach this person by its later steps.
+fetch(body.dataset.openedUrl, { method: "POST" }).catch(() => {});
+
 function keyBytes(base64url) {
   return Uint8Array.from(atob(base64url.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 }

@@ -74,6 +74,12 @@ class AlertDetailSchema(AlertSchema):
     escalation_step = fields.Integer()
     next_escalation_at = fields.DateTime(allow_none=True)
     escalations = fields.List(fields.Nested(EscalationStepSchema))
+    ladder_step = fields.Integer(
+        metadata={
+            "description": "The highest step of its shop's ladder that went out to someone; 0: the first."
+        }
+    )
+    ladder_step_at = fields.DateTime(allow_none=True, metadata={"description": "When that step went out."})
     outcome_events = fields.List(fields.Nested(OutcomeEventSchema))
     outbound = fields.List(
         fields.Nested(DeliverySchema),

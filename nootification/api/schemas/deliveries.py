@@ -42,6 +42,12 @@ class DeliverySchema(Schema):
     escalation_step = fields.Integer(
         metadata={"description": "0: the shop's own staff; n: the alert's n-th escalation step."}
     )
+    ladder_step = fields.Integer(
+        metadata={
+            "description": "Its step of the shop's ladder: 0 the first (sent at once); a later one waits "
+            "`scheduled` and is `cancelled` if someone acted first."
+        }
+    )
 
 
 class DeliveryAttemptSchema(Schema):

@@ -1,12 +1,65 @@
 """Schemas of `/locations`: a shop, and the fields of one that can change."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from nootification.api.fields import LOCATION_NAME_MAX, LocationName, valid_timezone
 
 MAX_ESCALATE_AFTER = 24 * 3600
 MAX_TIERS = 5
 MAX_TIER_PEOPLE = 50
+MAX_LADDER_STEPS = 6
+MAX_STEP_CHANNELS = 16
+
+
+class LadderStepSchema(Schema):
+    """One step of a shop's fallback ladder: after so many seconds, these channels."""
+
+    after_seconds = fields.Float(
+        required=True,
+        allow_nan=False,
+        validate=validate.Range(min=0, max=MAX_ESCALATE_AFTER),
+        metadata={"description": "Seconds after the alert was received (0 for the first step)."},
+    )
+    channels = fields.List(
+        fields.String(validate=validate.Length(min=1, max=32)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_STEP_CHANNELS),
+        metadata={"description": "The channels of this step, each in one step only."},
+    )
+
+
+def ladder_field(**kwargs) -> fields.List:
+    """The fallback ladder of the shop's critical alerts: steps, the first at 0 s, each later one after a
+    longer wait; none (null or []) for no ladder."""
+    return fields.List(
+        fields.Nested(LadderStepSchema),
+        allow_none=True,
+        validate=validate.Length(max=MAX_LADDER_STEPS),
+        metadata={
+            "description": "The fallback ladder of the shop's critical alerts, e.g. push at 0 s, SMS at "
+            "30 s, a call at 90 s: each person told gets each later step on its channels while nobody is "
+            "on the alert and they have not opened it; the ladder's channels replace the routing rules "
+            "for critical alerts. null or []: no ladder."
+        },
+        **kwargs,
+    )
+
+
+def check_ladder(steps: list[dict] | None) -> None:
+    """The first step at 0 s, each later one later than the one before, no channel in two steps."""
+    if not steps:
+        return
+    if steps[0]["after_seconds"] != 0:
+        raise ValidationError("The first step must be at 0 seconds.", field_name="ladder")
+    waits = [step["after_seconds"] for step in steps]
+    if any(later <= earlier for earlier, later in zip(waits, waits[1:], strict=False)):
+        raise ValidationError("Each step must come later than the one before.", field_name="ladder")
+    channels = [channel for step in steps for channel in step["channels"]]
+    repeated = sorted({channel for channel in channels if channels.count(channel) > 1})
+    if repeated:
+        raise ValidationError(
+            f"A channel may be in one step only: {', '.join(repeated)}.", field_name="ladder"
+        )
 
 
 def escalate_after_field(**kwargs) -> fields.Float:
@@ -42,6 +95,7 @@ class LocationSchema(Schema):
     timezone = fields.String(load_default="UTC", validate=valid_timezone)
     escalate_after = escalate_after_field(load_default=60.0)
     escalation = escalation_field(load_default=list)
+    ladder = ladder_field(load_default=None)
     claim_follow_up = fields.Boolean(
         load_default=False,
         metadata={
@@ -56,6 +110,11 @@ class LocationSchema(Schema):
         if value != value.strip():
             raise ValidationError("Must not begin or end with a space.")
 
+    @validates_schema
+    def _ladder_climbs(self, data: dict, **kwargs) -> None:
+        # After the fields' own checks: a step without its channels never gets here.
+        check_ladder(data.get("ladder"))
+
 
 class LocationUpdateSchema(Schema):
     """The fields of a shop that can change; its name is its identity."""
@@ -64,4 +123,10 @@ class LocationUpdateSchema(Schema):
     timezone = fields.String(validate=valid_timezone)
     escalate_after = escalate_after_field()
     escalation = escalation_field()
+    ladder = ladder_field()
     claim_follow_up = fields.Boolean()
+
+    @validates_schema
+    def _ladder_climbs(self, data: dict, **kwargs) -> None:
+        # After the fields' own checks: a step without its channels never gets here.
+        check_ladder(data.get("ladder"))

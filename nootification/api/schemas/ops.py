@@ -18,6 +18,7 @@ class OpsDeliverySchema(Schema):
     sent_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime()
     escalation_step = fields.Integer(metadata={"description": "0: the shop's own staff; n: the n-th step."})
+    ladder_step = fields.Integer(metadata={"description": "Its step of the shop's ladder; 0: the first."})
     delivered_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it arrived."})
     seen_at = fields.DateTime(allow_none=True, metadata={"description": "The phone said it was opened."})
     provider_status = fields.String(
@@ -49,6 +50,10 @@ class OpsAlertSchema(Schema):
     escalation_step = fields.Integer(metadata={"description": "The last step taken; 0: none."})
     next_escalation_at = fields.DateTime(allow_none=True)
     escalations = fields.List(fields.Nested(OpsEscalationSchema))
+    ladder_step = fields.Integer(
+        metadata={"description": "The highest ladder step that went out; 0: the first."}
+    )
+    ladder_step_at = fields.DateTime(allow_none=True)
     outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
     value_recovered = fields.Float(allow_none=True)
     outcome_note = fields.String(allow_none=True)
