@@ -2,6 +2,7 @@
 
 import json
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from nootification.services import directory, routing
 from nootification.services.contacts import set_contact_point
 from nootification.services.tokens import ALERTS_WRITE, create_token
 from tests.helpers.factories import alert_payload
+from tests.helpers.processes import queue_due_retries
 from tests.helpers.push import registered_account
 
 USER = "6f1d2c3b-0000-4000-8000-000000000001"
@@ -281,15 +283,22 @@ def test_worker_command_delivers_the_demo_data_on_every_routed_channel(
         .json["delivery_count"]
     )
 
-    result = runner.invoke(args=["worker", "--burst"])
+    def received() -> list[dict]:
+        return [
+            message
+            for message in smtp_server.messages()["messages"]
+            if message["alert_uuid"] == payload["alert_uuid"] or payload["url"] in message.get("text", "")
+        ]
 
+    result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
-    received = [
-        message
-        for message in smtp_server.messages()["messages"]
-        if message["alert_uuid"] == payload["alert_uuid"] or payload["url"] in message.get("text", "")
-    ]
+    # The shop's ladder keeps the SMS for its second step, 10 s later.
+    assert "sms" not in Counter(message.get("channel", "push") for message in received())
+    assert queue_due_retries(ahead=timedelta(seconds=11)) == 3
+    result = runner.invoke(args=["worker", "--burst"])
+    assert result.exit_code == 0, result.output
+
     # Camille: every channel; Hugo: push, sms, telegram, fcm; Élise: push (STANDARD), sms, email, slack.
-    assert expected == len(received) == 6 + 4 + 4
-    channels = Counter(message.get("channel", "push") for message in received)
+    assert expected == len(received()) == 6 + 4 + 4
+    channels = Counter(message.get("channel", "push") for message in received())
     assert channels == {"push": 3, "sms": 3, "email": 2, "slack": 2, "telegram": 2, "fcm": 2}

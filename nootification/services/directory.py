@@ -49,7 +49,7 @@ def create_location(
         display_name=display_name or name,
         timezone=timezone,
         escalate_after=escalate_after,
-        ladder=_ladder(ladder),
+        ladder=checked_ladder(ladder),
         claim_follow_up=claim_follow_up,
     )
     location.escalation_tiers = _tiers(escalation or [])
@@ -61,13 +61,22 @@ def create_location(
     return location
 
 
-def _ladder(steps: list[dict] | None) -> list[dict] | None:
-    """A ladder as stored (None for none); 422 naming a channel nobody can be reached on, or a step that
-    would come after the alert went stale."""
+def checked_ladder(steps: list[dict] | None) -> list[dict] | None:
+    """A ladder as stored (None for none); 422 unless its first step is at 0 s, each later one later, each
+    channel one staff are reached on and in one step only, and every step before a critical alert goes
+    stale."""
     if not steps:
         return None
-    named = {channel for step in steps for channel in step["channels"]}
-    unknown = sorted(named - set(channels_that("reaches_staff")))
+    if steps[0]["after_seconds"] != 0:
+        raise InvalidInput("The first step must be at 0 seconds.", field="ladder")
+    waits = [step["after_seconds"] for step in steps]
+    if any(later <= earlier for earlier, later in zip(waits, waits[1:], strict=False)):
+        raise InvalidInput("Each step must come later than the one before.", field="ladder")
+    channels = [channel for step in steps for channel in step["channels"]]
+    repeated = sorted({channel for channel in channels if channels.count(channel) > 1})
+    if repeated:
+        raise InvalidInput(f"A channel may be in one step only: {', '.join(repeated)}.", field="ladder")
+    unknown = sorted(set(channels) - set(channels_that("reaches_staff")))
     if unknown:
         raise InvalidInput(f"Unknown channels: {', '.join(unknown)}.", field="ladder")
     stale = current_app.config["FRESHNESS_CRITICAL"]
@@ -109,7 +118,7 @@ def update_location(name: str, **changes) -> Location:
         db.session.flush()  # the old rows go before the new ones, which may name the same people
         location.escalation_tiers = tiers
     if "ladder" in changes:
-        changes["ladder"] = _ladder(changes["ladder"])
+        changes["ladder"] = checked_ladder(changes["ladder"])
     for attribute, value in changes.items():
         setattr(location, attribute, value)
     record(

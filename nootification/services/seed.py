@@ -14,7 +14,7 @@ from nootification.extensions import db
 from nootification.models import Level, Location, RouteRule, User
 from nootification.services.audit import location_state, record, user_state
 from nootification.services.contacts import delete_contact_point, set_contact_point
-from nootification.services.directory import get_location, list_locations, update_location
+from nootification.services.directory import checked_ladder, get_location, list_locations, update_location
 from nootification.services.routing import create_route, update_route
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def load_data(path: Path, *, reset: bool = False) -> LoadedData:
     """Store what a data file holds that the database lacks; with `reset`, put its rows back as it has them.
 
     The file holds `{"locations": [{name, display_name, timezone, escalate_after?, escalation?: [[user_uuid,
-    ...], ...]}], "users": [{user_uuid, name, level, push_address, locations: [names], contact_points:
+    ...], ...], ladder?: [{after_seconds, channels}, ...]}], "users": [{user_uuid, name, level, push_address,
+    locations: [names], contact_points:
     [{channel, address, level?, enabled?, options?}]}],
     "routes": [{label, channels, location?}]}`. Without `reset`, a shop, user, rule or contact point that
     exists is left as it is, so changes made through the API survive a restart; loading twice changes
@@ -72,6 +73,7 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         location.display_name = entry.get("display_name", entry["name"])
         location.timezone = entry.get("timezone", "UTC")
         location.escalate_after = entry.get("escalate_after", 60.0)
+        location.ladder = checked_ladder(entry.get("ladder"))
         db.session.add(location)
         db.session.flush()  # the column defaults, as the audit log records them
         action = "location.create" if before is None else "location.update"

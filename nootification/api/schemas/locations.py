@@ -1,6 +1,6 @@
 """Schemas of `/locations`: a shop, and the fields of one that can change."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from nootification.api.fields import LOCATION_NAME_MAX, LocationName, valid_timezone
 
@@ -43,23 +43,6 @@ def ladder_field(**kwargs) -> fields.List:
         },
         **kwargs,
     )
-
-
-def check_ladder(steps: list[dict] | None) -> None:
-    """The first step at 0 s, each later one later than the one before, no channel in two steps."""
-    if not steps:
-        return
-    if steps[0]["after_seconds"] != 0:
-        raise ValidationError("The first step must be at 0 seconds.", field_name="ladder")
-    waits = [step["after_seconds"] for step in steps]
-    if any(later <= earlier for earlier, later in zip(waits, waits[1:], strict=False)):
-        raise ValidationError("Each step must come later than the one before.", field_name="ladder")
-    channels = [channel for step in steps for channel in step["channels"]]
-    repeated = sorted({channel for channel in channels if channels.count(channel) > 1})
-    if repeated:
-        raise ValidationError(
-            f"A channel may be in one step only: {', '.join(repeated)}.", field_name="ladder"
-        )
 
 
 def escalate_after_field(**kwargs) -> fields.Float:
@@ -110,11 +93,6 @@ class LocationSchema(Schema):
         if value != value.strip():
             raise ValidationError("Must not begin or end with a space.")
 
-    @validates_schema
-    def _ladder_climbs(self, data: dict, **kwargs) -> None:
-        # After the fields' own checks: a step without its channels never gets here.
-        check_ladder(data.get("ladder"))
-
 
 class LocationUpdateSchema(Schema):
     """The fields of a shop that can change; its name is its identity."""
@@ -125,8 +103,3 @@ class LocationUpdateSchema(Schema):
     escalation = escalation_field()
     ladder = ladder_field()
     claim_follow_up = fields.Boolean()
-
-    @validates_schema
-    def _ladder_climbs(self, data: dict, **kwargs) -> None:
-        # After the fields' own checks: a step without its channels never gets here.
-        check_ladder(data.get("ladder"))
