@@ -16,9 +16,11 @@ from nootification.models import Alert, Delivery, Level, User, utcnow
 from nootification.services.staff_links import link_expiry, staff_link
 from nootification.staff.escalation import escalate
 from nootification.staff.receipts import ReceiptState, record_receipt
+from tests.helpers.browser import chromium, devtools_page
 from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.metrics import delta, scrape
 from tests.helpers.processes import drain_queue, queue_due_retries
+from tests.helpers.staff import CLAIM_STATE
 
 LADDER = [
     {"after_seconds": 0, "channels": ["email"]},
@@ -282,3 +284,23 @@ def test_an_escalation_tier_climbs_from_when_it_was_told(channels_app, smtp_serv
         sa.select(Delivery.next_attempt_at).where(Delivery.user_id == marc.id, Delivery.channel == "sms")
     ).all()
     assert due == told_at + timedelta(seconds=30)
+
+
+def test_the_staff_page_opened_in_chromium_stops_that_persons_ladder(
+    channels_app, smtp_server, serve_app, tmp_path, shop
+):
+    binary = chromium()
+    channels_app.config["PUBLIC_URL"] = serve_app(channels_app)
+    alert = post_theft(channels_app)
+    page_url = channels_app.config["PUBLIC_URL"] + page_of(channels_app, alert, user_named("Hugo"))
+
+    with devtools_page(binary, tmp_path / "profile") as page:
+        page.call("Page.enable")
+        page.call("Page.navigate", url=page_url)
+        assert page.settled(CLAIM_STATE) == "Nobody is on it yet."
+        deadline = time.monotonic() + 10
+        while steps_of(alert)[("Hugo", "sms")] != (1, "cancelled"):
+            assert time.monotonic() < deadline, "the page's script did not say it was opened"
+            time.sleep(0.05)
+
+    assert steps_of(alert)[("Camille", "sms")] == (1, "scheduled")
