@@ -3,13 +3,16 @@ database write lock, a 30 s Redis stall (SIGSTOP), an API restart, then the API,
 Redis SIGKILLed in turn and started again.
 
 Each member of staff hears on push and on one more channel (sms, telegram, slack by bot or incoming webhook,
-teams, webhook, email, round-robin), all at the stub. Asserts that every expected (alert, user, channel)
-reached the stub, that any repeat follows the channel's policy for a send whose outcome is unknown (push,
-webhook and email: the same key, absorbed by the provider; sms, telegram, slack, teams: a second message
-marked "Repeat: "), and that the API's /metrics counted what the database holds (alerts created, deliveries
-sent, failed and expired, one latency observation per sent delivery). Prints a line per fault (the deliveries
-of the alerts posted until the next fault: lost, duplicates per channel, time until the last was sent), a
-line per channel, and the totals with receipt → sent p50 / p95. Loopback only, bounded in time.
+teams, webhook, email, round-robin), all at the stub. Every shop has a fallback ladder: push at once, the
+other channels LADDER_WAIT seconds later; every other critical alert is closed (an admin's false alarm) as
+soon as it is accepted, so its later steps are not owed, and none may start after the close was acknowledged.
+Asserts that every expected (alert, user, channel) reached the stub, that any repeat follows the channel's
+policy for a send whose outcome is unknown (push, webhook and email: the same key, absorbed by the provider;
+sms, telegram, slack, teams: a second message marked "Repeat: "), and that the API's /metrics counted what the
+database holds (alerts created, deliveries sent, failed and expired, one latency observation per sent
+delivery). Prints a line per fault (the deliveries of the alerts posted until the next fault: lost, duplicates
+per channel, time until the last was sent), a line per channel, and the totals with receipt → sent p50 / p95.
+Loopback only, bounded in time.
 """
 
 import argparse
@@ -39,6 +42,7 @@ from bench.chaos_evidence import (
     fault_table,
     sent_deliveries,
     sent_twice,
+    steps_started_after,
     summary,
     total,
 )
@@ -53,6 +57,13 @@ STALL_SECONDS = 30.0
 KILL_PAUSE_SECONDS = 2.0
 # Processes SIGKILLed in a run (worker-0 alone, then four in turn): each may miss a count it was making.
 KILLED_COUNTING = {"all": 5, "restarts": 1}
+
+# Every shop's ladder: push at once, the other channels (all of CONTACTS') LADDER_WAIT seconds later.
+LADDER_WAIT = 2.0
+LADDER = [
+    {"after_seconds": 0, "channels": [PUSH]},
+    {"after_seconds": LADDER_WAIT, "channels": ["sms", "telegram", "slack", "teams", "webhook", "email"]},
+]
 
 # Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
 CHAOS_SETTINGS = {
@@ -106,10 +117,13 @@ class Shop:
 
 @dataclass
 class Run:
-    """What was posted and accepted: the expected notifications and when each alert was accepted."""
+    """What was posted and accepted: the expected notifications, those that may or may not come (a later step
+    of an alert closed meanwhile), when each alert was accepted and when each closed one was."""
 
     expected: set[Triple] = field(default_factory=set)
+    optional: set[Triple] = field(default_factory=set)
     posted: dict[str, float] = field(default_factory=dict)  # alert_uuid -> time.time() of its 201
+    closed: dict[str, float] = field(default_factory=dict)  # alert_uuid -> time.time() of the close's 200
     post_retries: int = 0
 
 
@@ -131,7 +145,8 @@ def create_shops(api: str, stub_url: str, shops: int, staff: int, rng: random.Ra
     created = []
     for number in range(shops):
         name = f"chaos-{uuid.uuid4().hex[:8]}-{number}"
-        session.post(f"{api}/locations", json={"name": name}, timeout=10).raise_for_status()
+        shop = {"name": name, "ladder": LADDER}
+        session.post(f"{api}/locations", json=shop, timeout=10).raise_for_status()
         members = []
         for _ in range(staff):
             level = rng.choice(["STANDARD", "STANDARD", "STANDARD", "CRITICAL"])
@@ -146,11 +161,11 @@ def create_shops(api: str, stub_url: str, shops: int, staff: int, rng: random.Ra
     return created
 
 
-def post_alert(api: str, body: dict, run: Run, deadline: float) -> dict:
-    """POST an alert until the API answers (it may be restarting), as a camera system would."""
+def post_alert(api: str, body: dict, run: Run, deadline: float, path: str = "/webhooks/alerts") -> dict:
+    """POST an alert (or to `path`) until the API answers (it may be restarting), as a camera system would."""
     while True:
         try:
-            response = session.post(f"{api}/webhooks/alerts", json=body, timeout=5)
+            response = session.post(f"{api}{path}", json=body, timeout=5)
             if response.status_code in (200, 201):
                 return response.json()
             response.raise_for_status()
@@ -187,7 +202,14 @@ def post_alerts(api: str, shops: list[Shop], target: int, rate: float, run: Run,
         }
         answer = post_alert(api, body, run, deadline)
         run.posted[alert_uuid] = time.time()
-        run.expected |= expected_of(alert_uuid, answer["severity"], shop.staff)
+        owed = expected_of(alert_uuid, answer["severity"], shop.staff)
+        if answer["severity"] == "critical" and len(run.posted) % 2:
+            close = {"outcome": "false_alarm", "note": "chaos"}
+            post_alert(api, close, run, deadline, path=f"/alerts/{alert_uuid}/outcome")
+            run.closed[alert_uuid] = time.time()
+            later = {triple for triple in owed if triple[2] != PUSH}
+            owed, run.optional = owed - later, run.optional | later
+        run.expected |= owed
         time.sleep(1 / rate)
 
 
@@ -415,9 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         engine = sa.create_engine(stack.env["DATABASE_URL"])
         with engine.connect() as connection:
             sent, twice = sent_deliveries(connection), sent_twice(connection)
+            after_close = steps_started_after(connection, run.closed)
         engine.dispose()
     receipts = [attribute(message, holders) for message in messages["messages"]]
-    tallies = classify(run.expected, receipts)
+    # A later step of a closed alert that went out before the close is owed nothing, and is no extra either.
+    came = {receipt.triple for receipt in receipts}
+    tallies = classify(run.expected | (run.optional & came), receipts)
     summed = total(tallies.values())
     report = {
         "provider faults (every channel)": provider_faults(options),
@@ -431,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         "repeats absorbed by the provider (same key)": summed.raw_duplicates,
         "repeats against the channel's policy": summed.breaches,
         "deliveries sent twice (two 'sent' attempts in the ledger)": twice,
+        "critical alerts closed at once / their later steps sent before the close": (
+            f"{len(run.closed)} / {len(run.optional & came)}"
+        ),
+        "later steps started after their alert's close was acknowledged": after_close,
         "expired": final["expired"],
         "failed": final["failed"],
         "alerts created (metrics)": int(totals["alerts created"]),
@@ -452,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{width}}  {value}")
     for disagreement in disagreements:
         print(f"metrics disagree: {disagreement}")
-    bad = summed.lost or summed.extra or summed.breaches or left or disagreements
+    bad = summed.lost or summed.extra or summed.breaches or left or disagreements or after_close
     print("FAILED" if bad else "OK")
     return 1 if bad else 0
 

@@ -111,6 +111,23 @@ def sent_twice(connection: sa.Connection) -> int:
     return connection.execute(sa.select(sa.func.count()).select_from(repeated)).scalar_one()
 
 
+def steps_started_after(connection: sa.Connection, closed: Mapping[str, float]) -> int:
+    """How many attempts of later ladder steps started after their alert's close was acknowledged (`closed`:
+    alert_uuid -> time.time()): none may."""
+    deliveries, alerts, attempts = Delivery.__table__, Alert.__table__, DeliveryAttempt.__table__
+    query = (
+        sa.select(alerts.c.alert_uuid, attempts.c.started_at)
+        .join(deliveries, deliveries.c.alert_id == alerts.c.id)
+        .join(attempts, attempts.c.delivery_id == deliveries.c.id)
+        .where(deliveries.c.ladder_step > 0)
+    )
+    return sum(
+        1
+        for alert_uuid, started_at in connection.execute(query)
+        if alert_uuid in closed and started_at.timestamp() > closed[alert_uuid]
+    )
+
+
 def message_alert(message: Mapping) -> str | None:
     """The alert a recorded message is about: its alert_uuid, else the one its video link names."""
     if message.get("alert_uuid"):

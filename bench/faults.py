@@ -24,6 +24,9 @@ def in_background(action, *arguments) -> threading.Thread:
     return thread
 
 
+LOCK_TRIES = 5
+
+
 def hold_write_lock(stack: Stack, seconds: float) -> None:
     """Hold the database's write lock for `seconds`: SQLite's (BEGIN IMMEDIATE), or on PostgreSQL a lock that
     blocks every write to the deliveries, their attempts and the alerts."""
@@ -37,7 +40,14 @@ def hold_write_lock(stack: Stack, seconds: float) -> None:
         return
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo) as connection:
-        connection.execute("LOCK TABLE deliveries, delivery_attempts, alerts IN EXCLUSIVE MODE")
+        # In the order the service writes them (an alert, then its deliveries, then their attempts); should
+        # PostgreSQL still pick this lock as a deadlock's victim, it is taken again.
+        for _ in range(LOCK_TRIES):
+            try:
+                connection.execute("LOCK TABLE alerts, deliveries, delivery_attempts IN EXCLUSIVE MODE")
+                break
+            except psycopg.errors.DeadlockDetected:
+                connection.rollback()
         time.sleep(seconds)
 
 

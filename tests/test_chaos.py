@@ -199,6 +199,21 @@ def test_the_ledger_shows_deliveries_sent_by_two_attempts(ledger):
         assert evidence.sent_twice(connection) == 1
 
 
+def test_a_later_step_started_after_its_alerts_close_is_counted(ledger):
+    add_delivery(ledger, "first step", "push", "sent", 1, ["sent"])
+    add_delivery(ledger, "later step", "sms", "sent", 1, ["transient", "sent"])
+    with ledger.begin() as connection:
+        connection.execute(
+            sa.update(Delivery.__table__).where(Delivery.id == "later step").values(ladder_step=1)
+        )
+    started = T0.timestamp()
+
+    with ledger.connect() as connection:
+        assert evidence.steps_started_after(connection, {ALERT: started - 1}) == 2
+        assert evidence.steps_started_after(connection, {ALERT: started}) == 0
+        assert evidence.steps_started_after(connection, {}) == 0
+
+
 def test_a_fault_time_reads_to_the_tenth_of_a_second():
     at = datetime(2026, 3, 20, 11, 31, 7, 960000).timestamp()
 

@@ -93,10 +93,6 @@ def prepare(
                 Change(delivery, DeliveryStatus.CANCELLED, delivery.attempts, not_needed[delivery.id])
             )
             continue
-        if delivery.ladder_step > 0:
-            ladder.note_step_reached(
-                session, delivery.alert_id, delivery.ladder_step, delivery.last_ladder_step, now
-            )
         sender = get_sender(delivery.channel)
         try:
             message = message_for(delivery, sender)
@@ -117,6 +113,7 @@ def prepare(
     applied = _apply(session, changes, now)
     session.commit()
     _announce(applied)
+    ladder.note_steps_reached(session, [item.delivery for item in ready], now)
     return ready
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from nootification.delivery.lease import LeasedDelivery
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryKind, DeliveryStatus, Severity
 from nootification.observability import metrics
@@ -166,13 +167,33 @@ def not_needed(session: Session, candidates: Sequence[Candidate]) -> dict[str, s
     return reasons
 
 
-def note_step_reached(session: Session, alert_id: int, step: int, last_step: int, now: datetime) -> None:
-    """Keep the highest step of the alert that went out, and when (a compare-and-set: the first delivery of a
-    step sets it); an alert reaching its shop's last step is counted."""
-    raised = session.execute(
-        sa.update(ALERTS)
-        .where(ALERTS.c.id == alert_id, ALERTS.c.ladder_step < step)
-        .values(ladder_step=step, ladder_step_at=now)
-    ).rowcount
-    if raised:
-        metrics.record_ladder_step(step, last=step == last_step)
+def note_steps_reached(session: Session, going: Sequence[LeasedDelivery], now: datetime) -> None:
+    """Keep, for each alert of these deliveries about to go, the highest step of its ladder that went out,
+    and when (a compare-and-set: the first delivery of a step sets it); an alert at its last step is counted.
+
+    Its own transaction, the alerts in the order of their ids: it locks only alert rows, always in one
+    order, so it never deadlocks with a claim (an alert, then its deliveries) nor with another engine.
+    """
+    highest: dict[int, LeasedDelivery] = {}
+    for delivery in going:
+        if delivery.ladder_step > 0 and delivery.alert_id is not None:
+            known = highest.get(delivery.alert_id)
+            if known is None or delivery.ladder_step > known.ladder_step:
+                highest[delivery.alert_id] = delivery
+    if not highest:
+        return
+    raised = []
+    for alert_id in sorted(highest):
+        delivery = highest[alert_id]
+        taken = session.execute(
+            sa.update(ALERTS)
+            .where(ALERTS.c.id == alert_id, ALERTS.c.ladder_step < delivery.ladder_step)
+            .values(ladder_step=delivery.ladder_step, ladder_step_at=now)
+        ).rowcount
+        if taken:
+            raised.append(delivery)
+    session.commit()
+    for delivery in raised:
+        metrics.record_ladder_step(
+            delivery.ladder_step, last=delivery.ladder_step == delivery.last_ladder_step
+        )
