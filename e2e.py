@@ -53,6 +53,8 @@ STUB_WEBHOOKS = {"webhook": "webhook/generic", "teams": "teams/webhook"}
 E2E_MARK = "e2e-"
 # A delivery in one of these states still goes out later.
 PENDING_DELIVERY = frozenset({"pending", "queued", "sending", "scheduled"})
+# A later step of a shop's ladder goes out within this many seconds of its due time.
+LADDER_LATENESS = 2.0
 
 Delivery = tuple[str, str, str]
 """(alert_uuid, user_uuid, channel): one expected or received notification."""
@@ -836,6 +838,80 @@ def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeou
     return ok
 
 
+def ladder_steps_sent(stack: Stack, alert_uuid: str, steps: int, timeout: float) -> Mapping[str, Any] | None:
+    """The alert's detail once a delivery of each of its ladder's `steps` steps was sent (None past
+    `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{alert_uuid}", 200)
+        reached = {d["ladder_step"] for d in detail["deliveries"] if d["status"] == "sent"}
+        if reached >= set(range(steps)):
+            return detail
+        time.sleep(POLL_INTERVAL)
+    return None
+
+
+def step_lateness(
+    detail: Mapping[str, Any], ladder: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, int, float]]:
+    """(channel, step, seconds) of each later-step delivery of the shop's own staff that was sent: how long
+    after its due time (`after_seconds` after the alert was received) it went."""
+    received = datetime.fromisoformat(detail["received_at"])
+    return [
+        (
+            delivery["channel"],
+            delivery["ladder_step"],
+            (datetime.fromisoformat(delivery["sent_at"]) - received).total_seconds()
+            - ladder[delivery["ladder_step"]]["after_seconds"],
+        )
+        for delivery in detail["deliveries"]
+        if delivery["ladder_step"] and not delivery["escalation_step"] and delivery["status"] == "sent"
+    ]
+
+
+def late_steps(detail: Mapping[str, Any], ladder: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The later-step deliveries sent more than LADDER_LATENESS s after their due time, described."""
+    return [
+        f"{channel} step {step} {lateness:.1f} s late"
+        for channel, step, lateness in step_lateness(detail, ladder)
+        if lateness > LADDER_LATENESS
+    ]
+
+
+def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
+    """A critical alert nobody acts on climbs its shop's ladder: each later step goes out within
+    LADDER_LATENESS s of its due time, to the shop's staff on that step's channels."""
+    shops = {shop for user in users for shop in user.locations}
+    for shop in sorted(shops):
+        ladder = _call(stack.admin, "GET", f"{stack.api}/locations/{quote(shop, safe='')}", 200)["ladder"]
+        later = {channel for step in (ladder or [])[1:] for channel in step["channels"]}
+        if any(c.channel in later for user in users if shop in user.locations for c in user.contacts):
+            break
+    else:
+        log.warning("ladder: skipped, no shop with a ladder whose later steps reach someone")
+        return True
+    alert = open_alert(stack, alert_plan(shop, "theft"), None)
+    if alert.severity != "critical":
+        log.warning("ladder: skipped, theft is not a critical label here")
+        return True
+    detail = ladder_steps_sent(stack, alert.alert_uuid, len(ladder), timeout)
+    if detail is None:
+        log.error("ladder: %s did not reach its last step within %.0f s", shop, timeout)
+        return False
+    late = late_steps(detail, ladder)
+    log.log(
+        logging.ERROR if late else logging.INFO,
+        "ladder: %s climbed %d steps, highest %d at %s; sent after their due time by at most %.2f s; late: %s",
+        shop,
+        len(ladder),
+        detail["ladder_step"],
+        detail["ladder_step_at"],
+        max(lateness for _, _, lateness in step_lateness(detail, ladder)),
+        late or "none",
+    )
+    return not late and detail["ladder_step"] == len(ladder) - 1
+
+
 def pushed_by_web_push(stack: Stack, alert_uuid: str, timeout: float) -> Mapping[str, Any] | None:
     """What the stub's push service decrypted for the alert, once it comes (None past `timeout`)."""
     deadline = time.monotonic() + timeout
@@ -945,6 +1021,7 @@ def _levels_and_alerts(
                 or (
                     check_escalation(stack, tokens, users, timeout)
                     and check_web_push(stack, tokens, users, timeout)
+                    and check_ladder(stack, users, timeout)
                 )
             )
         )
@@ -1093,7 +1170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose). Last, it gives one shop two "
         "escalation tiers (two people of other shops) with a 1 s delay, posts a critical alert there, waits "
         "for tier 2's push, claims through its link, checks that the steps stopped at tier 2, and puts the "
-        "shop's settings back. However the run ends, it then claims every alert it posted that nobody is on "
+        "shop's settings back. Then it posts a theft to a shop whose fallback ladder reaches someone and "
+        f"waits until each step went out, each later one within {LADDER_LATENESS:g} s of its due time. "
+        "However the run ends, it then claims every alert it posted that nobody is on "
         "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
         "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "
         "no escalation step and no delivery to come, every outcome event sent to the vendor; else it fails.",

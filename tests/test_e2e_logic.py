@@ -36,6 +36,7 @@ from e2e import (
     editable_for_others,
     expected_deliveries,
     format_report,
+    late_steps,
     latencies_ms,
     left_due,
     open_alert,
@@ -994,3 +995,29 @@ def test_a_run_that_cannot_close_what_it_opened_fails() -> None:
 
     assert not close_alerts(stack, TOKENS, timeout=0)
     assert ("POST", "/alerts/a1/claim", {"headers": {"Authorization": "Bearer t1"}}) in stack.session.sent
+
+
+def test_a_ladder_step_sent_more_than_two_seconds_after_its_due_time_is_late():
+    ladder = [{"after_seconds": 0, "channels": ["push"]}, {"after_seconds": 10, "channels": ["sms"]}]
+
+    def delivery(channel, step, sent_after, escalation_step=0):
+        sent_at = datetime(2026, 12, 7, 12, 0, sent_after, tzinfo=UTC).isoformat()
+        return {
+            "channel": channel,
+            "ladder_step": step,
+            "escalation_step": escalation_step,
+            "status": "sent",
+            "sent_at": sent_at,
+        }
+
+    detail = {
+        "received_at": datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC).isoformat(),
+        "deliveries": [
+            delivery("push", 0, 1),
+            delivery("sms", 1, 12),  # 2 s late: in time
+            delivery("sms", 1, 40, escalation_step=1),  # a tier's step counts from when it was told
+        ],
+    }
+    assert late_steps(detail, ladder) == []
+    detail["deliveries"].append(delivery("sms", 1, 13))
+    assert late_steps(detail, ladder) == ["sms step 1 3.0 s late"]
