@@ -901,7 +901,7 @@ def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
     late = late_steps(detail, ladder)
     log.log(
         logging.ERROR if late else logging.INFO,
-        "ladder: %s climbed %d steps, highest %d at %s; sent after their due time by at most %.2f s; late: %s",
+        "ladder: %s climbed %d steps, highest %d at %s; at most %.2f s after its due time; late: %s",
         shop,
         len(ladder),
         detail["ladder_step"],
