@@ -8,6 +8,8 @@ For each --provider-latency (the stub answers after that many ms, set through it
   fan-out  one alert to --fanout recipients: time to the last receipt at the stub
   limit    --fanout POSTs straight to the stub with PushSender.send on K × --worker-concurrency threads
   steady   --steady-rate alerts/s × --steady-recipients for --steady-duration s: alert → receipt, backlog
+  ladder   the same steady load again, and meanwhile LADDER_RATE critical alerts/s to a shop whose ladder
+           pushes LADDER_WAIT s after receipt: how long after its due time each step reached the stub
 Then once, at the lowest latency:
   ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
 """
@@ -54,6 +56,10 @@ BACKLOG_INTERVAL = 0.1
 RSS_INTERVAL = 0.25
 POLL_INTERVAL = 0.1
 FANOUT_POST_TIMEOUT = 120.0
+# The ladder scenario: critical alerts per second, the wait of their ladder's second step, and its client.
+LADDER_RATE = 2.0
+LADDER_WAIT = 2.0
+LADDER_CLIENT_THREADS = 4
 # A delivery's last writes follow its receipt at the stub, and each process rewrites its SQL count every
 # SQL_COUNT_INTERVAL: counters are read this long after a scenario ends.
 SETTLE = 3 * SQL_COUNT_INTERVAL
@@ -85,6 +91,7 @@ class Shops:
     fanout: str
     steady: str
     ingest: str
+    ladder: str
 
 
 @dataclass
@@ -224,6 +231,18 @@ def create_shop(client: JsonClient, staff: int) -> str:
         )
         for answer in answers:
             _expect(answer, 201, "POST /users")
+    return name
+
+
+def create_ladder_shop(client: JsonClient, staff: int) -> str:
+    """A shop of `staff` members whose ladder reaches them by push only at its second step, LADDER_WAIT s
+    after an alert (its first step's email reaches nobody: they have no email)."""
+    name = create_shop(client, staff)
+    ladder = [
+        {"after_seconds": 0, "channels": ["email"]},
+        {"after_seconds": LADDER_WAIT, "channels": ["push"]},
+    ]
+    _expect(client.patch(f"/locations/{name}", {"ladder": ladder}), 200, "PATCH /locations ladder")
     return name
 
 
@@ -432,6 +451,48 @@ def run_steady(bench: Bench, shop: str) -> tuple[dict, dict]:
     return summary, series(latencies, receipts)
 
 
+def run_ladder(bench: Bench, shops: Shops) -> dict:
+    """The steady load again, with LADDER_RATE critical alerts/s to the ladder shop meanwhile: how long after
+    its due time (LADDER_WAIT s after the alert was posted) each step's push reached the stub."""
+    options = bench.options
+    clear_stub(bench.stub)
+    load_client, ladder_client = bench.client(), bench.client()
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(
+            open_loop,
+            lambda: load_client.post(ALERTS, alert_body(shops.steady)),
+            rate=options.steady_rate,
+            duration=options.steady_duration,
+            concurrency=options.concurrency,
+        )
+        run = open_loop(
+            lambda: ladder_client.post(ALERTS, alert_body(shops.ladder)),
+            rate=LADDER_RATE,
+            duration=options.steady_duration,
+            concurrency=LADDER_CLIENT_THREADS,
+        )
+        background = load.result()
+    wait_for_receipts(
+        bench.stub, delivery_count(run) + delivery_count(background), options.drain_timeout + LADDER_WAIT
+    )
+    load_client.close()
+    ladder_client.close()
+    # From when each alert was due to be posted: a POST's own time counts as lateness, never against it.
+    accepted = {shot.body["alert_uuid"]: shot.due_wall for shot in run.answered(CREATED)}
+    late = [
+        message["received_at"] - accepted[message["alert_uuid"]] - LADDER_WAIT
+        for message in stub_messages(bench.stub)
+        if message["alert_uuid"] in accepted
+    ]
+    return {
+        "alerts": len(accepted),
+        "steps_expected": delivery_count(run),
+        "steps_received": len(late),
+        "wait_s": LADDER_WAIT,
+        **report.latency_ms(late, prefix="late_"),
+    }
+
+
 def growth(samples: list[tuple[float, int]]) -> float | None:
     """How fast the backlog grew while posting, in jobs/s: the least-squares slope of its samples."""
     if len({moment for moment, _ in samples}) < 2:
@@ -465,6 +526,7 @@ def create_shops(bench: Bench) -> Shops:
         fanout=create_shop(admin, options.fanout),
         steady=create_shop(admin, options.steady_recipients),
         ingest=create_shop(admin, 1),
+        ladder=create_ladder_shop(admin, options.steady_recipients),
     )
     admin.close()
     return shops
@@ -499,8 +561,10 @@ def run_at_latency(bench: Bench, latency: float, shops: Shops) -> tuple[dict, di
     steady, steady_series = bench.measure(name, lambda: run_steady(bench, shops.steady))
     steady |= bench.per_delivery(name, steady["received"])
     steady["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", steady["ok"])
+    log.info("ladder: %g alerts/s with a step %g s later, under the steady load", LADDER_RATE, LADDER_WAIT)
+    ladder = bench.measure(f"ladder @ {key} ms", lambda: run_ladder(bench, shops))
     bench.windows[key] = (started, time.time())
-    section = {"fanout": fanout, "limit": limit, "steady": steady}
+    section = {"fanout": fanout, "limit": limit, "steady": steady, "ladder": ladder}
     return section, {"fanout": fanout_series, "steady": steady_series, "limit": limit_series}
 
 

@@ -42,11 +42,20 @@ class JsonClient:
 
     def post(self, path: str, body: dict) -> Answer:
         """POST `body` as JSON and return the status and decoded answer; raises OSError on network failure."""
+        return self.request("POST", path, body)
+
+    def patch(self, path: str, body: dict) -> Answer:
+        """PATCH `body` as JSON and return the status and decoded answer."""
+        return self.request("PATCH", path, body)
+
+    def request(self, method: str, path: str, body: dict) -> Answer:
+        """Send `body` as JSON with `method` on this thread's connection (a fresh one if the server closed
+        it); the status and decoded answer."""
         payload = json.dumps(body).encode()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             try:
-                return self._exchange(connection, path, payload)
+                return self._exchange(connection, method, path, payload)
             except STALE_CONNECTION_ERRORS:
                 # The server closed the idle keep-alive connection under us: one try on a fresh one.
                 self._drop(connection)
@@ -55,7 +64,7 @@ class JsonClient:
                 raise
         connection = self._connect()
         try:
-            return self._exchange(connection, path, payload)
+            return self._exchange(connection, method, path, payload)
         except (OSError, http.client.HTTPException):
             self._drop(connection)
             raise
@@ -81,8 +90,10 @@ class JsonClient:
             if connection in self._connections:
                 self._connections.remove(connection)
 
-    def _exchange(self, connection: http.client.HTTPConnection, path: str, payload: bytes) -> Answer:
-        connection.request("POST", path, body=payload, headers=self.headers)
+    def _exchange(
+        self, connection: http.client.HTTPConnection, method: str, path: str, payload: bytes
+    ) -> Answer:
+        connection.request(method, path, body=payload, headers=self.headers)
         response = connection.getresponse()
         raw = response.read()
         try:

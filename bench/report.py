@@ -83,6 +83,7 @@ class Target:
 
 STEADY_P99_MS = 1000
 FANOUT_LAST_RECEIPT_S = 4.0
+LADDER_LATE_MS = 2000
 # (name, label, path in a provider latency's section, bound, unit, at_most): judged at every latency.
 AT_EVERY_LATENCY = (
     ("steady", "steady state: alert → receipt p99", ("steady", "receipt_p99_ms"), STEADY_P99_MS, "ms", True),
@@ -90,6 +91,7 @@ AT_EVERY_LATENCY = (
     ("worker_cpu", "worker CPU per delivery", ("steady", "worker_cpu_ms_per_delivery"), 4, "ms", True),
     ("api_cpu", "API CPU per alert", ("steady", "api_cpu_ms_per_alert"), 6, "ms", True),
     ("rss", "worker RSS (largest worker)", ("rss", "worker_peak_mb"), 150, "MB", True),
+    ("ladder", "ladder step after its due time, p99", ("ladder", "late_p99_ms"), LADDER_LATE_MS, "ms", True),
 )
 RATIO = ("ratio", "fan-out deliveries/s vs the direct limit", ("limit", "ratio"))
 # The same, judged only at the provider latency (ms) they name.
@@ -258,6 +260,19 @@ def _steady_rows(latency: str, steady: dict) -> list[Row]:
     ]
 
 
+def _ladder_rows(latency: str, ladder: dict) -> list[Row]:
+    scenario = f"ladder step at {ladder['wait_s']:g} s, under the steady load @ {latency} ms"
+    keys = ("late_p50_ms", "late_p95_ms", "late_p99_ms", "late_max_ms")
+    late = _fmt(*(ladder[key] for key in keys), unit="ms")
+    p99 = _fmt(ladder["late_p99_ms"], unit="ms")
+    steps = _fmt(ladder["steps_received"], ladder["steps_expected"])
+    return [
+        (scenario, "after its due time p50 / p95 / p99 / max", late, None),
+        (scenario, "after its due time p99", p99, target_id("ladder", latency)),
+        (scenario, "steps received / expected", steps, None),
+    ]
+
+
 def _limit_rows(latency: str, limit: dict) -> list[Row]:
     scenario = f"limit {limit['posts']} direct @ {latency} ms"
     return [
@@ -297,6 +312,7 @@ def _latency_rows(latency: str, section: dict) -> list[Row]:
         _fanout_rows(latency, section["fanout"])
         + _limit_rows(latency, section["limit"])
         + _steady_rows(latency, section["steady"])
+        + _ladder_rows(latency, section["ladder"])
         + _peak_rows(f"peak RSS @ {latency} ms", section["rss"], target_id("rss", latency))
     )
 

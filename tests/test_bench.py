@@ -80,7 +80,9 @@ def test_the_provider_dependent_scenarios_run_once_per_latency(tiny_run):
     _, results, _ = tiny_run
     assert tuple(results["by_latency"]) == tuple(results["series"]) == LATENCIES
     for section in results["by_latency"].values():
-        assert section.keys() == {"fanout", "limit", "steady", "rss"}
+        assert section.keys() == {"fanout", "limit", "steady", "ladder", "rss"}
+        ladder = section["ladder"]
+        assert ladder["steps_received"] == ladder["steps_expected"] == ladder["alerts"] * 2 > 0
         assert section["rss"]["workers_mb"].keys() == {"worker-0"}
     assert results["meta"]["provider_latencies_ms"] == [1, 100]
     assert results["meta"]["ingest_provider_latency_ms"] == 1
