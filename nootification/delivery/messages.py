@@ -67,6 +67,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
         answer_line=answer_line_for(user.locale),
+        locale=user.locale,
     )
 
 
@@ -81,6 +82,7 @@ def addressed(
     action_url: str | None = None,
     expires_at: float | None = None,
     answer_line: str = "",
+    locale: str = "",
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
@@ -100,6 +102,7 @@ def addressed(
         action_url=action_url,
         expires_at=expires_at,
         answer_line=answer_line,
+        locale=locale,
     )
 
 
