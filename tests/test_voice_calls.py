@@ -320,10 +320,25 @@ def test_a_call_that_rang_starts_the_count_of_failures_again(channels_app, shop)
     queue_due_retries()
     drain_queue()
 
+    assert db.session.get(VoicePause, CAMILLE).failed_in_row == 1
+
     call_status(channels_app, call_sids(delivery_id)[1], "busy")
 
-    assert db.session.get(VoicePause, CAMILLE).failed_in_row == 0
+    db.session.expire_all()
+    assert db.session.get(VoicePause, CAMILLE) is None  # the number works: nothing kept of it
     assert voice_delivery().status is DeliveryStatus.SCHEDULED
+
+
+def test_erasing_a_person_forgets_their_numbers_failed_calls(channels_app, shop):
+    call_status(channels_app, call_sids(voice_delivery().id)[0], "failed")
+    camille = voice_delivery().user
+    assert db.session.get(VoicePause, CAMILLE) is not None
+
+    assert admin_client(channels_app).post(f"/users/{camille.user_uuid}/erase").status_code == 200
+
+    db.session.expire_all()
+    assert db.session.get(VoicePause, CAMILLE) is None
+    assert db.session.get(VoicePause, HUGO) is None
 
 
 def _forged(path: str, form: dict) -> dict:

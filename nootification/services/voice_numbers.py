@@ -2,7 +2,8 @@
 
 A call that ends `failed` (Twilio could not place it: a number out of service, a carrier refusing) counts one
 more failure in a row for its number; any other end (completed, busy, no-answer, canceled: the number works)
-starts the count again. At VOICE_PAUSE_AFTER_FAILURES in a row the number is paused for VOICE_PAUSE_SECONDS.
+starts the count again, and forgets the number. At VOICE_PAUSE_AFTER_FAILURES in a row the number is paused
+for VOICE_PAUSE_SECONDS. Only numbers with failed calls are kept, and an erased user's goes with them.
 """
 
 from collections.abc import Mapping
@@ -26,13 +27,17 @@ def paused_until(number: str, now: datetime) -> datetime | None:
 
 def count_call_end(number: str, *, failed: bool, now: datetime, config: Mapping) -> bool:
     """Count how a call to `number` ended; whether this end paused it (counted)."""
-    _ensure_row(number, now)
     if not failed:
+        # The number works: nothing to remember of it (a pause still running stays).
         db.session.execute(
-            sa.update(PAUSES).where(PAUSES.c.number == number).values(failed_in_row=0, updated_at=now)
+            sa.delete(PAUSES).where(
+                PAUSES.c.number == number,
+                sa.or_(PAUSES.c.paused_until.is_(None), PAUSES.c.paused_until <= now),
+            )
         )
         db.session.commit()
         return False
+    _ensure_row(number, now)
     db.session.execute(
         sa.update(PAUSES)
         .where(PAUSES.c.number == number)
