@@ -97,6 +97,13 @@ class Config:
     TELEGRAM_API_URL = _env_str("TELEGRAM_API_URL", "https://api.telegram.org")
     TWILIO_API_URL = _env_str("TWILIO_API_URL", "https://api.twilio.com")
     TWILIO_FROM_NUMBER = _env_str("TWILIO_FROM_NUMBER", "")
+    # Voice calls (staff/voice.py): a call that ends no-answer, busy or failed is placed again after
+    # VOICE_RETRY_SECONDS while the alert is unclaimed, VOICE_MAX_TRIES calls in all; a number whose calls end
+    # `failed` VOICE_PAUSE_AFTER_FAILURES times in a row is called no more for VOICE_PAUSE_SECONDS.
+    VOICE_RETRY_SECONDS = _env_float("VOICE_RETRY_SECONDS", 60.0)
+    VOICE_MAX_TRIES = _env_int("VOICE_MAX_TRIES", 3)
+    VOICE_PAUSE_AFTER_FAILURES = _env_int("VOICE_PAUSE_AFTER_FAILURES", 3)
+    VOICE_PAUSE_SECONDS = _env_float("VOICE_PAUSE_SECONDS", 3600.0)
     SMTP_HOST = _env_str("SMTP_HOST", "localhost")
     SMTP_PORT = _env_int("SMTP_PORT", 587)
     SMTP_SECURITY = _env_str("SMTP_SECURITY", "starttls")

@@ -528,8 +528,9 @@ class OutcomeRecord(db.Model):
         return None if self.value_cents is None else self.value_cents / 100
 
 
-# The channels whose provider reports what became of a message it accepted (Twilio's SMS status callbacks).
-PROVIDER_RECEIPT_CHANNELS = frozenset({"sms"})
+# The channels whose provider reports what became of a message it accepted (Twilio's SMS and call status
+# callbacks).
+PROVIDER_RECEIPT_CHANNELS = frozenset({"sms", "voice"})
 
 
 class DeliveryAttempt(db.Model):
@@ -552,8 +553,9 @@ class DeliveryAttempt(db.Model):
     # The provider's id of the message sent (Slack "<channel>:<ts>", Telegram "<chat>:<message id>"), so the
     # message can be edited later ("Camille is on it").
     provider_ref: Mapped[str | None] = mapped_column(sa.String(128), index=True)
-    # The provider's own receipt of the message, where it reports one (Twilio's SMS status callback):
-    # delivered, undelivered or failed, its error code, and when it came. Kept once, the first final one.
+    # The provider's own receipt of the message, where it reports one (Twilio's SMS or call status callback):
+    # an SMS delivered, undelivered or failed, a call completed, busy, no-answer, failed or canceled; its
+    # error code, and when it came. Kept once, the first final one.
     provider_status: Mapped[str | None] = mapped_column(sa.String(16))
     provider_error_code: Mapped[str | None] = mapped_column(sa.String(16))
     provider_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -584,6 +586,19 @@ class SmsReply(db.Model):
     user: Mapped[User | None] = relationship()
 
     __table_args__ = (sa.Index("ix_sms_replies_from_number_received_at", "from_number", "received_at"),)
+
+
+class VoicePause(db.Model):
+    """A phone number's run of failed calls, and the pause it earned: no call placed to it until
+    `paused_until` (see staff/voice.py)."""
+
+    __tablename__ = "voice_pauses"
+
+    number: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    # Calls in a row whose final status was `failed`; any other final status starts the count again.
+    failed_in_row: Mapped[int] = mapped_column(default=0, server_default="0")
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ApiToken(db.Model):

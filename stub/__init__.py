@@ -4,8 +4,9 @@ One failure injection (GET/PUT /control, faults.py) and one record (GET/DELETE /
 filter, state.py) serve every provider, one module each: the push provider, Slack, Telegram, Twilio, Teams,
 generic webhooks, an SMTP server, a Web Push service and FCM. Each provider path answers in that provider's
 own shapes, for successes, refusals and injected failures. `POST /press/telegram` and `/press/slack` press a
-chat button as those providers do: a callback to the service, with their secret token or signature. Twilio
-posts each SMS's status callbacks, signed, to the `StatusCallback` URL the message was sent with.
+chat button as those providers do: a callback to the service, with their secret token or signature;
+`POST /press/twilio/voice` presses a key during a call. Twilio posts each SMS's and call's status callbacks,
+signed, to the `StatusCallback` URL the message or call was made with.
 
 The Web Push service plays the browser too: `POST /webpush/subscriptions` subscribes as pushManager.subscribe
 does, and `POST /webpush/send/<id>` checks VAPID (RFC 8292), decrypts the aes128gcm body (RFC 8291) with the

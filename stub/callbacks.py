@@ -1,4 +1,5 @@
-"""Calling the service back as a provider does: a pressed chat button, Twilio's status of an SMS."""
+"""Calling the service back as a provider does: a pressed chat button or phone key, Twilio's status of an
+SMS or a call."""
 
 import logging
 import urllib.error
@@ -27,8 +28,11 @@ _PRESS_OPENER = urllib.request.build_opener(_NoRedirects)
 PRESS_SCHEMES = ("http", "https")
 
 
-def press(url: str, body: bytes, headers: Mapping[str, str]) -> ResponseReturnValue:
-    """POST a button press to the service as the provider would, and answer with what the service said."""
+def press(
+    url: str, body: bytes, headers: Mapping[str, str], *, mimetype: str = "application/json"
+) -> ResponseReturnValue:
+    """POST a button press to the service as the provider would, and answer with what the service said (a
+    JSON body, unless `mimetype` says otherwise: Twilio's TwiML)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in PRESS_SCHEMES or not parts.hostname:
         return json_error(422, "invalid press", {"url": ["Must be an http or https URL."]})
@@ -40,7 +44,7 @@ def press(url: str, body: bytes, headers: Mapping[str, str]) -> ResponseReturnVa
         status, reply = refused.code, refused.read()
     except OSError as error:
         return json_error(502, f"the service did not answer: {error}")
-    return Response(reply, status=status, mimetype="application/json")
+    return Response(reply, status=status, mimetype=mimetype)
 
 
 def notify(url: str, body: bytes, headers: Mapping[str, str]) -> int | None:

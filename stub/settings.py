@@ -39,6 +39,12 @@ class FailureSettings:
     sms_failed_next: int = 0
     sms_error_code: int = 30003
     sms_status_delay: float = 0.5
+    # Twilio's calls: the next N calls end no-answer, busy or failed (in that order of precedence) instead of
+    # completed, their status callback posted voice_status_delay seconds after the call was created.
+    voice_no_answer_next: int = 0
+    voice_busy_next: int = 0
+    voice_failed_next: int = 0
+    voice_status_delay: float = 0.5
 
     @classmethod
     def from_env(cls) -> Self:

@@ -77,6 +77,17 @@ class StubState:
                 return "failed", s.sms_error_code, s.sms_status_delay
             return "delivered", None, s.sms_status_delay
 
+    def draw_call_status(self) -> tuple[str, float]:
+        """How the next call ends, as Twilio's status callback says, and the pause before that callback."""
+        with self._lock:
+            s = self._settings
+            for status in ("no_answer", "busy", "failed"):
+                name = f"voice_{status}_next"
+                if getattr(s, name):
+                    setattr(s, name, getattr(s, name) - 1)
+                    return status.replace("_", "-"), s.voice_status_delay
+            return "completed", s.voice_status_delay
+
     @contextmanager
     def answering(self) -> Iterator[None]:
         """Count a request as open while it is being answered."""

@@ -1,9 +1,14 @@
-"""Twilio's Messages API: the SMS channel's provider, and its status callbacks.
+"""Twilio's Messages and Calls APIs: the SMS and voice channels' provider, and its callbacks.
 
 A message created with a `StatusCallback` URL gets Twilio's callbacks there: `sent`, then `delivered` (or
 `undelivered`/`failed` with an `ErrorCode`, as `sms_undelivered_next`/`sms_failed_next` in /control ask), each
 form signed with `X-Twilio-Signature` by the auth token of the request's basic auth, as Twilio signs with the
 account's token.
+
+A call is recorded on channel `voice` with its TwiML as text and its SID; its final status (`completed`, or
+`no-answer`/`busy`/`failed` as `voice_*_next` in /control ask) is posted signed to its `StatusCallback`.
+`POST /press/twilio/voice` presses a key during a call: the signed Gather result Twilio posts to the action
+URL of the call's TwiML (or to the one given).
 """
 
 import base64
@@ -15,13 +20,15 @@ import time
 import urllib.parse
 import uuid
 from email.utils import formatdate
+from xml.etree import ElementTree
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.http import HTTP_STATUS_CODES
 
-from stub.callbacks import notify
+from stub.callbacks import notify, press
 from stub.faults import faulty, inject
+from stub.http import json_error, json_object
 from stub.state import StubState, store, stub_state
 
 bp = Blueprint("twilio", __name__)
@@ -29,6 +36,8 @@ bp = Blueprint("twilio", __name__)
 # Twilio's own magic test number for "not a valid phone number" (error 21211).
 INVALID_TWILIO_NUMBER = "+15005550001"
 TWILIO_MAX_BODY = 1600
+TWILIO_MAX_TWIML = 4000
+FORM = "application/x-www-form-urlencoded"
 
 
 # Twilio: errors are {code, message, more_info, status}; its generic codes are 20000 + the HTTP status.
@@ -118,3 +127,124 @@ def _post_statuses(state: StubState, url: str, fields: dict[str, str], auth_toke
         }
         answered = notify(url, urllib.parse.urlencode(form).encode(), headers)
         state.tally(f"twilio_status_{changes['MessageStatus']}_{answered or 'unreached'}")
+
+
+@bp.post("/twilio/2010-04-01/Accounts/<sid>/Calls.json")
+def twilio_create_call(sid: str) -> ResponseReturnValue:
+    """Twilio's Create a Call: form-encoded To/From/Twiml with HTTP basic auth; 201 with the call."""
+    fault = inject(stub_state())
+    if fault is not None:
+        refusal = _twilio_refusal(fault.status, 20000 + fault.status, HTTP_STATUS_CODES[fault.status])
+        return faulty(refusal, fault)
+    auth = request.authorization
+    if auth is None or auth.username != sid or not auth.password:
+        return _twilio_refusal(401, 20003, "Authenticate")
+    form = request.form
+    to, sender, twiml = form.get("To"), form.get("From"), form.get("Twiml")
+    if not to:
+        return _twilio_refusal(400, 21201, "No 'To' number is specified")
+    if not sender:
+        return _twilio_refusal(400, 21213, "No 'From' number is specified")
+    if not twiml:
+        return _twilio_refusal(400, 21205, "Url parameter is required.")
+    if to == INVALID_TWILIO_NUMBER:
+        return _twilio_refusal(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if len(twiml) > TWILIO_MAX_TWIML:
+        return _twilio_refusal(400, 21205, "Twiml is longer than 4000 characters.")
+    try:
+        ElementTree.fromstring(twiml)
+    except ElementTree.ParseError as error:
+        return _twilio_refusal(400, 12100, f"Document parse failure: {error}")
+    state = stub_state()
+    call_sid = f"CA{uuid.uuid4().hex}"
+    status, delay = state.draw_call_status()
+    store(
+        state,
+        "voice",
+        to,
+        twiml,
+        form.to_dict(),
+        key=request.headers.get("Idempotency-Key"),
+        sid=call_sid,
+        account_sid=sid,
+        status=status,
+    )
+    created = {
+        "sid": call_sid,
+        "account_sid": sid,
+        "to": to,
+        "from": sender,
+        "status": "queued",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "date_created": formatdate(usegmt=True),
+        "uri": f"/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json",
+    }
+    callback_url = form.get("StatusCallback")
+    if callback_url:
+        fields = _call_fields(call_sid, sid, sender, to, status)
+        if status == "completed":
+            fields["CallDuration"] = "12"
+        ended = threading.Thread(
+            target=_post_call_status,
+            args=(state, callback_url, fields, auth.password, delay),
+            name=f"twilio-call-{call_sid}",
+            daemon=True,
+        )
+        ended.start()
+    response = jsonify(created)
+    response.status_code = 201
+    return response
+
+
+def _call_fields(call_sid: str, account_sid: str, sender: str, to: str, status: str) -> dict[str, str]:
+    return {
+        "CallSid": call_sid,
+        "AccountSid": account_sid,
+        "From": sender,
+        "To": to,
+        "CallStatus": status,
+        "Direction": "outbound-api",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _post_call_status(
+    state: StubState, url: str, fields: dict[str, str], auth_token: str, delay: float
+) -> None:
+    """Post the call's final status to its StatusCallback once it ended, as Twilio does."""
+    time.sleep(delay)
+    headers = {"Content-Type": FORM, "X-Twilio-Signature": twilio_signature(auth_token, url, fields)}
+    answered = notify(url, urllib.parse.urlencode(fields).encode(), headers)
+    state.tally(f"twilio_call_{fields['CallStatus']}_{answered or 'unreached'}")
+
+
+@bp.post("/press/twilio/voice")
+def press_key() -> ResponseReturnValue:
+    """Press a key during a call as Twilio reports it: the Gather result, signed, to the action URL.
+
+    Body: {call_sid, auth_token, digits? (none: silence), url? (default: the Gather action of the call's
+    TwiML)}; the answer is the service's TwiML.
+    """
+    body = json_object() or {}
+    call_sid = str(body.get("call_sid", ""))
+    calls = [m for m in stub_state().messages(channel="voice") if m.get("sid") == call_sid]
+    if not calls:
+        return json_error(404, "no such call", {"call_sid": ["No call was placed with this SID."]})
+    call = calls[0]
+    url = str(body.get("url") or _gather_action(call["text"]))
+    fields = _call_fields(
+        call_sid, call["account_sid"], call["payload"]["From"], call["address"], "in-progress"
+    )
+    if body.get("digits"):
+        fields["Digits"] = str(body["digits"])
+    headers = {
+        "Content-Type": FORM,
+        "X-Twilio-Signature": twilio_signature(str(body.get("auth_token", "")), url, fields),
+    }
+    return press(url, urllib.parse.urlencode(fields).encode(), headers, mimetype="text/xml")
+
+
+def _gather_action(twiml: str) -> str:
+    gather = ElementTree.fromstring(twiml).find(".//Gather")
+    return gather.get("action", "") if gather is not None else ""

@@ -101,7 +101,18 @@ def test_push_is_registered_and_a_second_sender_for_it_is_refused():
 def test_every_channel_declares_its_facts():
     senders = build_senders(make_config())
 
-    staff_channels = {"email", "fcm", "push", "slack", "sms", "teams", "telegram", "webhook", "webpush"}
+    staff_channels = {
+        "email",
+        "fcm",
+        "push",
+        "slack",
+        "sms",
+        "teams",
+        "telegram",
+        "voice",
+        "webhook",
+        "webpush",
+    }
     assert set(senders) == {*staff_channels, "vendor"}
     assert set(channels()) == staff_channels  # the camera vendor's channel is nobody's contact point
     for channel, sender in senders.items():
@@ -114,3 +125,4 @@ def test_the_channels_say_what_they_can_do():
     assert channels_that("edits_messages") == ["slack", "telegram"]
     assert channels_that("sends_follow_ups") == ["email", "sms", "teams", "webhook"]
     assert channels_that("reads_as_text") == ["email", "slack", "sms", "teams", "telegram"]
+    assert channels_that("rings") == ["voice"]

@@ -244,6 +244,10 @@ def test_control_shows_settings_and_counters(stub_url: str) -> None:
             "sms_failed_next": 0,
             "sms_error_code": 30003,
             "sms_status_delay": 0.5,
+            "voice_no_answer_next": 0,
+            "voice_busy_next": 0,
+            "voice_failed_next": 0,
+            "voice_status_delay": 0.5,
         },
         "counters": {
             "count": 1,
@@ -323,6 +327,10 @@ def test_reset_restores_healthy_defaults(start_stub: StartStub) -> None:
         "sms_failed_next": 0,
         "sms_error_code": 30003,
         "sms_status_delay": 0.5,
+        "voice_no_answer_next": 0,
+        "voice_busy_next": 0,
+        "voice_failed_next": 0,
+        "voice_status_delay": 0.5,
     }
     assert post(stub_url, notification()).status_code == 201
 

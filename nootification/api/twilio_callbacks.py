@@ -5,6 +5,11 @@
 - `POST /webhooks/twilio/sms`: an SMS sent to our number (`From`, `Body`, `MessageSid`): a member of
   staff's reply to an alert SMS (staff/sms_replies.py). Answered with an empty TwiML `<Response/>`: any answer
   SMS is an outbound record the engine sends, never Twilio's reply.
+- `POST /webhooks/twilio/voice?delivery=<id>[&repeat=1]`: the key pressed during an alert call (`Digits`;
+  none: silence), the action of the call's `<Gather>` (staff/voice.py). Answered with TwiML: what the call
+  says next.
+- `POST /webhooks/twilio/voice-status`: a call's status (`CallSid`, `CallStatus`, `ErrorCode`); a final one is
+  kept on the attempt that placed the call, and a call nobody took is placed again. 204 whatever became of it.
 
 Their own rate limit (RATELIMIT_TWILIO) replaces the per-address default: Twilio posts receipts and replies
 from a few addresses, in bursts, and refusing them would lose receipts and replies.
@@ -24,6 +29,7 @@ from nootification.errors import Forbidden, InvalidInput, accepts_form
 from nootification.security import limit_by_setting
 from nootification.senders.twilio.signature import SIGNATURE_HEADER, is_signed
 from nootification.staff.sms_replies import handle_reply
+from nootification.staff.voice import answer_key, call_ended
 
 blp = Blueprint("twilio_callbacks", __name__, url_prefix="/webhooks/twilio")
 limit_by_setting(blp, "RATELIMIT_TWILIO")
@@ -79,3 +85,37 @@ def incoming_sms() -> ResponseReturnValue:
         body=request.form.get("Body", ""),
     )
     return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@blp.post("/voice")
+@accepts_form
+def voice_key() -> ResponseReturnValue:
+    """A key pressed during an alert call, or silence: the TwiML of what the call says next."""
+    twiml = answer_key(
+        delivery_id=_required_query("delivery"),
+        digits=request.form.get("Digits", ""),
+        repeated=request.args.get("repeat") == "1",
+        public_url=current_app.config["PUBLIC_URL"],
+    )
+    return Response(twiml, mimetype="text/xml")
+
+
+@blp.post("/voice-status")
+@accepts_form
+def voice_status() -> ResponseReturnValue:
+    """One call status callback: a final status is kept on its attempt (and may place the call again); any
+    other is acknowledged."""
+    call_ended(
+        call_sid=_required("CallSid"),
+        status=_required("CallStatus"),
+        error_code=request.form.get("ErrorCode"),
+        config=current_app.config,
+    )
+    return "", 204
+
+
+def _required_query(name: str) -> str:
+    value = request.args.get(name, "")
+    if not value:
+        raise InvalidInput(f"The {name} of the call is missing from the URL.", field=name)
+    return value

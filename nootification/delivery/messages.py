@@ -7,13 +7,14 @@ from flask import current_app
 
 from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
-from nootification.models import DeliveryKind
+from nootification.models import DeliveryKind, utcnow
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
 from nootification.senders.twilio.replies import answer_line_for
 from nootification.services.contacts import Contact, contact_for
 from nootification.services.staff_links import link_expiry, staff_link
 from nootification.services.templates import TemplateRenderError, render_for
+from nootification.services.voice_numbers import paused_until
 
 
 class UndeliverableError(Exception):
@@ -46,6 +47,10 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     contact = contact_for(user, delivery.channel, delivery.contact_point_id)
     if contact is None or not contact.enabled:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    if sender.rings and contact.address and (until := paused_until(contact.address, utcnow())):
+        raise UndeliverableError(
+            f"the number is paused until {until:%Y-%m-%d %H:%M} UTC: its calls kept failing"
+        )
     try:
         rendered = render_for(alert, user, delivery.channel)
     except TemplateRenderError as error:
@@ -67,6 +72,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
         answer_line=answer_line_for(user.locale),
+        locale=user.locale,
     )
 
 
@@ -81,6 +87,7 @@ def addressed(
     action_url: str | None = None,
     expires_at: float | None = None,
     answer_line: str = "",
+    locale: str = "",
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
@@ -100,6 +107,7 @@ def addressed(
         action_url=action_url,
         expires_at=expires_at,
         answer_line=answer_line,
+        locale=locale,
     )
 
 

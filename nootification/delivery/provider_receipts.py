@@ -1,4 +1,5 @@
-"""The provider's receipt of a message it accepted: Twilio's SMS status, kept on the attempt that sent it.
+"""The provider's receipt of a message it accepted: Twilio's SMS status, kept on the attempt that sent it;
+and likewise a call's final status, on the attempt that placed it.
 
 The attempt is found by the message SID it kept as its provider reference. Only a final status is kept
 (delivered, undelivered, failed), once: the first to arrive, as Twilio may post a callback again. `delivered`
@@ -7,6 +8,7 @@ person's next step of the shop's ladder forward to now.
 """
 
 import enum
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -18,7 +20,9 @@ from nootification.observability import metrics
 ATTEMPTS = DeliveryAttempt.__table__
 DELIVERIES = Delivery.__table__
 SMS_CHANNEL = "sms"
+VOICE_CHANNEL = "voice"
 DELIVERED = "delivered"
+ANSWERED = "completed"
 # Twilio's error codes are five digits; anything longer is cut to the column.
 MAX_ERROR_CODE = 16
 
@@ -66,3 +70,47 @@ def record_sms_status(*, message_sid: str, status: str, error_code: str | None) 
         return ReceiptResult.REPEAT
     metrics.record_sms_status(status)
     return ReceiptResult.STORED
+
+
+@dataclass(frozen=True)
+class CallReceipt:
+    """What became of a call's status callback, and the delivery whose call it was (when known)."""
+
+    result: ReceiptResult
+    delivery_id: str | None = None
+
+
+def record_call_status(*, call_sid: str, status: str, error_code: str | None) -> CallReceipt:
+    """Keep a call's final status (completed, busy, no-answer, failed, canceled) on the attempt whose
+    provider reference is `call_sid`, once; others change nothing. An unknown SID is counted, as is each
+    status kept; `completed` (someone picked up) also marks the delivery arrived."""
+    if status not in metrics.VOICE_FINAL_STATUSES:
+        return CallReceipt(ReceiptResult.NOT_FINAL)
+    found = db.session.execute(
+        sa.select(ATTEMPTS.c.id, ATTEMPTS.c.delivery_id)
+        .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
+        .where(ATTEMPTS.c.provider_ref == call_sid, DELIVERIES.c.channel == VOICE_CHANNEL)
+        .limit(1)
+    ).first()
+    if found is None:
+        metrics.record_call_status_unmatched()
+        return CallReceipt(ReceiptResult.UNKNOWN_MESSAGE)
+    now = utcnow()
+    code = (error_code or "")[:MAX_ERROR_CODE] or None
+    kept = db.session.execute(
+        sa.update(ATTEMPTS)
+        .where(ATTEMPTS.c.id == found.id, ATTEMPTS.c.provider_status.is_(None))
+        .values(provider_status=status, provider_error_code=code, provider_status_at=now)
+    )
+    if kept.rowcount == 1 and status == ANSWERED:
+        # Someone picked up: the alert reached a person, as a delivered SMS did.
+        db.session.execute(
+            sa.update(DELIVERIES)
+            .where(DELIVERIES.c.id == found.delivery_id, DELIVERIES.c.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+    db.session.commit()
+    if kept.rowcount != 1:
+        return CallReceipt(ReceiptResult.REPEAT, found.delivery_id)
+    metrics.record_call_status(status)
+    return CallReceipt(ReceiptResult.STORED, found.delivery_id)

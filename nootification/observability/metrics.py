@@ -25,6 +25,8 @@ RESCHEDULE_REASONS = ("backoff", "circuit_open")
 SEEN = "seen"
 RECEIPT_STATES = ("received", SEEN)
 SMS_FINAL_STATUSES = ("delivered", "undelivered", "failed")
+VOICE_FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+VOICE_KEY_RESULTS = ("claimed", "yours", "taken", "closed", "repeat", "goodbye", "unknown")
 SWEEP_REASONS = ("unqueued", "lost_job", "lease_expired")
 WEBHOOK_ENDPOINT = "webhooks.receive_alert"
 # Webhook refusals by status: a 409 is an alert outcome (conflict), counted with the alerts.
@@ -140,6 +142,27 @@ SMS_REPLIES = Counter(
     "no_alert, help, quiet (no second help within 5 minutes), repeat (a MessageSid already heard), stranger "
     "(a number that is no staff's: nothing done, nothing answered).",
     ["result"],
+)
+VOICE_CALLS = Counter(
+    "nootification_voice_calls_total",
+    "Calls Twilio reported ended (its status callback), by final status: completed, busy, no-answer, failed, "
+    "canceled; each attempt once.",
+    ["status"],
+)
+VOICE_STATUS_UNMATCHED = Counter(
+    "nootification_voice_status_unmatched_total",
+    "Twilio call status callbacks naming a call SID that no attempt placed.",
+)
+VOICE_KEYS = Counter(
+    "nootification_voice_keys_total",
+    "Keys pressed during an alert call (Twilio's Gather result), by what they did: claimed, yours, taken "
+    "(someone else is on it), closed (the alert has an outcome), repeat (another key or silence: said once "
+    "more), goodbye (another key or silence the second time), unknown (no such call).",
+    ["result"],
+)
+VOICE_NUMBERS_PAUSED = Counter(
+    "nootification_voice_numbers_paused_total",
+    "Phone numbers paused after VOICE_PAUSE_AFTER_FAILURES calls in a row ended failed.",
 )
 SMS_REPLY_RESULTS = (
     "claimed",
@@ -272,6 +295,26 @@ def record_sms_status_unmatched() -> None:
     SMS_STATUS_UNMATCHED.inc()
 
 
+def record_call_status(status: str) -> None:
+    """Count a call Twilio newly reported ended, by its final status."""
+    VOICE_CALLS.labels(status).inc()
+
+
+def record_call_status_unmatched() -> None:
+    """Count a call status callback for a call we did not place (or no longer know)."""
+    VOICE_STATUS_UNMATCHED.inc()
+
+
+def record_voice_key(result: str) -> None:
+    """Count a key pressed (or silence) during an alert call, by what it did."""
+    VOICE_KEYS.labels(result).inc()
+
+
+def record_number_paused() -> None:
+    """Count a phone number paused because its calls kept failing."""
+    VOICE_NUMBERS_PAUSED.inc()
+
+
 def record_sms_reply(result: str) -> None:
     """Count an SMS received in answer to an alert SMS, by what it did."""
     SMS_REPLIES.labels(result).inc()
@@ -312,6 +355,10 @@ def _initialise_series(series: MetricSeries) -> None:
         SMS_STATUSES.labels(status)
     for result in SMS_REPLY_RESULTS:
         SMS_REPLIES.labels(result)
+    for status in VOICE_FINAL_STATUSES:
+        VOICE_CALLS.labels(status)
+    for result in VOICE_KEY_RESULTS:
+        VOICE_KEYS.labels(result)
     for reason in WEBHOOK_REJECTIONS.values():
         WEBHOOK_REJECTED.labels(reason)
     for reason in SWEEP_REASONS:

@@ -12,9 +12,9 @@ from nootification.senders.registry import (
     register,
     sender_class,
 )
-from nootification.senders.twilio import sms
+from nootification.senders.twilio import sms, voice
 
-CHANNEL_MODULES = (email, fcm, push, slack, sms, teams, telegram, vendor, webhook, webpush)
+CHANNEL_MODULES = (email, fcm, push, slack, sms, teams, telegram, vendor, voice, webhook, webpush)
 
 __all__ = [
     "CHANNEL_MODULES",

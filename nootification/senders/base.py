@@ -61,6 +61,8 @@ class Message:
     # How to answer the alert by text (an alert SMS's last line: "Répondez 1 si vous y allez"); empty for
     # notices, and unused by the channels nobody answers by text.
     answer_line: str = ""
+    # The recipient's locale (`fr-FR`), for the channels that speak rather than show a rendered text (voice).
+    locale: str = ""
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).

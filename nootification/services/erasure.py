@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from nootification.errors import Conflict
 from nootification.extensions import db
-from nootification.models import ApiToken, Delivery, EscalationTier, SmsReply, User, utcnow
+from nootification.models import ApiToken, Delivery, EscalationTier, SmsReply, User, VoicePause, utcnow
 from nootification.services.audit import record, user_state
 from nootification.services.directory import get_user
 from nootification.services.retention import clear_ledger_texts
@@ -23,7 +23,8 @@ def pseudonym(user_uuid: str) -> str:
 def erase_user(user_uuid: str) -> User:
     """Erase a user: name, push address, every contact point (addresses, options), their shops and escalation
     tiers (so no later alert reaches them), the texts and addresses their deliveries' ledger quoted, their SMS
-    replies (with the number they came from); their tokens are revoked. 404 unknown, 409 already erased."""
+    replies (with the number they came from), their phone number's run of failed calls; their tokens are
+    revoked. 404 unknown, 409 already erased."""
     user = get_user(user_uuid)
     if user.erased_at is not None:
         raise Conflict(f"This user was already erased on {user.erased_at.isoformat()}.", field="user_uuid")
@@ -32,6 +33,8 @@ def erase_user(user_uuid: str) -> User:
     user.name = pseudonym(user.user_uuid)
     user.push_address = None
     user.erased_at = now
+    numbers = [point.address for point in user.contact_points if point.channel == "voice" and point.address]
+    db.session.execute(sa.delete(VoicePause).where(VoicePause.number.in_(numbers)))
     user.contact_points = []
     user.locations = []
     db.session.execute(sa.delete(EscalationTier).where(EscalationTier.user_id == user.id))

@@ -152,10 +152,11 @@
     if (delivery.attempts > 1) item.append(element("span", "attempts", `×${delivery.attempts}`));
     if (delivery.last_error) item.title = delivery.last_error;
     if (delivery.sent_at) item.append(element("span", "sent-at", time(delivery.sent_at)));
-    // Reported by the provider (an SMS's status): it reached the phone, or did not, and why.
+    // Reported by the provider (an SMS's or a call's status): it reached the phone, or did not, and why.
     if (delivery.provider_status) {
       const code = delivery.provider_error_code ? ` ${delivery.provider_error_code}` : "";
-      item.append(element("span", `provider ${delivery.provider_status}`, `sms ${delivery.provider_status}${code}`));
+      const said = `${delivery.channel} ${delivery.provider_status}${code}`;
+      item.append(element("span", `provider ${delivery.provider_status}`, said));
     }
     // Reported by the phone: the notification arrived, then was opened.
     if (delivery.seen_at) {

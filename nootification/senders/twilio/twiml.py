@@ -1,0 +1,85 @@
+"""TwiML of an alert call: what Twilio says, in the person's language, and the key it waits for.
+
+Built with the standard library's ElementTree, which escapes every text and attribute: a shop's name or a
+label may hold `<` or `&`.
+"""
+
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+from nootification.senders.twilio.replies import language
+
+GATHER_PATH = "/webhooks/twilio/voice"
+CLAIM_KEY = "1"
+# Seconds Twilio waits for a key once it has spoken; then it posts an empty result (actionOnEmptyResult).
+GATHER_TIMEOUT = 8
+DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+VOICES = {"en": "en-US", "fr": "fr-FR"}
+WORDS = {
+    "en": {
+        "press": "Press 1 if you are going.",
+        "again": "Once more.",
+        "goodbye": "Goodbye.",
+        "claimed": "Noted, you are on it.",
+        "yours": "You are already on it.",
+        "taken": "{holder} is already on it.",
+        "closed": "This alert is closed.",
+    },
+    "fr": {
+        "press": "Appuyez sur 1 si vous y allez.",
+        "again": "Je répète.",
+        "goodbye": "Au revoir.",
+        "claimed": "C'est noté, vous y allez.",
+        "yours": "Vous y allez déjà.",
+        "taken": "{holder} y va déjà.",
+        "closed": "Cette alerte est close.",
+    },
+}
+
+
+def words_for(locale: str) -> dict[str, str]:
+    """What a call says around the alert, in the language of `locale` (English when there is none for it)."""
+    return WORDS.get(language(locale), WORDS["en"])
+
+
+def gather_url(public_url: str, delivery_id: str, *, repeat: bool = False) -> str:
+    """Where Twilio posts the key pressed during the call of a delivery (signed, so the id is Twilio's)."""
+    query = {"delivery": delivery_id, **({"repeat": "1"} if repeat else {})}
+    return public_url.rstrip("/") + GATHER_PATH + "?" + urlencode(query)
+
+
+def ask(text: str, action: str, locale: str, *, repeat: bool = False) -> str:
+    """Say the alert and wait for one key, posted to `action` (silence too); if Twilio gets nothing to do
+    after it, goodbye."""
+    words = words_for(locale)
+    response = ElementTree.Element("Response")
+    gather = ElementTree.SubElement(
+        response,
+        "Gather",
+        numDigits="1",
+        action=action,
+        method="POST",
+        timeout=str(GATHER_TIMEOUT),
+        actionOnEmptyResult="true",
+    )
+    spoken = f"{words['again']} {text}" if repeat else text
+    _say(gather, f"{spoken} {words['press']}", locale)
+    _say(response, words["goodbye"], locale)
+    return _document(response)
+
+
+def say_and_hang_up(text: str, locale: str) -> str:
+    """Say `text`, then goodbye, and hang up."""
+    response = ElementTree.Element("Response")
+    _say(response, f"{text} {words_for(locale)['goodbye']}".strip(), locale)
+    ElementTree.SubElement(response, "Hangup")
+    return _document(response)
+
+
+def _say(parent: ElementTree.Element, text: str, locale: str) -> None:
+    say = ElementTree.SubElement(parent, "Say", language=VOICES.get(language(locale), VOICES["en"]))
+    say.text = text
+
+
+def _document(response: ElementTree.Element) -> str:
+    return DECLARATION + ElementTree.tostring(response, encoding="unicode")
