@@ -272,9 +272,6 @@ def test_a_repeated_status_acts_once(channels_app, smtp_server, shop):
     assert queue_due_retries() == 0
 
 
-@pytest.mark.xfail(
-    reason="needs the engine's guard for ringing senders (delivery/batch.py, the ladder's part)"
-)
 def test_a_call_again_is_not_placed_once_someone_claimed_meanwhile(channels_app, smtp_server, shop):
     call_status(channels_app, call_sids(voice_delivery().id)[0], "no-answer")
     press(channels_app, voice_delivery(HUGO).id, "1")

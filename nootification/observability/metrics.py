@@ -351,6 +351,7 @@ def _initialise_series(series: MetricSeries) -> None:
         for staff_outcome in series.staff_outcomes:
             ALERT_OUTCOMES_RECORDED.labels(label, staff_outcome)
     ESCALATION_STEPS.labels("2")
+    LADDER_STEPS.labels("1")
     for status in SMS_FINAL_STATUSES:
         SMS_STATUSES.labels(status)
     for result in SMS_REPLY_RESULTS:
