@@ -5,8 +5,9 @@ filter, state.py) serve every provider, one module each: the push provider, Slac
 generic webhooks, an SMTP server, a Web Push service and FCM. Each provider path answers in that provider's
 own shapes, for successes, refusals and injected failures. `POST /press/telegram` and `/press/slack` press a
 chat button as those providers do: a callback to the service, with their secret token or signature;
-`POST /press/twilio/voice` presses a key during a call. Twilio posts each SMS's and call's status callbacks,
-signed, to the `StatusCallback` URL the message or call was made with.
+`POST /press/twilio/voice` presses a key during a call, `POST /press/twilio/sms` sends the service an SMS.
+Twilio posts each SMS's and call's status callbacks, signed, to the `StatusCallback` URL the message or call
+was made with.
 
 The Web Push service plays the browser too: `POST /webpush/subscriptions` subscribes as pushManager.subscribe
 does, and `POST /webpush/send/<id>` checks VAPID (RFC 8292), decrypts the aes128gcm body (RFC 8291) with the

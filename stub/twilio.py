@@ -248,3 +248,36 @@ def press_key() -> ResponseReturnValue:
 def _gather_action(twiml: str) -> str:
     gather = ElementTree.fromstring(twiml).find(".//Gather")
     return gather.get("action", "") if gather is not None else ""
+
+
+@bp.post("/press/twilio/sms")
+def send_sms_to_service() -> ResponseReturnValue:
+    """An SMS someone sends to the service's number, posted as Twilio posts it: signed, to `url` (the
+    service's `PUBLIC_URL/webhooks/twilio/sms`).
+
+    Body: {url, from, body, auth_token, to? (default: the number of the service's latest SMS)}; the answer is
+    the service's TwiML.
+    """
+    request_body = json_object() or {}
+    url, sender = str(request_body.get("url", "")), str(request_body.get("from", ""))
+    if not sender.startswith("+"):
+        return json_error(422, "invalid SMS", {"from": ["An E.164 number is required."]})
+    sent = stub_state().messages(channel="sms")
+    ours = str(request_body.get("to") or (sent[-1]["payload"].get("From", "") if sent else ""))
+    sid = f"SM{uuid.uuid4().hex}"
+    fields = {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": str(request_body.get("account_sid", "")),
+        "From": sender,
+        "To": ours,
+        "Body": str(request_body.get("body", "")),
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "ApiVersion": "2010-04-01",
+    }
+    headers = {
+        "Content-Type": FORM,
+        "X-Twilio-Signature": twilio_signature(str(request_body.get("auth_token", "")), url, fields),
+    }
+    return press(url, urllib.parse.urlencode(fields).encode(), headers, mimetype="text/xml")

@@ -6,6 +6,7 @@ record the engine sends, seen at the stub.
 """
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from nootification.extensions import db
@@ -14,7 +15,7 @@ from tests.helpers.config import limited_app
 from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
 from tests.helpers.metrics import delta, scrape
 from tests.helpers.processes import drain_queue
-from tests.helpers.twilio import incoming_sms, post_incoming_sms
+from tests.helpers.twilio import AUTH_TOKEN, incoming_sms, post_incoming_sms
 
 # A loopback port nobody serves: the stub's own status callbacks find nobody.
 PUBLIC_URL = "http://127.0.0.1:9"
@@ -185,3 +186,18 @@ def test_the_export_lists_the_persons_sms_replies(channels_app, smtp_server, sho
 
     summary = [(item["from_number"], item["result"], item["alert_uuid"]) for item in exported]
     assert summary == [(CAMILLE, "claimed", shop)]
+
+
+def test_the_stub_sends_the_service_an_sms_as_twilio_does(channels_app, smtp_server, serve_app, shop):
+    channels_app.config["PUBLIC_URL"] = serve_app(channels_app)
+    reply_url = channels_app.config["PUBLIC_URL"] + "/webhooks/twilio/sms"
+
+    def send(token: str) -> requests.Response:
+        form = {"url": reply_url, "from": CAMILLE, "body": "1", "auth_token": token}
+        return requests.post(f"{smtp_server.url}/press/twilio/sms", json=form, timeout=10)
+
+    forged = send("not-the-token")
+    assert forged.status_code == 403 and alert_of(shop).claimed_by is None
+    answer = send(AUTH_TOKEN)
+    assert answer.status_code == 200 and answer.text.endswith("<Response/>")
+    assert alert_of(shop).claimed_by.name == "Camille"
