@@ -292,13 +292,16 @@ def test_worker_command_delivers_the_demo_data_on_every_routed_channel(
 
     result = runner.invoke(args=["worker", "--burst"])
     assert result.exit_code == 0, result.output
-    # The shop's ladder keeps the SMS for its second step, 10 s later.
+    # The shop's ladder keeps the SMS for its second step, 10 s later, and the calls for its third, at 20 s.
     assert "sms" not in Counter(message.get("channel", "push") for message in received())
-    assert queue_due_retries(ahead=timedelta(seconds=11)) == 3
-    result = runner.invoke(args=["worker", "--burst"])
-    assert result.exit_code == 0, result.output
+    for wait in (11, 21):
+        assert queue_due_retries(ahead=timedelta(seconds=wait)) == 3
+        result = runner.invoke(args=["worker", "--burst"])
+        assert result.exit_code == 0, result.output
 
-    # Camille: every channel; Hugo: push, sms, telegram, fcm; Élise: push (STANDARD), sms, email, slack.
-    assert expected == len(received()) == 6 + 4 + 4
-    channels = Counter(message.get("channel", "push") for message in received())
-    assert channels == {"push": 3, "sms": 3, "email": 2, "slack": 2, "telegram": 2, "fcm": 2}
+    # Camille: every channel; Hugo: push, sms, voice, telegram, fcm; Élise: push (STANDARD), sms, voice,
+    # email, slack. A call names its alert nowhere a message does: the stub has only this alert's.
+    calls = smtp_server.messages(channel="voice")["messages"]
+    assert expected == len(received()) + len(calls) == 7 + 5 + 5
+    channels = Counter(message.get("channel", "push") for message in received() + calls)
+    assert channels == {"push": 3, "sms": 3, "voice": 3, "email": 2, "slack": 2, "telegram": 2, "fcm": 2}
