@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import sys
 import time
@@ -55,6 +56,8 @@ E2E_MARK = "e2e-"
 PENDING_DELIVERY = frozenset({"pending", "queued", "sending", "scheduled"})
 # A later step of a shop's ladder goes out within this many seconds of its due time.
 LADDER_LATENESS = 2.0
+SMS, VOICE = "sms", "voice"
+QUICK_START_TWILIO_TOKEN = "stub-only"  # the Makefile's and compose's dummy, which only the stub accepts
 
 Delivery = tuple[str, str, str]
 """(alert_uuid, user_uuid, channel): one expected or received notification."""
@@ -156,6 +159,8 @@ class Stack:
     session: requests.Session
     admin: requests.Session
     opened: list[PostedAlert] = field(default_factory=list)
+    # The stack's TWILIO_AUTH_TOKEN, with which the stub signs a key pressed or an SMS sent as Twilio would.
+    twilio_token: str = QUICK_START_TWILIO_TOKEN
 
 
 def _send(
@@ -217,6 +222,21 @@ def fetch_routes(session: requests.Session, api: str) -> list[Route]:
         raise CheckFailed(f"GET {api}/routes: unexpected route shape ({exc!r})") from exc
 
 
+def fetch_ladders(session: requests.Session, api: str) -> dict[str, frozenset[str]]:
+    """The channels of each shop's fallback ladder, for the shops that have one."""
+    body = _call(session, "GET", f"{api}/locations", 200)
+    try:
+        return {
+            location["name"]: frozenset(
+                channel for step in location["ladder"] for channel in step["channels"]
+            )
+            for location in body
+            if location.get("ladder")
+        }
+    except (KeyError, TypeError) as exc:
+        raise CheckFailed(f"GET {api}/locations: unexpected ladder shape ({exc!r})") from exc
+
+
 def fetch_locations(session: requests.Session, api: str) -> list[str]:
     """The names of every shop."""
     body = _call(session, "GET", f"{api}/locations", 200)
@@ -259,13 +279,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def connect(api: str, stub: str, admin_token: str) -> Stack:
+def connect(api: str, stub: str, admin_token: str, twilio_token: str) -> Stack:
     """Sessions without credentials and with the admin token; fails early, if the stub is down."""
     session = requests.Session()
     log.info("stub control state: %s", probe_stub(session, stub))
     admin = requests.Session()
     admin.headers.update(bearer(admin_token))
-    return Stack(api, stub, session, admin)
+    return Stack(api, stub, session, admin, twilio_token=twilio_token)
 
 
 def apply_preferences(
@@ -402,16 +422,22 @@ def wants(level: str, severity: str) -> bool:
 
 
 def expected_deliveries(
-    alerts: Iterable[PostedAlert], users: Sequence[User], routes: Sequence[Route]
+    alerts: Iterable[PostedAlert],
+    users: Sequence[User],
+    routes: Sequence[Route],
+    ladders: Mapping[str, frozenset[str]] | None = None,
 ) -> set[Delivery]:
     """Each (alert, user, channel) that must be notified, by the rule the service follows.
 
-    A user of the alert's shop, on each enabled contact point whose channel is routed for the alert and
-    whose level (its own, else the user's) wants the alert's severity.
+    A user of the alert's shop, on each enabled contact point whose channel is routed for the alert (for a
+    critical alert in a shop with a ladder, `ladders[shop]`: its channels replace the routes) and whose
+    level (its own, else the user's) wants the alert's severity. Every step of a ladder is expected: nobody
+    acts on these alerts before they are checked.
     """
     expected = set()
     for alert in alerts:
-        allowed = routed_channels(routes, alert.location, alert.label)
+        ladder = (ladders or {}).get(alert.location) if alert.severity == "critical" else None
+        allowed = ladder or routed_channels(routes, alert.location, alert.label)
         for user in users:
             if alert.location not in user.locations:
                 continue
@@ -567,13 +593,22 @@ def poll_receipts(
         time.sleep(POLL_INTERVAL)
 
 
+def heard(expected: set[Delivery]) -> set[Delivery]:
+    """The expected deliveries the stub's record can show: all but calls, whose record names no alert."""
+    return {delivery for delivery in expected if delivery[2] != VOICE}
+
+
 def compare(
     alerts: Sequence[PostedAlert], expected: set[Delivery], receipts: Sequence[Receipt]
 ) -> Comparison:
-    """Everything missing, extra or duplicated, and every alert whose delivery_count is wrong."""
+    """Everything missing, extra or duplicated, and every alert whose delivery_count is wrong.
+
+    A call names no alert at the stub: calls count in delivery_count only (the ladder check presses one).
+    """
     counts = Counter(r.delivery for r in receipts)
     # delivery_count is every channel's deliveries of the alert.
     per_alert = Counter(alert_uuid for alert_uuid, _, _ in expected)
+    expected = heard(expected)
     return Comparison(
         expected=dict(Counter(channel for _, _, channel in expected)),
         received=dict(Counter(channel for _, _, channel in counts.elements())),
@@ -676,8 +711,8 @@ def check_receipts(
     timeout: float,
 ) -> bool:
     """Wait for the receipts the rule predicts for the alerts, print the report; True when all is right."""
-    expected = expected_deliveries(alerts, users, routes)
-    receipts = poll_receipts(stack.session, stack.stub, alerts, users, expected, timeout)
+    expected = expected_deliveries(alerts, users, routes, fetch_ladders(stack.admin, stack.api))
+    receipts = poll_receipts(stack.session, stack.stub, alerts, users, heard(expected), timeout)
     comparison = compare(alerts, expected, receipts)
     print(format_report(alerts, comparison, latencies_ms(alerts, receipts), timeout))
     return comparison.ok
@@ -878,25 +913,61 @@ def late_steps(detail: Mapping[str, Any], ladder: Sequence[Mapping[str, Any]]) -
     ]
 
 
-def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
-    """A critical alert nobody acts on climbs its shop's ladder: each later step goes out within
-    LADDER_LATENESS s of its due time, to the shop's staff on that step's channels."""
-    shops = {shop for user in users for shop in user.locations}
-    for shop in sorted(shops):
+def ladder_shop(stack: Stack, users: Sequence[User]) -> tuple[str, list[Mapping[str, Any]]] | None:
+    """A shop whose ladder calls someone of its staff at its last step, with its ladder; None if none does."""
+    for shop in sorted({shop for user in users for shop in user.locations}):
         ladder = _call(stack.admin, "GET", f"{stack.api}/locations/{quote(shop, safe='')}", 200)["ladder"]
-        later = {channel for step in (ladder or [])[1:] for channel in step["channels"]}
-        if any(c.channel in later for user in users if shop in user.locations for c in user.contacts):
-            break
-    else:
-        log.warning("ladder: skipped, no shop with a ladder whose later steps reach someone")
+        if ladder and len(ladder) > 2 and VOICE in ladder[-1]["channels"]:
+            staff = [user for user in users if shop in user.locations]
+            if contact_on(staff, VOICE) and contact_on(staff, SMS):
+                return shop, ladder
+    return None
+
+
+def contact_on(staff: Iterable[User], channel: str) -> tuple[User, str] | None:
+    """The first member of staff with an enabled contact point on the channel, and its address."""
+    for user in sorted(staff, key=lambda u: u.user_uuid):
+        for contact in user.contacts:
+            if contact.channel == channel and contact.enabled and contact.address:
+                return user, contact.address
+    return None
+
+
+def call_to(stack: Stack, number: str, since: float, timeout: float) -> Mapping[str, Any] | None:
+    """The first call the stub's Twilio placed to the number since `since` (None past `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = _call(stack.session, "GET", f"{stack.stub}/messages?channel={VOICE}", 200)["messages"]
+        placed = [c for c in calls if c["address"] == number and c["received_at"] >= since]
+        if placed:
+            return placed[0]
+        time.sleep(POLL_INTERVAL)
+    return None
+
+
+def claimed_by(stack: Stack, alert: PostedAlert) -> str | None:
+    """Who is on the alert now, by user uuid."""
+    return _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200).get("claimed_by")
+
+
+def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
+    """A critical alert nobody acts on climbs its shop's ladder, each later step within LADDER_LATENESS s of
+    its due time, up to a call, where key 1 claims it; then another alert is claimed by an SMS reply "1"."""
+    found = ladder_shop(stack, users)
+    if found is None:
+        log.warning("ladder: skipped, no shop whose ladder calls someone with a phone")
         return True
+    shop, ladder = found
+    staff = [user for user in users if shop in user.locations]
+    (caller, number), (texter, mobile) = contact_on(staff, VOICE), contact_on(staff, SMS)
     alert = open_alert(stack, alert_plan(shop, "theft"), None)
     if alert.severity != "critical":
         log.warning("ladder: skipped, theft is not a critical label here")
         return True
     detail = ladder_steps_sent(stack, alert.alert_uuid, len(ladder), timeout)
-    if detail is None:
-        log.error("ladder: %s did not reach its last step within %.0f s", shop, timeout)
+    call = call_to(stack, number, alert.posted_at, timeout)
+    if detail is None or call is None:
+        log.error("ladder: %s did not reach its last step, a call, within %.0f s", shop, timeout)
         return False
     late = late_steps(detail, ladder)
     log.log(
@@ -909,7 +980,28 @@ def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
         max(lateness for _, _, lateness in step_lateness(detail, ladder)),
         late or "none",
     )
-    return not late and detail["ladder_step"] == len(ladder) - 1
+    pressed = {"call_sid": call["sid"], "digits": "1", "auth_token": stack.twilio_token}
+    spoken = _send(stack.session, "POST", f"{stack.stub}/press/twilio/voice", (200,), json=pressed).text
+    by_call = claimed_by(stack, alert) == caller.user_uuid
+    log.log(
+        logging.INFO if by_call else logging.ERROR,
+        "ladder: key 1 in the call claims: %s (%s)",
+        by_call,
+        spoken,
+    )
+
+    second = open_alert(stack, alert_plan(shop, "theft"), None)
+    if ladder_steps_sent(stack, second.alert_uuid, 2, timeout) is None:
+        log.error("ladder: the second alert's SMS step did not go within %.0f s", timeout)
+        return False
+    reply = {"url": f"{stack.api}/webhooks/twilio/sms", "from": mobile, "body": "1"}
+    reply["auth_token"] = stack.twilio_token
+    _send(stack.session, "POST", f"{stack.stub}/press/twilio/sms", (200,), json=reply)
+    by_sms = claimed_by(stack, second) == texter.user_uuid
+    log.log(
+        logging.INFO if by_sms else logging.ERROR, "ladder: an SMS reply 1 claims another alert: %s", by_sms
+    )
+    return not late and detail["ladder_step"] == len(ladder) - 1 and by_call and by_sms
 
 
 def pushed_by_web_push(stack: Stack, alert_uuid: str, timeout: float) -> Mapping[str, Any] | None:
@@ -1128,7 +1220,7 @@ def close_alerts(stack: Stack, tokens: Tokens, timeout: float) -> bool:
 def run(args: argparse.Namespace) -> int:
     """One end-to-end pass against a running stack, as the command line asks; the exit code."""
     tokens = load_tokens(args.tokens)
-    stack = connect(args.api.rstrip("/"), args.stub.rstrip("/"), tokens.admin)
+    stack = connect(args.api.rstrip("/"), args.stub.rstrip("/"), tokens.admin, args.twilio_auth_token)
     rng = random.Random(args.seed)
     try:
         if args.original:
@@ -1170,8 +1262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{VENDOR_HOOK!r} (VENDOR_OUTCOME_URL in the quick start and compose). Last, it gives one shop two "
         "escalation tiers (two people of other shops) with a 1 s delay, posts a critical alert there, waits "
         "for tier 2's push, claims through its link, checks that the steps stopped at tier 2, and puts the "
-        "shop's settings back. Then it posts a theft to a shop whose fallback ladder reaches someone and "
-        f"waits until each step went out, each later one within {LADDER_LATENESS:g} s of its due time. "
+        "shop's settings back. Then it posts a theft to a shop whose fallback ladder ends with a call and "
+        f"waits until each step went out, each later one within {LADDER_LATENESS:g} s of its due time, "
+        "presses 1 in the call (the stub posts Twilio's signed Gather result) and checks the caller claimed "
+        "it; then posts another theft and claims it by an SMS reply 1 sent through the stub. "
         "However the run ends, it then claims every alert it posted that nobody is on "
         "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
         "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "
@@ -1209,6 +1303,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         help="seed for choosing users, labels, shops and (--original) times, to replay a run (alert uuids "
         "are always new)",
+    )
+    parser.add_argument(
+        "--twilio-auth-token",
+        default=os.environ.get("TWILIO_AUTH_TOKEN", QUICK_START_TWILIO_TOKEN),
+        help="the stack's TWILIO_AUTH_TOKEN, with which the stub signs a key pressed during a call and an "
+        "SMS reply as Twilio would (default: $TWILIO_AUTH_TOKEN, else the quick start's dummy)",
     )
     parser.add_argument(
         "--tokens",

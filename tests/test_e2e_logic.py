@@ -1021,3 +1021,29 @@ def test_a_ladder_step_sent_more_than_two_seconds_after_its_due_time_is_late():
     assert late_steps(detail, ladder) == []
     detail["deliveries"].append(delivery("sms", 1, 13))
     assert late_steps(detail, ladder) == ["sms step 1 3.0 s late"]
+
+
+def test_a_critical_alert_in_a_shop_with_a_ladder_expects_the_ladders_channels_not_the_routes() -> None:
+    voice = Contact("voice", "+33639980101")
+    anne = User("anne", "STANDARD", frozenset({LA_ROCHELLE}), (SMS, voice, SLACK))
+    routes = [Route("*", frozenset({"push", "slack"}))]
+    ladders = {LA_ROCHELLE: frozenset({"push", "sms", "voice"})}
+    alerts = [alert("a1", LA_ROCHELLE, "critical"), alert("a2", LA_ROCHELLE, "standard")]
+
+    assert expected_deliveries(alerts, [anne], routes, ladders) == {
+        ("a1", "anne", "push"),
+        ("a1", "anne", "sms"),
+        ("a1", "anne", "voice"),
+        ("a2", "anne", "push"),
+        ("a2", "anne", "slack"),
+    }
+
+
+def test_a_call_counts_in_delivery_count_but_is_not_looked_for_at_the_stub() -> None:
+    expected = {("a1", "anne", "push"), ("a1", "anne", "voice")}
+    receipts = [Receipt(("a1", "anne", "push"), 101.0)]
+
+    comparison = compare([alert("a1", LA_ROCHELLE, "critical", delivery_count=2)], expected, receipts)
+
+    assert comparison.ok
+    assert comparison.expected == {"push": 1}
