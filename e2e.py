@@ -933,12 +933,16 @@ def contact_on(staff: Iterable[User], channel: str) -> tuple[User, str] | None:
     return None
 
 
-def call_to(stack: Stack, number: str, since: float, timeout: float) -> Mapping[str, Any] | None:
-    """The first call the stub's Twilio placed to the number since `since` (None past `timeout`)."""
+def call_of(
+    stack: Stack, detail: Mapping[str, Any], user_uuid: str, timeout: float
+) -> Mapping[str, Any] | None:
+    """The call the stub's Twilio placed for the user's call delivery of the alert (its TwiML's key goes to
+    `...?delivery=<id>`), once placed; None past `timeout`."""
+    ids = [d["id"] for d in detail["deliveries"] if d["channel"] == VOICE and d["user_uuid"] == user_uuid]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         calls = _call(stack.session, "GET", f"{stack.stub}/messages?channel={VOICE}", 200)["messages"]
-        placed = [c for c in calls if c["address"] == number and c["received_at"] >= since]
+        placed = [c for c in calls for id_ in ids if f"delivery={id_}" in c["text"]]
         if placed:
             return placed[0]
         time.sleep(POLL_INTERVAL)
@@ -959,14 +963,14 @@ def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
         return True
     shop, ladder = found
     staff = [user for user in users if shop in user.locations]
-    (caller, number), (texter, mobile) = contact_on(staff, VOICE), contact_on(staff, SMS)
+    (caller, _), (texter, mobile) = contact_on(staff, VOICE), contact_on(staff, SMS)
     alert = open_alert(stack, alert_plan(shop, "theft"), None)
     if alert.severity != "critical":
         log.warning("ladder: skipped, theft is not a critical label here")
         return True
     detail = ladder_steps_sent(stack, alert.alert_uuid, len(ladder), timeout)
-    call = call_to(stack, number, alert.posted_at, timeout)
-    if detail is None or call is None:
+    call = None if detail is None else call_of(stack, detail, caller.user_uuid, timeout)
+    if call is None:
         log.error("ladder: %s did not reach its last step, a call, within %.0f s", shop, timeout)
         return False
     late = late_steps(detail, ladder)
