@@ -23,6 +23,7 @@ NO_DELIVERIES = {
     "sent": 0,
     "failed": 0,
     "expired": 0,
+    "cancelled": 0,
 }
 
 
