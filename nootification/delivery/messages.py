@@ -7,6 +7,7 @@ from flask import current_app
 
 from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
+from nootification.i18n import locale_for
 from nootification.models import DeliveryKind
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
@@ -66,7 +67,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
             current_app.config,
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
-        answer_line=answer_line_for(user.locale),
+        answer_line=answer_line_for(locale_for(user.locale, alert.location.locale)),
     )
 
 

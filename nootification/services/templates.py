@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
+from nootification.i18n import language, locale_for
 from nootification.models import Alert, Template, User
 from nootification.services.alerts import get_alert
 from nootification.services.audit import record, template_state
@@ -151,7 +152,8 @@ cache = PeriodicRead(_stored_templates)
 
 def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
     """The most specific stored template's (subject, body), else the shipped default for the locale."""
-    locales = [locale] if locale == DEFAULT_LOCALE else [locale, DEFAULT_LOCALE]
+    # A shop in `fr-FR` takes a template stored for `fr-FR`, else for `fr`, else the English one.
+    locales = list(dict.fromkeys([locale, language(locale), DEFAULT_LOCALE]))
     candidates = [
         template
         for template in cache.get()
@@ -171,7 +173,7 @@ def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
 
 def shipped_template(locale: str) -> tuple[str, str]:
     """The built-in (subject, body) for a locale, English when there is none for it."""
-    return SHIPPED.get(locale, SHIPPED[DEFAULT_LOCALE])
+    return SHIPPED.get(language(locale), SHIPPED[DEFAULT_LOCALE])
 
 
 def render_for(alert: Alert, user: User, channel: str) -> Rendered:
@@ -180,21 +182,22 @@ def render_for(alert: Alert, user: User, channel: str) -> Rendered:
     A stored template that fails on the alert's real values gives way to the built-in one, with a warning:
     the alert still goes out, on this channel and on every other.
     """
-    template = find_template(alert.label, channel, user.locale)
+    locale = locale_for(user.locale, alert.location.locale)
+    template = find_template(alert.label, channel, locale)
     context = context_for(alert, user)
     try:
         return render_text(*template, context)
     except TemplateRenderError as error:
-        if template == shipped_template(user.locale):
+        if template == shipped_template(locale):
             raise
         log.warning(
             "the stored template for %s on %s (%s) failed, so the built-in one is used: %s",
             alert.label,
             channel,
-            user.locale,
+            locale,
             error,
         )
-        return render_text(*shipped_template(user.locale), context)
+        return render_text(*shipped_template(locale), context)
 
 
 def _check_syntax(subject: str, body: str) -> None:

@@ -18,6 +18,7 @@ from nootification.models import DEVICE_NOTICE_FRESHNESS, ContactPoint, Delivery
 from nootification.senders import sender_class
 from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
+from nootification.services.directory import language_of
 
 # (subject, body) by language: French for French-speaking staff, English otherwise.
 NOTICES = {
@@ -36,7 +37,7 @@ NOTICES = {
 
 def notice_for(user: User) -> tuple[str, str]:
     """The notice's (subject, body) in the user's language."""
-    language = user.locale.replace("_", "-").split("-")[0].lower()
+    language = language_of(user).replace("_", "-").split("-")[0].lower()
     return NOTICES.get(language, NOTICES["en"])
 
 

@@ -32,6 +32,7 @@ from nootification.observability import metrics
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.twilio.replies import language
 from nootification.services.contacts import contact_for
+from nootification.services.directory import language_of
 from nootification.staff.claims import claim, ensure_staff_of_shop, outcome_author, record_outcome
 
 CLAIM = "1"
@@ -194,7 +195,8 @@ def _helped_lately(number: str, reply_id: int, now: datetime) -> bool:
 
 def answer_text(reply: SmsReply, user: User) -> str:
     """What the answer to a reply says, in the user's language."""
-    lang = language(user.locale) if language(user.locale) in ANSWERS else "en"
+    locale = language_of(user, reply.alert.location if reply.alert is not None else None)
+    lang = language(locale) if language(locale) in ANSWERS else "en"
     if reply.result == "help":
         return HELP[lang]
     alert = reply.alert
