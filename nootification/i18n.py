@@ -10,11 +10,12 @@ import functools
 import io
 import re
 import zoneinfo
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, format_time
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -80,6 +81,19 @@ def translations(locale: str) -> NullTranslations:
     return _translations(language)
 
 
+def mark(message: str) -> str:
+    """A text for the catalog, translated later where the reader's language is known (gettext's `N_`)."""
+    return message
+
+
+def best_language(accepted: Iterable[tuple[str, float]]) -> str:
+    """The shipped language a browser prefers (its `Accept-Language`), for a page that knows no person."""
+    for tag, _quality in sorted(accepted, key=lambda pair: -pair[1]):
+        if is_shipped(tag.split("-")[0].lower()):
+            return tag.split("-")[0].lower()
+    return DEFAULT_LOCALE
+
+
 def translate(locale: str, message: str, **values: object) -> str:
     """`message` in the locale's language, with `%(name)s` placeholders filled from `values`."""
     text = translations(locale).gettext(message)
@@ -105,14 +119,13 @@ def local_time_with_seconds(moment: datetime, locale: str, timezone: str) -> str
 
 
 def local_day(moment: datetime, locale: str, timezone: str) -> str:
-    """The day of `moment` and the timezone's short name, in the shop's timezone (`Fri 20 Mar, CET`)."""
-    return format_datetime(
-        moment, "EEE d MMM, zzz", tzinfo=zoneinfo.ZoneInfo(timezone), locale=_babel_locale(locale)
-    )
+    """The day of `moment` in the shop's timezone, in the locale's words, and the zone's abbreviation
+    (`Fri 20 Mar, CET`; `ven. 20 mars, CET`)."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(timezone))
+    return f"{format_date(local, 'EEE d MMM', locale=_babel_locale(locale))}, {local.strftime('%Z')}"
 
 
 def local_datetime(moment: datetime, locale: str, timezone: str) -> str:
-    """The date and time of `moment` in the shop's timezone, with the zone's short name."""
-    return format_datetime(
-        moment, "yyyy-MM-dd HH:mm zzz", tzinfo=zoneinfo.ZoneInfo(timezone), locale=_babel_locale(locale)
-    )
+    """The date and time of `moment` in the shop's timezone, with the zone's abbreviation (`2026-03-20 12:31
+    CET`): the same in every language."""
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
