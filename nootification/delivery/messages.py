@@ -7,7 +7,7 @@ from flask import current_app
 
 from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
-from nootification.i18n import locale_for
+from nootification.i18n import DEFAULT_LOCALE, locale_for
 from nootification.models import DeliveryKind
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
@@ -47,6 +47,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     contact = contact_for(user, delivery.channel, delivery.contact_point_id)
     if contact is None or not contact.enabled:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
+    locale = locale_for(user.locale, alert.location.locale)
     try:
         rendered = render_for(alert, user, delivery.channel)
     except TemplateRenderError as error:
@@ -67,7 +68,8 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
             current_app.config,
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
-        answer_line=answer_line_for(locale_for(user.locale, alert.location.locale)),
+        answer_line=answer_line_for(locale),
+        locale=locale,
     )
 
 
@@ -82,6 +84,7 @@ def addressed(
     action_url: str | None = None,
     expires_at: float | None = None,
     answer_line: str = "",
+    locale: str = DEFAULT_LOCALE,
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
@@ -101,6 +104,7 @@ def addressed(
         action_url=action_url,
         expires_at=expires_at,
         answer_line=answer_line,
+        locale=locale,
     )
 
 

@@ -129,6 +129,7 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         contact,
         subject=translate(locale, SUBJECT, holder=_holder(alert, locale)),
         body=text,
+        locale=locale,
     )
     if not sender.edits_messages:
         return message

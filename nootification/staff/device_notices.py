@@ -63,6 +63,7 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
     subject, body = notice_for(user)
     return Message(
+        locale=language_of(user),
         delivery_id=delivery.id,
         user_uuid=user.user_uuid,
         address=contact.address,

@@ -213,5 +213,6 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         severity="",
         time_spotted=0.0,
         body=answer_text(reply, user),
+        locale=language_of(user, reply.alert.location if reply.alert is not None else None),
         options=contact.options or {},
     )
