@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -62,12 +62,12 @@ def locale_for(person_locale: str | None, shop_locale: str | None) -> str:
 
 
 @functools.cache
-def _translations(language: str) -> NullTranslations:
-    catalog_path = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+def _translations(lang: str) -> NullTranslations:
+    catalog_path = TRANSLATIONS / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
     if not catalog_path.exists():
         return NullTranslations()
     with catalog_path.open("rb") as source:
-        catalog = read_po(source, locale=language)
+        catalog = read_po(source, locale=lang)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
     compiled.seek(0)
@@ -77,8 +77,7 @@ def _translations(language: str) -> NullTranslations:
 def translations(locale: str) -> NullTranslations:
     """The gettext translations of a locale's language; English (the ids as they are) when none ships."""
     parsed_locale = parsed(locale)
-    language = parsed_locale.language if parsed_locale is not None else DEFAULT_LOCALE
-    return _translations(language)
+    return _translations(parsed_locale.language if parsed_locale is not None else DEFAULT_LOCALE)
 
 
 def mark(message: str) -> str:
@@ -126,6 +125,8 @@ def local_day(moment: datetime, locale: str, timezone: str) -> str:
 
 
 def local_datetime(moment: datetime, locale: str, timezone: str) -> str:
-    """The date and time of `moment` in the shop's timezone, with the zone's abbreviation (`2026-03-20 12:31
-    CET`): the same in every language."""
-    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    """The date and time of `moment` in the shop's timezone, on 24 hours, with the zone's abbreviation
+    (`2026-03-20 12:31 CET`)."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(timezone))
+    written = format_datetime(local, "yyyy-MM-dd HH:mm", locale=_babel_locale(locale))
+    return f"{written} {local.strftime('%Z')}"
