@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from nootification.extensions import db
+from nootification.i18n import mark
 
 
 def utcnow() -> datetime:
@@ -216,7 +217,8 @@ class Location(db.Model):
         return [tiers[tier] for tier in sorted(tiers)]
 
 
-UNNAMED_STAFF = "A colleague"
+# Translated where it is shown (the message catalog).
+UNNAMED_STAFF = mark("A colleague")
 
 
 class User(db.Model):

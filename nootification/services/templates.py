@@ -33,8 +33,8 @@ ANY = "*"
 # Used when no stored template matches; stored templates with label and channel "*" override them. Their
 # English text is the message id of their translations in the catalog (nootification/translations/).
 # No link in the body: every sender adds the video link itself, in the form its channel shows best.
-SHIPPED_SUBJECT = "{{ label_text|capitalize }} at {{ location_name }}"
-SHIPPED_BODY = (
+SHIPPED_SUBJECT = _("{{ label_text|capitalize }} at {{ location_name }}")
+SHIPPED_BODY = _(
     "{{ label_text|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity_text }})."
 )
 # The words of the labels and severities we know, for the catalog; another label is shown as it came.
