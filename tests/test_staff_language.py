@@ -159,6 +159,11 @@ def test_everything_the_staff_read_is_in_their_shops_language(channels_app, smtp
     assert len(texts) == 2 + 2 * 3
 
     texts += page_texts(anonymous.get(links["Camille"]), lang)  # nobody on it yet
+    wrong = anonymous.post(
+        f"{links['Camille']}/outcome", data={"outcome": "burglary", "value_recovered": "x"}
+    )
+    assert wrong.status_code == 422
+    texts += page_texts(wrong, lang)
     assert anonymous.post(f"{links['Hugo']}/claim").status_code == 303
     taken = anonymous.post(f"{links['Camille']}/claim")  # Hugo was first
     texts += page_texts(anonymous.get(taken.headers["Location"]), lang)

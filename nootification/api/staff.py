@@ -50,6 +50,12 @@ RECORDED = _("Thank you: the outcome is recorded.")
 TAKEN = _("%(holder)s is already on it.")
 OUTCOME_TAKEN = _("%(holder)s already recorded what happened: only they or an admin may change it.")
 NAMELESS = (_(UNNAMED_STAFF), _(ADMIN_AUTHOR))
+# Why the outcome form was refused, by field: the form's own words rather than the schema's.
+FORM_FIELDS = {
+    "outcome": (_("Outcome"), _("choose what happened.")),
+    "value_recovered": (_("Value recovered"), _("a number, 0 or more.")),
+    "note": (_("Note"), _("500 characters at most.")),
+}
 # What the page's script writes itself, by its key in the page's `texts` block (static/staff.js).
 SCRIPT_TEXTS = {
     "yours": _("You are on it."),
@@ -85,6 +91,16 @@ def script_texts(locale: str) -> dict[str, str]:
     texts["worker"] = {key: translate(locale, text) for key, text in WORKER_TEXTS.items()}
     texts["worker"]["names"] = texts["names"]
     return texts
+
+
+def form_errors(invalid: ValidationError, locale: str) -> str:
+    """Why the outcome form was refused, field by field, in `locale`."""
+    reasons = []
+    for name, errors in invalid.messages.items():
+        field, reason = FORM_FIELDS.get(name, (name, ""))
+        reason = translate(locale, reason) if reason else " ".join(map(str, errors))
+        reasons.append(f"{translate(locale, field)}: {reason}")
+    return "; ".join(reasons)
 
 
 def _page(link: str, alert: Alert, user: User, *, notice: str = "", error: str = "", status: int = 200):
@@ -171,9 +187,9 @@ def outcome_from_page(link: str):
     try:
         posted = OutcomeInSchema().load(fields)
     except ValidationError as invalid:
-        messages = invalid.messages.items()
-        reasons = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in messages)
-        return _page(link, alert, user, error=reasons, status=422)
+        return _page(
+            link, alert, user, error=form_errors(invalid, language_of(user, alert.location)), status=422
+        )
     try:
         record_outcome(alert, user, **posted)
     except Conflict:
