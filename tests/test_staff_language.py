@@ -25,6 +25,7 @@ from nootification.senders.telegram import TelegramSender
 from nootification.services.contacts import Contact
 from nootification.services.staff_links import link_token
 from nootification.services.templates import render_for
+from nootification.staff.claim_notices import notice_text
 from nootification.staff.device_notices import notice_for
 from nootification.staff.sms_replies import ANSWERS, answer_text
 from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
@@ -219,3 +220,15 @@ def test_everything_the_staff_read_is_in_their_shops_language(channels_app, smtp
     assert [text for text in texts if len(URL.sub("", text)) > 40 and not left_in(text, lang)] == []
     script = Path(channels_app.static_folder, "staff.js").read_text()
     assert not [piece for piece in texts_of("en") if len(piece) > 8 and f'"{piece}' in script]
+
+
+def test_a_nameless_colleague_is_named_in_the_readers_language(db):
+    shop = make_location(display_name=SHOP, locale="fr-FR")
+    nameless = make_user(shop)
+    alert = Alert(
+        alert_uuid="a-1", url="https://m.example.com/v.mp4", label="theft", location=shop, claimed_by=nameless
+    )
+    assert notice_text(alert, "fr-FR") == f"Un collègue s'en occupe : vol à {SHOP}."
+    reply = SmsReply(result="taken", alert=alert)
+    assert answer_text(reply, make_user(shop, name="Hugo")) == f"Un collègue y va déjà : {SHOP}."
+    assert notice_text(alert, "en") == f"A colleague is on it: theft at {SHOP}."

@@ -23,6 +23,7 @@ from nootification.extensions import db
 from nootification.i18n import DEFAULT_LOCALE, translate
 from nootification.i18n import mark as _
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     AttemptOutcomeKind,
     Delivery,
@@ -45,7 +46,9 @@ SOMEONE = _("Someone")
 
 
 def _holder(alert: Alert, locale: str) -> str:
-    return alert.claimed_by.shown_name if alert.claimed_by else translate(locale, SOMEONE)
+    if alert.claimed_by is None:
+        return translate(locale, SOMEONE)
+    return alert.claimed_by.name or translate(locale, UNNAMED_STAFF)
 
 
 def notice_text(alert: Alert, locale: str = DEFAULT_LOCALE) -> str:

@@ -21,6 +21,7 @@ from nootification.extensions import db
 from nootification.i18n import mark as _
 from nootification.i18n import translate
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     ContactPoint,
     Delivery,
@@ -34,7 +35,13 @@ from nootification.observability import metrics
 from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
 from nootification.services.directory import language_of
-from nootification.staff.claims import claim, ensure_staff_of_shop, outcome_author, record_outcome
+from nootification.staff.claims import (
+    ADMIN_AUTHOR,
+    claim,
+    ensure_staff_of_shop,
+    outcome_author,
+    record_outcome,
+)
 
 CLAIM = "1"
 OUTCOMES = {
@@ -184,6 +191,7 @@ def answer_text(reply: SmsReply, user: User) -> str:
     holder = ""
     if alert is not None:
         holder = outcome_author(alert) if reply.result == "recorded" else _holder(alert)
+        holder = translate(locale, holder) if holder in (UNNAMED_STAFF, ADMIN_AUTHOR) else holder
     outcome = ""
     if alert is not None and alert.outcome in OUTCOME_WORDS:
         outcome = translate(locale, OUTCOME_WORDS[alert.outcome])
