@@ -52,7 +52,7 @@ run: export FCM_API_URL ?= http://127.0.0.1:$(STUB_PORT)/fcm
 run: export FCM_SERVICE_ACCOUNT_FILE ?= $(CURDIR)/var/fcm-service-account.json
 run: export STUB_FCM_SERVICE_ACCOUNTS_FILE ?= $(CURDIR)/var/fcm-stub-accounts.json
 
-.PHONY: install run test e2e chaos fuzz bench lint lock clean
+.PHONY: install run test e2e chaos fuzz bench lint lock catalog clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,11 @@ lock:  ## after editing pyproject.toml: re-lock and re-export the requirements f
 	poetry lock
 	poetry export -f requirements.txt --without-hashes -o requirements.txt
 	poetry export -f requirements.txt --without-hashes --with dev -o requirements-dev.txt
+
+catalog: install  ## after changing a text people read: var/messages.pot, every text marked for the catalog, for a translator's tools
+	@mkdir -p var
+	pybabel extract -F babel.cfg -k mark -k _ --no-default-keywords --project nootification -o var/messages.pot .
+	@echo "make catalog: add the new texts' translations to nootification/translations/*/LC_MESSAGES/messages.po (tests/test_catalog.py lists them)"
 
 clean:
 	rm -rf $(VENV) instance var

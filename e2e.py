@@ -779,7 +779,8 @@ def others_edited(
     true at once when there were none."""
     if not editable_for_others(messages, alerts, users, state.get("alert_uuid"), claimer_uuid):
         return True
-    notice = f"{state.get('claimed_by')} is on it"
+    # "Camille is on it: ...", "Camille s'en occupe : ...": in the shop's language, the name first.
+    notice = f"{state.get('claimed_by')} "
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         edits = _call(stack.session, "GET", f"{stack.stub}/edits", 200).get("edits", [])
@@ -804,8 +805,8 @@ def check_staff_loop(stack: Stack, alerts: Sequence[PostedAlert], users: Sequenc
     people = list(links.items())
     (first, first_link), second_link = people[0], people[-1][1]
     page = _send(stack.session, "GET", first_link, (200,))
-    if "I'm on it" not in page.text:
-        raise CheckFailed(f'GET {first_link}: the staff page has no "I\'m on it" button')
+    if "claim-form" not in page.text:
+        raise CheckFailed(f'GET {first_link}: the staff page has no "I\'m on it" form')
     for link in dict.fromkeys([first_link, second_link]):
         _send(stack.session, "POST", f"{link}/claim", (303,), allow_redirects=False)
     form = {"outcome": "false_alarm", "note": "e2e"}

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from nootification.extensions import db
+from nootification.i18n import mark
 
 
 def utcnow() -> datetime:
@@ -199,6 +200,8 @@ class Location(db.Model):
     # The fallback ladder of its critical alerts: [{"after_seconds": 0, "channels": [...]}, ...] (none: the
     # routing rules, all channels at once). See delivery/ladder.py.
     ladder: Mapped[list[dict] | None] = mapped_column(sa.JSON)
+    # The language its staff read and hear (BCP 47, `fr-FR`), unless one of them chose their own.
+    locale: Mapped[str] = mapped_column(sa.String(35), default="en", server_default="en")
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
@@ -214,7 +217,8 @@ class Location(db.Model):
         return [tiers[tier] for tier in sorted(tiers)]
 
 
-UNNAMED_STAFF = "A colleague"
+# Translated where it is shown (the message catalog).
+UNNAMED_STAFF = mark("A colleague")
 
 
 class User(db.Model):
@@ -227,7 +231,8 @@ class User(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     level: Mapped[Level] = mapped_column(_enum_column(Level), default=Level.CRITICAL)
     push_address: Mapped[str | None] = mapped_column(sa.String(512))
-    locale: Mapped[str] = mapped_column(sa.String(16), default="en", server_default="en")
+    # Their own language (BCP 47); None: the language of the shop whose alert they are told of.
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
     # Set when the person's data was erased: the row stays, under a pseudonym, so counts and history hold.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -25,6 +25,7 @@ def test_location_lifecycle(client, shop):
         "name": "fr-auchan-larochelle",
         "display_name": "Auchan",
         "timezone": "Europe/Paris",
+        "locale": "en",
         "escalate_after": 60.0,
         "escalation": [],
         "ladder": None,

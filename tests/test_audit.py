@@ -100,7 +100,7 @@ def test_a_user_change_is_recorded_with_the_name_and_push_address_masked(client,
         "name": MASK,
         "level": "CRITICAL",
         "push_address": MASK,
-        "locale": "en",
+        "locale": None,
         "locations": [SHOP],
     }
     client.patch(f"/users/{user_uuid}", json={"name": "Camille Durand", "level": "standard"})

@@ -18,16 +18,21 @@ CHANNELS = {"Camille": "C0CAMILLE01", "Hugo": "C0HUGO0001"}
 
 
 def sent(
-    channels_app, smtp_server, serve_app, chats: dict = CHATS, options: dict | None = None
+    channels_app,
+    smtp_server,
+    serve_app,
+    chats: dict = CHATS,
+    options: dict | None = None,
+    shop_locale: str = "en",
 ) -> tuple[str, dict, dict]:
-    """Serve the API with both secrets; send a theft alert to Camille and Hugo on Telegram and Slack (in
-    `chats`, with each one's contact point `options` by channel)."""
+    """Serve the API with both secrets; send a theft alert of a shop in `shop_locale` to Camille and Hugo on
+    Telegram and Slack (in `chats`, with each one's contact point `options` by channel)."""
     options = options or {}
     channels_app.config.update(TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET, SLACK_SIGNING_SECRET=SLACK_SECRET)
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
     client = admin_client(channels_app)
-    shop = make_location()
+    shop = make_location(locale=shop_locale)
     for name in chats:
         user = make_user(shop, level=Level.STANDARD, name=name)
         for channel, address in (("telegram", chats[name]), ("slack", CHANNELS[name])):
@@ -92,6 +97,28 @@ def test_im_on_it_pressed_in_telegram_claims_and_the_second_press_is_told_who(
     assert claimer() == "Camille"
     again = press_telegram(smtp_server.url, url, CHATS["Hugo"], hugo[0]["callback_data"])
     assert again.json()["text"] == "Camille is already on it."
+
+
+def test_a_french_shops_staff_press_french_buttons_and_are_answered_in_french(
+    channels_app, smtp_server, serve_app
+):
+    url, telegram, slack = sent(channels_app, smtp_server, serve_app, shop_locale="fr-FR")
+    camille = telegram[CHATS["Camille"]]["reply_markup"]["inline_keyboard"][0]
+    hugo = telegram[CHATS["Hugo"]]["reply_markup"]["inline_keyboard"][0]
+    assert [button["text"] for button in camille] == ["J'y vais", "Ouvrir"]
+    slack_buttons = [
+        element["text"]["text"] for element in slack[CHANNELS["Camille"]]["blocks"][-1]["elements"]
+    ]
+    assert slack_buttons == ["Voir la vidéo", "J'y vais", "Ouvrir"]
+
+    answer = press_telegram(smtp_server.url, url, CHATS["Camille"], camille[0]["callback_data"])
+    assert answer.json()["text"] == "Vous vous en occupez."
+    assert press_telegram(smtp_server.url, url, CHATS["Hugo"], hugo[0]["callback_data"]).json()["text"] == (
+        "Camille s'en occupe déjà."
+    )
+    drain_queue()
+    edits = requests.get(f"{smtp_server.url}/edits", timeout=5).json()["edits"]
+    assert {edit["text"] for edit in edits} == {"Camille s'en occupe : vol à fr-auchan-larochelle."}
 
 
 def test_a_telegram_press_with_a_wrong_secret_or_from_another_chat_claims_nothing(

@@ -907,7 +907,7 @@ def test_the_staff_loop_follows_each_link_exactly_as_sent_not_at_the_api():
     session = FakeSession(
         {
             ("GET", "/messages"): (200, {"messages": messages}),
-            ("GET", "/s/aaa"): (200, "I'm on it"),
+            ("GET", "/s/aaa"): (200, '<form id="claim-form" method="post">'),
             ("POST", "/s/aaa/claim"): (303, None),
             ("POST", "/s/bbb/claim"): (303, None),
             ("POST", "/s/bbb/outcome"): (303, None),

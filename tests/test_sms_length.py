@@ -80,7 +80,7 @@ def test_a_clip_url_too_long_for_two_segments_gives_way_to_the_action_link(
         assert segments(text) <= 2, text
         assert payload["url"] not in text
         assert len(ACTION.findall(text)) == 1, text
-        assert text.startswith("Theft à Hypermarché Cote-Saint-André La Rochelle\n"), text
+        assert text.startswith("Vol à Hypermarché Cote-Saint-André La Rochelle\n"), text
 
 
 def test_a_claim_follow_up_by_sms_takes_two_segments_at_most(channels_app, smtp_server, french_shop):
@@ -93,6 +93,6 @@ def test_a_claim_follow_up_by_sms_takes_two_segments_at_most(channels_app, smtp_
     claim(db.session.scalars(sa.select(Alert)).one(), camille)
     drain_queue()
 
-    [follow_up] = [text for text in sent_sms(smtp_server) if text.startswith("On it: Camille\n")]
+    [follow_up] = [text for text in sent_sms(smtp_server) if text.startswith("Pris en charge : Camille\n")]
     assert segments(follow_up) <= 2, follow_up
     assert follow_up.endswith(f"\n{payload['url']}")

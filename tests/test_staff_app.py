@@ -127,8 +127,9 @@ def test_the_manifest_and_the_service_worker_are_served_with_their_types(
     assert manifest.status_code == 200
     assert manifest.headers["Content-Type"] == "application/manifest+json"
     document = manifest.json()
-    assert document["start_url"] == "/s/"
-    home = requests.get(f"{url}/s/", timeout=5)
+    # The app opens in the language of the person who installed it (an English shop's here).
+    assert document["start_url"] == "/s/?locale=en"
+    home = requests.get(f"{url}{document['start_url']}", timeout=5)
     assert home.status_code == 200 and "theft alerts as notifications" in home.text
     assert (document["scope"], document["id"], document["display"]) == ("/s/", "/s/", "standalone")
     assert document["name"] and document["short_name"] and document["theme_color"]
@@ -235,21 +236,35 @@ def test_a_refused_subscription_shows_the_reason_on_the_page(
     assert web_push_point(user_named("Camille")) is None
 
 
+# What the page and the worker say, by the shop's language: the worker's words come from the page.
+WORDS = {
+    "en": ("This phone will get alerts.", [["claim", "I'm on it"], ["open", "Open"]]),
+    "fr-FR": ("Ce téléphone recevra les alertes.", [["claim", "J'y vais"], ["open", "Ouvrir"]]),
+}
+
+
 @pytest.mark.parametrize(
-    ("first", "answer"), [(None, "You are on it."), ("Hugo", "Hugo is on it.")], ids=["free", "taken"]
+    ("locale", "first", "answer"),
+    [
+        ("en", None, "You are on it."),
+        ("en", "Hugo", "Hugo is on it."),
+        ("fr-FR", "Hugo", "Hugo s'en occupe."),
+    ],
+    ids=["free", "taken", "taken-in-french"],
 )
 def test_a_pushed_alert_is_shown_and_im_on_it_on_the_notification_claims_it(
-    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path, capsys, first, answer
+    channels_app, smtp_server, serve_app, vapid_public_key, tmp_path, capsys, locale, first, answer
 ):
     binary = chromium()
-    url, links = sms_links(channels_app, smtp_server, serve_app)
+    subscribed, actions = WORDS[locale]
+    url, links = sms_links(channels_app, smtp_server, serve_app, locale)
     # Built again now: the Web Push sender takes PUBLIC_URL (the served app's, known only now) when built.
     senders.init_app(channels_app)
     subscription = subscribe(smtp_server.url, vapid_public_key)  # at the stub's push service
 
     with devtools_page(binary, tmp_path / "profile") as page:
         open_staff_page(page, links["Camille"], subscription)
-        assert alert_me(page) == "This phone will get alerts."
+        assert alert_me(page) == subscribed
         alert = post_alert(channels_app, label="theft", url=f"{url}/clip.mp4")
         [pushed] = smtp_server.messages(alert.alert_uuid, channel="webpush")["messages"]
         assert subscription["endpoint"].endswith(f"/{pushed['address']}")  # the stub names it by its id
@@ -265,7 +280,7 @@ def test_a_pushed_alert_is_shown_and_im_on_it_on_the_notification_claims_it(
         assert (shown["title"], shown["body"], shown["data"]) == (payload["title"], payload["body"], payload)
         assert shown["tag"] == alert.alert_uuid
         assert shown["requireInteraction"] is (payload["severity"] == "critical")
-        assert shown["actions"] == [["claim", "I'm on it"], ["open", "Open"]]
+        assert shown["actions"] == actions
 
         if first:
             claim(alert, user_named(first))

@@ -40,7 +40,7 @@ def test_shipped_default_uses_shop_local_time(db):
 
 
 def test_french_default_and_unknown_locale_falls_back_to_english(db):
-    assert render_for(alert_at("UTC"), User(locale="fr"), "sms").subject == "Theft à Shop X"
+    assert render_for(alert_at("UTC"), User(locale="fr"), "sms").subject == "Vol à Shop X"
     assert render_for(alert_at("UTC"), User(locale="de"), "sms").subject == "Theft at Shop X"
 
 

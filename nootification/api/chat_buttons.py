@@ -25,14 +25,22 @@ from werkzeug.exceptions import ServiceUnavailable, Unauthorized
 
 from nootification.errors import Conflict, NootificationError, accepts_form
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryKind, User
+from nootification.i18n import mark as _
+from nootification.i18n import translate
+from nootification.models import UNNAMED_STAFF, Alert, Delivery, DeliveryKind, User
 from nootification.senders.base import CLAIM_ACTION
 from nootification.services.contacts import Contact, contact_for
+from nootification.services.directory import language_of
 from nootification.staff.claims import claim, ensure_staff_of_shop
 
 blp = Blueprint("chat_buttons", __name__)
 
 SLACK_MAX_AGE_SECONDS = 5 * 60
+# What whoever pressed is told, in the language of the delivery's recipient (the catalog).
+ANOTHER_CHAT = _("This button belongs to another chat.")
+NOT_YOURS = _("Sorry, this button is for %(name)s: nothing was recorded.")
+TAKEN = _("%(holder)s is already on it.")
+YOURS = _("You are on it.")
 
 
 def recipient_id(contact: Contact) -> str | None:
@@ -51,21 +59,24 @@ def claim_by_button(delivery_id: str, channel: str, pressed_in: str, pressed_by:
     if delivery is None or delivery.kind is not DeliveryKind.ALERT or delivery.channel != channel:
         return "This alert is no longer known."
     user: User = delivery.user
+    alert: Alert = delivery.alert
+    locale = language_of(user, alert.location)
     contact = contact_for(user, channel)
     if contact is None or str(contact.address) != pressed_in:
-        return "This button belongs to another chat."
+        return translate(locale, ANOTHER_CHAT)
     expected = recipient_id(contact)
     if expected is not None and expected != pressed_by:
-        return f"Sorry, this button is for {user.shown_name}: nothing was recorded."
-    alert: Alert = delivery.alert
+        return translate(locale, NOT_YOURS, name=user.shown_name)
     try:
         ensure_staff_of_shop(alert, user)
         claim(alert, user)
-    except Conflict as taken:
-        return taken.message
+    except Conflict:
+        claimer = alert.claimed_by
+        holder = claimer.name if claimer is not None and claimer.name else translate(locale, UNNAMED_STAFF)
+        return translate(locale, TAKEN, holder=holder)
     except NootificationError as refused:
         return refused.message
-    return "You are on it."
+    return translate(locale, YOURS)
 
 
 def _object(value: object) -> dict:

@@ -7,10 +7,14 @@ the OpenAPI document, like the page.
 """
 
 import json
+from functools import partial
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
+from nootification.i18n import best_language, is_shipped, language, translate
+from nootification.i18n import mark as _
 from nootification.security import limit_staff_routes
+from nootification.services.directory import language_of
 from nootification.services.staff_links import LINK_PATH
 from nootification.staff.claims import staff_alert_of_link
 
@@ -23,6 +27,10 @@ ICON_192 = "staff-icon-192.png"
 # The page's colours (staff.css): the title bar's ink and the page's paper.
 THEME_COLOUR = "#1d2330"
 BACKGROUND_COLOUR = "#f7f8fa"
+# The installed app's names, in the person's language.
+NAME = _("Nootification: theft alerts")
+SHORT_NAME = _("Theft alerts")
+DESCRIPTION = _("Theft alerts from the shop's cameras, and who is on them.")
 
 
 @blp.get("/sw.js")
@@ -37,21 +45,27 @@ def service_worker():
 @blp.get("/")
 def home():
     """Where the installed app opens: alerts come as notifications, each opening its own page (whose link
-    expires with the alert, so it cannot be the app's start)."""
-    return Response(render_template("staff-home.html"), mimetype="text/html")
+    expires with the alert, so it cannot be the app's start). In the language its manifest's start URL names
+    (the person's who installed it), else the browser's."""
+    asked = request.args.get("locale", "")
+    locale = asked if is_shipped(asked) else best_language(request.accept_languages)
+    page = render_template("staff-home.html", _=partial(translate, locale), lang=language(locale))
+    return Response(page, mimetype="text/html")
 
 
 @blp.get("/<link>/manifest.webmanifest")
 def manifest(link: str):
     """The web app manifest of the staff page this link opens, for "Add to home screen"."""
-    staff_alert_of_link(link)
+    alert, user = staff_alert_of_link(link)
+    locale = language_of(user, alert.location)
     document = {
         # One app for every link: without an id, each alert's page would install as an app of its own.
         "id": LINK_PATH,
-        "name": "Nootification: theft alerts",
-        "short_name": "Theft alerts",
-        "description": "Theft alerts from the shop's cameras, and who is on them.",
-        "start_url": url_for("staff_app.home"),
+        "name": translate(locale, NAME),
+        "short_name": translate(locale, SHORT_NAME),
+        "description": translate(locale, DESCRIPTION),
+        "lang": language(locale),
+        "start_url": url_for("staff_app.home", locale=locale),
         "scope": LINK_PATH,
         "display": "standalone",
         "theme_color": THEME_COLOUR,

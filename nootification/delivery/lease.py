@@ -35,6 +35,7 @@ class ShopView:
     name: str
     display_name: str
     timezone: str
+    locale: str = "en"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class UserView:
 
     user_uuid: str
     name: str
-    locale: str
+    # Their own language; None: their shop's (nootification.i18n.locale_for).
+    locale: str | None
     level: Level
     push_address: str | None
     contact_points: tuple[PointView, ...]
@@ -159,6 +161,7 @@ LOAD = (
         _SHOPS.c.display_name,
         _SHOPS.c.timezone,
         _SHOPS.c.ladder,
+        _SHOPS.c.locale.label("shop_locale"),
         _USERS.c.user_uuid,
         _USERS.c.name.label("user_name"),
         _USERS.c.locale,
@@ -243,7 +246,7 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[LeasedDelivery]:
                 severity=row.severity,
                 time_spotted=row.time_spotted,
                 received_at=row.received_at,
-                location=ShopView(row.shop_name, row.display_name, row.timezone),
+                location=ShopView(row.shop_name, row.display_name, row.timezone, row.shop_locale),
             ),
             user=None
             if row.user_id is None

@@ -7,6 +7,7 @@ from flask import current_app
 
 from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
+from nootification.i18n import DEFAULT_LOCALE, locale_for
 from nootification.models import DeliveryKind, utcnow
 from nootification.senders.base import Message, MessageSender
 from nootification.senders.text import cut
@@ -51,6 +52,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         raise UndeliverableError(
             f"the number is paused until {until:%Y-%m-%d %H:%M} UTC: its calls kept failing"
         )
+    locale = locale_for(user.locale, alert.location.locale)
     try:
         rendered = render_for(alert, user, delivery.channel)
     except TemplateRenderError as error:
@@ -71,8 +73,8 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
             current_app.config,
         ),
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
-        answer_line=answer_line_for(user.locale),
-        locale=user.locale,
+        answer_line=answer_line_for(locale),
+        locale=locale,
     )
 
 
@@ -87,7 +89,7 @@ def addressed(
     action_url: str | None = None,
     expires_at: float | None = None,
     answer_line: str = "",
-    locale: str = "",
+    locale: str = DEFAULT_LOCALE,
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from marshmallow import Schema
 
 from nootification.config import read_secret
+from nootification.i18n import mark as _
 from nootification.ssrf import non_public_reason
 
 
@@ -61,12 +62,18 @@ class Message:
     # How to answer the alert by text (an alert SMS's last line: "Répondez 1 si vous y allez"); empty for
     # notices, and unused by the channels nobody answers by text.
     answer_line: str = ""
-    # The recipient's locale (`fr-FR`), for the channels that speak rather than show a rendered text (voice).
-    locale: str = ""
+    # The recipient's language (BCP 47): the words a channel puts around the body (its buttons, the link's
+    # label, a call's prompts) are in it, from the message catalog.
+    locale: str = "en"
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).
 CLAIM_ACTION = "claim"
+# The words of the channels' buttons and links, translated into the message's `locale`.
+CLAIM_WORD = _("I'm on it")
+OPEN_WORD = _("Open")
+WATCH_WORD = _("Watch the video")
+ACT_WORDS = _("I'm on it / what happened")
 
 
 class MessageSender:

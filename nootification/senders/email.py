@@ -9,7 +9,10 @@ from email.utils import formatdate, parseaddr
 
 from marshmallow import Schema, fields
 
+from nootification.i18n import translate
 from nootification.senders.base import (
+    ACT_WORDS,
+    WATCH_WORD,
     Message,
     MessageSender,
     PermanentSendError,
@@ -34,10 +37,11 @@ def html_part(message: Message) -> str:
     paragraphs = "".join(
         "<p>" + html.escape(block).replace("\n", "<br>") + "</p>" for block in blocks if block
     )
-    link = f'<p><a href="{html.escape(message.url, quote=True)}">Watch the video</a></p>'
+    watch, act = (html.escape(translate(message.locale, text)) for text in (WATCH_WORD, ACT_WORDS))
+    link = f'<p><a href="{html.escape(message.url, quote=True)}">{watch}</a></p>'
     if message.action_url:
         action = html.escape(message.action_url, quote=True)
-        link += f'<p><a href="{action}">I\'m on it / what happened</a></p>'
+        link += f'<p><a href="{action}">{act}</a></p>'
     return f"<!DOCTYPE html><html><body>{paragraphs}{link}</body></html>"
 
 
@@ -83,7 +87,9 @@ class EmailSender(MessageSender):
         # The same id on every try, so a receiving system can drop a mail that a retry sent twice.
         domain = parseaddr(self.sender)[1].rpartition("@")[2] or "nootification"
         mail["Message-ID"] = f"<{message.delivery_id}@{domain}>"
-        mail.set_content(f"{message.body.strip()}\n\n{links(message.url, message.action_url)}\n")
+        mail.set_content(
+            f"{message.body.strip()}\n\n{links(message.url, message.action_url, message.locale)}\n"
+        )
         mail.add_alternative(html_part(message), subtype="html")
         return mail
 

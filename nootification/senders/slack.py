@@ -6,8 +6,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from nootification.i18n import translate
 from nootification.senders.base import (
     CLAIM_ACTION,
+    CLAIM_WORD,
+    OPEN_WORD,
+    WATCH_WORD,
     Message,
     MessageSender,
     PermanentSendError,
@@ -68,7 +72,7 @@ def blocks(message: Message) -> list[dict[str, Any]]:
             "elements": [
                 {
                     "type": "button",
-                    "text": {"type": "plain_text", "text": "Watch the video"},
+                    "text": {"type": "plain_text", "text": translate(message.locale, WATCH_WORD)},
                     "url": message.url,
                     "action_id": "open_video",
                 },
@@ -76,14 +80,14 @@ def blocks(message: Message) -> list[dict[str, Any]]:
                     [
                         {
                             "type": "button",
-                            "text": {"type": "plain_text", "text": "I'm on it"},
+                            "text": {"type": "plain_text", "text": translate(message.locale, CLAIM_WORD)},
                             "action_id": CLAIM_ACTION,
                             "value": message.delivery_id,
                             "style": "primary",
                         },
                         {
                             "type": "button",
-                            "text": {"type": "plain_text", "text": "Open"},
+                            "text": {"type": "plain_text", "text": translate(message.locale, OPEN_WORD)},
                             "url": message.action_url,
                             "action_id": "open_staff_page",
                         },
@@ -125,7 +129,8 @@ class SlackSender(MessageSender):
     @staticmethod
     def payload(message: Message) -> dict:
         """The blocks, with the plain text that notifications and old clients show."""
-        text = f"{subject_and_body(message.subject, message.body)}\n{links(message.url, message.action_url)}"
+        link_lines = links(message.url, message.action_url, message.locale)
+        text = f"{subject_and_body(message.subject, message.body)}\n{link_lines}"
         return {"text": text.strip(), "blocks": blocks(message), "unfurl_links": False}
 
     def send(self, message: Message) -> str | None:

@@ -4,7 +4,8 @@ from collections.abc import Mapping
 
 from marshmallow import Schema, fields
 
-from nootification.senders.base import Message, UrlTargetSender
+from nootification.i18n import translate
+from nootification.senders.base import CLAIM_WORD, WATCH_WORD, Message, UrlTargetSender
 from nootification.senders.http import post_json
 from nootification.senders.registry import register
 from nootification.senders.transport import HttpClient
@@ -54,9 +55,19 @@ class TeamsSender(UrlTargetSender):
                 {"type": "TextBlock", "text": message.body, "wrap": True},
             ],
             "actions": [
-                {"type": "Action.OpenUrl", "title": "Watch the video", "url": message.url},
+                {
+                    "type": "Action.OpenUrl",
+                    "title": translate(message.locale, WATCH_WORD),
+                    "url": message.url,
+                },
                 *(
-                    [{"type": "Action.OpenUrl", "title": "I'm on it", "url": message.action_url}]
+                    [
+                        {
+                            "type": "Action.OpenUrl",
+                            "title": translate(message.locale, CLAIM_WORD),
+                            "url": message.action_url,
+                        }
+                    ]
                     if message.action_url
                     else []
                 ),

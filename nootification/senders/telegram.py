@@ -6,7 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from nootification.senders.base import CLAIM_ACTION, Message, MessageSender
+from nootification.i18n import translate
+from nootification.senders.base import CLAIM_ACTION, CLAIM_WORD, OPEN_WORD, Message, MessageSender
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.text import links, subject_and_body, with_link
@@ -58,14 +59,19 @@ class TelegramSender(MessageSender):
         """sendMessage's parameters: the subject, the body, the video and action links as plain text, and
         the "I'm on it" and "Open" buttons."""
         text = with_link(
-            subject_and_body(message.subject, message.body), links(message.url, message.action_url), MAX_TEXT
+            subject_and_body(message.subject, message.body),
+            links(message.url, message.action_url, message.locale),
+            MAX_TEXT,
         )
         payload: dict = {"chat_id": chat_id, "text": text}
         if message.action_url:
             # "I'm on it" comes back as a callback_query to the bot's webhook (api/chat_buttons.py).
             buttons = [
-                {"text": "I'm on it", "callback_data": f"{CLAIM_ACTION}:{message.delivery_id}"},
-                {"text": "Open", "url": message.action_url},
+                {
+                    "text": translate(message.locale, CLAIM_WORD),
+                    "callback_data": f"{CLAIM_ACTION}:{message.delivery_id}",
+                },
+                {"text": translate(message.locale, OPEN_WORD), "url": message.action_url},
             ]
             payload["reply_markup"] = {"inline_keyboard": [buttons]}
         return payload

@@ -4,6 +4,8 @@ import re
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from nootification.i18n import DEFAULT_LOCALE, translate
+from nootification.i18n import mark as _
 from nootification.senders.segments import gsm7_spelling, is_gsm7
 from nootification.senders.segments import segments as segment_count
 
@@ -15,12 +17,13 @@ def subject_and_body(subject: str, body: str) -> str:
     return "\n".join(part for part in (subject.strip(), body.strip()) if part)
 
 
-ACTION_LABEL = "I'm on it / what happened: "
+# Before the action link, in the recipient's language (GSM-7 letters only in every language).
+ACTION_LABEL = _("I'm on it / what happened: ")
 
 
-def links(url: str, action_url: str | None) -> str:
+def links(url: str, action_url: str | None, locale: str = DEFAULT_LOCALE) -> str:
     """The video link, and the recipient's action link on the line below it when there is one."""
-    return f"{url}\n{ACTION_LABEL}{action_url}" if action_url else url
+    return f"{url}\n{translate(locale, ACTION_LABEL)}{action_url}" if action_url else url
 
 
 def with_link(text: str, url: str, limit: int) -> str:
@@ -61,6 +64,7 @@ def within_segments(
     segments: int,
     limit: int,
     footer: str = "",
+    locale: str = DEFAULT_LOCALE,
 ) -> str:
     """`text` above the video link, the action link and the `footer` line (how to answer), within `segments`
     SMS segments; the links and the footer are never cut.
@@ -73,7 +77,7 @@ def within_segments(
     them within `limit` characters, over the segments.
     """
     text = text.strip()
-    action = f"{ACTION_LABEL}{action_url}" if action_url else ""
+    action = f"{translate(locale, ACTION_LABEL)}{action_url}" if action_url else ""
     layouts = [[line for line in lines if line] for lines in ([url, action, footer], [action, footer])]
     if not action:
         layouts = layouts[:1]

@@ -70,6 +70,7 @@ def location_state(location: Location) -> dict:
     return {
         "display_name": location.display_name,
         "timezone": location.timezone,
+        "locale": location.locale,
         "escalate_after": location.escalate_after,
         "claim_follow_up": location.claim_follow_up,
         "escalation": location.escalation,

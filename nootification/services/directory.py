@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
+from nootification.i18n import is_shipped, locale_for, shipped_languages
 from nootification.models import Alert, EscalationTier, Level, Location, User, new_id
 from nootification.senders import channels_that
 from nootification.services.audit import location_state, record, user_state
@@ -35,6 +36,7 @@ def create_location(
     escalation: list[list[str]] | None = None,
     ladder: list[dict] | None = None,
     claim_follow_up: bool = False,
+    locale: str = "en",
 ) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
     twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
@@ -51,6 +53,7 @@ def create_location(
         escalate_after=escalate_after,
         ladder=checked_ladder(ladder),
         claim_follow_up=claim_follow_up,
+        locale=checked_locale(locale),
     )
     location.escalation_tiers = _tiers(escalation or [])
     db.session.add(location)
@@ -89,6 +92,16 @@ def checked_ladder(steps: list[dict] | None) -> list[dict] | None:
     return [{"after_seconds": step["after_seconds"], "channels": list(step["channels"])} for step in steps]
 
 
+def checked_locale(tag: str) -> str:
+    """A shop's locale as stored; 422 unless it is a BCP 47 tag (`fr-FR`, `en`) whose language has texts."""
+    if not is_shipped(tag):
+        raise InvalidInput(
+            f"Not a locale whose language we have texts in ({', '.join(shipped_languages())}), e.g. fr-FR.",
+            field="locale",
+        )
+    return tag
+
+
 def _folded(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
@@ -109,7 +122,8 @@ def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
 
 
 def update_location(name: str, **changes) -> Location:
-    """Change a shop's name shown, timezone, escalation delay, escalation tiers or ladder (replaced whole)."""
+    """Change a shop's name shown, timezone, locale, escalation delay, escalation tiers or ladder (replaced
+    whole)."""
     location = get_location(name)
     before = location_state(location)
     if "escalation" in changes:
@@ -119,6 +133,8 @@ def update_location(name: str, **changes) -> Location:
         location.escalation_tiers = tiers
     if "ladder" in changes:
         changes["ladder"] = checked_ladder(changes["ladder"])
+    if "locale" in changes:
+        changes["locale"] = checked_locale(changes["locale"])
     for attribute, value in changes.items():
         setattr(location, attribute, value)
     record(
@@ -174,10 +190,10 @@ def create_user(
     name: str = "",
     level: Level = Level.CRITICAL,
     push_address: str | None = None,
-    locale: str = "en",
+    locale: str | None = None,
     location_names: list[str] = (),
 ) -> User:
-    """Add a member of staff to the named shops."""
+    """Add a member of staff to the named shops; without a locale they read their shop's language."""
     user = User(
         user_uuid=user_uuid or new_id(), name=name, level=level, push_address=push_address, locale=locale
     )
@@ -186,6 +202,13 @@ def create_user(
     record("user.create", target_type="user", target_id=user.user_uuid, before=None, after=user_state(user))
     _commit_or_conflict("A user with this user_uuid already exists.", field="user_uuid")
     return user
+
+
+def language_of(user: User, shop: Location | None = None) -> str:
+    """The locale to speak to a member of staff in about a shop's alert; with no alert, about their first
+    shop (by name)."""
+    shop = shop or next(iter(user.locations), None)
+    return locale_for(user.locale, shop.locale if shop is not None else None)
 
 
 def live_user(user_uuid: str) -> User:

@@ -14,7 +14,13 @@ from nootification.extensions import db
 from nootification.models import Level, Location, RouteRule, User
 from nootification.services.audit import location_state, record, user_state
 from nootification.services.contacts import delete_contact_point, set_contact_point
-from nootification.services.directory import checked_ladder, get_location, list_locations, update_location
+from nootification.services.directory import (
+    checked_ladder,
+    checked_locale,
+    get_location,
+    list_locations,
+    update_location,
+)
 from nootification.services.routing import create_route, update_route
 
 log = logging.getLogger(__name__)
@@ -33,10 +39,10 @@ class LoadedData(NamedTuple):
 def load_data(path: Path, *, reset: bool = False) -> LoadedData:
     """Store what a data file holds that the database lacks; with `reset`, put its rows back as it has them.
 
-    The file holds `{"locations": [{name, display_name, timezone, escalate_after?, escalation?: [[user_uuid,
-    ...], ...], ladder?: [{after_seconds, channels}, ...]}], "users": [{user_uuid, name, level, push_address,
-    locations: [names], contact_points:
-    [{channel, address, level?, enabled?, options?}]}],
+    The file holds `{"locations": [{name, display_name, timezone, locale?, escalate_after?, escalation?:
+    [[user_uuid, ...], ...], ladder?: [{after_seconds, channels}, ...]}], "users": [{user_uuid, name, level,
+    push_address, locale?, locations: [names], contact_points: [{channel, address, level?, enabled?,
+    options?}]}],
     "routes": [{label, channels, location?}]}`. Without `reset`, a shop, user, rule or contact point that
     exists is left as it is, so changes made through the API survive a restart; loading twice changes
     nothing. With `reset`, the file's shops, users and rules are overwritten and its users keep exactly the
@@ -72,6 +78,7 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         location = location or Location(name=entry["name"])
         location.display_name = entry.get("display_name", entry["name"])
         location.timezone = entry.get("timezone", "UTC")
+        location.locale = checked_locale(entry.get("locale", "en"))
         location.escalate_after = entry.get("escalate_after", 60.0)
         location.ladder = checked_ladder(entry.get("ladder"))
         db.session.add(location)
@@ -96,6 +103,7 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         user.name = entry.get("name", "")
         user.level = Level.parse(entry.get("level", Level.CRITICAL))
         user.push_address = entry.get("push_address")
+        user.locale = entry.get("locale")
         user.locations = [existing[name] for name in entry.get("locations", [])]
         db.session.add(user)
         db.session.flush()

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from nootification.errors import Gone, NotFound
+from nootification.i18n import mark as _
 from nootification.models import Severity, deadline_for, utcnow
 from nootification.services.keys import LINKS, derived_key, key_ring
 
@@ -79,7 +80,7 @@ def read_token(token: str, ring: Sequence[str], now: datetime) -> LinkScope:
         raise NotFound("This link is not valid.", field="link")
     alert_bytes, user_bytes, expires = _PAYLOAD.unpack(payload)
     if expires < now.timestamp():
-        raise Gone("This link has expired: the alert is over.", field="link")
+        raise Gone(_("This link has expired: the alert is over."), field="link")
     return LinkScope(str(uuid.UUID(bytes=alert_bytes)), str(uuid.UUID(bytes=user_bytes)))
 
 

@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +12,16 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
-from nootification.models import Alert, Template, User
+from nootification.i18n import (
+    DEFAULT_LOCALE,
+    language,
+    local_datetime,
+    local_time,
+    locale_for,
+    translate,
+)
+from nootification.i18n import mark as _
+from nootification.models import Alert, Severity, Template, User
 from nootification.services.alerts import get_alert
 from nootification.services.audit import record, template_state
 from nootification.services.cache import PeriodicRead
@@ -21,20 +29,17 @@ from nootification.services.cache import PeriodicRead
 log = logging.getLogger(__name__)
 
 ANY = "*"
-DEFAULT_LOCALE = "en"
 
-# Used when no stored template matches; stored templates with label and channel "*" override them.
+# Used when no stored template matches; stored templates with label and channel "*" override them. Their
+# English text is the message id of their translations in the catalog (nootification/translations/).
 # No link in the body: every sender adds the video link itself, in the form its channel shows best.
-SHIPPED = {
-    "en": (
-        "{{ label|capitalize }} at {{ location_name }}",
-        "{{ label|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity }}).",
-    ),
-    "fr": (
-        "{{ label|capitalize }} à {{ location_name }}",
-        "{{ label|capitalize }} repéré à {{ location_name }} à {{ local_time }} ({{ severity }}).",
-    ),
-}
+SHIPPED_SUBJECT = _("{{ label_text|capitalize }} at {{ location_name }}")
+SHIPPED_BODY = _(
+    "{{ label_text|capitalize }} spotted at {{ location_name }} at {{ local_time }} ({{ severity_text }})."
+)
+# The words of the labels and severities we know, for the catalog; another label is shown as it came.
+LABEL_WORDS = {"theft": _("theft"), "suspicious": _("suspicious"), "normal": _("normal")}
+SEVERITY_WORDS = {Severity.CRITICAL.value: _("critical"), Severity.STANDARD.value: _("standard")}
 
 # What one rendered template may produce at most, whatever the channel: repeating a text or a list beyond it
 # is refused while rendering, before it takes the memory. Each channel then cuts to its provider's limit.
@@ -84,19 +89,28 @@ def _compiled(source: str):
     return _environment.from_string(source)
 
 
-def context_for(alert: Alert, user: User | None) -> dict:
-    """The variables a template sees: the alert's fields, the shop and its local time, the user's name."""
-    local = alert.time_spotted.astimezone(zoneinfo.ZoneInfo(alert.location.timezone))
+def label_text(label: str, locale: str) -> str:
+    """An alert's label in `locale` when it is one we know the word of, else as it came."""
+    return translate(locale, LABEL_WORDS[label]) if label in LABEL_WORDS else label
+
+
+def context_for(alert: Alert, user: User | None, locale: str = DEFAULT_LOCALE) -> dict:
+    """The variables a template sees: the alert's fields, the shop and its local time, the user's name;
+    the words and times in `locale`."""
+    timezone = alert.location.timezone
+    severity = alert.severity.value
     return {
         "alert_uuid": alert.alert_uuid,
         "url": alert.url,
         "label": alert.label,
-        "severity": alert.severity.value,
+        "label_text": label_text(alert.label, locale),
+        "severity": severity,
+        "severity_text": translate(locale, SEVERITY_WORDS.get(severity, severity)),
         "time_spotted": alert.time_spotted.isoformat(),
         "location": alert.location.name,
         "location_name": alert.location.display_name,
-        "local_time": local.strftime("%H:%M"),
-        "local_datetime": local.strftime("%Y-%m-%d %H:%M %Z"),
+        "local_time": local_time(alert.time_spotted, locale, timezone),
+        "local_datetime": local_datetime(alert.time_spotted, locale, timezone),
         "user_name": user.name if user is not None else "",
     }
 
@@ -107,7 +121,9 @@ def sample_context() -> dict:
         "alert_uuid": "33cbb18c-3e9d-4acc-9667-2fbe7bf29137",
         "url": "https://media.example.com/b36006d7.mp4",
         "label": "theft",
+        "label_text": "theft",
         "severity": "critical",
+        "severity_text": "critical",
         "time_spotted": datetime(2026, 3, 20, 11, 31).isoformat(),
         "location": "fr-auchan-larochelle",
         "location_name": "Auchan La Rochelle",
@@ -151,7 +167,8 @@ cache = PeriodicRead(_stored_templates)
 
 def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
     """The most specific stored template's (subject, body), else the shipped default for the locale."""
-    locales = [locale] if locale == DEFAULT_LOCALE else [locale, DEFAULT_LOCALE]
+    # A shop in `fr-FR` takes a template stored for `fr-FR`, else for `fr`, else the English one.
+    locales = list(dict.fromkeys([locale, language(locale), DEFAULT_LOCALE]))
     candidates = [
         template
         for template in cache.get()
@@ -170,8 +187,8 @@ def find_template(label: str, channel: str, locale: str) -> tuple[str, str]:
 
 
 def shipped_template(locale: str) -> tuple[str, str]:
-    """The built-in (subject, body) for a locale, English when there is none for it."""
-    return SHIPPED.get(locale, SHIPPED[DEFAULT_LOCALE])
+    """The built-in (subject, body) in a locale's language, from the catalog (English when it has none)."""
+    return translate(locale, SHIPPED_SUBJECT), translate(locale, SHIPPED_BODY)
 
 
 def render_for(alert: Alert, user: User, channel: str) -> Rendered:
@@ -180,21 +197,22 @@ def render_for(alert: Alert, user: User, channel: str) -> Rendered:
     A stored template that fails on the alert's real values gives way to the built-in one, with a warning:
     the alert still goes out, on this channel and on every other.
     """
-    template = find_template(alert.label, channel, user.locale)
-    context = context_for(alert, user)
+    locale = locale_for(user.locale, alert.location.locale)
+    template = find_template(alert.label, channel, locale)
+    context = context_for(alert, user, locale)
     try:
         return render_text(*template, context)
     except TemplateRenderError as error:
-        if template == shipped_template(user.locale):
+        if template == shipped_template(locale):
             raise
         log.warning(
             "the stored template for %s on %s (%s) failed, so the built-in one is used: %s",
             alert.label,
             channel,
-            user.locale,
+            locale,
             error,
         )
-        return render_text(*shipped_template(user.locale), context)
+        return render_text(*shipped_template(locale), context)
 
 
 def _check_syntax(subject: str, body: str) -> None:
@@ -270,7 +288,7 @@ def delete_template(template_id: int) -> None:
 def preview(template_id: int, alert_uuid: str | None = None) -> Rendered:
     """Render a stored template with a stored alert's values, or sample values."""
     template = get_template(template_id)
-    context = context_for(get_alert(alert_uuid), None) if alert_uuid else sample_context()
+    context = context_for(get_alert(alert_uuid), None, template.locale) if alert_uuid else sample_context()
     try:
         return render_text(template.subject, template.body, context)
     except TemplateRenderError as error:

@@ -20,7 +20,10 @@ from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.messages import UndeliverableError, addressed
 from nootification.delivery.outbox import QueuedJob
 from nootification.extensions import db
+from nootification.i18n import DEFAULT_LOCALE, translate
+from nootification.i18n import mark as _
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     AttemptOutcomeKind,
     Delivery,
@@ -33,12 +36,30 @@ from nootification.models import (
 from nootification.senders import channels_that
 from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
+from nootification.services.directory import language_of
+from nootification.services.templates import label_text
+
+# In English, the message ids of their translations in the catalog.
+NOTICE = _("%(holder)s is on it: %(label)s at %(shop)s.")
+SUBJECT = _("On it: %(holder)s")
+SOMEONE = _("Someone")
 
 
-def notice_text(alert: Alert) -> str:
-    """What the others' messages become."""
-    holder = alert.claimed_by.shown_name if alert.claimed_by else "Someone"
-    return f"{holder} is on it: {alert.label} at {alert.location.display_name}."
+def _holder(alert: Alert, locale: str) -> str:
+    if alert.claimed_by is None:
+        return translate(locale, SOMEONE)
+    return alert.claimed_by.name or translate(locale, UNNAMED_STAFF)
+
+
+def notice_text(alert: Alert, locale: str = DEFAULT_LOCALE) -> str:
+    """What the others' messages become, in `locale`."""
+    return translate(
+        locale,
+        NOTICE,
+        holder=_holder(alert, locale),
+        label=label_text(alert.label, locale),
+        shop=alert.location.display_name,
+    )
 
 
 def _told(alert: Alert, holder_id: int, channels: list[str], *conditions) -> list[Delivery]:
@@ -99,7 +120,8 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     user = db.session.get(User, delivery.user_id)
     if alert is None or user is None:
         raise UndeliverableError("the alert or its recipient is gone")
-    text = notice_text(alert)
+    locale = language_of(user, alert.location)
+    text = notice_text(alert, locale)
     contact = contact_for(user, delivery.channel, delivery.contact_point_id)
     if contact is None or not contact.enabled:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
@@ -108,8 +130,9 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         alert,
         user.user_uuid,
         contact,
-        subject=f"On it: {alert.claimed_by.shown_name if alert.claimed_by else 'Someone'}",
+        subject=translate(locale, SUBJECT, holder=_holder(alert, locale)),
         body=text,
+        locale=locale,
     )
     if not sender.edits_messages:
         return message

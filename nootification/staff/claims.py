@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from nootification.delivery.ladder import cancel_later_steps
 from nootification.errors import Conflict, Forbidden, Gone, NotFound
 from nootification.extensions import db
+from nootification.i18n import mark as _
 from nootification.models import (
     UNNAMED_STAFF,
     Alert,
@@ -35,7 +36,7 @@ from nootification.staff import claim_notices
 from nootification.staff.vendor_events import add_event, queue_events
 
 ALERTS = Alert.__table__
-ADMIN_AUTHOR = "An administrator"
+ADMIN_AUTHOR = _("An administrator")
 SOMEONE_IS_ON_IT = "not needed: someone is on the alert"
 
 
@@ -80,7 +81,7 @@ def staff_alert_of_link(link: str) -> tuple[Alert, User]:
     scope = scope_of_link(link)
     alert, user = staff_alert(scope.alert_uuid, scope.user_uuid)
     if alert.clip_removed_at is not None:
-        raise Gone("This alert is past its retention: its clip and its links are gone.", field="link")
+        raise Gone(_("This alert is past its retention: its clip and its links are gone."), field="link")
     return alert, user
 
 

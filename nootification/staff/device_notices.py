@@ -14,30 +14,24 @@ from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.messages import UndeliverableError
 from nootification.delivery.outbox import QueuedJob
 from nootification.extensions import db
+from nootification.i18n import mark as _
+from nootification.i18n import translate
 from nootification.models import DEVICE_NOTICE_FRESHNESS, ContactPoint, DeliveryKind, User
 from nootification.senders import sender_class
 from nootification.senders.base import Message, MessageSender
 from nootification.services.contacts import contact_for
+from nootification.services.directory import language_of
 
-# (subject, body) by language: French for French-speaking staff, English otherwise.
-NOTICES = {
-    "en": (
-        "New phone",
-        "A new phone now gets your alerts. If it is not yours, tell your manager, who can turn it off.",
-    ),
-    "fr": (
-        "Nouveau téléphone",
-        # Worded with GSM-7 letters only (no ç, no ô): one SMS segment instead of three in UCS-2.
-        "Vos alertes arrivent désormais sur un nouveau téléphone. S'il n'est pas à vous, prévenez votre "
-        "responsable, qui peut le désactiver.",
-    ),
-}
+# The notice in English, the message ids of its translations in the catalog. The French is worded with GSM-7
+# letters only (no ç, no ô): one SMS segment instead of three in UCS-2.
+SUBJECT = _("New phone")
+BODY = _("A new phone now gets your alerts. If it is not yours, tell your manager, who can turn it off.")
 
 
 def notice_for(user: User) -> tuple[str, str]:
     """The notice's (subject, body) in the user's language."""
-    language = user.locale.replace("_", "-").split("-")[0].lower()
-    return NOTICES.get(language, NOTICES["en"])
+    locale = language_of(user)
+    return translate(locale, SUBJECT), translate(locale, BODY)
 
 
 def add_notices(device: ContactPoint, now: datetime) -> list[QueuedJob]:
@@ -69,6 +63,7 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
     subject, body = notice_for(user)
     return Message(
+        locale=language_of(user),
         delivery_id=delivery.id,
         user_uuid=user.user_uuid,
         address=contact.address,

@@ -18,7 +18,10 @@ from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.messages import UndeliverableError
 from nootification.errors import Conflict, Forbidden
 from nootification.extensions import db
+from nootification.i18n import mark as _
+from nootification.i18n import translate
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     ContactPoint,
     Delivery,
@@ -30,9 +33,15 @@ from nootification.models import (
 )
 from nootification.observability import metrics
 from nootification.senders.base import Message, MessageSender
-from nootification.senders.twilio.replies import language
 from nootification.services.contacts import contact_for
-from nootification.staff.claims import claim, ensure_staff_of_shop, outcome_author, record_outcome
+from nootification.services.directory import language_of
+from nootification.staff.claims import (
+    ADMIN_AUTHOR,
+    claim,
+    ensure_staff_of_shop,
+    outcome_author,
+    record_outcome,
+)
 
 CLAIM = "1"
 OUTCOMES = {
@@ -47,46 +56,27 @@ SMS_HELP_INTERVAL = timedelta(minutes=5)
 ANSWER_FRESHNESS = timedelta(minutes=30)
 QUIET = "quiet"
 
-# Worded with GSM-7 letters only (no ê, no ç): one or two segments, never UCS-2.
-HELP = {
-    "en": "Reply 1 if you are going. Then: 2 theft stopped, 3 theft not stopped, 4 false alarm, "
-    "5 nothing found.",
-    "fr": "Répondez 1 si vous y allez. Puis : 2 vol stoppé, 3 vol non stoppé, 4 fausse alerte, "
-    "5 rien trouvé.",
-}
+# The answers in English, the message ids of their translations in the catalog; every language worded with
+# GSM-7 letters only (no ê, no ç): one or two segments, never UCS-2.
+HELP = _(
+    "Reply 1 if you are going. Then: 2 theft stopped, 3 theft not stopped, 4 false alarm, 5 nothing found."
+)
 ANSWERS = {
-    "en": {
-        "claimed": "Noted, you are on it: {shop}. Then reply 2 theft stopped, 3 not stopped, 4 false alarm, "
-        "5 nothing found.",
-        "yours": "You are already on it: {shop}.",
-        "taken": "{holder} is already on it: {shop}.",
-        "recorded": "{holder} already recorded what happened: {shop}.",
-        "outcome": "Thank you, recorded: {outcome} ({shop}).",
-        "no_alert": "No open alert to answer.",
-    },
-    "fr": {
-        "claimed": "C'est noté, vous y allez : {shop}. Ensuite répondez 2 vol stoppé, 3 vol non stoppé, "
-        "4 fausse alerte, 5 rien trouvé.",
-        "yours": "Vous y allez déjà : {shop}.",
-        "taken": "{holder} y va déjà : {shop}.",
-        "recorded": "{holder} a déjà dit ce qui s'est passé : {shop}.",
-        "outcome": "Merci, c'est noté : {outcome} ({shop}).",
-        "no_alert": "Aucune alerte en cours à laquelle répondre.",
-    },
+    "claimed": _(
+        "Noted, you are on it: %(shop)s. Then reply 2 theft stopped, 3 not stopped, 4 false alarm, "
+        "5 nothing found."
+    ),
+    "yours": _("You are already on it: %(shop)s."),
+    "taken": _("%(holder)s is already on it: %(shop)s."),
+    "recorded": _("%(holder)s already recorded what happened: %(shop)s."),
+    "outcome": _("Thank you, recorded: %(outcome)s (%(shop)s)."),
+    "no_alert": _("No open alert to answer."),
 }
 OUTCOME_WORDS = {
-    "en": {
-        Outcome.THEFT_STOPPED: "theft stopped",
-        Outcome.THEFT_NOT_STOPPED: "theft not stopped",
-        Outcome.FALSE_ALARM: "false alarm",
-        Outcome.NOT_FOUND: "nothing found",
-    },
-    "fr": {
-        Outcome.THEFT_STOPPED: "vol stoppé",
-        Outcome.THEFT_NOT_STOPPED: "vol non stoppé",
-        Outcome.FALSE_ALARM: "fausse alerte",
-        Outcome.NOT_FOUND: "rien trouvé",
-    },
+    Outcome.THEFT_STOPPED: _("theft stopped"),
+    Outcome.THEFT_NOT_STOPPED: _("theft not stopped"),
+    Outcome.FALSE_ALARM: _("false alarm"),
+    Outcome.NOT_FOUND: _("nothing found"),
 }
 
 
@@ -194,16 +184,19 @@ def _helped_lately(number: str, reply_id: int, now: datetime) -> bool:
 
 def answer_text(reply: SmsReply, user: User) -> str:
     """What the answer to a reply says, in the user's language."""
-    lang = language(user.locale) if language(user.locale) in ANSWERS else "en"
+    locale = language_of(user, reply.alert.location if reply.alert is not None else None)
     if reply.result == "help":
-        return HELP[lang]
+        return translate(locale, HELP)
     alert = reply.alert
     holder = ""
     if alert is not None:
         holder = outcome_author(alert) if reply.result == "recorded" else _holder(alert)
-    outcome = OUTCOME_WORDS[lang].get(alert.outcome, "") if alert is not None and alert.outcome else ""
+        holder = translate(locale, holder) if holder in (UNNAMED_STAFF, ADMIN_AUTHOR) else holder
+    outcome = ""
+    if alert is not None and alert.outcome in OUTCOME_WORDS:
+        outcome = translate(locale, OUTCOME_WORDS[alert.outcome])
     shop = alert.location.display_name if alert is not None else ""
-    return ANSWERS[lang][reply.result].format(shop=shop, holder=holder, outcome=outcome)
+    return translate(locale, ANSWERS[reply.result], shop=shop, holder=holder, outcome=outcome)
 
 
 def _holder(alert: Alert) -> str:
@@ -228,5 +221,6 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         severity="",
         time_spotted=0.0,
         body=answer_text(reply, user),
+        locale=language_of(user, reply.alert.location if reply.alert is not None else None),
         options=contact.options or {},
     )

@@ -1,11 +1,44 @@
 // The staff app's service worker: shows each theft alert pushed to this phone, tells the server it arrived
-// and was seen, and claims the alert from the notification's "I'm on it".
+// and was seen, and claims the alert from the notification's "I'm on it". Its own texts are in the language
+// of the staff page that last opened on this phone: the page hands them over (a push carries the alert's
+// title and body, already in the person's language, but not these).
 "use strict";
 
 const ICON = new URL("../static/staff-icon-192.png", self.location).href;
+const TEXTS_CACHE = "staff-texts";
+const TEXTS_KEY = new URL("texts", self.location).href;
+// Until a page has handed its texts over.
+const ENGLISH = {
+  claim: "I'm on it",
+  open: "Open",
+  yours: "You are on it.",
+  theirs: "%(holder)s is on it.",
+  lost: "The claim did not get through: open the alert to try again.",
+  names: {},
+};
 
-// This worker keeps no cache, so a new version may take over at once.
+// This worker keeps no page in a cache, so a new version may take over at once.
 self.addEventListener("install", () => self.skipWaiting());
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.texts) {
+    const kept = caches.open(TEXTS_CACHE).then((cache) => cache.put(TEXTS_KEY, Response.json(event.data.texts)));
+    event.waitUntil(kept);
+  }
+});
+
+async function texts() {
+  try {
+    const kept = await (await caches.open(TEXTS_CACHE)).match(TEXTS_KEY);
+    return kept ? { ...ENGLISH, ...(await kept.json()) } : ENGLISH;
+  } catch (unavailable) {
+    return ENGLISH;
+  }
+}
+
+function say(words, key, values = {}) {
+  return words[key].replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
+}
 
 function linkOf(alert) {
   return alert.action_url ? new URL(alert.action_url).pathname.split("/").pop() : null;
@@ -28,7 +61,8 @@ async function report(alert, state) {
 }
 
 async function showAlert(alert) {
-  const actions = [{ action: "claim", title: "I'm on it" }, { action: "open", title: "Open" }];
+  const words = await texts();
+  const actions = [{ action: "claim", title: words.claim }, { action: "open", title: words.open }];
   await self.registration.showNotification(alert.title, {
     body: alert.body,
     tag: alert.alert_uuid,
@@ -42,6 +76,7 @@ async function showAlert(alert) {
 }
 
 async function claimText(alert) {
+  const words = await texts();
   try {
     const claimed = await fetch(`${alert.action_url}/claim`, {
       method: "POST",
@@ -53,9 +88,10 @@ async function claimText(alert) {
     }
     const answer = await fetch(`${alert.action_url}/state`, { headers: { Accept: "application/json" } });
     const state = await answer.json();
-    return state.claimed_by_you ? "You are on it." : `${state.claimed_by} is on it.`;
+    const holder = words.names[state.claimed_by] || state.claimed_by;
+    return state.claimed_by_you ? say(words, "yours") : say(words, "theirs", { holder });
   } catch (error) {
-    return "The claim did not get through: open the alert to try again.";
+    return say(words, "lost");
   }
 }
 

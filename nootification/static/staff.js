@@ -4,11 +4,21 @@
 
 const body = document.body;
 const stateUrl = body.dataset.stateUrl;
+// The page's texts in the person's language, rendered by the server from the message catalog.
+const texts = JSON.parse(document.getElementById("texts").textContent);
+
+function say(key, values = {}) {
+  return texts[key].replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
+}
+
+function named(name) {
+  return texts.names[name] || name;
+}
 
 function showClaim(state) {
   const text = state.claimed_by_you
-    ? "You are on it."
-    : state.claimed_by ? `${state.claimed_by} is on it.` : "Nobody is on it yet.";
+    ? say("yours")
+    : state.claimed_by ? say("theirs", { holder: named(state.claimed_by) }) : say("nobody");
   document.getElementById("claim-state").textContent = text;
   document.getElementById("claim-form").hidden = Boolean(state.claimed_by);
 }
@@ -17,11 +27,11 @@ function showTold(state) {
   const list = document.getElementById("told-list");
   list.replaceChildren(...state.told.map((person) => {
     const item = document.createElement("li");
-    item.append(person.name);
+    item.append(named(person.name));
     if (!person.reached) {
       const detail = document.createElement("span");
       detail.className = "dim";
-      detail.textContent = "(not reached yet)";
+      detail.textContent = say("not_reached");
       item.append(" ", detail);
     }
     return item;
@@ -63,7 +73,7 @@ async function refusal(answer) {
     const reasons = Object.values(error.errors || {}).flat();
     return [error.message, ...reasons].filter(Boolean).join(" ");
   } catch (notJson) {
-    return `The server refused (${answer.status}).`;
+    return say("refused", { status: answer.status });
   }
 }
 
@@ -72,7 +82,7 @@ async function alertMe(publicKey) {
   button.disabled = true;
   try {
     if ((await Notification.requestPermission()) !== "granted") {
-      showAlertMe("Notifications are blocked for this page: allow them in the browser's settings.", true);
+      showAlertMe(say("blocked"), true);
       return;
     }
     const registration = await navigator.serviceWorker.ready;
@@ -89,16 +99,16 @@ async function alertMe(publicKey) {
       const point = await answer.json();
       // A link never turns a phone back on that was turned off: only a manager or the user's own app does.
       if (point.enabled) {
-        showAlertMe("This phone will get alerts.", false);
+        showAlertMe(say("subscribed"), false);
       } else {
-        showAlertMe("Alerts to this phone were turned off: ask your manager to turn them back on.", true);
+        showAlertMe(say("turned_off"), true);
       }
       button.hidden = true;
     } else {
       showAlertMe(await refusal(answer), true);
     }
   } catch (error) {
-    showAlertMe(`This phone cannot get alerts: ${error.message}`, true);
+    showAlertMe(say("cannot", { reason: error.message }), true);
   } finally {
     button.disabled = false;
   }
@@ -111,6 +121,9 @@ async function offerPhoneAlerts() {
   const script = new URL(body.dataset.serviceWorker, location.href);
   // The folder of the worker's script, /s/: one worker for every staff page.
   await navigator.serviceWorker.register(script, { scope: new URL("./", script).pathname });
+  // The worker's own texts (its notification's buttons, the claim's answer) in this page's language.
+  const registration = await navigator.serviceWorker.ready;
+  registration.active.postMessage({ texts: texts.worker });
   if (!("PushManager" in window) || !("Notification" in window)) {
     return;
   }

@@ -34,12 +34,13 @@ def user_client(app, user):
     return client
 
 
-def sms_links(channels_app, smtp_server, serve_app) -> tuple[str, dict[str, str]]:
-    """Serve the API, send a theft alert to Camille and Hugo by SMS; the API's URL and each one's link."""
+def sms_links(channels_app, smtp_server, serve_app, locale: str = "en") -> tuple[str, dict[str, str]]:
+    """Serve the API, send a theft alert of a shop in `locale` to Camille and Hugo by SMS; the API's URL and
+    each one's link."""
     url = serve_app(channels_app)
     channels_app.config["PUBLIC_URL"] = url
     client = admin_client(channels_app)
-    shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris")
+    shop = make_location(display_name="Auchan La Rochelle", timezone="Europe/Paris", locale=locale)
     phones = {"Camille": "+33612345678", "Hugo": "+33698765432"}
     for name, phone in phones.items():
         user = make_user(shop, level=Level.STANDARD, name=name)

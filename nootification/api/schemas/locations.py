@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from nootification.api.fields import LOCATION_NAME_MAX, LocationName, valid_timezone
+from nootification.i18n import is_shipped, shipped_languages
 
 MAX_ESCALATE_AFTER = 24 * 3600
 MAX_TIERS = 5
@@ -45,6 +46,26 @@ def ladder_field(**kwargs) -> fields.List:
     )
 
 
+def locale_field(**kwargs) -> fields.String:
+    """The language of the shop's staff, as a BCP 47 tag whose language we have texts in."""
+    return fields.String(
+        validate=_shipped_locale,
+        metadata={
+            "description": "The language the shop's staff read and hear (BCP 47, e.g. fr-FR or en; one "
+            f"of the languages {', '.join(shipped_languages())}), unless a member of staff has their own "
+            "locale."
+        },
+        **kwargs,
+    )
+
+
+def _shipped_locale(value: str) -> None:
+    if not is_shipped(value):
+        raise ValidationError(
+            f"Not a locale whose language we have texts in ({', '.join(shipped_languages())}), e.g. fr-FR."
+        )
+
+
 def escalate_after_field(**kwargs) -> fields.Float:
     """Seconds a critical alert may stay unclaimed before it goes to the next tier; 0 turns it off."""
     return fields.Float(
@@ -76,6 +97,7 @@ class LocationSchema(Schema):
     name = LocationName(required=True)
     display_name = fields.String(validate=validate.Length(min=1, max=LOCATION_NAME_MAX))
     timezone = fields.String(load_default="UTC", validate=valid_timezone)
+    locale = locale_field(load_default="en")
     escalate_after = escalate_after_field(load_default=60.0)
     escalation = escalation_field(load_default=list)
     ladder = ladder_field(load_default=None)
@@ -99,6 +121,7 @@ class LocationUpdateSchema(Schema):
 
     display_name = fields.String(validate=validate.Length(min=1, max=LOCATION_NAME_MAX))
     timezone = fields.String(validate=valid_timezone)
+    locale = locale_field()
     escalate_after = escalate_after_field()
     escalation = escalation_field()
     ladder = ladder_field()

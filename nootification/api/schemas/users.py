@@ -13,7 +13,11 @@ class UserSchema(Schema):
     name = fields.String(validate=validate.Length(max=200))
     level = level_field()
     push_address = fields.String(allow_none=True, validate=validate.Length(max=512))
-    locale = fields.String(validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"))
+    locale = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$"),
+        metadata={"description": "Their own language (BCP 47); null: the language of their shop."},
+    )
     contact_points = fields.List(fields.Nested(ContactPointSchema), dump_only=True)
     erased_at = fields.DateTime(
         dump_only=True, allow_none=True, metadata={"description": "When the person's data was erased."}

@@ -1,17 +1,12 @@
-"""How an alert SMS tells staff to answer it: in French for French staff, in English otherwise."""
+"""How an alert SMS tells staff to answer it, in their language (the message catalog)."""
 
-# Worded with GSM-7 letters only, so that the line never turns the SMS into UCS-2.
-ANSWER_LINES = {
-    "en": "Reply 1 if you are going",
-    "fr": "Répondez 1 si vous y allez",
-}
+from nootification.i18n import mark as _
+from nootification.i18n import translate
 
-
-def language(locale: str) -> str:
-    """The language of a user's locale (`fr-FR` -> `fr`), as staff/device_notices.py reads it."""
-    return locale.replace("_", "-").split("-")[0].lower()
+# Worded with GSM-7 letters only in every language, so that the line never turns the SMS into UCS-2.
+ANSWER_LINE = _("Reply 1 if you are going")
 
 
 def answer_line_for(locale: str) -> str:
     """The last line of an alert SMS: how to answer it, in the language of `locale`."""
-    return ANSWER_LINES.get(language(locale), ANSWER_LINES["en"])
+    return translate(locale, ANSWER_LINE)

@@ -72,6 +72,7 @@ class SmsSender(MessageSender):
             segments=MAX_SEGMENTS,
             limit=MAX_BODY,
             footer=message.answer_line,
+            locale=message.locale,
         )
 
     def send(self, message: Message) -> str | None:
