@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from nootification.senders.email import html_part
 from nootification.senders.slack import SlackSender
 from nootification.senders.teams import TeamsSender
 from nootification.senders.telegram import TelegramSender
+from nootification.senders.twilio.twiml import ask, say_and_hang_up, words_for
 from nootification.services.contacts import Contact
 from nootification.services.staff_links import link_token
 from nootification.services.templates import render_for
@@ -213,6 +215,14 @@ def test_everything_the_staff_read_is_in_their_shops_language(channels_app, smtp
     texts += list(notice_for(camille))
     for result in (*ANSWERS, "help"):
         texts.append(answer_text(SmsReply(result=result, alert=alert), camille))
+    # What a call says: the alert and its prompt, once more, and every answer to a key.
+    spoken = render_for(alert, camille, "voice").body
+    for twiml in (
+        ask(spoken, "https://x/webhooks/twilio/voice?delivery=d-1", shop_locale),
+        ask(spoken, "https://x/webhooks/twilio/voice?delivery=d-1", shop_locale, repeat=True),
+        *(say_and_hang_up(said, shop_locale) for said in words_for(shop_locale).values()),
+    ):
+        texts += [say.text for say in ElementTree.fromstring(twiml).iter("Say")]
 
     left = {text: left_in(text, other) for text in texts if left_in(text, other)}
     assert left == {}

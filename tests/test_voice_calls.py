@@ -119,7 +119,7 @@ def test_the_call_says_the_theft_in_french_with_the_shops_time_and_asks_for_key_
     spotted = datetime.fromtimestamp(shop["time_spotted"], UTC).astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
     [text] = said(gather)
     assert text == (
-        f"Theft repéré à Auchan La Rochelle à {spotted:%H:%M} (critical). Appuyez sur 1 si vous y allez."
+        f"Vol repéré à Auchan La Rochelle à {spotted:%H:%M} (critique). Appuyez sur 1 si vous y allez."
     )
     assert gather.find("Say").get("language") == "fr-FR"
     assert call_sids(delivery.id) == [call["sid"]]
@@ -146,7 +146,7 @@ def test_key_1_from_the_other_says_who_is_on_it(channels_app, shop):
 
     document = twiml(press(channels_app, voice_delivery(HUGO).id, "1"))
 
-    assert said(document) == ["Camille y va déjà. Au revoir."]
+    assert said(document) == ["Camille s'en occupe déjà. Au revoir."]
     assert alert_of(shop["alert_uuid"]).claimed_by.name == "Camille"
 
 
@@ -160,7 +160,7 @@ def test_a_wrong_key_or_silence_says_it_once_more_then_goodbye(channels_app, sho
 
     gather = again.find("Gather")
     assert gather.get("action") == f"{PUBLIC_URL}{GATHER_PATH}?delivery={delivery_id}&repeat=1"
-    assert said(gather)[0].startswith("Je répète. Theft repéré à Auchan La Rochelle")
+    assert said(gather)[0].startswith("Je répète. Vol repéré à Auchan La Rochelle")
     assert said(then) == ["Au revoir."] and then.find("Hangup") is not None
     assert alert_of(shop["alert_uuid"]).claimed_by_id is None
     after = scrape(admin_client(channels_app))

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from nootification.delivery.provider_receipts import ReceiptResult, record_call_status
 from nootification.errors import Conflict, Forbidden
 from nootification.extensions import db
+from nootification.i18n import DEFAULT_LOCALE, locale_for, translate
 from nootification.models import (
+    UNNAMED_STAFF,
     Alert,
     Delivery,
     DeliveryAttempt,
@@ -58,27 +60,28 @@ def answer_key(
         or delivery.user is None
     ):
         metrics.record_voice_key("unknown")
-        return say_and_hang_up("", "")
+        return say_and_hang_up("", DEFAULT_LOCALE)
     alert, user = delivery.alert, delivery.user
+    locale = locale_for(user.locale, alert.location.locale)
     if digits == CLAIM_KEY:
-        result, said = _claim(alert, user, now)
+        result, said = _claim(alert, user, locale, now)
         metrics.record_voice_key(result)
-        return say_and_hang_up(said, user.locale)
+        return say_and_hang_up(said, locale)
     if repeated:
         metrics.record_voice_key("goodbye")
-        return say_and_hang_up("", user.locale)
+        return say_and_hang_up("", locale)
     try:
         text = render_for(alert, user, VOICE).body
     except TemplateRenderError as error:
         log.warning("delivery %s: the call cannot say the alert again: %s", delivery.id, error)
         metrics.record_voice_key("goodbye")
-        return say_and_hang_up("", user.locale)
+        return say_and_hang_up("", locale)
     metrics.record_voice_key("repeat")
-    return ask(text, gather_url(public_url, delivery.id, repeat=True), user.locale, repeat=True)
+    return ask(text, gather_url(public_url, delivery.id, repeat=True), locale, repeat=True)
 
 
-def _claim(alert: Alert, user: User, now: datetime) -> tuple[str, str]:
-    words = words_for(user.locale)
+def _claim(alert: Alert, user: User, locale: str, now: datetime) -> tuple[str, str]:
+    words = words_for(locale)
     if alert.outcome is not None:
         return "closed", words["closed"]
     try:
@@ -88,8 +91,9 @@ def _claim(alert: Alert, user: User, now: datetime) -> tuple[str, str]:
     try:
         result = "claimed" if claim(alert, user, now) else "yours"
     except Conflict:
-        holder = alert.claimed_by.shown_name if alert.claimed_by else "?"
-        return "taken", words["taken"].format(holder=holder)
+        holder = alert.claimed_by.name if alert.claimed_by and alert.claimed_by.name else None
+        holder = holder or translate(locale, UNNAMED_STAFF)
+        return "taken", words["taken"] % {"holder": holder}
     return result, words[result]
 
 

@@ -7,7 +7,8 @@ label may hold `<` or `&`.
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
-from nootification.senders.twilio.replies import language
+from nootification.i18n import language, translations
+from nootification.i18n import mark as _
 
 GATHER_PATH = "/webhooks/twilio/voice"
 CLAIM_KEY = "1"
@@ -15,31 +16,22 @@ CLAIM_KEY = "1"
 GATHER_TIMEOUT = 8
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 VOICES = {"en": "en-US", "fr": "fr-FR"}
+# What a call says around the alert, in the person's language (the message catalog).
 WORDS = {
-    "en": {
-        "press": "Press 1 if you are going.",
-        "again": "Once more.",
-        "goodbye": "Goodbye.",
-        "claimed": "Noted, you are on it.",
-        "yours": "You are already on it.",
-        "taken": "{holder} is already on it.",
-        "closed": "This alert is closed.",
-    },
-    "fr": {
-        "press": "Appuyez sur 1 si vous y allez.",
-        "again": "Je répète.",
-        "goodbye": "Au revoir.",
-        "claimed": "C'est noté, vous y allez.",
-        "yours": "Vous y allez déjà.",
-        "taken": "{holder} y va déjà.",
-        "closed": "Cette alerte est close.",
-    },
+    "press": _("Press 1 if you are going."),
+    "again": _("Once more."),
+    "goodbye": _("Goodbye."),
+    "claimed": _("Noted, you are on it."),
+    "yours": _("You are already on it."),
+    "taken": _("%(holder)s is already on it."),
+    "closed": _("This alert is closed."),
 }
 
 
 def words_for(locale: str) -> dict[str, str]:
-    """What a call says around the alert, in the language of `locale` (English when there is none for it)."""
-    return WORDS.get(language(locale), WORDS["en"])
+    """What a call says around the alert, in the language of `locale` (English when there is none for it);
+    `taken` keeps its `%(holder)s` to fill."""
+    return {name: translations(locale).gettext(text) for name, text in WORDS.items()}
 
 
 def gather_url(public_url: str, delivery_id: str, *, repeat: bool = False) -> str:
