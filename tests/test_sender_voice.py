@@ -71,6 +71,17 @@ def test_places_a_call_whose_twiml_says_the_alert_in_french_and_waits_for_key_1(
     assert [(e.tag, e.text) for e in twiml.findall("Say")] == [("Say", "Au revoir.")]
 
 
+@pytest.mark.parametrize(
+    ("locale", "said"), [("fr-FR", "Rappel : Vol repéré."), ("en", "Repeat: Vol repéré.")], ids=["fr", "en"]
+)
+def test_a_call_placed_again_after_an_unknown_outcome_says_it_is_a_repeat(sender, stub, locale, said):
+    sender.send(make_message(address=TO, body="Vol repéré.", locale=locale, repeat=True))
+
+    [call] = stub.messages(channel="voice")["messages"]
+    [say] = ElementTree.fromstring(call["text"]).find("Gather").findall("Say")
+    assert say.text.startswith(said)
+
+
 def test_english_for_staff_of_other_languages(sender, stub):
     sender.send(make_message(address=TO, body="Theft spotted.", locale="de-DE"))
 

@@ -7,9 +7,9 @@ from flask import current_app
 
 from nootification.delivery.kinds import kind_of
 from nootification.delivery.lease import LeasedDelivery
-from nootification.i18n import DEFAULT_LOCALE, locale_for
+from nootification.i18n import DEFAULT_LOCALE, locale_for, translate
 from nootification.models import DeliveryKind, utcnow
-from nootification.senders.base import Message, MessageSender
+from nootification.senders.base import REPEAT_MARK, Message, MessageSender
 from nootification.senders.text import cut
 from nootification.senders.twilio.replies import answer_line_for
 from nootification.services.contacts import Contact, contact_for
@@ -24,7 +24,6 @@ class UndeliverableError(Exception):
 
 log = logging.getLogger(__name__)
 
-REPEAT_MARK = "Repeat: "
 
 
 def message_for(delivery: LeasedDelivery, sender: MessageSender) -> Message:
@@ -58,7 +57,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     except TemplateRenderError as error:
         raise UndeliverableError(str(error)) from error
     repeat = delivery.after_unknown and not sender.deduplicates
-    subject = REPEAT_MARK + rendered.subject if repeat else rendered.subject
+    subject = translate(locale, REPEAT_MARK) + rendered.subject if repeat else rendered.subject
     return addressed(
         delivery.id,
         alert,
@@ -75,6 +74,7 @@ def alert_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
         expires_at=delivery.deadline_at.timestamp() if delivery.deadline_at else None,
         answer_line=answer_line_for(locale),
         locale=locale,
+        repeat=repeat,
     )
 
 
@@ -90,6 +90,7 @@ def addressed(
     expires_at: float | None = None,
     answer_line: str = "",
     locale: str = DEFAULT_LOCALE,
+    repeat: bool = False,
 ) -> Message:
     """A message about an alert (stored, or as a leased delivery sees it) to one user's contact point."""
     return Message(
@@ -109,6 +110,7 @@ def addressed(
         action_url=action_url,
         expires_at=expires_at,
         answer_line=answer_line,
+        repeat=repeat,
         locale=locale,
     )
 

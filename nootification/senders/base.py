@@ -65,6 +65,9 @@ class Message:
     # The recipient's language (BCP 47): the words a channel puts around the body (its buttons, the link's
     # label, a call's prompts) are in it, from the message catalog.
     locale: str = "en"
+    # Sent again after an attempt whose outcome is unknown, on a channel whose provider cannot drop a repeat:
+    # the subject begins with REPEAT_MARK; a channel that speaks says it first.
+    repeat: bool = False
 
 
 # What a chat button that claims an alert carries (Telegram's callback_data, Slack's action_id).
@@ -74,6 +77,8 @@ CLAIM_WORD = _("I'm on it")
 OPEN_WORD = _("Open")
 WATCH_WORD = _("Watch the video")
 ACT_WORDS = _("I'm on it / what happened")
+# The first words of a message sent again, in case the first one arrived after all.
+REPEAT_MARK = _("Repeat: ")
 
 
 class MessageSender:

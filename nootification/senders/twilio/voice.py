@@ -2,7 +2,8 @@
 
 from collections.abc import Mapping
 
-from nootification.senders.base import Message, MessageSender, PermanentSendError
+from nootification.i18n import translate
+from nootification.senders.base import REPEAT_MARK, Message, MessageSender, PermanentSendError
 from nootification.senders.http import json_body, raise_for_status
 from nootification.senders.registry import register
 from nootification.senders.transport import HttpClient
@@ -38,13 +39,16 @@ class VoiceSender(MessageSender):
         self.http = HttpClient(config)
 
     def twiml(self, message: Message) -> str:
-        """What the call says (the rendered body, else the subject) and the key it waits for, in the
-        recipient's language; the key goes to PUBLIC_URL/webhooks/twilio/voice?delivery=<id>."""
+        """What the call says (the rendered body, else the subject; first that it is a repeat, when it is) and
+        the key it waits for, in the recipient's language; the key goes to
+        PUBLIC_URL/webhooks/twilio/voice?delivery=<id>."""
         public_url = self.config["PUBLIC_URL"].rstrip("/")
         if not public_url:
             # Twilio needs an absolute URL to post the key to: without one, nobody could say "I'm on it".
             raise PermanentSendError("PUBLIC_URL is not set: a call could not be answered")
         text = message.body or message.subject
+        if message.repeat and text == message.body:
+            text = translate(message.locale, REPEAT_MARK) + text
         return ask(text, gather_url(public_url, message.delivery_id), message.locale)
 
     def send(self, message: Message) -> str | None:
