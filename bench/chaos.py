@@ -3,16 +3,16 @@ database write lock, a 30 s Redis stall (SIGSTOP), an API restart, then the API,
 Redis SIGKILLed in turn and started again.
 
 Each member of staff hears on push and on one more channel (sms, telegram, slack by bot or incoming webhook,
-teams, webhook, email, round-robin), all at the stub. Every shop has a fallback ladder: push at once, the
-other channels LADDER_WAIT seconds later; every other critical alert is closed (an admin's false alarm) as
-soon as it is accepted, so its later steps are not owed, and none may start after the close was acknowledged.
-Asserts that every expected (alert, user, channel) reached the stub, that any repeat follows the channel's
-policy for a send whose outcome is unknown (push, webhook and email: the same key, absorbed by the provider;
-sms, telegram, slack, teams: a second message marked "Repeat: "), and that the API's /metrics counted what the
-database holds (alerts created, deliveries sent, failed and expired, one latency observation per sent
-delivery). Prints a line per fault (the deliveries of the alerts posted until the next fault: lost, duplicates
-per channel, time until the last was sent), a line per channel, and the totals with receipt → sent p50 / p95.
-Loopback only, bounded in time.
+teams, webhook, email, a call, round-robin), all at the stub. Every shop has a fallback ladder: push at once,
+the other channels LADDER_WAIT seconds later; every other critical alert is closed (an admin's false alarm)
+as soon as it is accepted, so its later steps are not owed, and none may start after the close was
+acknowledged. Asserts that every expected (alert, user, channel) reached the stub, that any repeat follows
+the channel's policy for a send whose outcome is unknown (push, webhook and email: the same key, absorbed by
+the provider; sms, telegram, slack, teams: a second message marked "Repeat: "; a call: saying so first), and
+that the API's /metrics counted what the database holds (alerts created, deliveries sent, failed and expired,
+one latency observation per sent delivery). Prints a line per fault (the deliveries of the alerts posted until
+the next fault: lost, duplicates per channel, time until the last was sent), a line per channel, and the
+totals with receipt → sent p50 / p95. Loopback only, bounded in time.
 """
 
 import argparse
@@ -36,6 +36,7 @@ from bench.chaos_evidence import (
     Fault,
     Triple,
     attribute,
+    call_alerts,
     channel_table,
     classify,
     clock,
@@ -62,7 +63,10 @@ KILLED_COUNTING = {"all": 5, "restarts": 1}
 LADDER_WAIT = 2.0
 LADDER = [
     {"after_seconds": 0, "channels": [PUSH]},
-    {"after_seconds": LADDER_WAIT, "channels": ["sms", "telegram", "slack", "teams", "webhook", "email"]},
+    {
+        "after_seconds": LADDER_WAIT,
+        "channels": ["sms", "telegram", "slack", "teams", "webhook", "email", "voice"],
+    },
 ]
 
 # Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
@@ -94,6 +98,7 @@ CONTACTS = (
     ("teams", "{stub}/teams/webhook/chaos-{n}"),
     ("webhook", "{stub}/webhook/generic/chaos-{n}"),
     ("email", "chaos-{n}@example.com"),
+    ("voice", "+1556{n:07d}"),
 )
 
 
@@ -438,8 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         with engine.connect() as connection:
             sent, twice = sent_deliveries(connection), sent_twice(connection)
             after_close = steps_started_after(connection, run.closed)
+            calls = call_alerts(connection)
         engine.dispose()
-    receipts = [attribute(message, holders) for message in messages["messages"]]
+    receipts = [attribute(message, holders, calls) for message in messages["messages"]]
     # A later step of a closed alert that went out before the close is owed nothing, and is no extra either.
     came = {receipt.triple for receipt in receipts}
     tallies = classify(run.expected | (run.optional & came), receipts)

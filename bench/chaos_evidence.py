@@ -14,12 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
+from xml.etree import ElementTree
 
 import sqlalchemy as sa
 
 from nootification.models import Alert, AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryStatus
 
 PUSH = "push"
+VOICE = "voice"
+# A call's TwiML posts its key to .../webhooks/twilio/voice?delivery=<the delivery's id>.
+CALL_DELIVERY = re.compile(r"[?&]delivery=([0-9a-f-]{36})")
 # Each alert's video URL carries its uuid, so a text message names its alert.
 VIDEO_URL = "https://media.example.com/{alert_uuid}.mp4"
 
@@ -136,18 +140,45 @@ def message_alert(message: Mapping) -> str | None:
     return found.group(1) if found else None
 
 
-def attribute(message: Mapping, holders: Mapping[tuple[str, str], str]) -> Receipt:
+def attribute(
+    message: Mapping, holders: Mapping[tuple[str, str], str], calls: Mapping[str, str] | None = None
+) -> Receipt:
     """A recorded message as a Receipt: a push message names its user, any other is its address's holder's.
 
-    An alert or an address nobody holds is kept as "?" or "?<address>", so it counts as extra.
+    A call names its alert nowhere: its TwiML's key goes to `...?delivery=<id>`, whose alert `calls` maps
+    (delivery id -> alert uuid); its text is what it says first. An alert or an address nobody holds is kept
+    as "?" or "?<address>", so it counts as extra.
     """
     channel = message.get("channel", PUSH)
+    text = message.get("text") or ""
     if channel == PUSH:
         user_uuid = message["target_user_uuid"]
     else:
         user_uuid = holders.get((channel, message["address"]), f"?{message['address']}")
-    alert_uuid = message_alert(message) or "?"
-    return Receipt((alert_uuid, user_uuid, channel), message.get("text") or "", message.get("receipts", 1))
+    if channel == VOICE:
+        delivery = CALL_DELIVERY.search(text)
+        alert_uuid = (calls or {}).get(delivery.group(1), "?") if delivery else "?"
+        text = spoken(text)
+    else:
+        alert_uuid = message_alert(message) or "?"
+    return Receipt((alert_uuid, user_uuid, channel), text, message.get("receipts", 1))
+
+
+def spoken(twiml: str) -> str:
+    """What a call's TwiML says first."""
+    said = ElementTree.fromstring(twiml).find(".//Say")
+    return (said.text or "") if said is not None else ""
+
+
+def call_alerts(connection: sa.Connection) -> dict[str, str]:
+    """The alert of each call delivery, by the delivery's id."""
+    deliveries, alerts = Delivery.__table__, Alert.__table__
+    query = (
+        sa.select(deliveries.c.id, alerts.c.alert_uuid)
+        .join(alerts, alerts.c.id == deliveries.c.alert_id)
+        .where(deliveries.c.channel == VOICE)
+    )
+    return {delivery_id: alert_uuid for delivery_id, alert_uuid in connection.execute(query)}
 
 
 def breaks_policy(channel: str, texts: Sequence[str]) -> bool:

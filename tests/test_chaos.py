@@ -24,7 +24,8 @@ T0 = datetime(2026, 3, 20, 11, 31, tzinfo=UTC)
 def test_every_channel_but_push_is_handed_out_round_robin():
     points = [chaos.contact_point(number, STUB) for number in range(len(chaos.CONTACTS))]
 
-    assert {channel for channel, _ in points} == {"sms", "telegram", "slack", "teams", "webhook", "email"}
+    channels = {"sms", "telegram", "slack", "teams", "webhook", "email", "voice"}
+    assert {channel for channel, _ in points} == channels
     assert [channel for channel, _ in points] == [channel for channel, _ in chaos.CONTACTS]
     assert chaos.contact_point(len(chaos.CONTACTS), STUB)[0] == chaos.CONTACTS[0][0]
 
@@ -90,6 +91,21 @@ def test_a_push_message_names_its_user_and_any_other_is_its_addresss_holders():
     assert evidence.attribute(sms, holders) == Receipt((ALERT, "u1", "sms"), f"Repeat: x\n{link}", 1)
     assert evidence.attribute(stranger, holders).triple == (ALERT, "?webhook/elsewhere", "teams")
     assert evidence.attribute({**sms, "text": "no link"}, holders).triple == ("?", "u1", "sms")
+
+
+def test_a_call_is_its_deliverys_alert_and_says_what_it_says_first():
+    holders = {("voice", "+15560000001"): "u1"}
+    delivery = "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
+    twiml = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="http://api/webhooks/twilio/voice'
+        f'?delivery={delivery}"><Say>Repeat: Theft at A.</Say></Gather><Say>Goodbye.</Say></Response>'
+    )
+    call = {"channel": "voice", "address": "+15560000001", "text": twiml, "receipts": 1}
+
+    assert evidence.attribute(call, holders, {delivery: ALERT}) == Receipt(
+        (ALERT, "u1", "voice"), "Repeat: Theft at A.", 1
+    )
+    assert evidence.attribute(call, holders, {}).triple == ("?", "u1", "voice")
 
 
 @pytest.mark.parametrize(
@@ -212,6 +228,14 @@ def test_a_later_step_started_after_its_alerts_close_is_counted(ledger):
         assert evidence.steps_started_after(connection, {ALERT: started - 1}) == 2
         assert evidence.steps_started_after(connection, {ALERT: started}) == 0
         assert evidence.steps_started_after(connection, {}) == 0
+
+
+def test_each_call_delivery_is_mapped_to_its_alert(ledger):
+    add_delivery(ledger, "call", "voice", "sent", 1, ["sent"])
+    add_delivery(ledger, "text", "sms", "sent", 1, ["sent"])
+
+    with ledger.connect() as connection:
+        assert evidence.call_alerts(connection) == {"call": ALERT}
 
 
 def test_a_fault_time_reads_to_the_tenth_of_a_second():
