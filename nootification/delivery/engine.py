@@ -48,12 +48,14 @@ from nootification.senders import get_sender
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 1.0
-# How long an idle engine blocks on Redis for the next job, and how long a busy one waits for a slot.
-IDLE_WAIT = 1
+# How often the loop looks for scheduled deliveries that are due (retries, a ladder's later steps), and how
+# many it queues at once.
+DUE_EVERY = 0.5
+# How long an idle engine blocks on Redis for the next job (no longer than between two looks for due
+# deliveries: a ladder's step goes out within 2 s of its time), and how long a busy one waits for a slot.
+IDLE_WAIT = DUE_EVERY
 BUSY_WAIT = 0.05
 TROUBLE_PAUSE = 1.0
-# How often the loop looks for scheduled deliveries that are due, and how many it queues at once.
-DUE_EVERY = 0.5
 DUE_BATCH = 500
 
 
