@@ -14,7 +14,7 @@ import yaml
 
 from nootification import create_app
 from nootification.config import Config
-from nootification.senders.twilio.sms import E164
+from nootification.senders.twilio.rest import E164
 from tests.helpers.config import make_config
 from third_party import TELEGRAM_TOKEN
 

@@ -10,7 +10,8 @@ from marshmallow import ValidationError
 from nootification.delivery.retry import QuickRetries
 from nootification.senders.base import PermanentSendError, SendError, TransientSendError
 from nootification.senders.segments import segments
-from nootification.senders.twilio.sms import MAX_SEGMENTS, SmsConfigSchema, SmsSender, mask_numbers
+from nootification.senders.twilio.rest import mask_numbers
+from nootification.senders.twilio.sms import MAX_SEGMENTS, SmsConfigSchema, SmsSender
 from tests.helpers.assertions import assert_refused_and_unsent
 from tests.helpers.config import free_port, make_config
 from tests.helpers.factories import fail_next, make_message

@@ -25,7 +25,6 @@ class UndeliverableError(Exception):
 log = logging.getLogger(__name__)
 
 
-
 def message_for(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     """The message of an outbound record: an alert's delivery is rendered here, the other kinds by the
     builder their wing registered (delivery/kinds.py)."""
