@@ -9,6 +9,7 @@ person's next step of the shop's ladder forward to now.
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -41,35 +42,48 @@ def record_sms_status(*, message_sid: str, status: str, error_code: str | None) 
     nothing. An unknown SID is counted, as is each status kept."""
     if status not in metrics.SMS_FINAL_STATUSES:
         return ReceiptResult.NOT_FINAL
-    found = db.session.execute(
-        sa.select(ATTEMPTS.c.id, ATTEMPTS.c.delivery_id)
-        .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
-        .where(ATTEMPTS.c.provider_ref == message_sid, DELIVERIES.c.channel == SMS_CHANNEL)
-        .limit(1)
-    ).first()
-    if found is None:
+    attempt = _attempt_of(message_sid, SMS_CHANNEL)
+    if attempt is None:
         metrics.record_sms_status_unmatched()
         return ReceiptResult.UNKNOWN_MESSAGE
     now = utcnow()
-    code = (error_code or "")[:MAX_ERROR_CODE] or None
-    kept = db.session.execute(
-        sa.update(ATTEMPTS)
-        .where(ATTEMPTS.c.id == found.id, ATTEMPTS.c.provider_status.is_(None))
-        .values(provider_status=status, provider_error_code=code, provider_status_at=now)
-    )
-    if kept.rowcount == 1 and status == DELIVERED:
-        db.session.execute(
-            sa.update(DELIVERIES)
-            .where(DELIVERIES.c.id == found.delivery_id, DELIVERIES.c.delivered_at.is_(None))
-            .values(delivered_at=now)
-        )
-    elif kept.rowcount == 1:
-        hurry_next_step(found.delivery_id, now)
+    kept = _keep(attempt, status, error_code, arrived=status == DELIVERED, now=now)
+    if kept and status != DELIVERED:
+        hurry_next_step(attempt.delivery_id, now)
     db.session.commit()
-    if kept.rowcount != 1:
+    if not kept:
         return ReceiptResult.REPEAT
     metrics.record_sms_status(status)
     return ReceiptResult.STORED
+
+
+def _attempt_of(sid: str, channel: str) -> sa.Row | None:
+    """The attempt (its id and its delivery's) that sent the message or call Twilio names `sid`."""
+    return db.session.execute(
+        sa.select(ATTEMPTS.c.id, ATTEMPTS.c.delivery_id)
+        .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
+        .where(ATTEMPTS.c.provider_ref == sid, DELIVERIES.c.channel == channel)
+        .limit(1)
+    ).first()
+
+
+def _keep(attempt: sa.Row, status: str, error_code: str | None, *, arrived: bool, now: datetime) -> bool:
+    """Keep the status on the attempt unless one is kept already (Twilio may post it again), in the caller's
+    transaction; when it says the message reached the person, mark the delivery arrived (unless the phone
+    said so first). Whether it was kept."""
+    code = (error_code or "")[:MAX_ERROR_CODE] or None
+    kept = db.session.execute(
+        sa.update(ATTEMPTS)
+        .where(ATTEMPTS.c.id == attempt.id, ATTEMPTS.c.provider_status.is_(None))
+        .values(provider_status=status, provider_error_code=code, provider_status_at=now)
+    ).rowcount
+    if kept and arrived:
+        db.session.execute(
+            sa.update(DELIVERIES)
+            .where(DELIVERIES.c.id == attempt.delivery_id, DELIVERIES.c.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+    return bool(kept)
 
 
 @dataclass(frozen=True)
@@ -86,31 +100,14 @@ def record_call_status(*, call_sid: str, status: str, error_code: str | None) ->
     status kept; `completed` (someone picked up) also marks the delivery arrived."""
     if status not in metrics.VOICE_FINAL_STATUSES:
         return CallReceipt(ReceiptResult.NOT_FINAL)
-    found = db.session.execute(
-        sa.select(ATTEMPTS.c.id, ATTEMPTS.c.delivery_id)
-        .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
-        .where(ATTEMPTS.c.provider_ref == call_sid, DELIVERIES.c.channel == VOICE_CHANNEL)
-        .limit(1)
-    ).first()
-    if found is None:
+    attempt = _attempt_of(call_sid, VOICE_CHANNEL)
+    if attempt is None:
         metrics.record_call_status_unmatched()
         return CallReceipt(ReceiptResult.UNKNOWN_MESSAGE)
-    now = utcnow()
-    code = (error_code or "")[:MAX_ERROR_CODE] or None
-    kept = db.session.execute(
-        sa.update(ATTEMPTS)
-        .where(ATTEMPTS.c.id == found.id, ATTEMPTS.c.provider_status.is_(None))
-        .values(provider_status=status, provider_error_code=code, provider_status_at=now)
-    )
-    if kept.rowcount == 1 and status == ANSWERED:
-        # Someone picked up: the alert reached a person, as a delivered SMS did.
-        db.session.execute(
-            sa.update(DELIVERIES)
-            .where(DELIVERIES.c.id == found.delivery_id, DELIVERIES.c.delivered_at.is_(None))
-            .values(delivered_at=now)
-        )
+    # Someone picked up: the alert reached a person, as a delivered SMS did.
+    kept = _keep(attempt, status, error_code, arrived=status == ANSWERED, now=utcnow())
     db.session.commit()
-    if kept.rowcount != 1:
-        return CallReceipt(ReceiptResult.REPEAT, found.delivery_id)
+    if not kept:
+        return CallReceipt(ReceiptResult.REPEAT, attempt.delivery_id)
     metrics.record_call_status(status)
-    return CallReceipt(ReceiptResult.STORED, found.delivery_id)
+    return CallReceipt(ReceiptResult.STORED, attempt.delivery_id)
