@@ -48,9 +48,8 @@ def _twilio_refusal(status: int, code: int, message: str) -> Response:
     return response
 
 
-@bp.post("/twilio/2010-04-01/Accounts/<sid>/Messages.json")
-def twilio_create_message(sid: str) -> ResponseReturnValue:
-    """Twilio's Create a Message: form-encoded To/From/Body with HTTP basic auth; 201 with the message."""
+def _faulted_or_unauthenticated(sid: str) -> ResponseReturnValue | None:
+    """An injected fault, or Twilio's 401 without the account's basic auth; None for a request to serve."""
     fault = inject(stub_state())
     if fault is not None:
         refusal = _twilio_refusal(fault.status, 20000 + fault.status, HTTP_STATUS_CODES[fault.status])
@@ -58,6 +57,16 @@ def twilio_create_message(sid: str) -> ResponseReturnValue:
     auth = request.authorization
     if auth is None or auth.username != sid or not auth.password:
         return _twilio_refusal(401, 20003, "Authenticate")
+    return None
+
+
+@bp.post("/twilio/2010-04-01/Accounts/<sid>/Messages.json")
+def twilio_create_message(sid: str) -> ResponseReturnValue:
+    """Twilio's Create a Message: form-encoded To/From/Body with HTTP basic auth; 201 with the message."""
+    refused = _faulted_or_unauthenticated(sid)
+    if refused is not None:
+        return refused
+    auth = request.authorization
     form = request.form
     to, sender, text = form.get("To"), form.get("From"), form.get("Body")
     if not to:
@@ -132,13 +141,10 @@ def _post_statuses(state: StubState, url: str, fields: dict[str, str], auth_toke
 @bp.post("/twilio/2010-04-01/Accounts/<sid>/Calls.json")
 def twilio_create_call(sid: str) -> ResponseReturnValue:
     """Twilio's Create a Call: form-encoded To/From/Twiml with HTTP basic auth; 201 with the call."""
-    fault = inject(stub_state())
-    if fault is not None:
-        refusal = _twilio_refusal(fault.status, 20000 + fault.status, HTTP_STATUS_CODES[fault.status])
-        return faulty(refusal, fault)
+    refused = _faulted_or_unauthenticated(sid)
+    if refused is not None:
+        return refused
     auth = request.authorization
-    if auth is None or auth.username != sid or not auth.password:
-        return _twilio_refusal(401, 20003, "Authenticate")
     form = request.form
     to, sender, twiml = form.get("To"), form.get("From"), form.get("Twiml")
     if not to:
