@@ -8,6 +8,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from nootification.delivery.attempt import Ready, run_attempts
 from nootification.delivery.breakers import CircuitOpenError
+from nootification.delivery.ladder import NotNeededError
 from nootification.delivery.retry import Later, LeaseEndingError, QuickRetries, after_failure
 from nootification.senders.base import PermanentSendError, TransientSendError
 from nootification.senders.push import PushSender
@@ -41,7 +42,7 @@ def ready(sender: PushSender, attempts_before: int = 0, lease_left: float = 120.
     return Ready(delivery=delivery, message=sample_message(), sender=sender, breaker="push:stub")
 
 
-def run(item: Ready, quick: QuickRetries, breakers=None):
+def run(item: Ready, quick: QuickRetries, breakers=None, not_needed=None):
     """Run the slot; return its result, the waits it asked for and the attempts it recorded as started."""
     waits: list[float] = []
     started: list[tuple[str, int]] = []
@@ -50,7 +51,12 @@ def run(item: Ready, quick: QuickRetries, breakers=None):
         started.append((delivery_id, number))
 
     result = run_attempts(
-        item, breakers=breakers or OpenAfter(), quick=quick, start_attempt=start, sleep=waits.append
+        item,
+        breakers=breakers or OpenAfter(),
+        quick=quick,
+        start_attempt=start,
+        not_needed=not_needed,
+        sleep=waits.append,
     )
     return result, waits, started
 
@@ -102,6 +108,25 @@ def test_a_4xx_ends_the_slot_at_once_as_permanent(stub):
     result, waits, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 3.0))
     assert isinstance(result.error, PermanentSendError) and "HTTP 422" in str(result.error)
     assert (len(result.attempts), waits, started) == (1, [], [])
+
+
+def test_no_retry_once_someone_acted_on_the_alert(stub):
+    stub.control(fail_next=3, fail_next_status=500)
+    asked = []
+
+    def not_needed(delivery, rings: bool) -> str | None:
+        asked.append((delivery.id, rings))
+        return "not needed: someone is on the alert"
+
+    item = ready(PushSender(sender_config(stub.url)))
+    result, _, started = run(item, QuickRetries(3, 0), not_needed=not_needed)
+
+    assert len(result.attempts) == 1 and started == []
+    assert (
+        isinstance(result.error, NotNeededError)
+        and str(result.error) == "not needed: someone is on the alert"
+    )
+    assert asked == [("d-1", False)]
 
 
 def test_a_retry_asks_the_breaker_first_and_stops_when_it_is_open(stub):

@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from nootification.delivery import ladder
+from nootification.delivery.ladder import not_needed_now
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, Level, User, utcnow
 from nootification.services.staff_links import link_expiry, staff_link
@@ -118,8 +120,8 @@ def test_the_ladder_is_stored_shown_and_refused_when_it_does_not_climb(channels_
         "a negative wait": [{"after_seconds": -1, "channels": ["email"]}],
         "not a list": {"after_seconds": 0},
     }
-    for why, ladder in refused.items():
-        answer = client.patch(f"/locations/{shop.name}", json={"ladder": ladder})
+    for why, refused_ladder in refused.items():
+        answer = client.patch(f"/locations/{shop.name}", json={"ladder": refused_ladder})
         assert answer.status_code == 422, why
         assert "ladder" in str(answer.json), (why, answer.json)
     assert client.get(f"/locations/{shop.name}").json["ladder"] == LADDER, "a refused ladder changed nothing"
@@ -304,3 +306,32 @@ def test_the_staff_page_opened_in_chromium_stops_that_persons_ladder(
             time.sleep(0.05)
 
     assert steps_of(alert)[("Camille", "sms")] == (1, "scheduled")
+
+
+def test_a_later_step_is_not_tried_again_once_someone_acted_between_its_tries(
+    channels_app, smtp_server, shop, monkeypatch
+):
+    alert = post_theft(channels_app)
+    queue_due_retries(ahead=timedelta(seconds=35))
+    hugo_id = user_named("Hugo").id
+    smtp_server.control(fail_next=2, fail_next_status=500)  # both SMS' first tries fail at Twilio
+    asked = []
+
+    def claimed_during_the_first_try(engine, delivery, rings: bool) -> str | None:
+        # The slot asks before its second try: a colleague claimed the alert meanwhile.
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(Alert.__table__)
+                .where(Alert.__table__.c.id == alert.id)
+                .values(claimed_by_id=hugo_id, claimed_at=utcnow())
+            )
+        asked.append(delivery.id)
+        return not_needed_now(engine, delivery, rings)
+
+    monkeypatch.setattr(ladder, "not_needed_now", claimed_during_the_first_try)
+    drain_queue()
+
+    assert received(smtp_server, "sms") == []
+    steps = steps_of(alert)
+    assert steps[("Camille", "sms")] == (1, "cancelled") and steps[("Hugo", "sms")] == (1, "cancelled")
+    assert len(asked) == 2

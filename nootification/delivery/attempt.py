@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_fixed
 
 from nootification.delivery.breakers import Breakers, CircuitOpenError
+from nootification.delivery.ladder import NotNeededError
 from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.retry import LeaseEndingError, QuickRetries
 from nootification.senders.base import Message, MessageSender, SendError, TransientSendError
@@ -53,6 +54,8 @@ class SlotResult:
 
 StartAttempt = Callable[[str, int, datetime], None]
 """Records (delivery id, attempt number, start) in the ledger as in flight, committed."""
+NotNeeded = Callable[[LeasedDelivery, bool], str | None]
+"""Why a delivery (its sender rings or not) is no longer needed, else None (ladder.not_needed_now)."""
 
 
 def run_attempts(
@@ -61,13 +64,15 @@ def run_attempts(
     breakers: Breakers,
     quick: QuickRetries,
     start_attempt: StartAttempt,
+    not_needed: NotNeeded | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SlotResult:
     """Send the message; retry quick transient failures in this slot, each recorded as started first.
 
     The first attempt's ledger row and breaker check were done when the delivery was leased; a retry
-    asks the breaker again, makes sure the worker's lease outlasts it (or puts the delivery off), and
-    records its own start through `start_attempt` before its request leaves.
+    asks the breaker again, makes sure the worker's lease outlasts it (or puts the delivery off), asks
+    `not_needed` whether someone acted on the alert meanwhile (a ladder's later step, a call: then no retry),
+    and records its own start through `start_attempt` before its request leaves.
     """
     result = SlotResult()
     breaker, first_number = item.breaker, item.first_number
@@ -97,6 +102,9 @@ def run_attempts(
                     # Asking the breaker may have waited on a stalled Redis for longer than the lease.
                     if not quick.leaves_time(item.delivery.lease, datetime.now(UTC)):
                         raise LeaseEndingError("the lease ends before another attempt could: put off")
+                    reason = not_needed(item.delivery, item.sender.rings) if not_needed else None
+                    if reason:
+                        raise NotNeededError(reason)
                     start_attempt(item.delivery.id, number, datetime.now(UTC))
                 result.attempts.append(_attempt(item.sender, item.message, number, breaker, breakers))
                 if result.attempts[-1].error is not None:

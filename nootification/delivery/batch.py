@@ -186,6 +186,8 @@ def _change_after_sending(item: Ready, slot: SlotResult, config: Mapping, now: d
     error = slot.error
     if error is None:
         return Change(delivery, DeliveryStatus.SENT, attempts)
+    if isinstance(error, ladder.NotNeededError):
+        return Change(delivery, DeliveryStatus.CANCELLED, attempts, ledger.trim(str(error)))
     if isinstance(error, PermanentSendError):
         log.error("delivery %s failed: %s", delivery.id, error)
         gone = item.message.address if isinstance(error, ContactGoneError) else None

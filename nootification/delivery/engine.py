@@ -33,7 +33,7 @@ from flask import Flask
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from nootification.delivery import batch, ledger
+from nootification.delivery import batch, ladder, ledger
 from nootification.delivery.attempt import Ready, SlotResult, run_attempts
 from nootification.delivery.breakers import Breakers
 from nootification.delivery.outbox import hand_back, queue_due
@@ -245,6 +245,7 @@ class DeliveryEngine(QueueWorker):
             breakers=self.breakers,
             quick=self.quick,
             start_attempt=partial(ledger.record_start, db.engine),
+            not_needed=partial(ladder.not_needed_now, db.engine),
         )
 
     # Closing the jobs of what the writer wrote (it runs in its own thread: see delivery.writer).

@@ -9,7 +9,7 @@ from functools import partial
 
 from flask import current_app
 
-from nootification.delivery import batch, ledger
+from nootification.delivery import batch, ladder, ledger
 from nootification.delivery.attempt import run_attempts
 from nootification.delivery.breakers import Breakers
 from nootification.delivery.retry import QuickRetries
@@ -42,8 +42,18 @@ def send_notification(delivery_id: str) -> None:
             )
             quick = QuickRetries.from_config(config)
             start_attempt = partial(ledger.record_start, db.engine)
+            not_needed = partial(ladder.not_needed_now, db.engine)
             outcomes = [
-                (item, run_attempts(item, breakers=breakers, quick=quick, start_attempt=start_attempt))
+                (
+                    item,
+                    run_attempts(
+                        item,
+                        breakers=breakers,
+                        quick=quick,
+                        start_attempt=start_attempt,
+                        not_needed=not_needed,
+                    ),
+                )
                 for item in ready
             ]
             batch.finish(db.session, outcomes, config=config, now=utcnow())

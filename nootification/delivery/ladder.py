@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from nootification.delivery.lease import LeasedDelivery
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryKind, DeliveryStatus, Severity
 from nootification.observability import metrics
+from nootification.senders.base import SendError
 from nootification.senders.registry import channels_that
 
 ALERTS = Alert.__table__
@@ -165,6 +167,22 @@ def not_needed(session: Session, candidates: Sequence[Candidate]) -> dict[str, s
         elif candidate.ladder_step > 0 and (candidate.alert_id, candidate.user_id) in opened:
             reasons[candidate.delivery_id] = "not needed: they opened the alert"
     return reasons
+
+
+class NotNeededError(SendError):
+    """Someone acted on the alert while its later step (or call) was being tried: no further try."""
+
+
+def not_needed_now(engine: Engine, delivery: LeasedDelivery, rings: bool) -> str | None:
+    """Why a delivery a slot is about to try again is no longer needed (a later step, or a call, of an alert
+    someone acted on meanwhile), else None; read on a connection of its own (the slot's thread)."""
+    if delivery.kind is not DeliveryKind.ALERT or delivery.alert_id is None:
+        return None
+    if delivery.ladder_step == 0 and not rings:
+        return None
+    candidate = Candidate(delivery.id, delivery.alert_id, delivery.user_id, delivery.ladder_step)
+    with Session(engine) as session:
+        return not_needed(session, [candidate]).get(delivery.id)
 
 
 def note_steps_reached(session: Session, going: Sequence[LeasedDelivery], now: datetime) -> None:
