@@ -313,7 +313,7 @@ def test_a_later_step_is_not_tried_again_once_someone_acted_between_its_tries(
 ):
     alert = post_theft(channels_app)
     queue_due_retries(ahead=timedelta(seconds=35))
-    hugo_id = user_named("Hugo").id
+    alert_id, hugo_id = alert.id, user_named("Hugo").id  # read here: the spy runs in the slots' threads
     smtp_server.control(fail_next=2, fail_next_status=500)  # both SMS' first tries fail at Twilio
     asked = []
 
@@ -322,7 +322,7 @@ def test_a_later_step_is_not_tried_again_once_someone_acted_between_its_tries(
         with engine.begin() as connection:
             connection.execute(
                 sa.update(Alert.__table__)
-                .where(Alert.__table__.c.id == alert.id)
+                .where(Alert.__table__.c.id == alert_id)
                 .values(claimed_by_id=hugo_id, claimed_at=utcnow())
             )
         asked.append(delivery.id)
