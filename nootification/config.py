@@ -127,6 +127,13 @@ class Config:
     FRESHNESS_CRITICAL = _env_float("FRESHNESS_CRITICAL", 15 * 60.0)
     FRESHNESS_STANDARD = _env_float("FRESHNESS_STANDARD", 60 * 60.0)
 
+    # Calm (delivery/grouping.py): alerts of one label at one shop within a window form a group, whose first
+    # alert rings and whose others are summed up at the window's end (a shop's own `group_window_seconds`
+    # wins; 0: no grouping); nobody is rung for more than MAX_MESSAGES_PER_PERSON alerts of a shop per 10
+    # minutes: the others wait for the group's summary (0: no cap).
+    GROUP_WINDOW_SECONDS = _env_int("GROUP_WINDOW_SECONDS", 120)
+    MAX_MESSAGES_PER_PERSON = _env_int("MAX_MESSAGES_PER_PERSON", 6)
+
     # The sweeper queues what was never queued or was lost, and takes back deliveries whose worker died.
     SWEEP_INTERVAL = _env_int("SWEEP_INTERVAL", 10)
     PENDING_GRACE = _env_float("PENDING_GRACE", 5.0)
@@ -309,6 +316,9 @@ class TestConfig(Config):
     WEB_PUSH_SERVICE_HOSTS = (*KNOWN_PUSH_SERVICES, "127.0.0.1")  # and so does the stub's push service
     SQLALCHEMY_DATABASE_URI = _env_str("TEST_DATABASE_URL", "sqlite://")
     SEND_RETRY_WAIT = 0.01
+    # Every alert rings, as the tests of everything else expect; the tests of calm switch these on.
+    GROUP_WINDOW_SECONDS = 0
+    MAX_MESSAGES_PER_PERSON = 0
     HTTP_CONNECT_TIMEOUT = 1.0
     HTTP_READ_TIMEOUT = 1.0
     SMTP_TIMEOUT = 1.0

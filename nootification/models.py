@@ -97,6 +97,7 @@ class DeliveryKind(enum.StrEnum):
     CLAIM_NOTICE = "claim_notice"
     DEVICE_NOTICE = "device_notice"
     SMS_ANSWER = "sms_answer"
+    SUMMARY = "summary"
 
 
 # How long a notice of a new device is still worth sending: a day, so that a provider outage of a few hours
@@ -202,6 +203,9 @@ class Location(db.Model):
     ladder: Mapped[list[dict] | None] = mapped_column(sa.JSON)
     # The language its staff read and hear (BCP 47, `fr-FR`), unless one of them chose their own.
     locale: Mapped[str] = mapped_column(sa.String(35), default="en", server_default="en")
+    # Alerts of one label within this many seconds of the first form a group: the first rings, the others are
+    # summed up at the window's end (0: no grouping, nor a cap per person). None: the service's default.
+    group_window_seconds: Mapped[int | None] = mapped_column()
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
@@ -326,6 +330,31 @@ class EscalationTier(db.Model):
     user: Mapped[User] = relationship()
 
 
+class GroupReason(enum.StrEnum):
+    """Why alerts were gathered: a burst of one label at an open shop, or a shop closed."""
+
+    BURST = "burst"
+    CLOSED = "closed"
+
+
+class AlertGroup(db.Model):
+    """Alerts told as one: a burst's first alert rings and the others are summed up when `closes_at` comes;
+    a closed shop's standard alerts are all summed up at its opening (`closes_at`)."""
+
+    __tablename__ = "alert_groups"
+    __table_args__ = (sa.Index("ix_alert_groups_open", "location_id", "reason", "label", "closes_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("locations.id", ondelete="RESTRICT"))
+    reason: Mapped[GroupReason] = mapped_column(_enum_column(GroupReason))
+    # A burst's label; None for a closed shop's group, which gathers every standard label.
+    label: Mapped[str | None] = mapped_column(sa.String(64))
+    # The alert that opened the group (not a foreign key: alerts refer to their group).
+    first_alert_id: Mapped[int | None] = mapped_column()
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Alert(db.Model):
     """An alert as received from the video-analytics system."""
 
@@ -364,8 +393,11 @@ class Alert(db.Model):
     # The highest step of the shop's ladder that went out to someone, and when (0: the first step only).
     ladder_step: Mapped[int] = mapped_column(default=0, server_default="0")
     ladder_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The group the alert belongs to (see AlertGroup); None when its shop does not group alerts.
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert_groups.id"), index=True)
 
     location: Mapped[Location] = relationship()
+    group: Mapped["AlertGroup | None"] = relationship()
     claimed_by: Mapped["User | None"] = relationship(foreign_keys=[claimed_by_id])
     outcome_by: Mapped["User | None"] = relationship(foreign_keys=[outcome_by_id])
     # The alert's deliveries to staff; its other outbound records (vendor events, notices) are `outbound`.

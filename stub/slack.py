@@ -85,7 +85,14 @@ def slack_update_message() -> ResponseReturnValue:
     body = json_object() or {}
     if not body.get("channel") or not body.get("ts"):
         return _slack_refusal("message_not_found")
-    stub_state().record_edit("slack", f"{body['channel']}:{body['ts']}", str(body.get("text", "")))
+    buttons = [
+        str(element.get("text", {}).get("text", ""))
+        for block in body.get("blocks") or []
+        if isinstance(block, dict) and block.get("type") == "actions"
+        for element in block.get("elements") or []
+        if isinstance(element, dict)
+    ]
+    stub_state().record_edit("slack", f"{body['channel']}:{body['ts']}", str(body.get("text", "")), buttons)
     return {"ok": True, "channel": body["channel"], "ts": body["ts"], "text": body.get("text")}
 
 

@@ -138,10 +138,18 @@ class StubState:
         with self._lock:
             self._tallies[event] += 1
 
-    def record_edit(self, channel: str, ref: str, text: str) -> None:
-        """Keep an edit of a message sent earlier (Slack's chat.update, Telegram's editMessageText)."""
+    def record_edit(self, channel: str, ref: str, text: str, buttons: list[str] | None = None) -> None:
+        """Keep an edit of a message sent earlier (Slack's chat.update, Telegram's editMessageText), with the
+        words of the buttons it keeps."""
+        edit = {
+            "channel": channel,
+            "ref": ref,
+            "text": text,
+            "buttons": buttons or [],
+            "received_at": time.time(),
+        }
         with self._lock:
-            self._edits.append({"channel": channel, "ref": ref, "text": text, "received_at": time.time()})
+            self._edits.append(edit)
 
     def edits(self) -> list[dict[str, Any]]:
         """Copies of the edits received."""

@@ -47,7 +47,16 @@ def telegram_edit_message_text(token: str) -> ResponseReturnValue:
         return _telegram_refusal(400, "Bad Request: message to edit not found")
     if not text:
         return _telegram_refusal(400, "Bad Request: message text is empty")
-    stub_state().record_edit("telegram", f"{chat_id}:{message_id}", text)
+    markup = body.get("reply_markup")
+    keyboard = markup.get("inline_keyboard") or [] if isinstance(markup, dict) else []
+    buttons = [
+        str(button.get("text", ""))
+        for row in keyboard
+        if isinstance(row, list)
+        for button in row
+        if isinstance(button, dict)
+    ]
+    stub_state().record_edit("telegram", f"{chat_id}:{message_id}", text, buttons)
     return {"ok": True, "result": {"message_id": message_id, "chat": {"id": chat_id}, "text": text}}
 
 

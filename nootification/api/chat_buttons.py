@@ -36,6 +36,8 @@ from nootification.staff.claims import claim, ensure_staff_of_shop
 blp = Blueprint("chat_buttons", __name__)
 
 SLACK_MAX_AGE_SECONDS = 5 * 60
+# The records whose message carries "I'm on it": an alert's, and a group's summary (it claims the group).
+CLAIMABLE = (DeliveryKind.ALERT, DeliveryKind.SUMMARY)
 # What whoever pressed is told, in the language of the delivery's recipient (the catalog).
 ANOTHER_CHAT = _("This button belongs to another chat.")
 NOT_YOURS = _("Sorry, this button is for %(name)s: nothing was recorded.")
@@ -56,7 +58,7 @@ def claim_by_button(delivery_id: str, channel: str, pressed_in: str, pressed_by:
     """Claim the alert of a delivery whose button was pressed in `pressed_in` (a chat or channel id) by
     `pressed_by` (a user id); what to tell whoever pressed."""
     delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.kind is not DeliveryKind.ALERT or delivery.channel != channel:
+    if delivery is None or delivery.kind not in CLAIMABLE or delivery.channel != channel:
         return "This alert is no longer known."
     user: User = delivery.user
     alert: Alert = delivery.alert

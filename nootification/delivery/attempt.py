@@ -133,7 +133,7 @@ def _attempt(
         if message.edits is None:
             provider_ref = sender.send(message)
         else:
-            sender.edit(message.edits, message.body)
+            sender.edit(message.edits, message)
     except SendError as caught:
         error = caught
     latency = time.perf_counter() - started

@@ -1,14 +1,28 @@
-"""Publishing an alert: one delivery row per recipient, committed with the alert, then one job each."""
+"""Publishing an alert: one delivery row per recipient, committed with the alert, then one job each; a later
+alert of a burst, or one past a person's cap, waits for its group's summary instead."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from flask import current_app
 
+from nootification.delivery.grouping import OpenGroup, burst_closes_at, group_window, open_burst, start_group
 from nootification.delivery.ladder import follows_ladder, ladder_channels, place_on_ladder
 from nootification.delivery.outbox import QueuedJob, enqueue
+from nootification.delivery.person_cap import capped_people
+from nootification.delivery.summaries import add_summaries, summary_recipients, summary_rows
 from nootification.extensions import db
-from nootification.models import Alert, Delivery, DeliveryStatus, Severity, deadline_for, new_id, utcnow
+from nootification.models import (
+    Alert,
+    Delivery,
+    DeliveryStatus,
+    GroupReason,
+    Severity,
+    deadline_for,
+    new_id,
+    utcnow,
+)
+from nootification.observability import metrics
 from nootification.services.recipients import Recipient, Staff, recipients_among, staff_of
 
 ALERTS = Alert.__table__
@@ -71,23 +85,60 @@ def delivery_rows(
     return rows
 
 
-def plan_deliveries(alert: Alert) -> list[dict]:
-    """The rows of the deliveries to the shop's own staff."""
-    # Reading the recipients must not flush the alert: that would open the write transaction early and hold
-    # SQLite's single write lock (which every worker's claim waits for) through the reads.
-    with db.session.no_autoflush:
-        recipients = recipients_on(alert, staff_of(alert.location.id))
-    return delivery_rows(alert, recipients, utcnow(), ladder_start=alert.received_at)
-
-
 def publish(alert: Alert) -> int:
-    """Commit a new alert with its deliveries in one transaction, then queue their jobs; how many deliveries.
+    """Commit a new alert with its deliveries (and its group's summaries) in one transaction, then queue their
+    jobs; how many deliveries ring.
 
-    The alert stays out of the session: its row and its deliveries' rows are plain inserts (an alert may go to
-    a thousand staff). An alert_uuid already stored raises IntegrityError, with nothing written.
+    The alert stays out of the session: its row and its deliveries' rows are plain inserts (an alert may go
+    to a thousand staff). An alert_uuid already stored raises IntegrityError, with nothing written. Where the
+    shop groups alerts, a later alert of a burst rings nobody: its people get the group's summary at the
+    window's end, as do the people past their cap (see delivery/grouping.py, delivery/person_cap.py).
     """
-    rows = plan_deliveries(alert)
-    alert.id = db.session.execute(
+    shop, config = alert.location, current_app.config
+    window = group_window(shop, config)
+    # Reading must not flush the alert: that would open the write transaction early and hold SQLite's single
+    # write lock (which every worker's claim waits for) through the reads.
+    with db.session.no_autoflush:
+        recipients = recipients_on(alert, staff_of(shop.id))
+        burst = open_burst(shop.id, alert.label, alert.received_at) if window else None
+        capped = set() if burst or not window else _capped(alert, recipients, config)
+    ringing = [] if burst else [recipient for recipient in recipients if recipient.user_id not in capped]
+    held = recipients if burst else [recipient for recipient in recipients if recipient.user_id in capped]
+    rows = delivery_rows(alert, ringing, utcnow(), ladder_start=alert.received_at)
+    alert.id = _insert_alert(alert, group_id=burst.id if burst else None)
+    group = burst
+    if window and burst is None:
+        group = start_group(
+            alert.id,
+            location_id=shop.id,
+            reason=GroupReason.BURST,
+            label=alert.label,
+            now=alert.received_at,
+            closes_at=burst_closes_at(alert.received_at, window),
+        )
+    if group is not None and held:
+        _add_summaries(alert, group, held)
+    if rows:
+        db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
+    db.session.commit()
+    enqueue(queued_now(rows))
+    if burst:
+        metrics.record_quieted("grouped")
+    metrics.record_held("grouped" if burst else "capped", len(held))
+    return len(rows)
+
+
+def _capped(alert: Alert, recipients: Sequence[Recipient], config) -> set[int]:
+    people = {recipient.user_id for recipient in recipients}
+    return capped_people(alert.location.id, people, alert.received_at, config["MAX_MESSAGES_PER_PERSON"])
+
+
+def _insert_alert(alert: Alert, *, group_id: int | None) -> int:
+    """Insert the alert's row; its id. A later alert of a group does not escalate: its group's first does."""
+    escalates_at = None
+    if group_id is None:
+        escalates_at = first_escalation_at(alert.received_at, alert.severity, alert.location.escalate_after)
+    return db.session.execute(
         INSERT_ALERT,
         {
             "alert_uuid": alert.alert_uuid,
@@ -97,16 +148,18 @@ def publish(alert: Alert) -> int:
             "severity": alert.severity,
             "time_spotted": alert.time_spotted,
             "received_at": alert.received_at,
-            "next_escalation_at": first_escalation_at(
-                alert.received_at, alert.severity, alert.location.escalate_after
-            ),
+            "next_escalation_at": escalates_at,
+            "group_id": group_id,
         },
     ).scalar_one()
-    if rows:
-        db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
-    db.session.commit()
-    enqueue(queued_now(rows))
-    return len(rows)
+
+
+def _add_summaries(alert: Alert, group: OpenGroup, held: Sequence[Recipient]) -> None:
+    deadline = deadline_for(group.closes_at, alert.severity, current_app.config)
+    rows = summary_rows(
+        summary_recipients(held, ladder_of(alert)), now=utcnow(), due=group.closes_at, deadline=deadline
+    )
+    add_summaries(rows, group.first_alert_id)
 
 
 def queued_now(rows: Sequence[dict]) -> list[QueuedJob]:

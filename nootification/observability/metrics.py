@@ -116,6 +116,18 @@ LADDER_CANCELLED = Counter(
     "nootification_ladder_steps_cancelled_total",
     "Later ladder steps and calls cancelled unsent because someone acted on the alert first (deliveries).",
 )
+MESSAGES_HELD = Counter(
+    "nootification_messages_suppressed_total",
+    "Messages not sent when their alert came, by reason: grouped (a burst's later alert, summed up at the "
+    "window's end), capped (the person's cap per shop and 10 minutes), closed (the shop was closed: summed "
+    "up at its opening), silenced, uncovered (nobody on shift); one per person and channel.",
+    ["reason"],
+)
+ALERTS_QUIETED = Counter(
+    "nootification_alerts_quieted_total",
+    "Alerts stored that rang nobody at once, by reason (grouped, closed, silenced, uncovered).",
+    ["reason"],
+)
 CONTACT_POINTS_GONE = Counter(
     "nootification_contact_points_gone_total",
     "Contact points turned off because their provider said the subscription or device token is gone.",
@@ -271,6 +283,17 @@ def record_ladder_step(step: int, last: bool) -> None:
 def record_ladder_cancelled(count: int) -> None:
     """Count later steps (or calls) cancelled because someone acted first."""
     LADDER_CANCELLED.inc(count)
+
+
+def record_held(reason: str, messages: int) -> None:
+    """Count messages not sent when their alert came, for this reason."""
+    if messages:
+        MESSAGES_HELD.labels(reason).inc(messages)
+
+
+def record_quieted(reason: str) -> None:
+    """Count an alert that rang nobody at once, for this reason."""
+    ALERTS_QUIETED.labels(reason).inc()
 
 
 def record_contact_point_gone(channel: str) -> None:

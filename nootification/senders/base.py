@@ -113,8 +113,9 @@ class MessageSender:
     def __init__(self, config: Mapping):
         self.config = config
 
-    def edit(self, provider_ref: str, text: str) -> None:
-        """Replace the text of a message sent earlier; only channels whose provider allows it."""
+    def edit(self, provider_ref: str, message: "Message") -> None:
+        """Make a message sent earlier read `message.body` (with its buttons when it has an action link); only
+        channels whose provider allows it."""
         raise NotImplementedError(f"{self.channel} messages cannot be edited")
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -142,14 +143,16 @@ class SlackSender(MessageSender):
             return None
         return self.post_message(address, message)
 
-    def edit(self, provider_ref: str, text: str) -> None:
-        """chat.update: the message's text and blocks become `text` (its buttons go)."""
+    def edit(self, provider_ref: str, message: Message) -> None:
+        """chat.update: the message's text and blocks become `message.body`; its buttons stay only when the
+        new one has an action link (a summary), and go otherwise (someone is on it)."""
         channel_id, _, ts = provider_ref.partition(":")
+        section = [{"type": "section", "text": {"type": "plain_text", "text": message.body[:MAX_SECTION]}}]
         payload = {
             "channel": channel_id,
             "ts": ts,
-            "text": text,
-            "blocks": [{"type": "section", "text": {"type": "plain_text", "text": text[:MAX_SECTION]}}],
+            "text": message.body,
+            "blocks": blocks(replace(message, subject="")) if message.action_url else section,
         }
         self._call("chat.update", payload)
 

@@ -36,6 +36,19 @@ class TelegramConfigSchema(Schema):
     user_id = fields.Integer(validate=validate.Range(min=1))
 
 
+def buttons(message: Message) -> dict:
+    """The inline keyboard of a message with an action link: "I'm on it" (a callback_query to the bot's
+    webhook, api/chat_buttons.py) and "Open"."""
+    row = [
+        {
+            "text": translate(message.locale, CLAIM_WORD),
+            "callback_data": f"{CLAIM_ACTION}:{message.delivery_id}",
+        },
+        {"text": translate(message.locale, OPEN_WORD), "url": message.action_url},
+    ]
+    return {"inline_keyboard": [row]}
+
+
 @register
 class TelegramSender(MessageSender):
     """POSTs `{TELEGRAM_API_URL}/bot<TELEGRAM_BOT_TOKEN>/sendMessage` with the chat id and the text."""
@@ -65,15 +78,7 @@ class TelegramSender(MessageSender):
         )
         payload: dict = {"chat_id": chat_id, "text": text}
         if message.action_url:
-            # "I'm on it" comes back as a callback_query to the bot's webhook (api/chat_buttons.py).
-            buttons = [
-                {
-                    "text": translate(message.locale, CLAIM_WORD),
-                    "callback_data": f"{CLAIM_ACTION}:{message.delivery_id}",
-                },
-                {"text": translate(message.locale, OPEN_WORD), "url": message.action_url},
-            ]
-            payload["reply_markup"] = {"inline_keyboard": [buttons]}
+            payload["reply_markup"] = buttons(message)
         return payload
 
     def send(self, message: Message) -> str | None:
@@ -84,10 +89,14 @@ class TelegramSender(MessageSender):
         message_id = (body.get("result") or {}).get("message_id")
         return None if message_id is None else f"{chat_id}:{message_id}"
 
-    def edit(self, provider_ref: str, text: str) -> None:
-        """editMessageText: the message's text becomes `text` (its buttons go)."""
+    def edit(self, provider_ref: str, message: Message) -> None:
+        """editMessageText: the message's text becomes `message.body`; its buttons stay only when the new one
+        has an action link (a summary), and go otherwise (someone is on it)."""
         chat_id, _, message_id = provider_ref.rpartition(":")
-        self._call("editMessageText", {"chat_id": chat_id, "message_id": int(message_id), "text": text})
+        payload: dict = {"chat_id": chat_id, "message_id": int(message_id), "text": message.body}
+        if message.action_url:
+            payload["reply_markup"] = buttons(message)
+        self._call("editMessageText", payload)
 
     def _call(self, method: str, payload: dict) -> dict:
         token = self.required_secret("TELEGRAM_BOT_TOKEN")

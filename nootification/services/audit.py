@@ -75,6 +75,7 @@ def location_state(location: Location) -> dict:
         "claim_follow_up": location.claim_follow_up,
         "escalation": location.escalation,
         "ladder": location.ladder,
+        "group_window_seconds": location.group_window_seconds,
     }
 
 

@@ -37,6 +37,7 @@ def create_location(
     ladder: list[dict] | None = None,
     claim_follow_up: bool = False,
     locale: str = "en",
+    group_window_seconds: int | None = None,
 ) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
     twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
@@ -54,6 +55,7 @@ def create_location(
         ladder=checked_ladder(ladder),
         claim_follow_up=claim_follow_up,
         locale=checked_locale(locale),
+        group_window_seconds=group_window_seconds,
     )
     location.escalation_tiers = _tiers(escalation or [])
     db.session.add(location)
@@ -122,8 +124,8 @@ def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
 
 
 def update_location(name: str, **changes) -> Location:
-    """Change a shop's name shown, timezone, locale, escalation delay, escalation tiers or ladder (replaced
-    whole)."""
+    """Change a shop's name shown, timezone, locale, escalation delay, escalation tiers, ladder (replaced
+    whole) or grouping window."""
     location = get_location(name)
     before = location_state(location)
     if "escalation" in changes:

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from nootification.delivery.ladder import cancel_later_steps
+from nootification.delivery.outbox import QueuedJob
 from nootification.errors import Conflict, Forbidden, Gone, NotFound
 from nootification.extensions import db
 from nootification.i18n import mark as _
@@ -24,6 +25,7 @@ from nootification.models import (
     DeliveryKind,
     DeliveryStatus,
     EscalationTier,
+    GroupReason,
     Outcome,
     OutcomeRecord,
     User,
@@ -123,6 +125,7 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
     notices = claim_notices.add_notices(alert, user.id, now) if taken else []
     if taken:
         cancel_later_steps(alert.id, SOMEONE_IS_ON_IT)
+        notices += claim_rest_of_group(alert, user.id, now)
     db.session.commit()
     db.session.refresh(alert)
     if taken:
@@ -133,6 +136,26 @@ def claim(alert: Alert, user: User, now: datetime | None = None) -> bool:
         return False
     holder = alert.claimed_by.shown_name if alert.claimed_by else "Someone"
     raise Conflict(f"{holder} is already on it.", field="alert")
+
+
+def claim_rest_of_group(alert: Alert, user_id: int, now: datetime) -> list[QueuedJob]:
+    """Claim, in the caller's transaction, the alerts of the alert's burst nobody is on yet (claiming one
+    claims the burst; a closed shop's group gathers unrelated alerts, each claimed alone): their escalation
+    and later steps stop, and their others are told; the notices' jobs, to queue after the commit. Each
+    alert keeps its own outcome."""
+    if alert.group is None or alert.group.reason is not GroupReason.BURST:
+        return []
+    rest = db.session.scalars(
+        sa.update(ALERTS)
+        .where(ALERTS.c.group_id == alert.group_id, ALERTS.c.id != alert.id, ALERTS.c.claimed_by_id.is_(None))
+        .values(claimed_by_id=user_id, claimed_at=now, next_escalation_at=None)
+        .returning(ALERTS.c.id)
+    ).all()
+    notices: list[QueuedJob] = []
+    for other in db.session.scalars(sa.select(Alert).where(Alert.id.in_(rest))):
+        cancel_later_steps(other.id, SOMEONE_IS_ON_IT)
+        notices += claim_notices.add_notices(other, user_id, now)
+    return notices
 
 
 def record_outcome(
@@ -197,6 +220,8 @@ def record_outcome(
     )
     event = add_event(alert.id, now)
     notices = claim_notices.add_notices(alert, user.id, now) if claimed else []
+    if claimed:
+        notices += claim_rest_of_group(alert, user.id, now)
     cancel_later_steps(alert.id, SOMEONE_IS_ON_IT)
     db.session.commit()
     db.session.refresh(alert)

@@ -2,7 +2,7 @@
 
 from nootification.delivery.kinds import register_kind
 from nootification.models import DeliveryKind
-from nootification.staff import claim_notices, device_notices, sms_replies, vendor_events
+from nootification.staff import claim_notices, device_notices, sms_replies, summaries, vendor_events
 
 
 def register_kinds() -> None:
@@ -15,3 +15,4 @@ def register_kinds() -> None:
     register_kind(DeliveryKind.CLAIM_NOTICE, claim_notices.build_message)
     register_kind(DeliveryKind.DEVICE_NOTICE, device_notices.build_message)
     register_kind(DeliveryKind.SMS_ANSWER, sms_replies.build_message)
+    register_kind(DeliveryKind.SUMMARY, summaries.build_message)

@@ -6,6 +6,7 @@ from nootification.api.fields import LOCATION_NAME_MAX, LocationName, valid_time
 from nootification.i18n import is_shipped, shipped_languages
 
 MAX_ESCALATE_AFTER = 24 * 3600
+MAX_GROUP_WINDOW = 3600
 MAX_TIERS = 5
 MAX_TIER_PEOPLE = 50
 MAX_LADDER_STEPS = 6
@@ -66,6 +67,22 @@ def _shipped_locale(value: str) -> None:
         )
 
 
+def group_window_field(**kwargs) -> fields.Integer:
+    """Seconds after a first alert within which alerts of its label form its group; null: the default."""
+    return fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_GROUP_WINDOW),
+        metadata={
+            "description": "Alerts of one label at the shop within this many seconds of the first form a "
+            "group: the first rings at once, each person gets one summary per channel of the others when "
+            "the window ends (an edit of the first message on Slack and Telegram). 0: no grouping (nor a "
+            "cap per person); null: the service's default (GROUP_WINDOW_SECONDS, 120)."
+        },
+        **kwargs,
+    )
+
+
 def escalate_after_field(**kwargs) -> fields.Float:
     """Seconds a critical alert may stay unclaimed before it goes to the next tier; 0 turns it off."""
     return fields.Float(
@@ -101,6 +118,7 @@ class LocationSchema(Schema):
     escalate_after = escalate_after_field(load_default=60.0)
     escalation = escalation_field(load_default=list)
     ladder = ladder_field(load_default=None)
+    group_window_seconds = group_window_field(load_default=None)
     claim_follow_up = fields.Boolean(
         load_default=False,
         metadata={
@@ -125,4 +143,5 @@ class LocationUpdateSchema(Schema):
     escalate_after = escalate_after_field()
     escalation = escalation_field()
     ladder = ladder_field()
+    group_window_seconds = group_window_field()
     claim_follow_up = fields.Boolean()
