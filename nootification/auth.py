@@ -21,8 +21,9 @@ from nootification.errors import Conflict
 from nootification.extensions import redis_queue
 from nootification.models import ApiToken
 from nootification.services.audit import SYSTEM, Actor
+from nootification.services.directory import is_manager
 from nootification.services.keys import TICKETS, signing_key, verifying_keys
-from nootification.services.tokens import ADMIN, ALERTS_WRITE, authenticate, live_token
+from nootification.services.tokens import ADMIN, ALERTS_WRITE, PREFERENCES_SELF, authenticate, live_token
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,22 @@ def ensure_may_act_for(user_uuid: str) -> None:
         return
     if token.user is None or token.user.user_uuid != user_uuid:
         raise Forbidden("This token may only read and change its own user's preferences.")
+
+
+def ensure_manages(location_name: str) -> None:
+    """401 without a token; 403 unless it is admin, or the own `preferences:self` token of one of the shop's
+    managers (a person in one of its escalation tiers)."""
+    token = current_token()
+    if token is None:
+        raise unauthorized("A bearer token is required.")
+    if has_scope(token, ADMIN):
+        return
+    if (
+        PREFERENCES_SELF not in token.scopes
+        or token.user is None
+        or not is_manager(token.user, location_name)
+    ):
+        raise Forbidden("Only an admin token or a manager of this shop (one of its escalation tiers) may.")
 
 
 def _verify_signature() -> str:

@@ -355,6 +355,57 @@ class AlertGroup(db.Model):
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SilenceState(enum.StrEnum):
+    """Where a silence stands at a moment: not begun, holding alerts, run out, or ended early by hand."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    ENDED = "ended"
+
+
+class Silence(db.Model):
+    """A span during which a shop's alerts of some labels (none named: every label) reach nobody; critical
+    ones only when it says `include_critical`. Ended early, it is kept with `ended_at`, never deleted."""
+
+    __tablename__ = "silences"
+    # The alert path asks for a shop's silences that have not run out: few rows past `ends_at`.
+    __table_args__ = (sa.Index("ix_silences_location_id_ends_at", "location_id", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("locations.id", ondelete="CASCADE"))
+    labels: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    comment: Mapped[str] = mapped_column(sa.String(500))
+    include_critical: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Who made it, named as the audit log names an actor (the token's name, or the CLI command).
+    created_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    location: Mapped[Location] = relationship()
+
+    def state_at(self, moment: datetime) -> SilenceState:
+        """Where the silence stands at `moment`."""
+        if self.ended_at is not None and self.ended_at <= moment:
+            return SilenceState.ENDED
+        if moment < self.starts_at:
+            return SilenceState.PENDING
+        return SilenceState.ACTIVE if moment < self.ends_at else SilenceState.EXPIRED
+
+    @property
+    def state(self) -> SilenceState:
+        """Where the silence stands now."""
+        return self.state_at(utcnow())
+
+    def covers(self, label: str, severity: Severity) -> bool:
+        """Whether an alert of this label and severity is one the silence holds (its time aside)."""
+        if severity is Severity.CRITICAL and not self.include_critical:
+            return False
+        return not self.labels or label in self.labels
+
+
 class Alert(db.Model):
     """An alert as received from the video-analytics system."""
 
@@ -395,6 +446,10 @@ class Alert(db.Model):
     ladder_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The group the alert belongs to (see AlertGroup); None when its shop does not group alerts.
     group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("alert_groups.id"), index=True)
+    # The silence it fell in: stored and counted, sent to nobody.
+    silence_id: Mapped[str | None] = mapped_column(
+        sa.String(36), sa.ForeignKey("silences.id", ondelete="SET NULL"), index=True
+    )
 
     location: Mapped[Location] = relationship()
     group: Mapped["AlertGroup | None"] = relationship()

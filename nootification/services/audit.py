@@ -9,7 +9,16 @@ import sqlalchemy as sa
 from flask import current_app
 
 from nootification.extensions import db
-from nootification.models import ApiToken, AuditEntry, ContactPoint, Location, RouteRule, Template, User
+from nootification.models import (
+    ApiToken,
+    AuditEntry,
+    ContactPoint,
+    Location,
+    RouteRule,
+    Silence,
+    Template,
+    User,
+)
 
 # Where the app keeps the function that says who is acting now (auth's current_actor): services cannot
 # import auth, which imports them.
@@ -118,6 +127,19 @@ def template_state(template: Template) -> dict:
         "locale": template.locale,
         "subject": template.subject,
         "body": template.body,
+    }
+
+
+def silence_state(silence: Silence) -> dict:
+    """A silence as the audit log records it; its id is the target id."""
+    return {
+        "location": silence.location.name,
+        "labels": list(silence.labels),
+        "starts_at": _when(silence.starts_at),
+        "ends_at": _when(silence.ends_at),
+        "comment": silence.comment,
+        "include_critical": silence.include_critical,
+        "ended_at": _when(silence.ended_at),
     }
 
 

@@ -27,6 +27,19 @@ def get_location(name: str) -> Location:
     return location
 
 
+def is_manager(user: User, location_name: str) -> bool:
+    """Whether the person is one of the shop's managers: in one of its escalation tiers (tier 2 and up)."""
+    return (
+        db.session.scalar(
+            sa.select(EscalationTier.user_id)
+            .join(Location, Location.id == EscalationTier.location_id)
+            .where(EscalationTier.user_id == user.id, Location.name == location_name)
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def create_location(
     *,
     name: str,
