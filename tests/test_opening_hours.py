@@ -244,3 +244,5 @@ def test_a_repeated_wall_time_means_its_first_occurrence_and_the_shop_stays_open
 def test_a_moment_without_a_timezone_is_refused():
     with pytest.raises(ValueError, match="timezone"):
         is_open(datetime(2027, 6, 7, 10, 0), hours=SHOP, closures=[], timezone=PARIS)
+    with pytest.raises(ValueError, match="timezone"):
+        next_opening(datetime(2027, 6, 7, 10, 0), hours=SHOP, closures=[], timezone=PARIS)

@@ -121,18 +121,26 @@ def _is_date(day: str) -> bool:
 def is_open(at: datetime, *, hours: dict | None, closures: list[str], timezone: str) -> bool:
     """Whether the shop is open at `at` (aware): within one of its day's ranges, on no closure date. No
     hours: always open, except on its closure dates."""
+    at = _aware(at)
     return any(start <= at < end for start, end in _openings(at, hours, closures, ZoneInfo(timezone)))
 
 
 def next_opening(at: datetime, *, hours: dict | None, closures: list[str], timezone: str) -> datetime | None:
     """The first moment at or after `at` (aware) when the shop is open, in UTC: `at` itself while it is open
     (an always-open shop too); None if it stays closed for the next LOOKAHEAD_DAYS days."""
-    at = at.astimezone(UTC)
+    at = _aware(at).astimezone(UTC)
     if is_open(at, hours=hours, closures=closures, timezone=timezone):
         return at
     limit = at + timedelta(days=LOOKAHEAD_DAYS)
     openings = _openings(at, hours, closures, ZoneInfo(timezone), days=LOOKAHEAD_DAYS)
     return min((start for start, end in openings if at < start < end and start <= limit), default=None)
+
+
+def _aware(at: datetime) -> datetime:
+    """`at`, refused (ValueError) without a timezone: a naive moment would be read in the server's."""
+    if at.tzinfo is None:
+        raise ValueError("A moment with its timezone, please.")
+    return at
 
 
 def _openings(
@@ -143,8 +151,6 @@ def _openings(
     A closure date closes its whole local day: the ranges begun on it do not open at all (not even their
     part past midnight), and a range begun the evening before ends at its midnight.
     """
-    if at.tzinfo is None:
-        raise ValueError("A moment with its timezone, please.")
     closed = set(closures)
     today = at.astimezone(zone).date()
     for offset in range(-2, days + 1):
