@@ -206,11 +206,24 @@ class Location(db.Model):
     # Alerts of one label within this many seconds of the first form a group: the first rings, the others are
     # summed up at the window's end (0: no grouping, nor a cap per person). None: the service's default.
     group_window_seconds: Mapped[int | None] = mapped_column()
+    # When it is open, in its timezone: {"mon": [["08:30", "20:00"]], ...} (None: always open), and the
+    # dates it is closed on ("YYYY-MM-DD"). See services/opening_hours.py.
+    opening_hours: Mapped[dict | None] = mapped_column(sa.JSON)
+    closures: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
         order_by="(EscalationTier.tier, EscalationTier.position)", cascade="all, delete-orphan"
     )
+
+    off_hours_members: Mapped[list["OffHoursMember"]] = relationship(
+        order_by="OffHoursMember.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def off_hours_tier(self) -> list[str]:
+        """The user UUIDs of the people told of its critical alerts while it is closed."""
+        return [member.user.user_uuid for member in self.off_hours_members]
 
     @property
     def escalation(self) -> list[list[str]]:
@@ -404,6 +417,20 @@ class Silence(db.Model):
         if severity is Severity.CRITICAL and not self.include_critical:
             return False
         return not self.labels or label in self.labels
+
+
+class OffHoursMember(db.Model):
+    """A person a shop's critical alerts reach while it is closed (its off-hours tier), not its staff."""
+
+    __tablename__ = "off_hours_members"
+
+    location_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    user: Mapped[User] = relationship()
 
 
 class Alert(db.Model):

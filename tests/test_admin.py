@@ -30,6 +30,10 @@ def test_location_lifecycle(client, shop):
         "escalation": [],
         "ladder": None,
         "claim_follow_up": False,
+        "opening_hours": None,
+        "closures": [],
+        "off_hours_tier": [],
+        "group_window_seconds": None,
     }
     assert client.get("/locations").json == [shop]
     changed = client.patch("/locations/fr-auchan-larochelle", json={"display_name": "Auchan La Rochelle"})

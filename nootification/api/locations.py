@@ -41,11 +41,14 @@ def read_location(name: str):
 @blp.alt_response(404, description="No location with this name.")
 @blp.alt_response(
     422,
-    description="A field is invalid, a tier names an unknown user or one twice, or the ladder does not climb "
-    "(first step at 0 s, each later, a channel in one step, every step before a critical alert goes stale).",
+    description="A field is invalid, a tier or the off-hours tier names an unknown user or one twice, the "
+    "ladder does not climb (first step at 0 s, each later, a channel in one step, every step before a "
+    "critical alert goes stale), or the opening hours or closures are not well formed (a bad weekday, time "
+    "or date, a range starting where it ends, overlapping ranges, a week with no range).",
 )
 def update_location(changes: dict, name: str):
-    """Change a shop's name shown, timezone, escalation delay, escalation tiers or ladder (replaced whole)."""
+    """Change a shop's name shown, timezone, escalation delay, escalation tiers, ladder, opening hours,
+    closures or off-hours tier (each replaced whole)."""
     return directory.update_location(name, **changes)
 
 

@@ -75,7 +75,7 @@ def user_state(user: User) -> dict:
 
 
 def location_state(location: Location) -> dict:
-    """A shop and its escalation tiers as the audit log records them; its name is the target id."""
+    """A shop, its escalation and off-hours tiers as the audit log records them; its name is the target id."""
     return {
         "display_name": location.display_name,
         "timezone": location.timezone,
@@ -85,6 +85,9 @@ def location_state(location: Location) -> dict:
         "escalation": location.escalation,
         "ladder": location.ladder,
         "group_window_seconds": location.group_window_seconds,
+        "opening_hours": location.opening_hours,
+        "closures": location.closures,
+        "off_hours_tier": location.off_hours_tier,
     }
 
 

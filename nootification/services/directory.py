@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
 from nootification.i18n import is_shipped, locale_for, shipped_languages
-from nootification.models import Alert, EscalationTier, Level, Location, User, new_id
+from nootification.models import Alert, EscalationTier, Level, Location, OffHoursMember, User, new_id
 from nootification.senders import channels_that
 from nootification.services.audit import location_state, record, user_state
+from nootification.services.opening_hours import checked_closures, checked_opening_hours
 
 
 def list_locations() -> list[Location]:
@@ -51,6 +52,9 @@ def create_location(
     claim_follow_up: bool = False,
     locale: str = "en",
     group_window_seconds: int | None = None,
+    opening_hours: dict | None = None,
+    closures: list[str] | None = None,
+    off_hours_tier: list[str] | None = None,
 ) -> Location:
     """Add a shop; its name must be new, and not differ from another's only in letter case or Unicode form."""
     twin = next((other for other in list_locations() if _folded(other.name) == _folded(name)), None)
@@ -69,8 +73,11 @@ def create_location(
         claim_follow_up=claim_follow_up,
         locale=checked_locale(locale),
         group_window_seconds=group_window_seconds,
+        opening_hours=checked_opening_hours(opening_hours),
+        closures=checked_closures(closures or []),
     )
     location.escalation_tiers = _tiers(escalation or [])
+    location.off_hours_members = _off_hours_members(off_hours_tier or [])
     db.session.add(location)
     record(
         "location.create", target_type="location", target_id=name, before=None, after=location_state(location)
@@ -136,11 +143,33 @@ def _tiers(escalation: list[list[str]]) -> list[EscalationTier]:
     return members
 
 
+def _off_hours_members(user_uuids: list[str]) -> list[OffHoursMember]:
+    """The rows of a shop's off-hours tier, in the order given; 422 on an unknown or repeated user."""
+    members, named = [], [str(user_uuid) for user_uuid in user_uuids]
+    for position, user_uuid in enumerate(named):
+        if user_uuid in named[:position]:
+            raise InvalidInput(f"User {user_uuid} is named twice.", field="off_hours_tier")
+        user = db.session.scalar(sa.select(User).where(User.user_uuid == user_uuid))
+        if user is None:
+            raise InvalidInput(f"No user {user_uuid}.", field="off_hours_tier")
+        members.append(OffHoursMember(user=user, position=position))
+    return members
+
+
 def update_location(name: str, **changes) -> Location:
-    """Change a shop's name shown, timezone, locale, escalation delay, escalation tiers, ladder (replaced
-    whole) or grouping window."""
+    """Change a shop's name shown, timezone, locale, escalation delay, escalation tiers, ladder, grouping
+    window, opening hours, closures or off-hours tier (lists and hours replaced whole)."""
     location = get_location(name)
     before = location_state(location)
+    if "opening_hours" in changes:
+        changes["opening_hours"] = checked_opening_hours(changes["opening_hours"])
+    if "closures" in changes:
+        changes["closures"] = checked_closures(changes["closures"])
+    if "off_hours_tier" in changes:
+        members = _off_hours_members(changes.pop("off_hours_tier"))
+        location.off_hours_members = []
+        db.session.flush()  # the old rows go before the new ones, which may name the same people
+        location.off_hours_members = members
     if "escalation" in changes:
         tiers = _tiers(changes.pop("escalation"))
         location.escalation_tiers = []

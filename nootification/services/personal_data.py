@@ -15,6 +15,7 @@ from nootification.models import (
     DeliveryKind,
     EscalationTier,
     Location,
+    OffHoursMember,
     OutcomeRecord,
     SmsReply,
     User,
@@ -43,12 +44,14 @@ class ToldOf:
 @dataclass(frozen=True)
 class PersonalData:
     """What the service holds about a user: their row, shops, contact points, preference, tokens, the alerts
-    they were told of, the notices they were sent, the SMS they answered with, the alerts they claimed or
-    recorded an outcome for, and every outcome record they made (corrected ones too)."""
+    they were told of, the shops whose off-hours tier they are in, the notices they were sent, the SMS they
+    answered with, the alerts they claimed or recorded an outcome for, and every outcome record they made
+    (corrected ones too)."""
 
     user: User
     preference: Preference
     escalation: list[TierMembership]
+    off_hours: list[str]
     tokens: list[ApiToken]
     alerts: list[ToldOf]
     notices: list[Delivery]
@@ -85,11 +88,18 @@ def export_user(user_uuid: str) -> PersonalData:
         .where(EscalationTier.user_id == user.id)
         .order_by(Location.name)
     )
+    off_hours = db.session.scalars(
+        sa.select(Location.name)
+        .join(OffHoursMember, OffHoursMember.location_id == Location.id)
+        .where(OffHoursMember.user_id == user.id)
+        .order_by(Location.name)
+    )
     tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
     return PersonalData(
         user=user,
         preference=get_preference(user_uuid),
         escalation=[TierMembership(name, tier) for name, tier in tiers],
+        off_hours=list(off_hours),
         tokens=list(tokens),
         alerts=_told_of(user),
         notices=list(

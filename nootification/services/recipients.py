@@ -5,7 +5,16 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 
 from nootification.extensions import db
-from nootification.models import Alert, ContactPoint, EscalationTier, Level, Severity, User, user_locations
+from nootification.models import (
+    Alert,
+    ContactPoint,
+    EscalationTier,
+    Level,
+    OffHoursMember,
+    Severity,
+    User,
+    user_locations,
+)
 from nootification.services.contacts import PointView, contacts_of
 from nootification.services.routing import routed_channels
 
@@ -64,6 +73,8 @@ LOCATION_STAFF = _staff_query(user_locations, user_locations.c.location_id == sa
 TIER_STAFF = _staff_query(
     _TIERS, _TIERS.c.location_id == sa.bindparam("location_id"), _TIERS.c.tier == sa.bindparam("tier")
 )
+_OFF_HOURS = OffHoursMember.__table__
+OFF_HOURS_STAFF = _staff_query(_OFF_HOURS, _OFF_HOURS.c.location_id == sa.bindparam("location_id"))
 
 
 def _staff(query: sa.Select, parameters: dict) -> list[Staff]:
@@ -88,6 +99,11 @@ def staff_of(location_id: int) -> list[Staff]:
 def tier_staff(location_id: int, tier: int) -> list[Staff]:
     """The people of one of a location's escalation tiers (2 and up) with their contact points."""
     return _staff(TIER_STAFF, {"location_id": location_id, "tier": tier})
+
+
+def off_hours_staff(location_id: int) -> list[Staff]:
+    """The people of a location's off-hours tier (told while it is closed) with their contact points."""
+    return _staff(OFF_HOURS_STAFF, {"location_id": location_id})
 
 
 def recipients_among(

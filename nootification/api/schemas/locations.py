@@ -4,6 +4,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from nootification.api.fields import LOCATION_NAME_MAX, LocationName, valid_timezone
 from nootification.i18n import is_shipped, shipped_languages
+from nootification.services.opening_hours import MAX_CLOSURES
 
 MAX_ESCALATE_AFTER = 24 * 3600
 MAX_GROUP_WINDOW = 3600
@@ -108,6 +109,53 @@ def escalation_field(**kwargs) -> fields.List:
     )
 
 
+def opening_hours_field(**kwargs) -> fields.Dict:
+    """When the shop is open, per weekday, in its timezone; null for always open."""
+    return fields.Dict(
+        keys=fields.String(),
+        # Checked by services/opening_hours.py, whose reasons say what is wrong and where.
+        values=fields.Raw(),
+        allow_none=True,
+        metadata={
+            "description": "When the shop is open, in its timezone: per weekday (mon, tue, wed, thu, fri, "
+            'sat, sun) a list of ranges ["HH:MM", "HH:MM"]; a range whose end is not after its start runs '
+            "past midnight into the next day; a weekday left out or [] is closed. Ranges may not overlap, "
+            "nor start where they end; a week with no range at all is refused. null (the default): always "
+            "open. Shown with every weekday, ranges sorted.",
+            "example": {"mon": [["08:30", "12:30"], ["14:00", "20:00"]], "sat": [["22:00", "04:00"]]},
+        },
+        **kwargs,
+    )
+
+
+def closures_field(**kwargs) -> fields.List:
+    """The dates the shop is closed, whatever its opening hours."""
+    return fields.List(
+        fields.String(),
+        validate=validate.Length(max=MAX_CLOSURES),
+        metadata={
+            "description": 'Dates ("YYYY-MM-DD", local to the shop) it is closed the whole day, whatever its '
+            "opening hours (an always-open shop too): the ranges begun that day do not open, one begun the "
+            "evening before ends at midnight. Shown sorted, each once.",
+            "example": ["2027-12-25", "2028-01-01"],
+        },
+        **kwargs,
+    )
+
+
+def off_hours_tier_field(**kwargs) -> fields.List:
+    """The people told of the shop's critical alerts while it is closed."""
+    return fields.List(
+        fields.UUID(),
+        validate=validate.Length(max=MAX_TIER_PEOPLE),
+        metadata={
+            "description": "User UUIDs of the people (a manager on call, a security company) told of the "
+            "shop's critical alerts while it is closed, instead of its staff; each once."
+        },
+        **kwargs,
+    )
+
+
 class LocationSchema(Schema):
     """A shop, for the admin API."""
 
@@ -126,6 +174,9 @@ class LocationSchema(Schema):
             "whose message cannot be edited (SMS, email, Teams, webhook); else nothing there."
         },
     )
+    opening_hours = opening_hours_field(load_default=None)
+    closures = closures_field(load_default=list)
+    off_hours_tier = off_hours_tier_field(load_default=list)
 
     @validates("name")
     def _no_edge_spaces(self, value: str, data_key: str) -> None:
@@ -145,3 +196,6 @@ class LocationUpdateSchema(Schema):
     ladder = ladder_field()
     group_window_seconds = group_window_field()
     claim_follow_up = fields.Boolean()
+    opening_hours = opening_hours_field()
+    closures = closures_field()
+    off_hours_tier = off_hours_tier_field()

@@ -134,6 +134,10 @@ class PersonalDataSchema(Schema):
     user = fields.Nested(PersonSchema)
     preference = fields.Nested(PreferenceSchema)
     escalation = fields.List(fields.Nested(TierMembershipSchema))
+    off_hours = fields.List(
+        fields.String(),
+        metadata={"description": "The shops whose off-hours tier the person is in, by name."},
+    )
     tokens = fields.List(fields.Nested(TokenSummarySchema))
     alerts = fields.List(fields.Nested(ToldOfSchema))
     notices = fields.List(
