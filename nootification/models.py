@@ -367,6 +367,18 @@ class AlertGroup(db.Model):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    first_alert: Mapped["Alert | None"] = relationship(
+        primaryjoin="foreign(AlertGroup.first_alert_id) == Alert.id", viewonly=True
+    )
+    members: Mapped[list["Alert"]] = relationship(
+        primaryjoin="AlertGroup.id == foreign(Alert.group_id)", viewonly=True, order_by="Alert.id"
+    )
+
+    @property
+    def size(self) -> int:
+        """How many alerts the group holds, its first included."""
+        return len(self.members)
+
 
 class SilenceState(enum.StrEnum):
     """Where a silence stands at a moment: not begun, holding alerts, run out, or ended early by hand."""

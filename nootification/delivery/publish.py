@@ -2,11 +2,20 @@
 alert of a burst, or one past a person's cap, waits for its group's summary instead."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 
-from nootification.delivery.grouping import OpenGroup, burst_closes_at, group_window, open_burst, start_group
+from nootification.delivery.calm import Audience, audience_of
+from nootification.delivery.grouping import (
+    OpenGroup,
+    burst_closes_at,
+    closed_group,
+    group_window,
+    open_burst,
+    start_group,
+)
 from nootification.delivery.ladder import follows_ladder, ladder_channels, place_on_ladder
 from nootification.delivery.outbox import QueuedJob, enqueue
 from nootification.delivery.person_cap import capped_people
@@ -23,7 +32,7 @@ from nootification.models import (
     utcnow,
 )
 from nootification.observability import metrics
-from nootification.services.recipients import Recipient, Staff, recipients_among, staff_of
+from nootification.services.recipients import Recipient, Staff, recipients_among
 
 ALERTS = Alert.__table__
 DELIVERIES = Delivery.__table__
@@ -90,53 +99,90 @@ def publish(alert: Alert) -> int:
     jobs; how many deliveries ring.
 
     The alert stays out of the session: its row and its deliveries' rows are plain inserts (an alert may go
-    to a thousand staff). An alert_uuid already stored raises IntegrityError, with nothing written. Where the
-    shop groups alerts, a later alert of a burst rings nobody: its people get the group's summary at the
-    window's end, as do the people past their cap (see delivery/grouping.py, delivery/person_cap.py).
+    to a thousand staff). An alert_uuid already stored raises IntegrityError, with nothing written. Calm
+    (delivery/calm.py) says whom it concerns: a silenced alert rings nobody; a closed shop's standard alert
+    waits for its opening's summary. Where the shop groups alerts, a later alert of a burst rings nobody: its
+    people get the group's summary at the window's end, as do the people past their cap.
     """
-    shop, config = alert.location, current_app.config
-    window = group_window(shop, config)
     # Reading must not flush the alert: that would open the write transaction early and hold SQLite's single
     # write lock (which every worker's claim waits for) through the reads.
     with db.session.no_autoflush:
-        recipients = recipients_on(alert, staff_of(shop.id))
-        burst = open_burst(shop.id, alert.label, alert.received_at) if window else None
-        capped = set() if burst or not window else _capped(alert, recipients, config)
-    ringing = [] if burst else [recipient for recipient in recipients if recipient.user_id not in capped]
-    held = recipients if burst else [recipient for recipient in recipients if recipient.user_id in capped]
-    rows = delivery_rows(alert, ringing, utcnow(), ladder_start=alert.received_at)
-    alert.id = _insert_alert(alert, group_id=burst.id if burst else None)
-    group = burst
-    if window and burst is None:
-        group = start_group(
-            alert.id,
-            location_id=shop.id,
-            reason=GroupReason.BURST,
-            label=alert.label,
-            now=alert.received_at,
-            closes_at=burst_closes_at(alert.received_at, window),
-        )
-    if group is not None and held:
-        _add_summaries(alert, group, held)
+        audience = audience_of(alert)
+        recipients = recipients_on(alert, audience.staff)
+        plan = _plan(alert, audience, recipients)
+    rows = delivery_rows(alert, plan.ringing, utcnow(), ladder_start=alert.received_at)
+    alert.id = _insert_alert(alert, group=plan.joins, silence_id=audience.silence_id)
+    group = plan.joins or _started_group(alert, plan)
+    if group is not None and plan.held:
+        _add_summaries(alert, group, plan.held)
     if rows:
         db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
     db.session.commit()
     enqueue(queued_now(rows))
-    if burst:
-        metrics.record_quieted("grouped")
-    metrics.record_held("grouped" if burst else "capped", len(held))
+    if plan.quiet_reason:
+        metrics.record_quieted(plan.quiet_reason)
+    metrics.record_held(plan.held_reason, len(plan.held))
     return len(rows)
 
 
-def _capped(alert: Alert, recipients: Sequence[Recipient], config) -> set[int]:
+@dataclass(frozen=True)
+class Plan:
+    """What publishing an alert does: whom it rings now, who waits for a summary (why), which open group it
+    joins or which group it starts (`starts`: a burst's or a closed shop's)."""
+
+    ringing: list[Recipient]
+    held: list[Recipient]
+    held_reason: str
+    quiet_reason: str | None
+    joins: OpenGroup | None = None
+    starts: GroupReason | None = None
+    closes_at: datetime | None = None
+
+
+def _plan(alert: Alert, audience: Audience, recipients: list[Recipient]) -> Plan:
+    shop, config = alert.location, current_app.config
+    if audience.silence_id is not None:
+        return Plan([], [], "silenced", "silenced")
+    if audience.closed:
+        if (
+            audience.held_until is None
+        ):  # closed for longer than opening hours look ahead: kept, told to nobody
+            return Plan([], [], "closed", "closed")
+        joins = closed_group(shop.id, audience.held_until)
+        starts = None if joins else GroupReason.CLOSED
+        return Plan([], recipients, "closed", "closed", joins, starts, audience.held_until)
+    window = group_window(shop, config)
+    if not window:
+        return Plan(recipients, [], "capped", None)
+    burst = open_burst(shop.id, alert.label, alert.received_at)
+    if burst is not None:
+        return Plan([], recipients, "grouped", "grouped", joins=burst)
     people = {recipient.user_id for recipient in recipients}
-    return capped_people(alert.location.id, people, alert.received_at, config["MAX_MESSAGES_PER_PERSON"])
+    capped = capped_people(shop.id, people, alert.received_at, config["MAX_MESSAGES_PER_PERSON"])
+    ringing = [recipient for recipient in recipients if recipient.user_id not in capped]
+    held = [recipient for recipient in recipients if recipient.user_id in capped]
+    closes_at = burst_closes_at(alert.received_at, window)
+    return Plan(ringing, held, "capped", None, starts=GroupReason.BURST, closes_at=closes_at)
 
 
-def _insert_alert(alert: Alert, *, group_id: int | None) -> int:
-    """Insert the alert's row; its id. A later alert of a group does not escalate: its group's first does."""
+def _started_group(alert: Alert, plan: Plan) -> OpenGroup | None:
+    if plan.starts is None:
+        return None
+    return start_group(
+        alert.id,
+        location_id=alert.location.id,
+        reason=plan.starts,
+        label=alert.label if plan.starts is GroupReason.BURST else None,
+        now=alert.received_at,
+        closes_at=plan.closes_at,
+    )
+
+
+def _insert_alert(alert: Alert, *, group: OpenGroup | None, silence_id: str | None) -> int:
+    """Insert the alert's row; its id. A later alert of a group does not escalate (its group's first does),
+    nor does a silenced one."""
     escalates_at = None
-    if group_id is None:
+    if group is None and silence_id is None:
         escalates_at = first_escalation_at(alert.received_at, alert.severity, alert.location.escalate_after)
     return db.session.execute(
         INSERT_ALERT,
@@ -149,7 +195,8 @@ def _insert_alert(alert: Alert, *, group_id: int | None) -> int:
             "time_spotted": alert.time_spotted,
             "received_at": alert.received_at,
             "next_escalation_at": escalates_at,
-            "group_id": group_id,
+            "group_id": group.id if group else None,
+            "silence_id": silence_id,
         },
     ).scalar_one()
 

@@ -120,12 +120,13 @@ MESSAGES_HELD = Counter(
     "nootification_messages_suppressed_total",
     "Messages not sent when their alert came, by reason: grouped (a burst's later alert, summed up at the "
     "window's end), capped (the person's cap per shop and 10 minutes), closed (the shop was closed: summed "
-    "up at its opening), silenced, uncovered (nobody on shift); one per person and channel.",
+    "up at its opening); one per person and channel.",
     ["reason"],
 )
 ALERTS_QUIETED = Counter(
     "nootification_alerts_quieted_total",
-    "Alerts stored that rang nobody at once, by reason (grouped, closed, silenced, uncovered).",
+    "Alerts stored that rang nobody at once, by reason: grouped, closed, silenced, uncovered (a roster with "
+    "nobody on shift).",
     ["reason"],
 )
 CONTACT_POINTS_GONE = Counter(

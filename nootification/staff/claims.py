@@ -26,6 +26,7 @@ from nootification.models import (
     DeliveryStatus,
     EscalationTier,
     GroupReason,
+    OffHoursMember,
     Outcome,
     OutcomeRecord,
     User,
@@ -97,15 +98,18 @@ def alert_for_staff(alert_uuid: str, user: User) -> Alert:
 
 
 def ensure_staff_of_shop(alert: Alert, user: User) -> None:
-    """403 unless the user works at the alert's shop or is in one of its escalation tiers: nobody touches
-    another shop's alerts."""
+    """403 unless the user works at the alert's shop or is in one of its escalation tiers or its off-hours
+    tier: nobody touches another shop's alerts."""
     attached = sa.select(user_locations.c.user_id).where(
         user_locations.c.user_id == user.id, user_locations.c.location_id == alert.location_id
     )
     in_a_tier = sa.select(EscalationTier.user_id).where(
         EscalationTier.user_id == user.id, EscalationTier.location_id == alert.location_id
     )
-    if db.session.scalar(sa.select(sa.exists(attached.union_all(in_a_tier).subquery()))):
+    off_hours = sa.select(OffHoursMember.user_id).where(
+        OffHoursMember.user_id == user.id, OffHoursMember.location_id == alert.location_id
+    )
+    if db.session.scalar(sa.select(sa.exists(attached.union_all(in_a_tier, off_hours).subquery()))):
         return
     raise Forbidden("This alert belongs to a shop this member of staff does not work at.", field="alert")
 

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields
 
 from nootification.api.fields import EpochSeconds
 from nootification.api.schemas.deliveries import DeliverySchema
-from nootification.models import Outcome, OutcomeEventStatus, Severity
+from nootification.models import GroupReason, Outcome, OutcomeEventStatus, Severity
 
 
 class AlertSchema(Schema):
@@ -58,6 +58,24 @@ class OutcomeRecordSchema(Schema):
     recorded_at = fields.DateTime()
 
 
+class AlertGroupSchema(Schema):
+    """An alert's group: a burst told once, or a closed shop's alerts summed up at its opening."""
+
+    id = fields.Integer()
+    reason = fields.Enum(GroupReason, by_value=True)
+    label = fields.String(
+        allow_none=True, metadata={"description": "A burst's label; null for a closed shop's."}
+    )
+    first_alert_uuid = fields.String(attribute="first_alert.alert_uuid", allow_none=True)
+    opened_at = fields.DateTime()
+    closes_at = fields.DateTime(
+        metadata={
+            "description": "When the group is summed up: a burst's window's end, or the shop's opening."
+        }
+    )
+    size = fields.Integer(metadata={"description": "How many alerts it holds, its first included."})
+
+
 class AlertDetailSchema(AlertSchema):
     """A stored alert with every delivery it produced, who is on it, what happened, and its escalation."""
 
@@ -90,6 +108,17 @@ class AlertDetailSchema(AlertSchema):
     )
     outcome_history = fields.List(
         fields.Nested(OutcomeRecordSchema), metadata={"description": "Every outcome recorded, oldest first."}
+    )
+    group = fields.Nested(
+        AlertGroupSchema,
+        allow_none=True,
+        metadata={
+            "description": "Its group: only a burst's first alert rings, the others are summed up once per "
+            "person and channel; a closed shop's standard alerts are summed up at its opening. null: none."
+        },
+    )
+    silence_id = fields.String(
+        allow_none=True, metadata={"description": "The silence it fell in (it reached nobody); null: none."}
     )
 
 
