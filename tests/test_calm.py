@@ -85,6 +85,7 @@ def test_a_silence_stops_its_labels_and_nothing_else(channels_app, smtp_server, 
     assert client.get(f"/alerts/{other['alert_uuid']}").json["silence_id"] is None
     assert [address for address, _subject in mailed(smtp_server)] == ["camille@example.com"] * 2
     assert delta(before, scrape(client), "nootification_alerts_quieted_total", reason="silenced") == 1
+    assert client.get("/stats").json["alerts"]["quiet"] == {"grouped": 0, "closed": 0, "silenced": 1}
 
     ended = client.delete(f"/locations/{shop.name}/silences/{silence.json['id']}")
     assert ended.status_code == 200, ended.json

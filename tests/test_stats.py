@@ -73,6 +73,8 @@ def test_counts_alerts_and_deliveries_of_the_window_by_status_channel_and_locati
         "total": 3,
         "by_label": {"theft": 2, "suspicious": 1, "normal": 0},
         "by_severity": {"critical": 2, "standard": 1},
+        "groups": 0,
+        "quiet": {"grouped": 0, "closed": 0, "silenced": 0},
     }
     assert stats["deliveries"] == {
         "total": 6,

@@ -18,9 +18,11 @@ from flask import current_app
 from nootification.extensions import db
 from nootification.models import (
     Alert,
+    AlertGroup,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    GroupReason,
     Location,
     Outcome,
     Severity,
@@ -56,13 +58,19 @@ class DeliveryCounts(StatusCounts):
         self.by_channel.setdefault(channel, StatusCounts()).add(status, count)
 
 
+QUIET_REASONS = ("grouped", "closed", "silenced")
+
+
 @dataclass
 class AlertCounts:
-    """Alerts counted by label and by severity."""
+    """Alerts counted by label and by severity; the groups they formed, and those that rang nobody when they
+    came, by why (a burst's later alert, a closed shop's, a silenced one)."""
 
     total: int = 0
     by_label: dict[str, int] = field(default_factory=dict)
     by_severity: dict[str, int] = field(default_factory=lambda: {severity.value: 0 for severity in Severity})
+    groups: int = 0
+    quiet: dict[str, int] = field(default_factory=lambda: dict.fromkeys(QUIET_REASONS, 0))
 
     @classmethod
     def of_labels(cls, labels: Iterable[str]) -> "AlertCounts":
@@ -74,6 +82,12 @@ class AlertCounts:
         self.total += count
         self.by_label[label] = self.by_label.get(label, 0) + count
         self.by_severity[severity.value] += count
+
+    def add_calm(self, groups: int, quiet: dict[str, int]) -> None:
+        """Count `groups` more groups, and more alerts that rang nobody, by why."""
+        self.groups += groups
+        for reason, count in quiet.items():
+            self.quiet[reason] += count
 
 
 @dataclass(frozen=True)
@@ -257,6 +271,29 @@ def _by_label(alerts: Iterable[tuple[str, Answered]]) -> dict[str, Response]:
     return {label: response(answered) for label, answered in sorted(grouped.items())}
 
 
+def _calm_counts(in_window: list) -> list[tuple[str, int, dict[str, int]]]:
+    """Per shop: the groups its alerts in the window formed, and those alerts that rang nobody, by why."""
+    groups = AlertGroup.__table__
+    later_of_burst = sa.and_(groups.c.reason == GroupReason.BURST, groups.c.first_alert_id != Alert.id)
+    rows = db.session.execute(
+        sa.select(
+            Location.name,
+            sa.func.count(sa.distinct(Alert.group_id)),
+            sa.func.sum(sa.case((later_of_burst, 1), else_=0)),
+            sa.func.sum(sa.case((groups.c.reason == GroupReason.CLOSED, 1), else_=0)),
+            sa.func.sum(sa.case((Alert.silence_id.is_not(None), 1), else_=0)),
+        )
+        .join(Alert.location)
+        .outerjoin(groups, groups.c.id == Alert.group_id)
+        .where(*in_window)
+        .group_by(Location.name)
+    )
+    return [
+        (name, group_count, dict(zip(QUIET_REASONS, (int(n or 0) for n in quiet), strict=True)))
+        for name, group_count, *quiet in rows
+    ]
+
+
 def collect_stats(*, window: int, location: str | None = None) -> Stats:
     """Alert and delivery counts, per shop too, and latency percentiles for alerts received in the window."""
     until = utcnow()
@@ -280,6 +317,10 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
     ):
         alerts.add(label, severity, count)
         of_location(name).alerts.add(label, severity, count)
+
+    for name, groups, quiet in _calm_counts(in_window):
+        alerts.add_calm(groups, quiet)
+        of_location(name).alerts.add_calm(groups, quiet)
 
     deliveries = DeliveryCounts()
     for name, channel, status, count in db.session.execute(

@@ -31,6 +31,18 @@ class AlertCountsSchema(Schema):
     total = fields.Integer()
     by_label = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_severity = fields.Dict(keys=fields.String(), values=fields.Integer())
+    groups = fields.Integer(
+        metadata={"description": "The groups these alerts formed (bursts, and closed shops' held alerts)."}
+    )
+    quiet = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Of these alerts, those that rang nobody when they came, by why: grouped (a "
+            "burst's later alert, summed up at its window's end), closed (summed up at the shop's opening), "
+            "silenced (told to nobody)."
+        },
+    )
 
 
 class PercentilesSchema(Schema):
