@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from nootification.errors import Conflict
 from nootification.extensions import db
-from nootification.models import ApiToken, Delivery, EscalationTier, SmsReply, User, VoicePause, utcnow
+from nootification.models import ApiToken, Delivery, EscalationTier, Shift, SmsReply, User, VoicePause, utcnow
 from nootification.services.audit import record, user_state
 from nootification.services.directory import get_user
 from nootification.services.retention import clear_ledger_texts
@@ -21,10 +21,10 @@ def pseudonym(user_uuid: str) -> str:
 
 
 def erase_user(user_uuid: str) -> User:
-    """Erase a user: name, push address, every contact point (addresses, options), their shops and escalation
-    tiers (so no later alert reaches them), the texts and addresses their deliveries' ledger quoted, their SMS
-    replies (with the number they came from), their phone number's run of failed calls; their tokens are
-    revoked. 404 unknown, 409 already erased."""
+    """Erase a user: name, push address, every contact point (addresses, options), their shops, escalation
+    tiers and shifts (so no later alert reaches them), the texts and addresses their deliveries' ledger
+    quoted, their SMS replies (with the number they came from), their phone number's run of failed calls;
+    their tokens are revoked. 404 unknown, 409 already erased."""
     user = get_user(user_uuid)
     if user.erased_at is not None:
         raise Conflict(f"This user was already erased on {user.erased_at.isoformat()}.", field="user_uuid")
@@ -38,6 +38,7 @@ def erase_user(user_uuid: str) -> User:
     user.contact_points = []
     user.locations = []
     db.session.execute(sa.delete(EscalationTier).where(EscalationTier.user_id == user.id))
+    db.session.execute(sa.delete(Shift).where(Shift.user_id == user.id))
     db.session.execute(sa.delete(SmsReply).where(SmsReply.user_id == user.id))
     db.session.execute(
         sa.update(ApiToken)
