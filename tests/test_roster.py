@@ -448,3 +448,14 @@ def test_erasing_or_removing_a_person_removes_their_shifts(client, db, shop):
     assert client.delete(f"/users/{hugo.user_uuid}").status_code == 204
     assert [row[0] for row in stored(db, shop)] == [elise.id]
     assert [staff.id for staff in on_shift_staff(shop.id, utc(2027, 5, 3, 7))] == [elise.id]
+
+
+def test_a_persons_shifts_are_in_their_export_and_go_with_their_shop(client, db, shop):
+    camille = person(db, shop)
+    put(client, csv(f"{camille.user_uuid},2027-05-03T08:00,2027-05-03T12:00"))
+    export = client.get(f"/users/{camille.user_uuid}/export").json
+    assert export["shifts"] == [
+        {"location": SHOP, "starts_at": "2027-05-03T06:00:00+00:00", "ends_at": "2027-05-03T10:00:00+00:00"}
+    ]
+    assert client.delete(f"/locations/{SHOP}").status_code == 204
+    assert db.session.scalar(sa.select(sa.func.count(Shift.id))) == 0
