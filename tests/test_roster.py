@@ -140,6 +140,16 @@ def test_an_icalendar_roster_reads_tzid_utc_floating_and_duration(client, db, sh
     ]
 
 
+def test_a_date_alone_is_the_shops_midnight(client, db, shop):
+    camille, hugo = person(db, shop), person(db, shop)
+    feed = calendar(event("DTSTART;VALUE=DATE:20270503", "", f"urn:uuid:{camille.user_uuid}"))
+    assert put(client, feed, ICAL).status_code == 200
+    assert put(client, csv(f"{hugo.user_uuid},2027-05-03,2027-05-05")).status_code == 200
+    assert stored(db, shop) == [(hugo.id, utc(2027, 5, 2, 22), utc(2027, 5, 4, 22))]
+    put(client, feed, ICAL)
+    assert stored(db, shop) == [(camille.id, utc(2027, 5, 2, 22), utc(2027, 5, 3, 22))]
+
+
 def test_the_roster_shows_current_and_upcoming_shifts_in_utc_and_shop_time(client, db, shop):
     camille = person(db, shop)
     now = datetime.now(UTC).replace(microsecond=0)
