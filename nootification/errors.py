@@ -18,6 +18,7 @@ INVALID_JSON = "Invalid JSON body."
 FAILED_VALIDATION = "The request did not pass validation."
 DATABASE_RETRY_AFTER_SECONDS = 2
 FORM_VIEW = "nootification_accepts_form"
+MEDIA_TYPES_VIEW = "nootification_media_types"
 
 
 class NootificationError(Exception):
@@ -59,6 +60,12 @@ class Forbidden(NootificationError):
     """The caller is known but may not do this."""
 
     status_code = HTTPStatus.FORBIDDEN
+
+
+class TooLarge(NootificationError):
+    """The request holds more than one request may."""
+
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
 class InvalidInput(NootificationError):
@@ -143,10 +150,27 @@ def accepts_form(view: Callable) -> Callable:
     return view
 
 
+def accepts_media(*media_types: str) -> Callable[[Callable], Callable]:
+    """Mark a view whose body is one of these media types instead of JSON: any other is refused with 415."""
+
+    def mark(view: Callable) -> Callable:
+        setattr(view, MEDIA_TYPES_VIEW, media_types)
+        return view
+
+    return mark
+
+
 def require_json_body() -> None:
-    """Refuse a request body that is not JSON with 415, before any view parses it (form views excepted)."""
+    """Refuse a request body that is not JSON with 415, before any view parses it (form views excepted; a
+    view taking other media types refuses any but those, with a body or without)."""
     has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-    if getattr(current_app.view_functions.get(request.endpoint), FORM_VIEW, False):
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, FORM_VIEW, False):
+        return
+    media_types = getattr(view, MEDIA_TYPES_VIEW, None)
+    if media_types is not None:
+        if request.method in BODY_METHODS and request.mimetype not in media_types:
+            raise UnsupportedMediaType(f"The request body must be {' or '.join(media_types)} (Content-Type).")
         return
     if request.method in BODY_METHODS and has_body and not request.is_json:
         raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).")

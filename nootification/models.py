@@ -210,6 +210,9 @@ class Location(db.Model):
     # dates it is closed on ("YYYY-MM-DD"). See services/opening_hours.py.
     opening_hours: Mapped[dict | None] = mapped_column(sa.JSON)
     closures: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    # When its roster was last replaced; None: no roster, so an alert tells everyone attached. With a roster,
+    # even an empty one, only the people on shift (see Shift).
+    roster_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     users: Mapped[list["User"]] = relationship(secondary=user_locations, back_populates="locations")
     escalation_tiers: Mapped[list["EscalationTier"]] = relationship(
@@ -295,6 +298,28 @@ class ContactPoint(db.Model):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="contact_points")
+
+
+class Shift(db.Model):
+    """One person on the floor of one shop from `starts_at` (included) to `ends_at` (excluded), in UTC.
+
+    A shop's roster is its shifts, replaced whole at each import; a person's overlapping shifts are stored
+    merged, so one row at most covers any moment.
+    """
+
+    __tablename__ = "shifts"
+    __table_args__ = (
+        # Who is on shift at a shop at a time: the shop's shifts not over yet, then those already begun.
+        sa.Index("ix_shifts_location_id_ends_at_starts_at", "location_id", "ends_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(sa.ForeignKey("locations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[User] = relationship()
 
 
 class RouteRule(db.Model):

@@ -3,7 +3,7 @@
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Flask, current_app, request
 from flask_smorest import Blueprint
@@ -49,6 +49,8 @@ STAFF_CSP = (
 )
 # One counter for every staff route of an address, whichever blueprint serves it.
 STAFF_ADDRESS_SCOPE = "staff-per-address"
+# The attribute a view's own body limit is kept in (see body_limit).
+BODY_LIMIT_VIEW = "nootification_body_limit"
 # No body of this API nests deeper than a few levels; past this, JSON parsers recurse towards their limit.
 MAX_JSON_DEPTH = 32
 # A JSON string (an unterminated one runs to the end, so that scanning stays linear) or a bracket.
@@ -90,6 +92,23 @@ def add_rate_limit_headers(response):
     if response.status_code == 429:
         response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
     return response
+
+
+def body_limit(max_bytes: int) -> Callable[[Callable], Callable]:
+    """Mark a view that takes bodies of up to `max_bytes` rather than MAX_CONTENT_LENGTH."""
+
+    def mark(view: Callable) -> Callable:
+        setattr(view, BODY_LIMIT_VIEW, max_bytes)
+        return view
+
+    return mark
+
+
+def apply_body_limit() -> None:
+    """Give the request its view's body limit, if the view has one, before anything reads the body."""
+    limit = getattr(current_app.view_functions.get(request.endpoint), BODY_LIMIT_VIEW, None)
+    if limit is not None:
+        request.max_content_length = limit
 
 
 def request_body() -> bytes:
@@ -237,6 +256,7 @@ def register_security(app: Flask) -> None:
     app.extensions[IDENTITY_KEY] = token_identity
     app.extensions[ACTOR_KEY] = current_actor
     limiter.init_app(app)
+    app.before_request(apply_body_limit)
     app.before_request(refuse_nul_characters)
     app.before_request(refuse_unsafe_json)
     app.after_request(add_security_headers)

@@ -12,6 +12,7 @@ from nootification.models import (
     Delivery,
     EscalationTier,
     OffHoursMember,
+    Shift,
     SmsReply,
     User,
     VoicePause,
@@ -31,9 +32,9 @@ def pseudonym(user_uuid: str) -> str:
 
 def erase_user(user_uuid: str) -> User:
     """Erase a user: name, push address, every contact point (addresses, options), their shops, escalation
-    and off-hours tiers (so no later alert reaches them), the texts and addresses their deliveries' ledger
-    quoted, their SMS replies (with the number they came from), their phone number's run of failed calls;
-    their tokens are revoked. 404 unknown, 409 already erased."""
+    and off-hours tiers and shifts (so no later alert reaches them), the texts and addresses their deliveries'
+    ledger quoted, their SMS replies (with the number they came from), their phone number's run of failed
+    calls; their tokens are revoked. 404 unknown, 409 already erased."""
     user = get_user(user_uuid)
     if user.erased_at is not None:
         raise Conflict(f"This user was already erased on {user.erased_at.isoformat()}.", field="user_uuid")
@@ -48,6 +49,7 @@ def erase_user(user_uuid: str) -> User:
     user.locations = []
     db.session.execute(sa.delete(EscalationTier).where(EscalationTier.user_id == user.id))
     db.session.execute(sa.delete(OffHoursMember).where(OffHoursMember.user_id == user.id))
+    db.session.execute(sa.delete(Shift).where(Shift.user_id == user.id))
     db.session.execute(sa.delete(SmsReply).where(SmsReply.user_id == user.id))
     db.session.execute(
         sa.update(ApiToken)

@@ -17,6 +17,7 @@ from nootification.models import (
     Location,
     OffHoursMember,
     OutcomeRecord,
+    Shift,
     SmsReply,
     User,
     utcnow,
@@ -34,6 +35,15 @@ class TierMembership:
 
 
 @dataclass(frozen=True)
+class ShiftOf:
+    """One of the user's shifts at a shop, in UTC."""
+
+    location: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
 class ToldOf:
     """An alert the user was sent, with their own deliveries of it."""
 
@@ -43,15 +53,16 @@ class ToldOf:
 
 @dataclass(frozen=True)
 class PersonalData:
-    """What the service holds about a user: their row, shops, contact points, preference, tokens, the alerts
-    they were told of, the shops whose off-hours tier they are in, the notices they were sent, the SMS they
-    answered with, the alerts they claimed or recorded an outcome for, and every outcome record they made
+    """What the service holds about a user: their row, shops, contact points, preference, shifts, tokens, the
+    alerts they were told of, the shops whose off-hours tier they are in, the notices they were sent, the SMS
+    they answered with, the alerts they claimed or recorded an outcome for, and every outcome record they made
     (corrected ones too)."""
 
     user: User
     preference: Preference
     escalation: list[TierMembership]
     off_hours: list[str]
+    shifts: list[ShiftOf]
     tokens: list[ApiToken]
     alerts: list[ToldOf]
     notices: list[Delivery]
@@ -94,12 +105,19 @@ def export_user(user_uuid: str) -> PersonalData:
         .where(OffHoursMember.user_id == user.id)
         .order_by(Location.name)
     )
+    shifts = db.session.execute(
+        sa.select(Location.name, Shift.starts_at, Shift.ends_at)
+        .join(Location, Location.id == Shift.location_id)
+        .where(Shift.user_id == user.id)
+        .order_by(Shift.starts_at, Location.name)
+    )
     tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
     return PersonalData(
         user=user,
         preference=get_preference(user_uuid),
         escalation=[TierMembership(name, tier) for name, tier in tiers],
         off_hours=list(off_hours),
+        shifts=[ShiftOf(*row) for row in shifts],
         tokens=list(tokens),
         alerts=_told_of(user),
         notices=list(

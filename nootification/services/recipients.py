@@ -1,6 +1,7 @@
 """Who should hear about an alert, and on which channels."""
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -10,9 +11,12 @@ from nootification.models import (
     ContactPoint,
     EscalationTier,
     Level,
+    Location,
     OffHoursMember,
     Severity,
+    Shift,
     User,
+    UTCDateTime,
     user_locations,
 )
 from nootification.services.contacts import PointView, contacts_of
@@ -76,6 +80,27 @@ TIER_STAFF = _staff_query(
 _OFF_HOURS = OffHoursMember.__table__
 OFF_HOURS_STAFF = _staff_query(_OFF_HOURS, _OFF_HOURS.c.location_id == sa.bindparam("location_id"))
 
+_SHIFTS = Shift.__table__
+_AT = sa.bindparam("at", type_=UTCDateTime())
+# The people of a shop on shift at a time, once each however many of their shifts cover it, and only while
+# still attached to the shop: detaching someone takes them off its roster too.
+_ON_SHIFT = (
+    sa.select(_SHIFTS.c.user_id)
+    .join(
+        user_locations,
+        (user_locations.c.user_id == _SHIFTS.c.user_id)
+        & (user_locations.c.location_id == _SHIFTS.c.location_id),
+    )
+    .where(
+        _SHIFTS.c.location_id == sa.bindparam("location_id"),
+        _SHIFTS.c.starts_at <= _AT,
+        _SHIFTS.c.ends_at > _AT,
+    )
+    .distinct()
+    .subquery("on_shift")
+)
+ON_SHIFT_STAFF = _staff_query(_ON_SHIFT)
+
 
 def _staff(query: sa.Select, parameters: dict) -> list[Staff]:
     """The people `query` finds, each with their contact points, no ORM objects."""
@@ -104,6 +129,17 @@ def tier_staff(location_id: int, tier: int) -> list[Staff]:
 def off_hours_staff(location_id: int) -> list[Staff]:
     """The people of a location's off-hours tier (told while it is closed) with their contact points."""
     return _staff(OFF_HOURS_STAFF, {"location_id": location_id})
+
+
+def on_shift_staff(location_id: int, at: datetime) -> list[Staff]:
+    """The people of a shop's roster on shift at `at` (a shift's start included, its end not) with their
+    contact points: with a roster, a shop's own staff an alert reaches."""
+    return _staff(ON_SHIFT_STAFF, {"location_id": location_id, "at": at})
+
+
+def has_roster(location: Location) -> bool:
+    """Whether the shop has a roster (even an empty one): then only the people on shift hear of its alerts."""
+    return location.roster_updated_at is not None
 
 
 def recipients_among(

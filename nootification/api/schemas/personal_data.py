@@ -36,6 +36,14 @@ class TierMembershipSchema(Schema):
     tier = fields.Integer()
 
 
+class ShiftOfPersonSchema(Schema):
+    """One of the person's shifts at a shop, in UTC."""
+
+    location = fields.String()
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+
+
 class TokenSummarySchema(Schema):
     """One of the person's API tokens: never its value nor its hash."""
 
@@ -137,6 +145,10 @@ class PersonalDataSchema(Schema):
     off_hours = fields.List(
         fields.String(),
         metadata={"description": "The shops whose off-hours tier the person is in, by name."},
+    )
+    shifts = fields.List(
+        fields.Nested(ShiftOfPersonSchema),
+        metadata={"description": "The person's shifts on shops' rosters, past ones too, by start."},
     )
     tokens = fields.List(fields.Nested(TokenSummarySchema))
     alerts = fields.List(fields.Nested(ToldOfSchema))
