@@ -159,3 +159,51 @@ def test_opening_hours_hold_on_daylight_saving_days(channels_app, shop):
         assert audience.closed and audience.held_until == day.replace(hour=8, minute=30, tzinfo=PARIS)
         alert.received_at = after_opening
         assert not audience_of(alert).closed
+
+
+def hours_from_now(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+def put_roster(app, shop, csv: str) -> dict:
+    answer = admin_client(app).put(
+        f"/locations/{shop.name}/roster", data=csv.encode(), headers={"Content-Type": "text/csv"}
+    )
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def test_with_a_roster_only_the_people_on_shift_are_told(channels_app, smtp_server, shop):
+    hugo = make_user(shop, level=Level.STANDARD, name="Hugo")
+    answer = admin_client(channels_app).put(
+        f"/users/{hugo.user_uuid}/contact-points/email", json={"address": "hugo@example.com"}
+    )
+    assert answer.status_code == 200
+    put_roster(
+        channels_app,
+        shop,
+        f"user,start,end\n{hugo.user_uuid},{hours_from_now(-1)},{hours_from_now(1)}\n"
+        f"camille@example.com,{hours_from_now(2)},{hours_from_now(3)}\n",
+    )
+    post(channels_app, label="theft")
+    drain_queue()
+    assert [address for address, _subject in mailed(smtp_server)] == ["hugo@example.com"]
+
+
+def test_a_roster_with_nobody_on_shift_sends_thefts_to_the_off_hours_tier_and_shows_it(
+    channels_app, smtp_server, shop
+):
+    put_roster(
+        channels_app, shop, f"user,start,end\ncamille@example.com,{hours_from_now(2)},{hours_from_now(3)}\n"
+    )
+    client = admin_client(channels_app)
+    before = scrape(client)
+    assert before[("nootification_locations_uncovered", frozenset())] == 1
+    theft = post(channels_app, label="theft")
+    suspicious = post(channels_app, label="suspicious")
+    drain_queue()
+    assert theft["delivery_count"] == 2 and suspicious["delivery_count"] == 0
+    assert [address for address, _subject in mailed(smtp_server)] == ["dominique@example.com"]
+    assert delta(before, scrape(client), "nootification_alerts_quieted_total", reason="uncovered") == 1
+    assert client.delete(f"/locations/{shop.name}/roster").status_code == 204
+    assert scrape(client)[("nootification_locations_uncovered", frozenset())] == 0

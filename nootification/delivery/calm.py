@@ -5,34 +5,36 @@ roster, only the people on shift. Every alert is stored and counted whatever thi
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
+
+from nootification.extensions import db
 from nootification.models import Alert, Location, Severity
 from nootification.services.opening_hours import is_open, next_opening
-from nootification.services.recipients import Staff, off_hours_staff, staff_of
+from nootification.services.recipients import Staff, has_roster, off_hours_staff, on_shift_staff, staff_of
 from nootification.services.silences import silence_for
 
 
 @dataclass(frozen=True)
 class Audience:
-    """The people an alert concerns; `silence_id` when a silence keeps it from them all, `held_until` when it
-    waits for the shop's opening (None: it may ring now), and why it was taken elsewhere (`off_hours`)."""
+    """The people an alert concerns (its floor staff, or its off-hours tier); `silence_id` when a silence
+    keeps it from them all; `closed` when it waits for the shop's opening (`held_until`, None when that is
+    further than opening hours look ahead); `uncovered` when the shop's roster had nobody on shift."""
 
     staff: list[Staff]
     silence_id: str | None = None
     held_until: datetime | None = None
     closed: bool = False
-    off_hours: bool = False
-
-    @property
-    def quiet_reason(self) -> str | None:
-        """Why nobody is rung now: silenced or closed; None when the alert may ring."""
-        if self.silence_id is not None:
-            return "silenced"
-        return "closed" if self.closed else None
+    uncovered: bool = False
 
 
 def shop_is_open(shop: Location, at: datetime) -> bool:
     """Whether the shop is open at `at`, by its opening hours and closure dates in its timezone."""
     return is_open(at, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)
+
+
+def floor_staff(shop: Location, at: datetime) -> list[Staff]:
+    """The shop's own staff an alert reaches at `at`: everyone attached, or with a roster those on shift."""
+    return on_shift_staff(shop.id, at) if has_roster(shop) else staff_of(shop.id)
 
 
 def audience_of(alert: Alert) -> Audience:
@@ -41,9 +43,21 @@ def audience_of(alert: Alert) -> Audience:
     silence = silence_for(shop.id, alert.label, alert.severity, now)
     if silence is not None:
         return Audience(staff=[], silence_id=silence.id)
+    critical = alert.severity is Severity.CRITICAL
     if shop_is_open(shop, now):
-        return Audience(staff=staff_of(shop.id))
-    if alert.severity is Severity.CRITICAL:
-        return Audience(staff=off_hours_staff(shop.id), off_hours=True)
+        staff = floor_staff(shop, now)
+        if staff or not has_roster(shop):
+            return Audience(staff=staff)
+        return Audience(staff=off_hours_staff(shop.id) if critical else [], uncovered=True)
+    if critical:
+        return Audience(staff=off_hours_staff(shop.id))
     opens = next_opening(now, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)
-    return Audience(staff=staff_of(shop.id), held_until=opens, closed=True)
+    return Audience(staff=floor_staff(shop, opens) if opens else [], held_until=opens, closed=True)
+
+
+def uncovered_shops(now: datetime) -> list[str]:
+    """The shops open now whose roster has nobody on shift, by name."""
+    with_roster = db.session.scalars(
+        sa.select(Location).where(Location.roster_updated_at.is_not(None)).order_by(Location.name)
+    )
+    return [shop.name for shop in with_roster if shop_is_open(shop, now) and not on_shift_staff(shop.id, now)]

@@ -143,6 +143,8 @@ def _plan(alert: Alert, audience: Audience, recipients: list[Recipient]) -> Plan
     shop, config = alert.location, current_app.config
     if audience.silence_id is not None:
         return Plan([], [], "silenced", "silenced")
+    if audience.uncovered and not recipients:
+        return Plan([], [], "uncovered", "uncovered")
     if audience.closed:
         if (
             audience.held_until is None

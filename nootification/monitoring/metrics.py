@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from nootification import senders
 from nootification.delivery import queue
+from nootification.delivery.calm import uncovered_shops
 from nootification.delivery.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import (
@@ -192,6 +193,12 @@ class StateCollector:
                     Alert.received_at < now - timedelta(seconds=self.config["UNCLAIMED_AFTER"]),
                 )
             ),
+        )
+        yield GaugeMetricFamily(
+            "nootification_locations_uncovered",
+            "Shops open now whose roster has nobody on shift: their critical alerts go to the off-hours "
+            "tier, their standard ones to nobody.",
+            value=len(uncovered_shops(now)),
         )
         yield GaugeMetricFamily(
             "nootification_locations_silent",

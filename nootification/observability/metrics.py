@@ -116,6 +116,8 @@ LADDER_CANCELLED = Counter(
     "nootification_ladder_steps_cancelled_total",
     "Later ladder steps and calls cancelled unsent because someone acted on the alert first (deliveries).",
 )
+HELD_REASONS = ("grouped", "capped", "closed")
+QUIET_REASONS = ("grouped", "closed", "silenced", "uncovered")
 MESSAGES_HELD = Counter(
     "nootification_messages_suppressed_total",
     "Messages not sent when their alert came, by reason: grouped (a burst's later alert, summed up at the "
@@ -386,6 +388,10 @@ def _initialise_series(series: MetricSeries) -> None:
         VOICE_KEYS.labels(result)
     for reason in WEBHOOK_REJECTIONS.values():
         WEBHOOK_REJECTED.labels(reason)
+    for reason in HELD_REASONS:
+        MESSAGES_HELD.labels(reason)
+    for reason in QUIET_REASONS:
+        ALERTS_QUIETED.labels(reason)
     for reason in SWEEP_REASONS:
         SWEEP_REQUEUES.labels(reason)
     for channel in series.channels:
