@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
@@ -73,11 +73,11 @@ def ops_events(url: str, client) -> Iterator[Iterator[tuple[str, str]]]:
 
 
 def next_event(events: Iterator[tuple[str, str]], name: str) -> dict:
-    """The data of the next event called `name`, skipping comments."""
+    """The data of the next event called `name`, skipping comments and the shops' coverage."""
     for event, data in events:
         if event == name:
             return json.loads(data)
-        assert event == "comment", (event, data)
+        assert event in ("comment", "shops"), (event, data)
     raise AssertionError(f"the stream ended before a {name} event")
 
 
@@ -318,7 +318,9 @@ def test_streams_beyond_the_limit_of_a_process_get_503_until_one_closes(app, db,
     url = served(create_app(config))
     events = f"{url}/ops/events"
     with requests.get(events, params={"ticket": ticket_for(client)}, stream=True, timeout=10) as first:
-        next_event(read_events(first), "snapshot")
+        # Held while the second asks: a dropped reader would close the connection, and the stream with it.
+        stream = read_events(first)
+        next_event(stream, "snapshot")
         refused = requests.get(events, params={"ticket": ticket_for(client)}, timeout=10)
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "5"
@@ -510,3 +512,53 @@ def test_the_page_in_chromium_shows_alerts_their_deliveries_claims_steps_and_out
     assert screenshot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     with capsys.disabled():  # in the test output whether or not pytest captures it
         print(f"\nops page screenshot: {screenshot}")
+
+
+def calm_shops(app, client) -> dict[str, str]:
+    """A shop grouping its bursts with two thefts, a silenced alert, and a shop open with nobody on shift;
+    the uuids of the alerts by what became of them."""
+    app.config["GROUP_WINDOW_SECONDS"] = 120
+    make_user(make_location(SHOP_AS_SENT), level=Level.STANDARD, name="Camille")
+    uncovered = make_location("Nord")
+    make_user(uncovered, level=Level.STANDARD, name="Hugo")
+    roster = client.put(
+        "/locations/Nord/roster", data=b"user,start,end\n", headers={"Content-Type": "text/csv"}
+    )
+    assert roster.status_code == 200, roster.json
+    ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"labels": ["suspicious"], "ends_at": ends, "comment": "shelving"}
+    assert client.post(f"/locations/{quote(SHOP_AS_SENT, safe='')}/silences", json=body).status_code == 201
+    payloads = {
+        "rang": alert_payload(SHOP_AS_SENT, label="theft"),
+        "grouped": alert_payload(SHOP_AS_SENT, label="theft"),
+        "silenced": alert_payload(SHOP_AS_SENT, label="suspicious"),
+    }
+    for payload in payloads.values():
+        post_alert(client, payload)
+    return {what: payload["alert_uuid"] for what, payload in payloads.items()}
+
+
+def test_the_stream_says_why_an_alert_rang_nobody_and_which_shops_have_nobody_on_shift(app, client, served):
+    uuids = calm_shops(app, client)
+    with ops_events(served(app), client) as events:
+        alerts = {alert["alert_uuid"]: alert for alert in next_event(events, "snapshot")["alerts"]}
+        assert next(events) == ("shops", '{"uncovered":["Nord"]}')
+    assert {what: alerts[uuid]["quiet"] for what, uuid in uuids.items()} == {
+        "rang": None,
+        "grouped": "grouped",
+        "silenced": "silenced",
+    }
+    assert alerts[uuids["grouped"]]["group_size"] == 2 and alerts[uuids["grouped"]]["deliveries"] == []
+
+
+def test_the_page_in_chromium_warns_of_a_shop_with_nobody_on_shift_and_marks_quiet_alerts(
+    app, client, admin_token, served, tmp_path
+):
+    binary = chromium()
+    uuids = calm_shops(app, client)
+    page = f"{served(app)}/ops#token={admin_token}"
+    dom = finish(open_in_chromium(binary, tmp_path / "calm", page, "--dump-dom"))
+    assert "Nobody on shift at Nord: critical alerts go to the off-hours tier." in dom
+    assert 'data-quiet="silenced"' in dom and "silenced: told to nobody" in dom
+    assert "grouped: one of 2, summed up until " in dom
+    assert uuids["rang"] in OpsPage(dom).alerts

@@ -17,7 +17,9 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from nootification.api.schemas.ops import OpsAlertSchema
 from nootification.auth import require_ticket
+from nootification.models import utcnow
 from nootification.services.ops import AlertState, watch_alerts
+from nootification.services.roster import uncovered_shops
 from nootification.services.tokens import ADMIN
 
 blp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -69,10 +71,15 @@ def _events(feed: Iterator[list[AlertState]], slot: _StreamSlot) -> Iterator[str
     try:
         yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
         yield _event("snapshot", {"alerts": schema.dump(next(feed), many=True)})
+        uncovered = uncovered_shops(utcnow())
+        yield _event("shops", {"uncovered": uncovered})
         for changed in feed:
             for state in changed:
                 yield _event("alert", schema.dump(state))
-            if not changed:
+            if (now_uncovered := uncovered_shops(utcnow())) != uncovered:
+                uncovered = now_uncovered
+                yield _event("shops", {"uncovered": uncovered})
+            elif not changed:
                 # Writing on every poll is how a closed page is noticed (the write fails), its thread freed.
                 yield ": keep-alive\n\n"
         yield _event("end", {"reconnect": True})
@@ -82,7 +89,8 @@ def _events(feed: Iterator[list[AlertState]], slot: _StreamSlot) -> Iterator[str
 
 @blp.get("/events")
 def events() -> Response:
-    """Server-sent events: `snapshot` (the latest alerts), `alert` (one new or changed), then `end`."""
+    """Server-sent events: `snapshot` (the latest alerts), `shops` (the open shops with nobody on shift, at
+    first and when that changes), `alert` (one new or changed), then `end`."""
     require_ticket(ADMIN)
     slots = current_app.extensions[STREAM_SLOTS]
     if not slots.acquire(blocking=False):

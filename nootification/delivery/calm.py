@@ -5,11 +5,8 @@ roster, only the people on shift. Every alert is stored and counted whatever thi
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
-from nootification.extensions import db
 from nootification.models import Alert, Location, Severity
-from nootification.services.opening_hours import is_open, next_opening
+from nootification.services.opening_hours import next_opening, shop_is_open
 from nootification.services.recipients import Staff, has_roster, off_hours_staff, on_shift_staff, staff_of
 from nootification.services.silences import silence_for
 
@@ -25,11 +22,6 @@ class Audience:
     held_until: datetime | None = None
     closed: bool = False
     uncovered: bool = False
-
-
-def shop_is_open(shop: Location, at: datetime) -> bool:
-    """Whether the shop is open at `at`, by its opening hours and closure dates in its timezone."""
-    return is_open(at, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)
 
 
 def floor_staff(shop: Location, at: datetime) -> list[Staff]:
@@ -53,11 +45,3 @@ def audience_of(alert: Alert) -> Audience:
         return Audience(staff=off_hours_staff(shop.id))
     opens = next_opening(now, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)
     return Audience(staff=floor_staff(shop, opens) if opens else [], held_until=opens, closed=True)
-
-
-def uncovered_shops(now: datetime) -> list[str]:
-    """The shops open now whose roster has nobody on shift, by name."""
-    with_roster = db.session.scalars(
-        sa.select(Location).where(Location.roster_updated_at.is_not(None)).order_by(Location.name)
-    )
-    return [shop.name for shop in with_roster if shop_is_open(shop, now) and not on_shift_staff(shop.id, now)]

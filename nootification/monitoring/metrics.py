@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from nootification import senders
 from nootification.delivery import queue
-from nootification.delivery.calm import uncovered_shops
 from nootification.delivery.circuit import KEY_PREFIX as BREAKER_KEY_PREFIX
 from nootification.extensions import db, redis_queue
 from nootification.models import (
@@ -33,6 +32,7 @@ from nootification.models import (
     severity_for,
 )
 from nootification.observability.metrics import OTHER, MetricSeries
+from nootification.services.roster import uncovered_shops
 
 DEAD_LETTER_WINDOW = timedelta(hours=24)
 BUSY_WINDOW = timedelta(days=7)

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from nootification.errors import InvalidInput
+from nootification.models import Location
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How far next_opening looks: a shop closed for longer has no next opening (None).
@@ -187,3 +188,8 @@ def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
         else:
             before = middle
     return datetime.fromtimestamp(after, UTC)
+
+
+def shop_is_open(shop: Location, at: datetime) -> bool:
+    """Whether the shop is open at `at`, by its opening hours and closure dates in its timezone."""
+    return is_open(at, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)

@@ -18,9 +18,11 @@ from nootification.extensions import db
 from nootification.models import (
     Alert,
     AlertEscalation,
+    AlertGroup,
     Delivery,
     DeliveryKind,
     DeliveryStatus,
+    GroupReason,
     Outcome,
     Severity,
     User,
@@ -83,6 +85,11 @@ class AlertState:
     outbound: tuple[DeliveryState, ...] = ()
     ladder_step: int = 0
     ladder_step_at: datetime | None = None
+    # Why it rang nobody when it came (grouped, closed, silenced; None: it rang), and its group: how many
+    # alerts, and when they are summed up.
+    quiet: str | None = None
+    group_size: int = 0
+    group_closes_at: datetime | None = None
 
 
 def _name(user: User) -> str:
@@ -113,6 +120,18 @@ def _delivery(delivery: Delivery) -> DeliveryState:
     )
 
 
+def quiet_reason(alert: Alert) -> str | None:
+    """Why a stored alert rang nobody when it came: silenced, closed (held for the shop's opening), grouped (a
+    burst's later alert); None when it rang (or its shop's roster had nobody on shift)."""
+    if alert.silence_id is not None:
+        return "silenced"
+    if alert.group is None:
+        return None
+    if alert.group.reason is GroupReason.CLOSED:
+        return "closed"
+    return "grouped" if alert.group.first_alert_id != alert.id else None
+
+
 def _state(alert: Alert) -> AlertState:
     deliveries = (_delivery(delivery) for delivery in alert.deliveries)
     cents = alert.outcome_value_cents
@@ -131,6 +150,9 @@ def _state(alert: Alert) -> AlertState:
         escalations=tuple(_escalation(step) for step in alert.escalations),
         ladder_step=alert.ladder_step,
         ladder_step_at=alert.ladder_step_at,
+        quiet=quiet_reason(alert),
+        group_size=alert.group.size if alert.group else 0,
+        group_closes_at=alert.group.closes_at if alert.group else None,
         outcome=alert.outcome,
         value_recovered=None if cents is None else cents / 100,
         outcome_note=alert.outcome_note,
@@ -155,6 +177,7 @@ def recent_alerts(*, limit: int) -> list[AlertState]:
             joinedload(Alert.location),
             joinedload(Alert.claimed_by),
             joinedload(Alert.outcome_by),
+            selectinload(Alert.group).selectinload(AlertGroup.members),
             selectinload(Alert.escalations),
             selectinload(Alert.deliveries).joinedload(Delivery.user),
             selectinload(Alert.outbound).joinedload(Delivery.user),

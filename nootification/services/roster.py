@@ -16,6 +16,8 @@ from nootification.models import ContactPoint, Location, Shift, User, user_locat
 from nootification.services.audit import record
 from nootification.services.contacts import contacts_of
 from nootification.services.directory import get_location
+from nootification.services.opening_hours import shop_is_open
+from nootification.services.recipients import on_shift_staff
 from nootification.services.roster_formats import WHOLE, Entry, Problems, TooManyShifts, is_uuid, read_roster
 
 # One import at most: a month of a large shop's shifts fits many times over; more is a mistake.
@@ -219,3 +221,11 @@ def _warnings(spans: dict[int, list]) -> list[RosterWarning]:
         for user in users
         if not any(contact.enabled for contact in contacts_of(user))
     ]
+
+
+def uncovered_shops(now: datetime) -> list[str]:
+    """The shops open now whose roster has nobody on shift, by name."""
+    with_roster = db.session.scalars(
+        sa.select(Location).where(Location.roster_updated_at.is_not(None)).order_by(Location.name)
+    )
+    return [shop.name for shop in with_roster if shop_is_open(shop, now) and not on_shift_staff(shop.id, now)]

@@ -98,6 +98,13 @@
       }
       render();
     });
+    // The open shops whose roster has nobody on shift: their critical alerts go to the off-hours tier.
+    source.addEventListener("shops", (event) => {
+      const uncovered = JSON.parse(event.data).uncovered;
+      const warning = byId("uncovered");
+      warning.hidden = uncovered.length === 0;
+      warning.textContent = `Nobody on shift at ${uncovered.join(", ")}: critical alerts go to the off-hours tier.`;
+    });
     source.addEventListener("alert", (event) => {
       const alert = JSON.parse(event.data);
       alerts.set(alert.alert_uuid, alert);
@@ -219,7 +226,19 @@
     }
     const deliveries = element("ul", "deliveries");
     deliveries.append(...alert.deliveries.map(deliveryItem));
-    if (!alert.deliveries.length) deliveries.append(element("li", "dim", "nobody to notify"));
+    if (alert.quiet) {
+      const until = alert.group_closes_at ? ` until ${time(alert.group_closes_at)}` : "";
+      const why = {
+        grouped: `grouped: one of ${alert.group_size}, summed up${until}`,
+        closed: `shop closed: held${until} for its opening's summary`,
+        silenced: "silenced: told to nobody",
+      }[alert.quiet] || alert.quiet;
+      const item = element("li", "quiet", why);
+      item.dataset.quiet = alert.quiet;
+      deliveries.append(item);
+    } else if (!alert.deliveries.length) {
+      deliveries.append(element("li", "dim", "nobody to notify"));
+    }
     // Its vendor events and claim notices, beside the deliveries, each named by its kind.
     for (const record of alert.outbound || []) {
       const item = deliveryItem(record);

@@ -54,6 +54,17 @@ class OpsAlertSchema(Schema):
         metadata={"description": "The highest ladder step that went out; 0: the first."}
     )
     ladder_step_at = fields.DateTime(allow_none=True)
+    quiet = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why it rang nobody when it came: grouped (a burst's later alert), closed (held "
+            "for the shop's opening), silenced; null: it rang."
+        },
+    )
+    group_size = fields.Integer(metadata={"description": "How many alerts its group holds; 0: no group."})
+    group_closes_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When its group is summed up (a burst's end, an opening)."}
+    )
     outcome = fields.Enum(Outcome, by_value=True, allow_none=True)
     value_recovered = fields.Float(allow_none=True)
     outcome_note = fields.String(allow_none=True)
