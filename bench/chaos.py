@@ -85,6 +85,10 @@ CHAOS_SETTINGS = {
     # record it as sent. Short enough that a SIGKILLed worker's deliveries come back within the run.
     "DELIVERY_LEASE": "40",
     "BREAKER_COOLDOWN": "2",
+    # Every alert rings: the run counts each accepted alert's deliveries at the providers, so a burst's later
+    # alerts summed up at its window's end, or a person's cap, would read as messages missing.
+    "GROUP_WINDOW_SECONDS": "0",
+    "MAX_MESSAGES_PER_PERSON": "0",
 }
 
 # The contact point each member of staff has besides push, round-robin: its channel and its address at the

@@ -188,3 +188,16 @@ def test_a_persons_summary_is_written_once_however_many_alerts_join(app):
         db.session.commit()
     count = sa.select(sa.func.count()).select_from(Delivery).where(Delivery.kind == DeliveryKind.SUMMARY)
     assert db.session.scalar(count) == 1
+
+
+def test_a_summary_of_alerts_someone_is_on_is_cancelled_unsent(channels_app, smtp_server, shop):
+    uuids = [post(channels_app, label="theft")["alert_uuid"] for _ in range(3)]
+    drain_queue()
+    camille = db.session.scalars(sa.select(Alert).limit(1)).one().location.users[0]
+    assert user_client(channels_app, camille).post(f"/alerts/{uuids[1]}/claim").status_code == 200
+    sent_before = len(smtp_server.messages(channel="email")["messages"])
+    assert queue_due_retries(ahead=timedelta(seconds=125)) == 6
+    drain_queue()
+    summaries = db.session.scalars(sa.select(Delivery).where(Delivery.kind == DeliveryKind.SUMMARY)).all()
+    assert {summary.status.value for summary in summaries} == {"cancelled"}
+    assert len(smtp_server.messages(channel="email")["messages"]) == sent_before

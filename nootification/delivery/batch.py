@@ -96,6 +96,11 @@ def prepare(
         sender = get_sender(delivery.channel)
         try:
             message = message_for(delivery, sender)
+        except ladder.NotNeededError as error:
+            changes.append(
+                Change(delivery, DeliveryStatus.CANCELLED, delivery.attempts, ledger.trim(str(error)))
+            )
+            continue
         except UndeliverableError as error:
             log.error("delivery %s cannot be made: %s", delivery.id, error)
             changes.append(

@@ -170,7 +170,8 @@ def not_needed(session: Session, candidates: Sequence[Candidate]) -> dict[str, s
 
 
 class NotNeededError(SendError):
-    """Someone acted on the alert while its later step (or call) was being tried: no further try."""
+    """Nobody needs the record any more: someone acted on the alert while its later step (or call) was being
+    tried, or on every alert a summary would tell of. It ends cancelled, unsent."""
 
 
 def not_needed_now(engine: Engine, delivery: LeasedDelivery, rings: bool) -> str | None:

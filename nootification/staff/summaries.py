@@ -1,11 +1,11 @@
 """A group's summary, as the person reads it: "9 autres alertes vol à Auchan La Rochelle" at a burst's end, "3
 alertes à Auchan La Rochelle pendant la fermeture" at a closed shop's opening.
 
-It counts, when it is sent, the group's alerts that did not ring this person on this channel, so an alert
-that joined late is counted too. Where the channel edits its messages (Slack, Telegram) and the person got the
-first alert there, the summary is an edit of that message, which keeps its buttons; elsewhere, a message of
-its own.
-Its link and its "I'm on it" are the first alert's: claiming any alert of a group claims the group.
+It counts, when it is sent, the group's alerts nobody is on yet that did not ring this person on this
+channel, so an alert that joined late is counted too, and a summary of alerts all taken care of is cancelled
+unsent (claiming one alert of a burst claims the burst). Where the channel edits its messages (Slack,
+Telegram) and the person got the first alert there, the summary is an edit of that message, which keeps its
+buttons; elsewhere, a message of its own. Its link and its "I'm on it" are the first alert's.
 """
 
 from dataclasses import replace
@@ -13,6 +13,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from flask import current_app
 
+from nootification.delivery.ladder import NotNeededError
 from nootification.delivery.lease import LeasedDelivery
 from nootification.delivery.messages import UndeliverableError, addressed
 from nootification.extensions import db
@@ -54,11 +55,16 @@ def _rang(user_id: int, channel: str) -> sa.Exists:
 
 
 def untold_count(group_id: int, user_id: int, channel: str) -> int:
-    """How many of the group's alerts did not ring this person on this channel."""
+    """How many of the group's alerts nobody is on yet did not ring this person on this channel."""
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(ALERTS)
-        .where(ALERTS.c.group_id == group_id, ~_rang(user_id, channel))
+        .where(
+            ALERTS.c.group_id == group_id,
+            ALERTS.c.claimed_by_id.is_(None),
+            ALERTS.c.outcome.is_(None),
+            ~_rang(user_id, channel),
+        )
     )
 
 
@@ -101,6 +107,8 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     if contact is None or not contact.enabled:
         raise UndeliverableError(f"the user has no enabled {delivery.channel} contact point")
     count = untold_count(first.group.id, user.id, delivery.channel)
+    if count == 0:
+        raise NotNeededError("not needed: someone is on every alert it would tell of")
     ref = _sent_ref(first.id, user.id, delivery.channel, delivery.contact_point_id)
     locale = language_of(user, first.location)
     text = summary_text(first, count, got_first=count < _group_size(first.group_id), locale=locale)
