@@ -60,6 +60,13 @@ FANOUT_POST_TIMEOUT = 120.0
 LADDER_RATE = 2.0
 LADDER_WAIT = 2.0
 LADDER_CLIENT_THREADS = 4
+# Bursts at a shop that groups them: BURSTS bursts of BURST_SIZE thefts BURST_SPACING s apart, each in its own
+# window of BURST_WINDOW s. Fewer bursts than the cap per person (MAX_MESSAGES_PER_PERSON, 6 per 10 minutes),
+# which would hold a later burst's first alert into its summary.
+BURST_WINDOW = 2
+BURSTS = 4
+BURST_SIZE = 10
+BURST_SPACING = 0.1
 # A delivery's last writes follow its receipt at the stub, and each process rewrites its SQL count every
 # SQL_COUNT_INTERVAL: counters are read this long after a scenario ends.
 SETTLE = 3 * SQL_COUNT_INTERVAL
@@ -221,10 +228,12 @@ def _expect(answer: Answer, status: int, what: str) -> dict:
     return answer[1]
 
 
-def create_shop(client: JsonClient, staff: int) -> str:
-    """Create a shop and `staff` members of it through the admin API; return the shop's name."""
+def create_shop(client: JsonClient, staff: int, group_window: int = 0) -> str:
+    """Create a shop and `staff` members of it through the admin API; return the shop's name. Its grouping
+    window is 0 unless told: every alert rings, as the throughput scenarios count."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    _expect(client.post("/locations", {"name": name}), 201, "POST /locations")
+    body = {"name": name, "group_window_seconds": group_window}
+    _expect(client.post("/locations", body), 201, "POST /locations")
     with ThreadPoolExecutor(ADMIN_THREADS) as pool:
         answers = pool.map(
             lambda _: client.post("/users", {"level": "STANDARD", "locations": [name]}), range(staff)
@@ -493,6 +502,57 @@ def run_ladder(bench: Bench, shops: Shops) -> dict:
     }
 
 
+def run_burst(bench: Bench, shops: Shops) -> dict:
+    """The steady load again, with bursts of thefts meanwhile at a new shop that groups them: how long each
+    burst's first alert takes to reach each member (grouping must not slow it), and how many messages each
+    member gets per burst (the first, then one summary)."""
+    options = bench.options
+    admin = bench.client()
+    shop = create_shop(admin, options.steady_recipients, group_window=BURST_WINDOW)
+    admin.close()
+    clear_stub(bench.stub)
+    load_client, burst_client = bench.client(), bench.client()
+    firsts: dict[str, float] = {}
+    expected = 0
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(
+            open_loop,
+            lambda: load_client.post(ALERTS, alert_body(shops.steady)),
+            rate=options.steady_rate,
+            duration=BURSTS * (BURST_WINDOW + 1),
+            concurrency=options.concurrency,
+        )
+        for _ in range(BURSTS):
+            for number in range(BURST_SIZE):
+                body, posted = alert_body(shop), time.time()
+                answer = _expect(burst_client.post(ALERTS, body), 201, "burst alert")
+                if number == 0:
+                    firsts[body["alert_uuid"]] = posted
+                    # Its deliveries, then the summary of the others to each member on push.
+                    expected += answer["delivery_count"] + options.steady_recipients
+                time.sleep(BURST_SPACING)
+            time.sleep(BURST_WINDOW + 1 - BURST_SIZE * BURST_SPACING)
+        background = load.result()
+    wait_for_receipts(bench.stub, expected + delivery_count(background), options.drain_timeout + BURST_WINDOW)
+    load_client.close()
+    burst_client.close()
+    per_person: dict[tuple[str, str], list[float]] = {}
+    for message in stub_messages(bench.stub):
+        if message["alert_uuid"] in firsts:
+            key = (message["alert_uuid"], message["target_user_uuid"])
+            per_person.setdefault(key, []).append(message["received_at"] - firsts[message["alert_uuid"]])
+    first_receipts = [min(receipts) for receipts in per_person.values()]
+    return {
+        "bursts": len(firsts),
+        "alerts": len(firsts) * BURST_SIZE,
+        "window_s": BURST_WINDOW,
+        "messages_expected": expected,
+        "messages_received": sum(len(receipts) for receipts in per_person.values()),
+        "most_per_person": max((len(receipts) for receipts in per_person.values()), default=0),
+        **report.latency_ms(first_receipts, prefix="first_"),
+    }
+
+
 def growth(samples: list[tuple[float, int]]) -> float | None:
     """How fast the backlog grew while posting, in jobs/s: the least-squares slope of its samples."""
     if len({moment for moment, _ in samples}) < 2:
@@ -563,8 +623,12 @@ def run_at_latency(bench: Bench, latency: float, shops: Shops) -> tuple[dict, di
     steady["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", steady["ok"])
     log.info("ladder: %g alerts/s with a step %g s later, under the steady load", LADDER_RATE, LADDER_WAIT)
     ladder = bench.measure(f"ladder @ {key} ms", lambda: run_ladder(bench, shops))
+    log.info(
+        "burst: %d bursts of %d thefts at a shop grouping them, under the steady load", BURSTS, BURST_SIZE
+    )
+    burst = bench.measure(f"burst @ {key} ms", lambda: run_burst(bench, shops))
     bench.windows[key] = (started, time.time())
-    section = {"fanout": fanout, "limit": limit, "steady": steady, "ladder": ladder}
+    section = {"fanout": fanout, "limit": limit, "steady": steady, "ladder": ladder, "burst": burst}
     return section, {"fanout": fanout_series, "steady": steady_series, "limit": limit_series}
 
 

@@ -92,6 +92,8 @@ AT_EVERY_LATENCY = (
     ("api_cpu", "API CPU per alert", ("steady", "api_cpu_ms_per_alert"), 6, "ms", True),
     ("rss", "worker RSS (largest worker)", ("rss", "worker_peak_mb"), 150, "MB", True),
     ("ladder", "ladder step after its due time, p99", ("ladder", "late_p99_ms"), LADDER_LATE_MS, "ms", True),
+    ("burst", "burst: first alert → receipt p99", ("burst", "first_p99_ms"), STEADY_P99_MS, "ms", True),
+    ("burst_messages", "burst: messages per person", ("burst", "most_per_person"), 2, "messages", True),
 )
 RATIO = ("ratio", "fan-out deliveries/s vs the direct limit", ("limit", "ratio"))
 # The same, judged only at the provider latency (ms) they name.
@@ -273,6 +275,37 @@ def _ladder_rows(latency: str, ladder: dict) -> list[Row]:
     ]
 
 
+def _burst_rows(latency: str, burst: dict) -> list[Row]:
+    scenario = f"{burst['bursts']} bursts of thefts, grouped over {burst['window_s']:g} s, @ {latency} ms"
+    keys = ("first_p50_ms", "first_p95_ms", "first_p99_ms", "first_max_ms")
+    return [
+        (
+            scenario,
+            "first alert → receipt p50 / p95 / p99 / max",
+            _fmt(*(burst[key] for key in keys), unit="ms"),
+            None,
+        ),
+        (
+            scenario,
+            "first alert → receipt p99",
+            _fmt(burst["first_p99_ms"], unit="ms"),
+            target_id("burst", latency),
+        ),
+        (
+            scenario,
+            "messages per person, most",
+            _fmt(burst["most_per_person"]),
+            target_id("burst_messages", latency),
+        ),
+        (
+            scenario,
+            "messages received / expected",
+            _fmt(burst["messages_received"], burst["messages_expected"]),
+            None,
+        ),
+    ]
+
+
 def _limit_rows(latency: str, limit: dict) -> list[Row]:
     scenario = f"limit {limit['posts']} direct @ {latency} ms"
     return [
@@ -313,6 +346,7 @@ def _latency_rows(latency: str, section: dict) -> list[Row]:
         + _limit_rows(latency, section["limit"])
         + _steady_rows(latency, section["steady"])
         + _ladder_rows(latency, section["ladder"])
+        + _burst_rows(latency, section["burst"])
         + _peak_rows(f"peak RSS @ {latency} ms", section["rss"], target_id("rss", latency))
     )
 

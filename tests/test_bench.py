@@ -80,7 +80,10 @@ def test_the_provider_dependent_scenarios_run_once_per_latency(tiny_run):
     _, results, _ = tiny_run
     assert tuple(results["by_latency"]) == tuple(results["series"]) == LATENCIES
     for section in results["by_latency"].values():
-        assert section.keys() == {"fanout", "limit", "steady", "ladder", "rss"}
+        assert section.keys() == {"fanout", "limit", "steady", "ladder", "burst", "rss"}
+        burst = section["burst"]
+        assert burst["messages_received"] == burst["messages_expected"] > 0
+        assert burst["most_per_person"] == 2, "a burst's first alert, then one summary"
         ladder = section["ladder"]
         assert ladder["steps_received"] == ladder["steps_expected"] == ladder["alerts"] * 2 > 0
         assert section["rss"]["workers_mb"].keys() == {"worker-0"}
