@@ -12,10 +12,11 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -246,6 +247,19 @@ def fetch_locations(session: requests.Session, api: str) -> list[str]:
         raise CheckFailed(f"GET {api}/locations: unexpected location shape ({exc!r})") from exc
     if not names:
         raise CheckFailed(f"GET {api}/locations: no shops to post alerts for")
+    return names
+
+
+def fetch_ringing_shops(session: requests.Session, api: str) -> list[str]:
+    """The names of the shops where every alert rings (a grouping window of 0): those the checks of each
+    alert's deliveries post to (a shop that groups alerts is `check_calm`'s)."""
+    body = _call(session, "GET", f"{api}/locations", 200)
+    try:
+        names = [location["name"] for location in body if location["group_window_seconds"] == 0]
+    except (KeyError, TypeError) as exc:
+        raise CheckFailed(f"GET {api}/locations: unexpected location shape ({exc!r})") from exc
+    if not names:
+        raise CheckFailed(f"GET {api}/locations: no shop where every alert rings (group_window_seconds 0)")
     return names
 
 
@@ -841,10 +855,13 @@ def pushed_link(stack: Stack, alert_uuid: str, user_uuid: str, timeout: float) -
     return None
 
 
-def check_escalation(stack: Stack, tokens: Tokens, users: Sequence[User], timeout: float) -> bool:
-    """A shop given tiers with a 1 s delay: a critical alert left unclaimed reaches tier 2, whose claim
-    through the link stops the steps before tier 3. The shop's own escalation settings are put back."""
-    shops = {shop for user in users for shop in user.locations}
+def check_escalation(
+    stack: Stack, tokens: Tokens, users: Sequence[User], ringing: Container[str], timeout: float
+) -> bool:
+    """A shop (of those where every alert rings) given tiers with a 1 s delay: a critical alert left
+    unclaimed reaches tier 2, whose claim through the link stops the steps before tier 3. The shop's own
+    escalation settings are put back."""
+    shops = {shop for user in users for shop in user.locations if shop in ringing}
     shop = next((s for s in sorted(shops) if len([u for u in users if s not in u.locations]) >= 2), None)
     if shop is None:
         log.warning("escalation: skipped, no shop with two people outside it for its tiers")
@@ -914,9 +931,12 @@ def late_steps(detail: Mapping[str, Any], ladder: Sequence[Mapping[str, Any]]) -
     ]
 
 
-def ladder_shop(stack: Stack, users: Sequence[User]) -> tuple[str, list[Mapping[str, Any]]] | None:
-    """A shop whose ladder calls someone of its staff at its last step, with its ladder; None if none does."""
-    for shop in sorted({shop for user in users for shop in user.locations}):
+def ladder_shop(
+    stack: Stack, users: Sequence[User], ringing: Container[str]
+) -> tuple[str, list[Mapping[str, Any]]] | None:
+    """A shop (where every alert rings) whose ladder calls someone of its staff at its last step, with its
+    ladder; None if none does."""
+    for shop in sorted({shop for user in users for shop in user.locations if shop in ringing}):
         ladder = _call(stack.admin, "GET", f"{stack.api}/locations/{quote(shop, safe='')}", 200)["ladder"]
         if ladder and len(ladder) > 2 and VOICE in ladder[-1]["channels"]:
             staff = [user for user in users if shop in user.locations]
@@ -955,10 +975,10 @@ def claimed_by(stack: Stack, alert: PostedAlert) -> str | None:
     return _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200).get("claimed_by")
 
 
-def check_ladder(stack: Stack, users: Sequence[User], timeout: float) -> bool:
+def check_ladder(stack: Stack, users: Sequence[User], ringing: Container[str], timeout: float) -> bool:
     """A critical alert nobody acts on climbs its shop's ladder, each later step within LADDER_LATENESS s of
     its due time, up to a call, where key 1 claims it; then another alert is claimed by an SMS reply "1"."""
-    found = ladder_shop(stack, users)
+    found = ladder_shop(stack, users, ringing)
     if found is None:
         log.warning("ladder: skipped, no shop whose ladder calls someone with a phone")
         return True
@@ -1020,7 +1040,9 @@ def pushed_by_web_push(stack: Stack, alert_uuid: str, timeout: float) -> Mapping
     return None
 
 
-def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout: float) -> bool:
+def check_web_push(
+    stack: Stack, tokens: Tokens, users: Sequence[User], ringing: Container[str], timeout: float
+) -> bool:
     """A phone subscribes through its staff link with the server's VAPID key (the stub is the browser's push
     service and decrypts what it gets); the next theft reaches it by Web Push, and its "seen" receipt reaches
     the delivery. The subscription is removed at the end."""
@@ -1028,11 +1050,12 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
     if key.status_code == 404:
         log.warning("web push: skipped, the server has no VAPID key")
         return True
-    user = next((u for u in sorted(users, key=lambda u: u.user_uuid) if u.locations), None)
+    working = (u for u in sorted(users, key=lambda u: u.user_uuid) if any(s in ringing for s in u.locations))
+    user = next(working, None)
     if user is None:
-        log.warning("web push: skipped, nobody works at a shop")
+        log.warning("web push: skipped, nobody works at a shop where every alert rings")
         return True
-    shop = sorted(user.locations)[0]
+    shop = sorted(s for s in user.locations if s in ringing)[0]
     first = open_alert(stack, alert_plan(shop, "theft"), tokens.alerts)
     link = pushed_link(stack, first.alert_uuid, user.user_uuid, timeout)
     if link is None:
@@ -1068,6 +1091,212 @@ def check_web_push(stack: Stack, tokens: Tokens, users: Sequence[User], timeout:
     return all(checks.values())
 
 
+# Calm: a burst at the grouping shop is BURST_ALERTS thefts BURST_SPACING s apart (within 20 s), grouped over
+# CALM_WINDOW s; each person then has at most 2 messages per channel about them (the first, one summary).
+BURST_ALERTS = 10
+BURST_SPACING = 0.5
+CALM_WINDOW = 8
+CALM_SETTINGS = ("group_window_seconds", "ladder", "opening_hours", "closures", "off_hours_tier")
+
+
+def calm_shop(stack: Stack, users: Sequence[User]) -> tuple[str, Mapping[str, Any]] | None:
+    """A shop that groups its alerts (a grouping window other than 0) and has staff, with its settings."""
+    for location in _call(stack.admin, "GET", f"{stack.api}/locations", 200):
+        if location.get("group_window_seconds") != 0 and any(location["name"] in u.locations for u in users):
+            return location["name"], location
+    return None
+
+
+def messages_per_point(stack: Stack, alerts: Sequence[PostedAlert]) -> dict[tuple[str, str], int]:
+    """How many messages about these alerts each (channel, address) got at the stub; a push by its user."""
+    counts: dict[tuple[str, str], int] = {}
+    for message in fetch_messages(stack.session, stack.stub):
+        if message_alert(message, alerts) is None:
+            continue
+        channel = message_channel(message)
+        key = (channel, message.get("target_user_uuid") or address_key(message.get("address") or ""))
+        counts[key] = counts.get(key, 0) + message.get("receipts", 1)
+    return counts
+
+
+def summaries_settled(stack: Stack, first: PostedAlert, timeout: float) -> list[Mapping[str, Any]] | None:
+    """The first alert's summaries once none is still to go (None past `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{first.alert_uuid}", 200)
+        summaries = [record for record in detail["outbound"] if record["kind"] == "summary"]
+        if summaries and not any(record["status"] in PENDING_DELIVERY for record in summaries):
+            return summaries
+        time.sleep(POLL_INTERVAL)
+    return None
+
+
+def check_burst(stack: Stack, shop: str, timeout: float) -> bool:
+    """BURST_ALERTS thefts within 20 s: all stored in one group, the first rings, the others ring nobody, and
+    once the window ends each person has at most 2 messages per channel about them (the summary; an edit of
+    the first message on Slack and Telegram)."""
+    burst = []
+    for _ in range(BURST_ALERTS):
+        burst.append(open_alert(stack, alert_plan(shop, "theft"), None))
+        time.sleep(BURST_SPACING)
+    first, later = burst[0], burst[1:]
+    groups = {
+        _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200)["group"]["id"]
+        for alert in burst
+    }
+    quiet = all(alert.delivery_count == 0 for alert in later) and first.delivery_count > 0
+    summaries = summaries_settled(stack, first, CALM_WINDOW + timeout)
+    if summaries is None:
+        log.error("calm: the burst's summaries did not settle within %.0f s", CALM_WINDOW + timeout)
+        return False
+    counts = messages_per_point(stack, burst)
+    edits = [
+        edit
+        for edit in _call(stack.session, "GET", f"{stack.stub}/edits", 200)["edits"]
+        if edit["received_at"] >= first.posted_at
+    ]
+    ok = len(groups) == 1 and quiet and counts and max(counts.values()) <= 2 and 2 in counts.values()
+    log.log(
+        logging.INFO if ok else logging.ERROR,
+        "calm: %d thefts at %s in %.0f s, %d group(s), later ones quiet: %s; messages per person and channel "
+        "at most %d over %d points; %d summaries (%s), %d chat edits",
+        len(burst),
+        shop,
+        BURST_ALERTS * BURST_SPACING,
+        len(groups),
+        quiet,
+        max(counts.values(), default=0),
+        len(counts),
+        len(summaries),
+        ", ".join(sorted({record["status"] for record in summaries})),
+        len(edits),
+    )
+    return bool(ok)
+
+
+def check_silence(stack: Stack, shop: str) -> bool:
+    """A silence of one label at the shop: an alert of that label reaches nobody and names the silence; a
+    theft still rings. The silence is ended at the end, and stays in its history."""
+    path = f"{stack.api}/locations/{quote(shop, safe='')}/silences"
+    ends = datetime.fromtimestamp(time.time() + 600, UTC).isoformat()
+    body = {"labels": ["suspicious"], "ends_at": ends, "comment": "e2e: a silence"}
+    silence = _call(stack.admin, "POST", path, 201, json=body)
+    try:
+        silenced = open_alert(stack, alert_plan(shop, "suspicious"), None)
+        theft = open_alert(stack, alert_plan(shop, "theft"), None)
+        detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{silenced.alert_uuid}", 200)
+    finally:
+        ended = _call(stack.admin, "DELETE", f"{path}/{silence['id']}", 200)
+    ok = (
+        silenced.delivery_count == 0
+        and detail["silence_id"] == silence["id"]
+        and theft.delivery_count > 0
+        and ended["state"] == "ended"
+    )
+    log.log(
+        logging.INFO if ok else logging.ERROR,
+        "calm: silence of suspicious at %s: that alert reached %d, named its silence: %s; a theft reached %d",
+        shop,
+        silenced.delivery_count,
+        detail["silence_id"] == silence["id"],
+        theft.delivery_count,
+    )
+    return ok
+
+
+def check_closed(stack: Stack, shop: str, settings: Mapping[str, Any], users: Sequence[User]) -> bool:
+    """The shop closed today: a standard alert is held for its opening's summary (tomorrow 00:00 there), a
+    theft reaches its off-hours tier only."""
+    tier = list(settings.get("off_hours_tier") or [])
+    if not tier:
+        tier = [next(user.user_uuid for user in users if shop not in user.locations)]
+    today = datetime.now(ZoneInfo(settings["timezone"])).date()
+    path = f"{stack.api}/locations/{quote(shop, safe='')}"
+    _call(stack.admin, "PATCH", path, 200, json={"closures": [str(today)], "off_hours_tier": tier})
+    held = open_alert(stack, alert_plan(shop, "suspicious"), None)
+    theft = open_alert(stack, alert_plan(shop, "theft"), None)
+    group = _call(stack.admin, "GET", f"{stack.api}/alerts/{held.alert_uuid}", 200)["group"]
+    told = {
+        d["user_uuid"]
+        for d in _call(stack.admin, "GET", f"{stack.api}/alerts/{theft.alert_uuid}", 200)["deliveries"]
+    }
+    opens = datetime.combine(today + timedelta(days=1), datetime.min.time(), ZoneInfo(settings["timezone"]))
+    ok = (
+        held.delivery_count == 0
+        and group is not None
+        and group["reason"] == "closed"
+        and datetime.fromisoformat(group["closes_at"]) == opens
+        and bool(told)
+        and told <= set(tier)
+    )
+    log.log(
+        logging.INFO if ok else logging.ERROR,
+        "calm: %s closed today: a standard alert held until %s (%s); a theft told %s, the off-hours tier %s",
+        shop,
+        group and group["closes_at"],
+        group and group["reason"],
+        sorted(told),
+        tier,
+    )
+    return ok
+
+
+def check_roster(stack: Stack, shop: str, users: Sequence[User]) -> bool:
+    """A roster with one person on shift now: a theft reaches that person only. The roster is removed at
+    the end: everyone attached is told again."""
+    staff = sorted((u for u in users if shop in u.locations and u.contacts), key=lambda u: u.user_uuid)
+    if not staff:
+        log.warning("calm: roster skipped, nobody at %s has a contact point", shop)
+        return True
+    on_shift = staff[0].user_uuid
+    now = time.time()
+    start, end = (datetime.fromtimestamp(now + offset, UTC).isoformat() for offset in (-3600, 3600))
+    path = f"{stack.api}/locations/{quote(shop, safe='')}/roster"
+    roster = f"user,start,end\n{on_shift},{start},{end}\n".encode()
+    _send(stack.admin, "PUT", path, (200,), data=roster, headers={"Content-Type": "text/csv"})
+    try:
+        theft = open_alert(stack, alert_plan(shop, "theft"), None)
+    finally:
+        _send(stack.admin, "DELETE", path, (204,))
+    told = {
+        d["user_uuid"]
+        for d in _call(stack.admin, "GET", f"{stack.api}/alerts/{theft.alert_uuid}", 200)["deliveries"]
+    }
+    ok = told == {on_shift}
+    log.log(
+        logging.INFO if ok else logging.ERROR,
+        "calm: roster with %s on shift: a theft told %s",
+        on_shift,
+        sorted(told),
+    )
+    return ok
+
+
+def check_calm(stack: Stack, users: Sequence[User], timeout: float) -> bool:
+    """At a shop that groups alerts: a burst told once and summed up, a silence, the shop closed today, a
+    roster. Its settings are put back at the end, whatever happens."""
+    found = calm_shop(stack, users)
+    if found is None:
+        log.warning("calm: skipped, no shop groups its alerts")
+        return True
+    shop, before = found
+    path = f"{stack.api}/locations/{quote(shop, safe='')}"
+    # No ladder: each channel's message goes at once, and nobody is called while the checks run.
+    _call(stack.admin, "PATCH", path, 200, json={"group_window_seconds": CALM_WINDOW, "ladder": None})
+    try:
+        burst = check_burst(stack, shop, timeout)
+        # From here each alert rings on its own, so that what each check sees is its own doing.
+        _call(stack.admin, "PATCH", path, 200, json={"group_window_seconds": 0})
+        return (
+            burst
+            and check_silence(stack, shop)
+            and check_closed(stack, shop, before, users)
+            and check_roster(stack, shop, users)
+        )
+    finally:
+        _call(stack.admin, "PATCH", path, 200, json={name: before[name] for name in CALM_SETTINGS})
+
+
 def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
     """The default run: webhook and Teams contact points at the stub, a few levels set, then alerts checked.
 
@@ -1094,7 +1323,7 @@ def _levels_and_alerts(
     """The default run once its contact points are in place: levels set, alerts posted, receipts checked."""
     users = fetch_users(stack.admin, stack.api)
     routes = fetch_routes(stack.admin, stack.api)
-    shops = fetch_locations(stack.admin, stack.api)
+    shops = fetch_ringing_shops(stack.admin, stack.api)
     levels = plan_preferences(users, rng)
     before = {user.user_uuid: user.level for user in users if user.user_uuid in levels}
     apply_preferences(stack.session, stack.api, levels, tokens.users)
@@ -1116,9 +1345,10 @@ def _levels_and_alerts(
             and (
                 not staff_links(fetch_messages(stack.session, stack.stub), [a.alert_uuid for a in alerts])
                 or (
-                    check_escalation(stack, tokens, users, timeout)
-                    and check_web_push(stack, tokens, users, timeout)
-                    and check_ladder(stack, users, timeout)
+                    check_escalation(stack, tokens, users, shops, timeout)
+                    and check_web_push(stack, tokens, users, shops, timeout)
+                    and check_ladder(stack, users, shops, timeout)
+                    and check_calm(stack, users, timeout)
                 )
             )
         )
@@ -1270,7 +1500,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "shop's settings back. Then it posts a theft to a shop whose fallback ladder ends with a call and "
         f"waits until each step went out, each later one within {LADDER_LATENESS:g} s of its due time, "
         "presses 1 in the call (the stub posts Twilio's signed Gather result) and checks the caller claimed "
-        "it; then posts another theft and claims it by an SMS reply 1 sent through the stub. "
+        "it; then posts another theft and claims it by an SMS reply 1 sent through the stub. Then, at a shop "
+        f"that groups its alerts (a group_window_seconds other than 0), calm: {BURST_ALERTS} thefts within "
+        f"{BURST_ALERTS * BURST_SPACING:g} s form one group whose first alert alone rings and, once its "
+        f"{CALM_WINDOW} s window ends, nobody has more than 2 messages per channel about them (the "
+        "summary); a silence of one label keeps that label's alert from everyone while a theft still rings; "
+        "the shop closed today holds a standard alert for its opening and takes a theft to its off-hours "
+        "tier; a roster with one person on shift has a theft reach that person only. The shop's settings "
+        "are put back. The other checks post only to shops where every alert rings (group_window_seconds 0). "
         "However the run ends, it then claims every alert it posted that nobody is on "
         "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
         "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "

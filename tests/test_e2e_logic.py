@@ -725,7 +725,10 @@ def fake_stack(users: list[dict], alerts: Answer = created) -> Stack:
     api = {
         ("GET", "/users"): (200, users),
         ("GET", "/routes"): (200, []),
-        ("GET", "/locations"): (200, [{"name": name} for name in sorted(KNOWN_SHOPS)]),
+        ("GET", "/locations"): (
+            200,
+            [{"name": name, "group_window_seconds": 0, "ladder": None} for name in sorted(KNOWN_SHOPS)],
+        ),
         ("POST", "/webhooks/alerts"): alerts,
         ("PUT", "/preferences"): lambda request: (200, request["json"]),
         ("GET", "/messages"): (200, {"messages": []}),

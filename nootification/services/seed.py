@@ -21,6 +21,7 @@ from nootification.services.directory import (
     list_locations,
     update_location,
 )
+from nootification.services.opening_hours import checked_closures, checked_opening_hours
 from nootification.services.routing import create_route, update_route
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ def load_data(path: Path, *, reset: bool = False) -> LoadedData:
     """Store what a data file holds that the database lacks; with `reset`, put its rows back as it has them.
 
     The file holds `{"locations": [{name, display_name, timezone, locale?, escalate_after?, escalation?:
-    [[user_uuid, ...], ...], ladder?: [{after_seconds, channels}, ...]}], "users": [{user_uuid, name, level,
+    [[user_uuid, ...], ...], ladder?: [{after_seconds, channels}, ...], group_window_seconds?, opening_hours?,
+    closures?, off_hours_tier?: [user_uuid, ...]}], "users": [{user_uuid, name, level,
     push_address, locale?, locations: [names], contact_points: [{channel, address, level?, enabled?,
     options?}]}],
     "routes": [{label, channels, location?}]}`. Without `reset`, a shop, user, rule or contact point that
@@ -81,6 +83,9 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         location.locale = checked_locale(entry.get("locale", "en"))
         location.escalate_after = entry.get("escalate_after", 60.0)
         location.ladder = checked_ladder(entry.get("ladder"))
+        location.group_window_seconds = entry.get("group_window_seconds")
+        location.opening_hours = checked_opening_hours(entry.get("opening_hours"))
+        location.closures = checked_closures(entry.get("closures", []))
         db.session.add(location)
         db.session.flush()  # the column defaults, as the audit log records them
         action = "location.create" if before is None else "location.update"
@@ -92,7 +97,7 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
             after=location_state(location),
         )
         existing[location.name] = location
-        escalations.append((location.name, entry.get("escalation", [])))
+        escalations.append((location.name, entry.get("escalation", []), entry.get("off_hours_tier", [])))
         written += 1
     for entry in data.get("users", []):
         user = db.session.scalar(sa.select(User).where(User.user_uuid == entry["user_uuid"]))
@@ -112,9 +117,9 @@ def _load_shops_and_staff(data: dict, *, reset: bool) -> int:
         written += 1
     db.session.commit()
     # The tiers name users, so they come once the users are stored.
-    for name, escalation in escalations:
+    for name, escalation, off_hours_tier in escalations:
         with _naming(f"escalation of {name!r}"):
-            update_location(name, escalation=escalation)
+            update_location(name, escalation=escalation, off_hours_tier=off_hours_tier)
     return written
 
 
