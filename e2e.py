@@ -1206,15 +1206,19 @@ def check_silence(stack: Stack, shop: str) -> bool:
 
 def check_closed(stack: Stack, shop: str, settings: Mapping[str, Any], users: Sequence[User]) -> bool:
     """The shop closed today: a standard alert is held for its opening's summary (tomorrow 00:00 there), a
-    theft reaches its off-hours tier only."""
+    theft reaches its off-hours tier only. The shop opens again at the end."""
     tier = list(settings.get("off_hours_tier") or [])
     if not tier:
         tier = [next(user.user_uuid for user in users if shop not in user.locations)]
     today = datetime.now(ZoneInfo(settings["timezone"])).date()
     path = f"{stack.api}/locations/{quote(shop, safe='')}"
     _call(stack.admin, "PATCH", path, 200, json={"closures": [str(today)], "off_hours_tier": tier})
-    held = open_alert(stack, alert_plan(shop, "suspicious"), None)
-    theft = open_alert(stack, alert_plan(shop, "theft"), None)
+    try:
+        held = open_alert(stack, alert_plan(shop, "suspicious"), None)
+        theft = open_alert(stack, alert_plan(shop, "theft"), None)
+    finally:
+        reopen = {"closures": settings["closures"], "off_hours_tier": settings["off_hours_tier"]}
+        _call(stack.admin, "PATCH", path, 200, json=reopen)
     group = _call(stack.admin, "GET", f"{stack.api}/alerts/{held.alert_uuid}", 200)["group"]
     told = {
         d["user_uuid"]
