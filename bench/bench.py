@@ -10,6 +10,8 @@ For each --provider-latency (the stub answers after that many ms, set through it
   steady   --steady-rate alerts/s × --steady-recipients for --steady-duration s: alert → receipt, backlog
   ladder   the same steady load again, and meanwhile LADDER_RATE critical alerts/s to a shop whose ladder
            pushes LADDER_WAIT s after receipt: how long after its due time each step reached the stub
+  burst    the same steady load again, and meanwhile BURSTS bursts of BURST_SIZE thefts at a shop that groups
+           them over BURST_WINDOW s: each burst's first alert to each member, and the messages each gets
 Then once, at the lowest latency:
   ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
 """
