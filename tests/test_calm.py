@@ -129,6 +129,7 @@ def test_a_closed_shop_holds_standard_alerts_until_it_opens_and_sums_them_up(cha
     after = scrape(admin_client(channels_app))
     assert delta(before, after, "nootification_alerts_quieted_total", reason="closed") == 3
     assert delta(before, after, "nootification_messages_suppressed_total", reason="closed") == 6
+    assert delta(before, after, "nootification_alert_groups_total", reason="closed") == 1
 
 
 def test_a_closed_shop_sends_critical_alerts_to_its_off_hours_tier_who_may_claim_them(

@@ -98,6 +98,7 @@ def test_ten_thefts_ring_once_and_are_summed_up_once_per_person_and_channel(chan
     after = scrape(admin_client(channels_app))
     assert delta(before, after, "nootification_messages_suppressed_total", reason="grouped") == 9 * 6
     assert delta(before, after, "nootification_alerts_quieted_total", reason="grouped") == 9
+    assert delta(before, after, "nootification_alert_groups_total", reason="burst") == 1
     alerts = admin_client(channels_app).get("/stats").json["alerts"]
     assert alerts["total"] == 10 and alerts["groups"] == 1 and alerts["quiet"]["grouped"] == 9
 

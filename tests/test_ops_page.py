@@ -549,6 +549,7 @@ def test_the_stream_says_why_an_alert_rang_nobody_and_which_shops_have_nobody_on
         "silenced": "silenced",
     }
     assert alerts[uuids["grouped"]]["group_size"] == 2 and alerts[uuids["grouped"]]["deliveries"] == []
+    assert alerts[uuids["grouped"]]["group_id"] == alerts[uuids["rang"]]["group_id"] is not None
 
 
 def test_the_page_in_chromium_warns_of_a_shop_with_nobody_on_shift_and_marks_quiet_alerts(
@@ -561,4 +562,5 @@ def test_the_page_in_chromium_warns_of_a_shop_with_nobody_on_shift_and_marks_qui
     assert "Nobody on shift at Nord: critical alerts go to the off-hours tier." in dom
     assert 'data-quiet="silenced"' in dom and "silenced: told to nobody" in dom
     assert "grouped: one of 2, summed up until " in dom
+    assert "3 alerts in 1 groups; 2 rang nobody when they came" in dom
     assert uuids["rang"] in OpsPage(dom).alerts

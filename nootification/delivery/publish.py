@@ -121,6 +121,8 @@ def publish(alert: Alert) -> int:
     enqueue(queued_now(rows))
     if plan.quiet_reason:
         metrics.record_quieted(plan.quiet_reason)
+    if plan.starts is not None:
+        metrics.record_group_opened(plan.starts.value)
     metrics.record_held(plan.held_reason, len(plan.held))
     return len(rows)
 

@@ -116,6 +116,13 @@ LADDER_CANCELLED = Counter(
     "nootification_ladder_steps_cancelled_total",
     "Later ladder steps and calls cancelled unsent because someone acted on the alert first (deliveries).",
 )
+GROUP_REASONS = ("burst", "closed")
+GROUPS_OPENED = Counter(
+    "nootification_alert_groups_total",
+    "Groups of alerts opened, by reason: burst (alerts of one label at a shop within its window), closed (a "
+    "closed shop's standard alerts until its opening).",
+    ["reason"],
+)
 HELD_REASONS = ("grouped", "capped", "closed")
 QUIET_REASONS = ("grouped", "closed", "silenced", "uncovered")
 MESSAGES_HELD = Counter(
@@ -294,6 +301,11 @@ def record_held(reason: str, messages: int) -> None:
         MESSAGES_HELD.labels(reason).inc(messages)
 
 
+def record_group_opened(reason: str) -> None:
+    """Count a group of alerts opened, for this reason."""
+    GROUPS_OPENED.labels(reason).inc()
+
+
 def record_quieted(reason: str) -> None:
     """Count an alert that rang nobody at once, for this reason."""
     ALERTS_QUIETED.labels(reason).inc()
@@ -390,6 +402,8 @@ def _initialise_series(series: MetricSeries) -> None:
         WEBHOOK_REJECTED.labels(reason)
     for reason in HELD_REASONS:
         MESSAGES_HELD.labels(reason)
+    for reason in GROUP_REASONS:
+        GROUPS_OPENED.labels(reason)
     for reason in QUIET_REASONS:
         ALERTS_QUIETED.labels(reason)
     for reason in SWEEP_REASONS:

@@ -88,6 +88,7 @@ class AlertState:
     # Why it rang nobody when it came (grouped, closed, silenced; None: it rang), and its group: how many
     # alerts, and when they are summed up.
     quiet: str | None = None
+    group_id: int | None = None
     group_size: int = 0
     group_closes_at: datetime | None = None
 
@@ -151,6 +152,7 @@ def _state(alert: Alert) -> AlertState:
         ladder_step=alert.ladder_step,
         ladder_step_at=alert.ladder_step_at,
         quiet=quiet_reason(alert),
+        group_id=alert.group_id,
         group_size=alert.group.size if alert.group else 0,
         group_closes_at=alert.group.closes_at if alert.group else None,
         outcome=alert.outcome,

@@ -317,6 +317,10 @@
       }),
     );
     byId("on-the-phone").replaceChildren(...onThePhone(latest));
+    // Alerts and the groups they formed; those that rang nobody when they came, by why.
+    const groups = new Set(latest.filter((alert) => alert.group_id !== null).map((alert) => alert.group_id));
+    const quiet = latest.filter((alert) => alert.quiet).length;
+    byId("calm").textContent = `${latest.length} alerts in ${groups.size} groups; ${quiet} rang nobody when they came`;
     byId("updates").textContent = `${updates} update${updates === 1 ? "" : "s"}`;
     byId("updates").dataset.count = String(updates);
     byId("last-event").textContent = `last event ${new Date().toLocaleTimeString()}`;

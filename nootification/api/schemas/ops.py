@@ -61,6 +61,7 @@ class OpsAlertSchema(Schema):
             "for the shop's opening), silenced; null: it rang."
         },
     )
+    group_id = fields.Integer(allow_none=True, metadata={"description": "Its group; null: none."})
     group_size = fields.Integer(metadata={"description": "How many alerts its group holds; 0: no group."})
     group_closes_at = fields.DateTime(
         allow_none=True, metadata={"description": "When its group is summed up (a burst's end, an opening)."}
