@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from nootification.delivery.calm import audience_of
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryKind, Level, Severity, User, utcnow
-from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, make_location, make_user, post_alert
 from tests.helpers.metrics import delta, scrape
 from tests.helpers.processes import drain_queue, queue_due_retries
 from tests.helpers.staff import user_client
@@ -36,12 +36,6 @@ def shop(channels_app):
     answer = client.patch(f"/locations/{location.name}", json={"off_hours_tier": [dominique.user_uuid]})
     assert answer.status_code == 200, answer.json
     return location
-
-
-def post(app, **fields) -> dict:
-    answer = admin_client(app).post("/webhooks/alerts", json=alert_payload(**fields))
-    assert answer.status_code == 201, answer.json
-    return answer.json
 
 
 def mailed(smtp_server) -> list[tuple[str, str]]:
@@ -74,9 +68,9 @@ def test_a_silence_stops_its_labels_and_nothing_else(channels_app, smtp_server, 
     )
     assert silence.status_code == 201, silence.json
     before = scrape(client)
-    silenced = post(channels_app, label="suspicious")
-    other = post(channels_app, label="normal")
-    critical = post(channels_app, label="theft")
+    silenced = post_alert(channels_app, label="suspicious")
+    other = post_alert(channels_app, label="normal")
+    critical = post_alert(channels_app, label="theft")
     drain_queue()
     assert silenced["delivery_count"] == 0
     assert other["delivery_count"] == critical["delivery_count"] == 2, "push and email"
@@ -89,25 +83,25 @@ def test_a_silence_stops_its_labels_and_nothing_else(channels_app, smtp_server, 
 
     ended = client.delete(f"/locations/{shop.name}/silences/{silence.json['id']}")
     assert ended.status_code == 200, ended.json
-    assert post(channels_app, label="suspicious")["delivery_count"] == 2
+    assert post_alert(channels_app, label="suspicious")["delivery_count"] == 2
 
 
 def test_a_silence_that_includes_critical_holds_thefts_too(channels_app, shop):
     client = admin_client(channels_app)
     body = {"ends_at": (utcnow() + timedelta(hours=1)).isoformat(), "comment": "inventory"}
     assert client.post(f"/locations/{shop.name}/silences", json=body).status_code == 201
-    assert post(channels_app, label="theft")["delivery_count"] == 2, (
+    assert post_alert(channels_app, label="theft")["delivery_count"] == 2, (
         "a critical alert is not silenced by default"
     )
     body["include_critical"] = True
     assert client.post(f"/locations/{shop.name}/silences", json=body).status_code == 201
-    assert post(channels_app, label="theft")["delivery_count"] == 0
+    assert post_alert(channels_app, label="theft")["delivery_count"] == 0
 
 
 def test_a_closed_shop_holds_standard_alerts_until_it_opens_and_sums_them_up(channels_app, smtp_server, shop):
     close_today(channels_app, shop)
     before = scrape(admin_client(channels_app))
-    answers = [post(channels_app, label=label) for label in ("suspicious", "normal", "suspicious")]
+    answers = [post_alert(channels_app, label=label) for label in ("suspicious", "normal", "suspicious")]
     drain_queue()
     assert [answer["delivery_count"] for answer in answers] == [0, 0, 0]
     assert mailed(smtp_server) == []
@@ -136,7 +130,7 @@ def test_a_closed_shop_sends_critical_alerts_to_its_off_hours_tier_who_may_claim
     channels_app, smtp_server, shop
 ):
     close_today(channels_app, shop)
-    answer = post(channels_app, label="theft")
+    answer = post_alert(channels_app, label="theft")
     drain_queue()
     assert answer["delivery_count"] == 2, "Dominique's push and email"
     assert [address for address, _subject in mailed(smtp_server)] == ["dominique@example.com"]
@@ -186,7 +180,7 @@ def test_with_a_roster_only_the_people_on_shift_are_told(channels_app, smtp_serv
         f"user,start,end\n{hugo.user_uuid},{hours_from_now(-1)},{hours_from_now(1)}\n"
         f"camille@example.com,{hours_from_now(2)},{hours_from_now(3)}\n",
     )
-    post(channels_app, label="theft")
+    post_alert(channels_app, label="theft")
     drain_queue()
     assert [address for address, _subject in mailed(smtp_server)] == ["hugo@example.com"]
 
@@ -200,8 +194,8 @@ def test_a_roster_with_nobody_on_shift_sends_thefts_to_the_off_hours_tier_and_sh
     client = admin_client(channels_app)
     before = scrape(client)
     assert before[("nootification_locations_uncovered", frozenset())] == 1
-    theft = post(channels_app, label="theft")
-    suspicious = post(channels_app, label="suspicious")
+    theft = post_alert(channels_app, label="theft")
+    suspicious = post_alert(channels_app, label="suspicious")
     drain_queue()
     assert theft["delivery_count"] == 2 and suspicious["delivery_count"] == 0
     assert [address for address, _subject in mailed(smtp_server)] == ["dominique@example.com"]

@@ -16,7 +16,7 @@ from nootification.delivery.summaries import add_summaries, summary_rows
 from nootification.extensions import db
 from nootification.models import Alert, Delivery, DeliveryKind, Level, utcnow
 from nootification.services.recipients import Recipient
-from tests.helpers.factories import admin_client, alert_payload, make_location, make_user
+from tests.helpers.factories import admin_client, make_location, make_user, post_alert
 from tests.helpers.metrics import delta, scrape
 from tests.helpers.processes import drain_queue, queue_due_retries
 from tests.helpers.staff import user_client
@@ -45,13 +45,6 @@ def shop(channels_app):
     return location
 
 
-def post(app, **fields) -> dict:
-    """Post an alert to the shop; the webhook's answer."""
-    answer = admin_client(app).post("/webhooks/alerts", json=alert_payload(**fields))
-    assert answer.status_code == 201, answer.json
-    return answer.json
-
-
 def sent_per_person_and_channel(stub) -> dict[tuple[str, str], int]:
     """How many messages (edits not counted) each address got on each channel at the stub."""
     counts: dict[tuple[str, str], int] = {}
@@ -68,7 +61,7 @@ def edits(stub) -> list[dict]:
 def test_ten_thefts_ring_once_and_are_summed_up_once_per_person_and_channel(channels_app, smtp_server, shop):
     stub = smtp_server
     before = scrape(admin_client(channels_app))
-    answers = [post(channels_app, label="theft") for _ in range(10)]
+    answers = [post_alert(channels_app, label="theft") for _ in range(10)]
     drain_queue()
     rung = answers[0]["delivery_count"]
     assert rung == 6, "push, email and Telegram to each"
@@ -104,21 +97,21 @@ def test_ten_thefts_ring_once_and_are_summed_up_once_per_person_and_channel(chan
 
 
 def test_an_alert_after_the_window_or_of_another_label_starts_its_own_group(channels_app, shop):
-    first = post(channels_app, label="theft")
-    other_label = post(channels_app, label="suspicious")
+    first = post_alert(channels_app, label="theft")
+    other_label = post_alert(channels_app, label="suspicious")
     with db.session.begin_nested():
         db.session.execute(sa.update(Alert.__table__).values(received_at=utcnow() - timedelta(seconds=200)))
         db.session.execute(
             sa.text("UPDATE alert_groups SET closes_at = :t"), {"t": utcnow() - timedelta(seconds=80)}
         )
     db.session.commit()
-    later = post(channels_app, label="theft")
+    later = post_alert(channels_app, label="theft")
     assert first["delivery_count"] == other_label["delivery_count"] == later["delivery_count"] == 6
     assert len(set(db.session.scalars(sa.select(Alert.group_id)))) == 3
 
 
 def test_claiming_one_alert_of_a_burst_claims_the_burst_but_each_keeps_its_outcome(channels_app, shop):
-    uuids = [post(channels_app, label="theft")["alert_uuid"] for _ in range(3)]
+    uuids = [post_alert(channels_app, label="theft")["alert_uuid"] for _ in range(3)]
     camille = db.session.scalars(sa.select(Alert).limit(1)).one().location.users[0]
     client = user_client(channels_app, camille)
     answer = client.post(f"/alerts/{uuids[2]}/claim")
@@ -137,7 +130,7 @@ def test_past_the_cap_a_person_waits_for_the_groups_summary(channels_app, smtp_s
     stub = smtp_server
     channels_app.config["MAX_MESSAGES_PER_PERSON"] = 2
     before = scrape(admin_client(channels_app))
-    answers = [post(channels_app, label=label) for label in ("theft", "suspicious", "normal")]
+    answers = [post_alert(channels_app, label=label) for label in ("theft", "suspicious", "normal")]
     drain_queue()
     assert [answer["delivery_count"] for answer in answers] == [6, 6, 0]
     after = scrape(admin_client(channels_app))
@@ -150,7 +143,7 @@ def test_past_the_cap_a_person_waits_for_the_groups_summary(channels_app, smtp_s
 
 def test_a_shop_with_a_window_of_0_rings_every_alert(channels_app, shop):
     admin_client(channels_app).patch(f"/locations/{shop.name}", json={"group_window_seconds": 0})
-    answers = [post(channels_app, label="theft") for _ in range(3)]
+    answers = [post_alert(channels_app, label="theft") for _ in range(3)]
     assert [answer["delivery_count"] for answer in answers] == [6, 6, 6]
     assert set(db.session.scalars(sa.select(Alert.group_id))) == {None}
 
@@ -192,7 +185,7 @@ def test_a_persons_summary_is_written_once_however_many_alerts_join(app):
 
 
 def test_a_summary_of_alerts_someone_is_on_is_cancelled_unsent(channels_app, smtp_server, shop):
-    uuids = [post(channels_app, label="theft")["alert_uuid"] for _ in range(3)]
+    uuids = [post_alert(channels_app, label="theft")["alert_uuid"] for _ in range(3)]
     drain_queue()
     camille = db.session.scalars(sa.select(Alert).limit(1)).one().location.users[0]
     assert user_client(channels_app, camille).post(f"/alerts/{uuids[1]}/claim").status_code == 200

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from nootification.delivery.attempt import AttemptResult
 from nootification.delivery.lease import attempts_made
-from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt
+from nootification.extensions import db
+from nootification.models import AttemptOutcomeKind, Delivery, DeliveryAttempt, DeliveryKind
 from nootification.senders.base import SendError, TransientSendError
 
 MAX_ERROR_LENGTH = 500
@@ -108,4 +109,24 @@ def mark_unknown(session: Session, delivery_ids: Sequence[str]) -> None:
         sa.update(deliveries)
         .where(deliveries.c.id.in_(delivery_ids))
         .values(attempts=attempts_made(deliveries.c.id))
+    )
+
+
+def sent_message_ref(alert_id: int, user_id: int, channel: str, point_id: int) -> str | None:
+    """The provider's id of the message an alert's delivery to this person's point sent (the latest try that
+    got one), which a later notice edits; None when none was sent."""
+    return db.session.scalar(
+        sa.select(DeliveryAttempt.provider_ref)
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .where(
+            Delivery.alert_id == alert_id,
+            Delivery.user_id == user_id,
+            Delivery.channel == channel,
+            Delivery.contact_point_id == point_id,
+            Delivery.kind == DeliveryKind.ALERT,
+            DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
+            DeliveryAttempt.provider_ref.is_not(None),
+        )
+        .order_by(DeliveryAttempt.number.desc())
+        .limit(1)
     )

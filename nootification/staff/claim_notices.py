@@ -17,6 +17,7 @@ from flask import current_app
 
 from nootification.delivery import outbound
 from nootification.delivery.lease import LeasedDelivery
+from nootification.delivery.ledger import sent_message_ref
 from nootification.delivery.messages import UndeliverableError, addressed
 from nootification.delivery.outbox import QueuedJob
 from nootification.extensions import db
@@ -136,25 +137,7 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     )
     if not sender.edits_messages:
         return message
-    ref = _provider_ref(alert.id, user.id, delivery.channel, delivery.contact_point_id)
+    ref = sent_message_ref(alert.id, user.id, delivery.channel, delivery.contact_point_id)
     if ref is None:
         raise UndeliverableError("the message to edit was never sent, or its reference is gone")
     return replace(message, edits=ref)
-
-
-def _provider_ref(alert_id: int, user_id: int, channel: str, point_id: int) -> str | None:
-    return db.session.scalar(
-        sa.select(DeliveryAttempt.provider_ref)
-        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-        .where(
-            Delivery.alert_id == alert_id,
-            Delivery.user_id == user_id,
-            Delivery.channel == channel,
-            Delivery.contact_point_id == point_id,
-            Delivery.kind == DeliveryKind.ALERT,
-            DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
-            DeliveryAttempt.provider_ref.is_not(None),
-        )
-        .order_by(DeliveryAttempt.number.desc())
-        .limit(1)
-    )

@@ -15,15 +15,14 @@ from flask import current_app
 
 from nootification.delivery.ladder import NotNeededError
 from nootification.delivery.lease import LeasedDelivery
+from nootification.delivery.ledger import sent_message_ref
 from nootification.delivery.messages import UndeliverableError, addressed
 from nootification.extensions import db
 from nootification.i18n import mark as _
 from nootification.i18n import translate
 from nootification.models import (
     Alert,
-    AttemptOutcomeKind,
     Delivery,
-    DeliveryAttempt,
     DeliveryKind,
     GroupReason,
     User,
@@ -79,24 +78,6 @@ def summary_text(first: Alert, count: int, got_first: bool, locale: str) -> str:
     return translate(locale, ONE_HELD if count == 1 else HELD, count=count, label=label, shop=shop)
 
 
-def _sent_ref(alert_id: int, user_id: int, channel: str, point_id: int) -> str | None:
-    return db.session.scalar(
-        sa.select(DeliveryAttempt.provider_ref)
-        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-        .where(
-            Delivery.alert_id == alert_id,
-            Delivery.user_id == user_id,
-            Delivery.channel == channel,
-            Delivery.contact_point_id == point_id,
-            Delivery.kind == DeliveryKind.ALERT,
-            DeliveryAttempt.outcome == AttemptOutcomeKind.SENT,
-            DeliveryAttempt.provider_ref.is_not(None),
-        )
-        .order_by(DeliveryAttempt.number.desc())
-        .limit(1)
-    )
-
-
 def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     """The summary as the engine sends it (its builder for `summary`)."""
     first = db.session.get(Alert, delivery.alert_id)
@@ -109,7 +90,7 @@ def build_message(delivery: LeasedDelivery, sender: MessageSender) -> Message:
     count = untold_count(first.group.id, user.id, delivery.channel)
     if count == 0:
         raise NotNeededError("not needed: someone is on every alert it would tell of")
-    ref = _sent_ref(first.id, user.id, delivery.channel, delivery.contact_point_id)
+    ref = sent_message_ref(first.id, user.id, delivery.channel, delivery.contact_point_id)
     locale = language_of(user, first.location)
     text = summary_text(first, count, got_first=count < _group_size(first.group_id), locale=locale)
     config = current_app.config

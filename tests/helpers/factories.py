@@ -94,3 +94,10 @@ def bearer(app: Flask, token: str) -> FlaskClient:
 def admin_client(app: Flask) -> FlaskClient:
     """A test client with an admin token of its own."""
     return bearer(app, create_token(name="t", scopes=[ADMIN]).token)
+
+
+def post_alert(app: Flask, **fields) -> dict:
+    """Post a valid alert (fields override) as the camera system does; the webhook's 201 answer."""
+    answer = admin_client(app).post("/webhooks/alerts", json=alert_payload(**fields))
+    assert answer.status_code == 201, answer.json
+    return answer.json
