@@ -202,3 +202,16 @@ def test_a_roster_with_nobody_on_shift_sends_thefts_to_the_off_hours_tier_and_sh
     assert delta(before, scrape(client), "nootification_alerts_quieted_total", reason="uncovered") == 1
     assert client.delete(f"/locations/{shop.name}/roster").status_code == 204
     assert scrape(client)[("nootification_locations_uncovered", frozenset())] == 0
+
+
+def test_without_an_off_hours_tier_a_closed_shops_theft_reaches_everyone_attached(
+    channels_app, smtp_server, shop
+):
+    assert (
+        admin_client(channels_app).patch(f"/locations/{shop.name}", json={"off_hours_tier": []}).status_code
+        == 200
+    )
+    close_today(channels_app, shop)
+    assert post_alert(channels_app, label="theft")["delivery_count"] == 2
+    drain_queue()
+    assert [address for address, _subject in mailed(smtp_server)] == ["camille@example.com"]

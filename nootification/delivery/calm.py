@@ -29,6 +29,12 @@ def floor_staff(shop: Location, at: datetime) -> list[Staff]:
     return on_shift_staff(shop.id, at) if has_roster(shop) else staff_of(shop.id)
 
 
+def night_watch(shop: Location) -> list[Staff]:
+    """Who hears of a critical alert while nobody is on the floor: the shop's off-hours tier; without one,
+    everyone attached (a theft is never told to nobody for want of a tier)."""
+    return off_hours_staff(shop.id) or staff_of(shop.id)
+
+
 def audience_of(alert: Alert) -> Audience:
     """Whom the alert concerns at its receipt, and whether it may ring them now."""
     shop, now = alert.location, alert.received_at
@@ -40,8 +46,8 @@ def audience_of(alert: Alert) -> Audience:
         staff = floor_staff(shop, now)
         if staff or not has_roster(shop):
             return Audience(staff=staff)
-        return Audience(staff=off_hours_staff(shop.id) if critical else [], uncovered=True)
+        return Audience(staff=night_watch(shop) if critical else [], uncovered=True)
     if critical:
-        return Audience(staff=off_hours_staff(shop.id))
+        return Audience(staff=night_watch(shop))
     opens = next_opening(now, hours=shop.opening_hours, closures=shop.closures or [], timezone=shop.timezone)
     return Audience(staff=floor_staff(shop, opens) if opens else [], held_until=opens, closed=True)
