@@ -326,3 +326,25 @@ def test_a_batch_with_a_fresh_uuid_each_stores_each(client, shop):
     items = [alert_payload(alert_uuid=str(uuid.uuid4())) for _ in range(5)]
     results = client.post(BATCH, json={"alerts": items}).json["results"]
     assert [result["status"] for result in results] == [201] * 5
+
+
+def test_the_single_webhook_still_rings_an_alert_spotted_long_ago(client, shop):
+    # Its deliveries' freshness runs from receipt; only a batch (a backfill) judges an item by time_spotted.
+    response = client.post("/webhooks/alerts", json=alert_payload(time_spotted=time.time() - 2 * 3600))
+    assert (response.status_code, response.json["delivery_count"]) == (201, 2)
+
+
+def test_the_openapi_document_describes_the_batch(anonymous):
+    spec = anonymous.get("/openapi.json").json
+    operation = spec["paths"][BATCH]["post"]
+    assert {"webhookSignature": []} in operation["security"]
+    assert {"200", "401", "403", "409", "413", "422", "default"} <= set(operation["responses"])
+    schemas = spec["components"]["schemas"]
+    alerts = schemas["AlertBatchIn"]["properties"]["alerts"]
+    assert (alerts["maxItems"], alerts["items"]) == (
+        MAX_BATCH_ALERTS,
+        {"$ref": "#/components/schemas/AlertIn"},
+    )
+    result = schemas["BatchItemResult"]["properties"]
+    assert result["status"]["enum"] == [201, 200, 409, 422]
+    assert {"index", "alert_uuid", "delivery_count", "errors"} <= set(result)
