@@ -121,6 +121,14 @@ def deadline_for(received_at: datetime, severity: Severity, config: Mapping) -> 
     return received_at + freshness(severity, config)
 
 
+def stale_on_arrival(
+    time_spotted: datetime, received_at: datetime, severity: Severity, config: Mapping
+) -> bool:
+    """Whether an alert was past its freshness when it arrived, counted from when it was spotted (a vendor's
+    backfill of old alerts)."""
+    return time_spotted + freshness(severity, config) <= received_at
+
+
 def fresh_deadline(
     kind: "DeliveryKind", severity: Severity | None, now: datetime, config: Mapping
 ) -> datetime | None:

@@ -32,7 +32,7 @@ def post_json(client, path: str, text: str, method: str = "post"):
     return getattr(client, method)(path, data=text, content_type="application/json")
 
 
-@pytest.mark.parametrize("path", ["/webhooks/alerts", "/locations"])
+@pytest.mark.parametrize("path", ["/webhooks/alerts", "/webhooks/alerts/batch", "/locations"])
 @pytest.mark.parametrize(
     ("text", "field"),
     [
@@ -66,6 +66,12 @@ def test_brackets_inside_strings_are_not_nesting(client):
 LONE_SURROGATE_CASES = [
     ("post", "/webhooks/alerts", alert_payload(url="https://media.example.com/\ud800.mp4"), "url"),
     ("post", "/webhooks/alerts", alert_payload(location="shop\udfff"), "location"),
+    (
+        "post",
+        "/webhooks/alerts/batch",
+        {"alerts": [alert_payload(), alert_payload(label="the\udc00ft")]},
+        "alerts.1.label",
+    ),
     ("post", "/users", {"user_uuid": str(uuid.uuid4()), "name": "Zo\ud800"}, "name"),
     ("patch", "/users/{user_uuid}", {"name": "\udc00Zoe"}, "name"),
     ("put", "/preferences", {"user_id": "\ud800", "level": "critical"}, "user_id"),
@@ -151,6 +157,21 @@ def test_a_chunked_body_nested_too_deep_is_a_400(served):
     response = send_chunked(served, "/webhooks/alerts", '{"location": ' + deep_json(20_000) + "}")
     assert response.status_code == 400, response.text
     assert "location" in response.json()["errors"]
+
+
+def test_a_chunked_alert_batch_nested_too_deep_is_a_400_and_nothing_stored(served):
+    text = '{"alerts": [' + json.dumps(alert_payload()) + ", " + deep_json(20_000) + "]}"
+    response = send_chunked(served, "/webhooks/alerts/batch", text)
+    assert response.status_code == 400, response.text
+    assert "alerts" in response.json()["errors"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
+
+
+def test_a_chunked_alert_batch_past_its_size_limit_is_a_413(served):
+    items = [alert_payload(url="https://media.example.com/" + "a" * 2000) for _ in range(300)]
+    response = send_chunked(served, "/webhooks/alerts/batch", json.dumps({"alerts": items}))
+    assert response.status_code == 413, response.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Alert)) == 0
 
 
 def test_a_chunked_body_with_a_lone_surrogate_is_a_422(served):

@@ -3,7 +3,8 @@ alert's deliveries, and the other kinds of a deliveries row (vendor events, noti
 wing builds (kinds).
 
 ingest    an alert checked against what is stored, stored once, published
-publish   one delivery row per recipient and channel, committed with the alert (the outbox)
+ingest_batch  up to a hundred alerts of one request: one result each, one transaction, one queue push
+publish   one delivery row per recipient and channel, committed with the alert (the outbox): plan, write
 ladder    a shop's fallback ladder: later steps as scheduled rows, cancelled once someone acted
 outbox    every way a delivery gets (back) onto the queue: push, requeue, due retries, hand back
 outbound  a record of another kind (vendor event, notice) written in its caller's transaction, queued after

@@ -29,7 +29,8 @@ class IngestResult:
     created: bool
 
 
-def _same_content(alert: Alert, *, url: str, location: Location, label: str, time_spotted: datetime) -> bool:
+def same_content(alert: Alert, *, url: str, location: Location, label: str, time_spotted: datetime) -> bool:
+    """Whether a stored alert has this content (a repeat rather than a conflict)."""
     return (
         alert.url == url
         and alert.location_id == location.id
@@ -39,19 +40,24 @@ def _same_content(alert: Alert, *, url: str, location: Location, label: str, tim
 
 
 def _replay(existing: Alert, **content) -> IngestResult:
-    same = _same_content(existing, **content)
+    same = same_content(existing, **content)
     severity = severity_for(content["label"], current_app.config["CRITICAL_LABELS"])
     metrics.record_alert(content["label"], severity, "duplicate" if same else "conflict")
     if not same:
         raise Conflict(
             "An alert with this alert_uuid was already received with different content.", field="alert_uuid"
         )
-    existing.delivery_count = db.session.scalar(
+    existing.delivery_count = delivery_count(existing.id)
+    return IngestResult(alert=existing, created=False)
+
+
+def delivery_count(alert_id: int) -> int:
+    """How many deliveries a stored alert produced, every channel."""
+    return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Delivery)
-        .where(Delivery.alert_id == existing.id, Delivery.kind == DeliveryKind.ALERT)
+        .where(Delivery.alert_id == alert_id, Delivery.kind == DeliveryKind.ALERT)
     )
-    return IngestResult(alert=existing, created=False)
 
 
 def ingest_alert(

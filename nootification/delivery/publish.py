@@ -2,7 +2,7 @@
 alert of a burst, or one past a person's cap, waits for its group's summary instead."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -94,6 +94,22 @@ def delivery_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What publishing an alert does: whom it rings now, who waits for a summary (why), which open group it
+    joins or which group it starts (`starts`: a burst's or a closed shop's); whether it may escalate."""
+
+    ringing: list[Recipient]
+    held: list[Recipient]
+    held_reason: str
+    quiet_reason: str | None
+    joins: OpenGroup | None = None
+    starts: GroupReason | None = None
+    closes_at: datetime | None = None
+    silence_id: str | None = None
+    escalates: bool = True
+
+
 def publish(alert: Alert) -> int:
     """Commit a new alert with its deliveries (and its group's summaries) in one transaction, then queue their
     jobs; how many deliveries ring.
@@ -104,41 +120,49 @@ def publish(alert: Alert) -> int:
     waits for its opening's summary. Where the shop groups alerts, a later alert of a burst rings nobody: its
     people get the group's summary at the window's end, as do the people past their cap.
     """
+    plan = plan_alert(alert)
+    rows = write_alert(alert, plan)
+    db.session.commit()
+    enqueue(queued_now(rows))
+    record_plan(plan)
+    return len(rows)
+
+
+def plan_alert(alert: Alert, *, stale: bool = False) -> Plan:
+    """Whom a new alert rings, who waits for a summary and which group it joins or starts, read in the current
+    transaction (so a later alert of a batch sees the groups and deliveries its earlier ones wrote); a stale
+    alert rings nobody."""
+    if stale:
+        return Plan([], [], "stale", "stale", escalates=False)
     # Reading must not flush the alert: that would open the write transaction early and hold SQLite's single
     # write lock (which every worker's claim waits for) through the reads.
     with db.session.no_autoflush:
         audience = audience_of(alert)
         recipients = recipients_on(alert, audience.staff)
         plan = _plan(alert, audience, recipients)
+    return replace(plan, silence_id=audience.silence_id, escalates=audience.silence_id is None)
+
+
+def write_alert(alert: Alert, plan: Plan) -> list[dict]:
+    """Insert a new alert's row, its group, its summaries and its deliveries as planned, without committing;
+    the deliveries' rows (sets `alert.id`). An alert_uuid already stored raises IntegrityError."""
     rows = delivery_rows(alert, plan.ringing, utcnow(), ladder_start=alert.received_at)
-    alert.id = _insert_alert(alert, group=plan.joins, silence_id=audience.silence_id)
+    alert.id = _insert_alert(alert, plan)
     group = plan.joins or _started_group(alert, plan)
     if group is not None and plan.held:
         _add_summaries(alert, group, plan.held)
     if rows:
         db.session.execute(INSERT_DELIVERIES, [{**row, "alert_id": alert.id} for row in rows])
-    db.session.commit()
-    enqueue(queued_now(rows))
+    return rows
+
+
+def record_plan(plan: Plan) -> None:
+    """Count what a committed alert's plan did: quieted, a group opened, messages held."""
     if plan.quiet_reason:
         metrics.record_quieted(plan.quiet_reason)
     if plan.starts is not None:
         metrics.record_group_opened(plan.starts.value)
     metrics.record_held(plan.held_reason, len(plan.held))
-    return len(rows)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What publishing an alert does: whom it rings now, who waits for a summary (why), which open group it
-    joins or which group it starts (`starts`: a burst's or a closed shop's)."""
-
-    ringing: list[Recipient]
-    held: list[Recipient]
-    held_reason: str
-    quiet_reason: str | None
-    joins: OpenGroup | None = None
-    starts: GroupReason | None = None
-    closes_at: datetime | None = None
 
 
 def _plan(alert: Alert, audience: Audience, recipients: list[Recipient]) -> Plan:
@@ -148,9 +172,8 @@ def _plan(alert: Alert, audience: Audience, recipients: list[Recipient]) -> Plan
     if audience.uncovered and not recipients:
         return Plan([], [], "uncovered", "uncovered")
     if audience.closed:
-        if (
-            audience.held_until is None
-        ):  # closed for longer than opening hours look ahead: kept, told to nobody
+        # Closed for longer than opening hours look ahead: kept and shown, told to nobody.
+        if audience.held_until is None:
             return Plan([], [], "closed", "closed")
         joins = closed_group(shop.id, audience.held_until)
         starts = None if joins else GroupReason.CLOSED
@@ -182,11 +205,11 @@ def _started_group(alert: Alert, plan: Plan) -> OpenGroup | None:
     )
 
 
-def _insert_alert(alert: Alert, *, group: OpenGroup | None, silence_id: str | None) -> int:
+def _insert_alert(alert: Alert, plan: Plan) -> int:
     """Insert the alert's row; its id. A later alert of a group does not escalate (its group's first does),
-    nor does a silenced one."""
+    nor does a silenced or a stale one."""
     escalates_at = None
-    if group is None and silence_id is None:
+    if plan.joins is None and plan.escalates:
         escalates_at = first_escalation_at(alert.received_at, alert.severity, alert.location.escalate_after)
     return db.session.execute(
         INSERT_ALERT,
@@ -199,8 +222,8 @@ def _insert_alert(alert: Alert, *, group: OpenGroup | None, silence_id: str | No
             "time_spotted": alert.time_spotted,
             "received_at": alert.received_at,
             "next_escalation_at": escalates_at,
-            "group_id": group.id if group else None,
-            "silence_id": silence_id,
+            "group_id": plan.joins.id if plan.joins else None,
+            "silence_id": plan.silence_id,
         },
     ).scalar_one()
 

@@ -124,7 +124,7 @@ GROUPS_OPENED = Counter(
     ["reason"],
 )
 HELD_REASONS = ("grouped", "capped", "closed")
-QUIET_REASONS = ("grouped", "closed", "silenced", "uncovered")
+QUIET_REASONS = ("grouped", "closed", "silenced", "uncovered", "stale")
 MESSAGES_HELD = Counter(
     "nootification_messages_suppressed_total",
     "Messages not sent when their alert came, by reason: grouped (a burst's later alert, summed up at the "
@@ -135,7 +135,7 @@ MESSAGES_HELD = Counter(
 ALERTS_QUIETED = Counter(
     "nootification_alerts_quieted_total",
     "Alerts stored that rang nobody at once, by reason: grouped, closed, silenced, uncovered (a roster with "
-    "nobody on shift).",
+    "nobody on shift), stale (a batch's item past its freshness when it came).",
     ["reason"],
 )
 CONTACT_POINTS_GONE = Counter(
