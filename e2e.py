@@ -1309,6 +1309,68 @@ def check_calm(stack: Stack, users: Sequence[User], timeout: float) -> bool:
         _call(stack.admin, "PATCH", path, 200, json={name: before[name] for name in CALM_SETTINGS})
 
 
+def check_batch(stack: Stack, tokens: Tokens, shops: Sequence[str], timeout: float) -> bool:
+    """A vendor's backfill: one batch of two new thefts, a repeat of the first and one for a shop that does
+    not exist is answered item by item, in order (201, 201, 200, 422 naming location); the new ones are
+    sent."""
+    plans = [alert_plan(shop, "theft") for shop in (shops[0], shops[-1])]
+    now = time.time()
+    items = [{**plan, "time_spotted": now} for plan in plans]
+    items += [items[0], {**alert_plan("e2e: no such shop", "theft"), "time_spotted": now}]
+    answer = _call(
+        stack.session,
+        "POST",
+        f"{stack.api}{ALERTS_PATH}/batch",
+        200,
+        json={"alerts": items},
+        headers=bearer(tokens.alerts) if tokens.alerts else None,
+    )
+    results = answer.get("results") or []
+    statuses = [result.get("status") for result in results]
+    stored = [
+        PostedAlert(
+            item["alert_uuid"],
+            item["location"],
+            "theft",
+            "critical",
+            result["delivery_count"],
+            now,
+            item["url"],
+        )
+        for item, result in zip(items[:2], results[:2], strict=False)
+        if result.get("status") == 201
+    ]
+    stack.opened.extend(stored)
+    deadline = time.monotonic() + timeout
+    sent: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        for alert in stored:
+            detail = _call(stack.admin, "GET", f"{stack.api}/alerts/{alert.alert_uuid}", 200)
+            sent[alert.alert_uuid] = sum(d["status"] == "sent" for d in detail["deliveries"])
+        if all(sent.get(a.alert_uuid, 0) >= a.delivery_count for a in stored):
+            break
+        time.sleep(POLL_INTERVAL)
+    refused = results[3].get("errors", {}) if len(results) > 3 else {}
+    ok = (
+        statuses == [201, 201, 200, 422]
+        and "location" in refused
+        and len(stored) == 2
+        and all(
+            alert.delivery_count > 0 and sent.get(alert.alert_uuid, 0) >= alert.delivery_count
+            for alert in stored
+        )
+    )
+    log.log(
+        logging.INFO if ok else logging.ERROR,
+        "batch: 4 items answered %s (the refused one names %s); deliveries sent %s of %s",
+        statuses,
+        sorted(refused),
+        [sent.get(alert.alert_uuid, 0) for alert in stored],
+        [alert.delivery_count for alert in stored],
+    )
+    return ok
+
+
 def check_demo(stack: Stack, tokens: Tokens, alerts_count: int, rng: random.Random, timeout: float) -> bool:
     """The default run: webhook and Teams contact points at the stub, a few levels set, then alerts checked.
 
@@ -1361,6 +1423,7 @@ def _levels_and_alerts(
                     and check_web_push(stack, tokens, users, shops, timeout)
                     and check_ladder(stack, users, shops, timeout)
                     and check_calm(stack, users, timeout)
+                    and check_batch(stack, tokens, shops, timeout)
                 )
             )
         )
@@ -1520,6 +1583,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the shop closed today holds a standard alert for its opening and takes a theft to its off-hours "
         "tier; a roster with one person on shift has a theft reach that person only. The shop's settings "
         "are put back. The other checks post only to shops where every alert rings (group_window_seconds 0). "
+        "Then a batch (POST /webhooks/alerts/batch) of two new thefts, a repeat and an alert for an unknown "
+        "shop is answered item by item, in order (201, 201, 200, 422), and the new ones are sent. "
         "However the run ends, it then claims every alert it posted that nobody is on "
         "yet, as someone of the alert's shop with their own token (an admin records a false alarm where the "
         "shop has nobody), and checks with GET /alerts/<uuid> that nothing is left due: every alert claimed, "
