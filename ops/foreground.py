@@ -22,27 +22,20 @@ def controlling_terminal() -> int | None:
 def run(command: Sequence[str]) -> int:
     """Run the command in a process group of its own, in the terminal's foreground; its exit status."""
     terminal = controlling_terminal()
-    child: subprocess.Popen | None = None
-    waiting: list[signal.Signals] = []
+    child = subprocess.Popen(command, process_group=0)
 
-    def relay(signum, frame) -> None:
-        # SIGTERM or SIGHUP stop the command with SIGTERM; without a terminal, a SIGINT is passed on as is.
-        passed = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
-        if child is None:
-            waiting.append(passed)  # came before the command started: it gets it once it has
-        else:
-            child.send_signal(passed)
+    def stop(signum, frame) -> None:
+        child.send_signal(signal.SIGTERM)
 
-    # Handlers first: a signal that comes while the command starts must not kill this process and leave it.
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, relay)
+    def interrupt(signum, frame) -> None:
+        child.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    signal.signal(signal.SIGINT, interrupt)  # without a terminal, a SIGINT to this process is passed on
     if terminal is not None:
         # Taking the terminal back later happens from the background, which would stop this process.
         signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    child = subprocess.Popen(command, process_group=0)
-    for passed in waiting:
-        child.send_signal(passed)
-    if terminal is not None:
         os.tcsetpgrp(terminal, child.pid)
     try:
         status = child.wait()

@@ -32,6 +32,9 @@ def start_in_terminal(directory: Path) -> tuple[int, int]:
     pid, master = pty.fork()
     if pid == 0:
         os.chdir(directory)
+        # As a terminal's shell starts a job: SIGHUP at its default, even under nohup (which ignores it, and
+        # an ignored signal stays ignored across exec).
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         os.execvp("make", ["make", "run"])
     output = b""
     deadline = time.monotonic() + 20
