@@ -13,6 +13,9 @@ For each --provider-latency (the stub answers after that many ms, set through it
   burst    the same steady load again, and meanwhile BURSTS bursts of BURST_SIZE thefts at a shop that groups
            them over BURST_WINDOW s: each burst's first alert to each member, and the messages each gets
 Then once, at the lowest latency:
+  backfill the steady load again, and meanwhile BATCH_RATE batches/s of BATCH_SIZE alerts spotted a day ago
+           (POST /webhooks/alerts/batch: stored, paging nobody): the batches' POST latency, the API's CPU per
+           alert, and the steady receipts beside them
   ingest   POST /webhooks/alerts, open loop at each --rates for --ingest-duration s (one recipient per alert)
 """
 
@@ -69,6 +72,12 @@ BURST_WINDOW = 2
 BURSTS = 4
 BURST_SIZE = 10
 BURST_SPACING = 0.1
+# A vendor's backfill beside the steady load: BATCH_RATE batches/s of BATCH_SIZE alerts spotted BACKFILL_AGE s
+# ago (stale on arrival: stored, paging nobody), to the ingest shop.
+BATCH_RATE = 10.0
+BATCH_SIZE = 100
+BACKFILL_AGE = 24 * 3600
+BATCH_CLIENT_THREADS = 8
 # A delivery's last writes follow its receipt at the stub, and each process rewrites its SQL count every
 # SQL_COUNT_INTERVAL: counters are read this long after a scenario ends.
 SETTLE = 3 * SQL_COUNT_INTERVAL
@@ -555,6 +564,40 @@ def run_burst(bench: Bench, shops: Shops) -> dict:
     }
 
 
+def backfill_body(shop: str) -> dict:
+    """A batch of BATCH_SIZE thefts spotted a day ago at `shop`, each with a fresh uuid."""
+    spotted = time.time() - BACKFILL_AGE
+    return {"alerts": [{**alert_body(shop), "time_spotted": spotted} for _ in range(BATCH_SIZE)]}
+
+
+def run_backfill(bench: Bench, shops: Shops) -> dict:
+    """The steady scenario again, with a vendor's backfill meanwhile: batches of old alerts at BATCH_RATE/s
+    (POST /webhooks/alerts/batch). Their POST latency, and the steady state's receipts beside them."""
+    options = bench.options
+    batch_client = bench.client(timeout=FANOUT_POST_TIMEOUT)
+    with ThreadPoolExecutor(1) as pool:
+        batches = pool.submit(
+            open_loop,
+            lambda: batch_client.post(f"{ALERTS}/batch", backfill_body(shops.ingest)),
+            rate=BATCH_RATE,
+            duration=options.steady_duration,
+            concurrency=BATCH_CLIENT_THREADS,
+        )
+        steady, _ = run_steady(bench, shops.steady)
+        run = batches.result()
+    batch_client.close()
+    answered = run.answered((200,))
+    stored = sum(1 for shot in answered for result in shot.body["results"] if result["status"] == 201)
+    return {
+        "batches": len(answered),
+        "alerts_stored": stored,
+        **run.counts((200,)),
+        **report.latency_ms([shot.latency for shot in answered], prefix="batch_"),
+        "steady_receipt_p99_ms": steady["receipt_p99_ms"],
+        "steady_alerts": steady["ok"],
+    }
+
+
 def growth(samples: list[tuple[float, int]]) -> float | None:
     """How fast the backlog grew while posting, in jobs/s: the least-squares slope of its samples."""
     if len({moment for moment, _ in samples}) < 2:
@@ -644,13 +687,17 @@ def run_scenarios(bench: Bench) -> dict:
         key = latency_key(latency)
         by_latency[key], all_series[key] = run_at_latency(bench, latency, shops)
     set_provider_latency(bench.stub, min(options.provider_latency))
+    log.info("backfill: %g batches/s of %d old alerts beside the steady load", BATCH_RATE, BATCH_SIZE)
+    backfill = bench.measure("backfill", lambda: run_backfill(bench, shops))
+    alerts = backfill["alerts_stored"] + backfill["steady_alerts"]
+    backfill["api_cpu_ms_per_alert"] = bench.cpu_ms("backfill", "api", alerts)
     ingest = {}
     for rate in options.rates:
         log.info("ingest: %g alerts/s for %g s", rate, options.ingest_duration)
         name = f"ingest {rate:g}/s"
         ingest[f"{rate:g}"] = bench.measure(name, lambda rate=rate: run_ingest(bench, rate, shops.ingest))
         ingest[f"{rate:g}"]["api_cpu_ms_per_alert"] = bench.cpu_ms(name, "api", ingest[f"{rate:g}"]["ok"])
-    return {"ingest": ingest, "by_latency": by_latency, "series": all_series}
+    return {"ingest": ingest, "backfill": backfill, "by_latency": by_latency, "series": all_series}
 
 
 def meta(options: argparse.Namespace, argv: list[str]) -> dict:

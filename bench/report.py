@@ -104,7 +104,22 @@ AT_LATENCY = {
         ("fanout", "fan-out: last receipt", ("fanout", "last_receipt_s"), FANOUT_LAST_RECEIPT_S, "s", True),
     ),
 }
-ONCE = (Target("ingest", "ingest p99 at 200 alerts/s", ("ingest", "200", "p99_ms"), 25, "ms", True),)
+ONCE = (
+    Target("ingest", "ingest p99 at 200 alerts/s", ("ingest", "200", "p99_ms"), 25, "ms", True),
+    Target("backfill", "backfill: batch of 100 p99", ("backfill", "batch_p99_ms"), 1000, "ms", True),
+    # "Well under a single POST's": half the single POST's own target, 6 ms.
+    Target(
+        "backfill_cpu", "backfill: API CPU per alert", ("backfill", "api_cpu_ms_per_alert"), 3, "ms", True
+    ),
+    Target(
+        "backfill_steady",
+        "backfill: steady alert → receipt p99 beside it",
+        ("backfill", "steady_receipt_p99_ms"),
+        STEADY_P99_MS,
+        "ms",
+        True,
+    ),
+)
 
 
 def target_id(name: str, latency: str) -> str:
@@ -370,13 +385,40 @@ def _cpu_rows(cpu: dict) -> list[Row]:
     return rows
 
 
+def _backfill_rows(backfill: dict) -> list[Row]:
+    scenario = "backfill: batches of 100 old alerts, 10/s, beside the steady load"
+    latencies = (backfill[f"batch_{name}_ms"] for name in ("p50", "p95", "p99", "max"))
+    return [
+        (scenario, "batch POST latency p50 / p95 / p99 / max", _fmt(*latencies, unit="ms"), None),
+        (scenario, "batch POST latency p99", _fmt(backfill["batch_p99_ms"], unit="ms"), "backfill"),
+        (scenario, "API CPU per alert", _fmt(backfill["api_cpu_ms_per_alert"], unit="ms"), "backfill_cpu"),
+        (
+            scenario,
+            "steady alert → receipt p99 beside it",
+            _fmt(backfill["steady_receipt_p99_ms"], unit="ms"),
+            "backfill_steady",
+        ),
+        (
+            scenario,
+            "batches sent / ok / errors / late / dropped; alerts stored",
+            _fmt(backfill["sent"], backfill["ok"], backfill["errors"], backfill["late"], backfill["dropped"])
+            + f"; {backfill['alerts_stored']}",
+            None,
+        ),
+    ]
+
+
 def rows(results: dict) -> list[Row]:
     """Every line of the table: each provider latency's scenarios, ingest, peak RSS and CPU."""
     by_latency = [
         row for latency, section in results["by_latency"].items() for row in _latency_rows(latency, section)
     ]
     return (
-        by_latency + _ingest_rows(results["ingest"]) + _rss_rows(results["rss"]) + _cpu_rows(results["cpu"])
+        by_latency
+        + _ingest_rows(results["ingest"])
+        + _backfill_rows(results["backfill"])
+        + _rss_rows(results["rss"])
+        + _cpu_rows(results["cpu"])
     )
 
 

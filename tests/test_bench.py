@@ -31,7 +31,7 @@ TINY = [
 ]
 LATENCIES = ("1", "100")
 STEADY_DELIVERIES = 20 * 1 * 2  # rate × duration × recipients
-SECTIONS = ("summary", "ingest", "by_latency", "rss", "cpu", "redis_commands", "sql_statements")
+SECTIONS = ("summary", "ingest", "backfill", "by_latency", "rss", "cpu", "redis_commands", "sql_statements")
 SUMMARY_KEYS = {
     "ratio_to_direct",
     "fanout_last_receipt_s",
@@ -91,6 +91,14 @@ def test_the_provider_dependent_scenarios_run_once_per_latency(tiny_run):
     assert results["meta"]["ingest_provider_latency_ms"] == 1
 
 
+def test_a_backfill_stores_every_alert_of_its_batches(tiny_run):
+    _, results, _ = tiny_run
+    backfill = results["backfill"]
+    assert backfill["ok"] == backfill["offered"] > 0
+    assert backfill["alerts_stored"] == backfill["batches"] * 100
+    assert backfill["steady_alerts"] > 0
+
+
 def test_the_summary_has_the_headline_figures_of_each_latency(tiny_run):
     _, results, _ = tiny_run
     assert tuple(results["summary"]) == LATENCIES
@@ -129,7 +137,8 @@ def test_costs_per_delivery_and_per_alert_are_figured(tiny_run):
         lines = [line for line in stdout.splitlines() if figure in line]
         assert len(lines) == 2 * len(LATENCIES), figure
         assert all(" - " not in f"{line} " for line in lines), lines
-    assert stdout.count("API CPU per alert") == len(LATENCIES) + 2
+    # Steady state at each latency, each ingest rate, the backfill.
+    assert stdout.count("API CPU per alert") == len(LATENCIES) + 2 + 1
     assert stdout.count("backlog growth while posting") == len(LATENCIES)
 
 
