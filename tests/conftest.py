@@ -150,6 +150,9 @@ def channels_app(tmp_path, redis_url, smtp_server, monkeypatch):
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=smtp_server.port,
         SMTP_SECURITY="none",
+        # The stub serves the whole suite: on a loaded machine it may answer a call after a second, which the
+        # tests' short timeout would count as a failure and retry, placing a call twice.
+        HTTP_READ_TIMEOUT=5.0,
     )
     app = create_app(config)
     with app.app_context():
