@@ -245,6 +245,31 @@ def test_another_request_storing_an_item_meanwhile_is_answered_not_a_500(client,
     assert alert_count() == 2
 
 
+def test_requests_storing_items_one_after_the_other_meanwhile_are_answered_not_a_500(
+    client, shop, monkeypatch
+):
+    other, first, second = alert_payload(), alert_payload(), alert_payload()
+    client.post("/webhooks/alerts", json=first)
+    client.post("/webhooks/alerts", json=second)
+    reads = []
+    real = ingest_batch.stored_alerts
+
+    def reads_lag_behind(uuids):
+        # Read 1 came before both other requests committed, read 2 between them.
+        reads.append(uuids)
+        found = real(uuids)
+        hidden = [first["alert_uuid"], second["alert_uuid"]][len(reads) - 1 :]
+        return {uuid: alert for uuid, alert in found.items() if uuid not in hidden}
+
+    monkeypatch.setattr(ingest_batch, "stored_alerts", reads_lag_behind)
+    response = client.post(BATCH, json={"alerts": [other, first, second]})
+
+    assert response.status_code == 200, response.json
+    assert [result["status"] for result in response.json["results"]] == [201, 200, 200]
+    assert len(reads) == 3
+    assert alert_count() == 3
+
+
 def test_the_batch_is_refused_unauthenticated_as_the_single_webhook(anonymous, shop):
     body = {"alerts": [alert_payload()]}
     single = anonymous.post("/webhooks/alerts", json=alert_payload())

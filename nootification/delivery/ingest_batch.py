@@ -55,12 +55,7 @@ class _Batch:
 def ingest_batch(items: Sequence[BatchItem]) -> list[ItemResult]:
     """Store a batch's new alerts with their deliveries in one transaction and queue them in one push; one
     result per item, in order. A refused item changes nothing; the others are stored all the same."""
-    try:
-        batch = _write(items)
-    except IntegrityError:
-        # Another request stored one of these alert_uuids since they were read: read them again, once.
-        db.session.rollback()
-        batch = _write(items)
+    batch = _write_despite_other_requests(items)
     enqueue(batch.jobs)
     for count in batch.counts:
         count()
@@ -69,10 +64,25 @@ def ingest_batch(items: Sequence[BatchItem]) -> list[ItemResult]:
     return batch.results
 
 
-def _write(items: Sequence[BatchItem]) -> _Batch:
+def _write_despite_other_requests(items: Sequence[BatchItem]) -> _Batch:
+    """Write the batch; when other requests stored some of its alert_uuids since they were read, read them
+    again and write once more, for as long as each collision finds one more of them stored."""
+    uuids = {item.alert["alert_uuid"] for item in items if item.alert is not None}
+    known = stored_alerts(uuids)
+    while True:
+        try:
+            return _write(items, dict(known))
+        except IntegrityError:
+            db.session.rollback()
+            stored_now = stored_alerts(uuids)
+            if stored_now.keys() == known.keys():
+                raise  # not one of the batch's alert_uuids: a fault of its own
+            known = stored_now
+
+
+def _write(items: Sequence[BatchItem], known: dict[str, Alert]) -> _Batch:
     alerts = [item.alert for item in items if item.alert is not None]
     shops = _shops({alert["location"] for alert in alerts})
-    known = stored_alerts({alert["alert_uuid"] for alert in alerts})
     batch = _Batch()
     for index, item in enumerate(items):
         batch.results.append(_ingest_item(index, item, shops, known, batch))
