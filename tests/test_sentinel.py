@@ -114,6 +114,11 @@ def wait_until(check, timeout: float) -> bool:
     return check()
 
 
+def is_ready(api_url: str) -> bool:
+    """Whether the API's /ready says its database, Redis, a worker and the scheduler are all up."""
+    return requests.get(f"{api_url}/ready", timeout=10).status_code == 200
+
+
 def rate_limit_remaining(stack: Stack) -> int:
     """What the API's rate limit leaves the admin token, as its answer's header says (-1: no header)."""
     headers = {"Authorization": f"Bearer {stack.admin_token}"}
@@ -137,14 +142,18 @@ class Outcome:
     ready: requests.Response
     scheduler_followed: bool
     remaining: list[int]  # X-RateLimit-Remaining of two requests after the promotion
+    delivered_before: int  # (alert, user) pairs the stub had received when the primary was killed
 
 
 def steady_run_through_a_failover(cluster: SentinelCluster, stack: Stack) -> Outcome:
     """Post alerts steadily, SIGKILL the primary, wait for the promotion, post on; then wait for the sends."""
     shop, users = create_staff(stack.api_url, stack.admin_token)
+    # The worker and the scheduler register on the first primary first: on a busy host they take a while.
+    assert wait_until(lambda: is_ready(stack.api_url), timeout=60), "the stack never became ready"
     poster = Poster(stack.api_url, stack.admin_token, shop)
     poster.thread.start()
     time.sleep(BEFORE_KILL)
+    delivered_before = len(received(stack.stub_url))
     cluster.kill_primary()
     promoted = cluster.wait_for_promotion(timeout=20)
     time.sleep(AFTER_PROMOTION)
@@ -164,6 +173,7 @@ def steady_run_through_a_failover(cluster: SentinelCluster, stack: Stack) -> Out
         ready=requests.get(f"{stack.api_url}/ready", timeout=10),
         scheduler_followed=scheduler_followed,
         remaining=remaining,
+        delivered_before=delivered_before,
     )
 
 
@@ -181,6 +191,7 @@ def test_api_worker_and_scheduler_follow_a_failover_losing_nothing_and_sending_n
     expected = {(alert, user) for alert in outcome.accepted for user in outcome.users}
     after = [alert for alert, at in outcome.accepted.items() if at > outcome.promoted]
     assert primary_now == cluster.replica_port
+    assert outcome.delivered_before > 0, "nothing was delivered through the first primary"
     assert len(outcome.accepted) >= RATE * BEFORE_KILL / 2 and len(after) >= RATE * AFTER_PROMOTION / 2
     assert sorted(expected - set(outcome.counts)) == [], "accepted but never delivered"
     assert {pair: n for pair, n in outcome.counts.items() if n > 1} == {}, "sent twice"
