@@ -184,8 +184,11 @@ def test_api_worker_and_scheduler_follow_a_failover_losing_nothing_and_sending_n
         stack = Stack(
             redis_url=cluster.url, workers=1, api_workers=1, settings=SETTINGS, directory=tmp_path / "stack"
         )
-        with stack:
+        try:  # not `with stack`: a start that fails half-way must stop what it started too
+            stack.start()
             outcome = steady_run_through_a_failover(cluster, stack)
+        finally:
+            stack.close()
         primary_now = cluster.primary_port_now()
 
     expected = {(alert, user) for alert in outcome.accepted for user in outcome.users}
