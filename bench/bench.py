@@ -47,6 +47,7 @@ from bench.sql_count import INTERVAL as SQL_COUNT_INTERVAL
 from bench.sql_count import read_counts
 from bench.stack import ROOT, STUB_THREADS, Stack
 from nootification.config import Config
+from nootification.redis_connection import connect
 from nootification.senders.base import Message, SendError
 from nootification.senders.push import PushSender
 
@@ -741,7 +742,7 @@ def bench_stack(options: argparse.Namespace) -> dict:
     with stack:
         log.info("stack up in %s: api %s, stub %s", stack.directory, stack.api_url, stack.stub_url)
         queue_name = stack.env.get("RQ_QUEUE_NAME", Config.RQ_QUEUE_NAME)
-        redis = Redis(port=stack.redis_port)
+        redis = connect(stack.redis_url)
         processes = StackProcesses(stack)
         bench = Bench(stack, options, redis, Queue(queue_name, connection=redis).key, processes)
         with Sampler(processes.rss, RSS_INTERVAL) as memory:

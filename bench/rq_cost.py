@@ -20,6 +20,7 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bench.stack import free_port, wait_for
+from nootification.redis_connection import connect
 from nootification.redis_server import find_redis_server, server_arguments
 
 
@@ -69,7 +70,7 @@ def main() -> None:
         arguments = server_arguments(port=port, directory=Path(directory), persist=False)
         server = subprocess.Popen([find_redis_server(), *arguments], stdout=subprocess.DEVNULL)
         try:
-            connection = Redis(port=port)
+            connection = connect(f"redis://127.0.0.1:{port}/0")
             wait_for(connection.ping, "redis")
             figures = measure(connection, options.jobs)
         finally:

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import requests
-from redis import Redis
+from redis.exceptions import RedisError
 
 import third_party
+from nootification.redis_connection import connect
 from nootification.redis_server import find_redis_server, server_arguments
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def wait_for(check, what: str, timeout: float = 30.0) -> None:
         try:
             if check():
                 return
-        except (requests.RequestException, OSError):
+        except (requests.RequestException, OSError, RedisError):
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
@@ -73,9 +74,13 @@ class Stack:
         stub_threads: int = STUB_THREADS,
         count_sql: bool = False,
         directory: Path | None = None,
+        redis_url: str | None = None,
     ):
         self.directory = directory or Path(tempfile.mkdtemp(prefix="nootification-stack-"))
         self.redis_port, self.api_port, self.stub_port = free_port(), free_port(), free_port()
+        # Given a URL (a Sentinel's, say), the stack uses that Redis and starts none of its own.
+        self.own_redis = redis_url is None
+        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
         self.smtp_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.stub_url = f"http://127.0.0.1:{self.stub_port}"
@@ -95,7 +100,7 @@ class Stack:
             "DATABASE_URL": f"sqlite:///{self.directory / 'nootification.db'}",
             # The API, the workers and their restarts share one directory, so /metrics counts them all.
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_directory),
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "REDIS_URL": self.redis_url,
             "THIRD_PARTY_URL": self.stub_url,
             # Every channel's provider is the stub: its HTTP paths, and its SMTP server for email.
             "SLACK_API_URL": f"{self.stub_url}/slack/api",
@@ -147,7 +152,7 @@ class Stack:
         """Start redis-server with append-only persistence in the stack's directory."""
         arguments = server_arguments(port=self.redis_port, directory=self.directory, persist=True)
         self._spawn("redis", [find_redis_server(), *arguments])
-        wait_for(lambda: Redis(port=self.redis_port).ping(), "redis")
+        wait_for(lambda: connect(self.redis_url).ping(), "redis")
 
     def start_api(self) -> None:
         """Start gunicorn serving the API."""
@@ -226,7 +231,8 @@ class Stack:
         """Start everything, in dependency order."""
         self.migrate()
         self.admin_token = self.issue_token("admin")
-        self.start_redis()
+        if self.own_redis:
+            self.start_redis()
         self.start_stub()
         self.start_api()
         for index in range(self.worker_count):

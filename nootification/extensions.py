@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from nootification.config import engine_options
+from nootification.redis_connection import connect
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -76,10 +77,8 @@ class RedisQueue:
     extension_name = "nootification.redis"
 
     def init_app(self, app: Flask) -> None:
-        """Connect lazily to `REDIS_URL`."""
-        connection = Redis.from_url(
-            app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        """Connect lazily to `REDIS_URL` (a Sentinel URL: its current primary); refuse one it cannot read."""
+        connection = connect(app.config["REDIS_URL"])
         app.extensions[self.extension_name] = {"connection": connection}
 
     def connection_of(self, app: Flask) -> Redis:

@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from nootification.auth import current_actor, token_identity
 from nootification.errors import FAILED_VALIDATION, INVALID_JSON, Gone, InvalidInput, NotFound, UnreadableBody
-from nootification.extensions import IDENTITY_KEY, client_identity, limiter
+from nootification.extensions import IDENTITY_KEY, client_identity, limiter, redis_queue
 from nootification.services.audit import ACTOR_KEY
 from nootification.services.staff_links import LINK_PATH as STAFF_PAGES
 from nootification.services.staff_links import scope_of_link
@@ -251,7 +251,12 @@ def register_security(app: Flask) -> None:
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    if "RATELIMIT_STORAGE_URI" not in app.config:
+        # The rate limits share the app's connection pool, so they reach Redis as everything else does
+        # (redis_connection.connect), a Sentinel's current primary included.
+        app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+        pool = redis_queue.connection_of(app).connection_pool
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {"connection_pool": pool}
     app.after_request(add_rate_limit_headers)
     app.extensions[IDENTITY_KEY] = token_identity
     app.extensions[ACTOR_KEY] = current_actor
