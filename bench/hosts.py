@@ -19,6 +19,7 @@ import atexit
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -477,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.exception("clean-up step failed")
 
     atexit.register(clean_up)
+    # SIGTERM ends Python without running `finally` or atexit: as SystemExit it runs both.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         results = run_bench(options, cleanups)
     finally:
