@@ -39,6 +39,7 @@ from bench.hosts_evidence import (
     Pair,
     attempts_of_retried,
     connections_by_application,
+    longest_gap,
     peak,
     placement,
     takeover,
@@ -281,6 +282,7 @@ def run_cut(
         "repeats_absorbed_by_key": counted.absorbed,
         "sent_by_host": dict(counted.by_host),
         "sent_by_host_before_during_after_cut": phases(messages["messages"], host_of, cut_at, plugged_at),
+        "longest_gap_after_plug_s": longest_gap((m["received_at"] for m in messages["messages"]), plugged_at),
         "not_drained": left,
         "workers_restarted_after_cut": restarted,
         "takeover": {

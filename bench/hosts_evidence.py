@@ -106,6 +106,15 @@ def attempts_of_retried(connection: sa.Connection) -> list[Attempt]:
     return [Attempt(*row) for row in connection.execute(query)]
 
 
+def longest_gap(times: Iterable[float], since: float) -> float | None:
+    """The longest wait between two receipts from `since` on (`since` itself counts as the first): how long
+    nobody sent anything, e.g. while a circuit stood open; None without a receipt after `since`."""
+    later = sorted(at for at in times if at >= since)
+    if not later:
+        return None
+    return round(max(b - a for a, b in zip([since, *later], later, strict=False)), 1)
+
+
 def with_application_name(url: str, name: str) -> str:
     """A database URL whose connections show as `name` in pg_stat_activity."""
     return make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)

@@ -9,6 +9,7 @@ from bench import hosts
 from bench.hosts_evidence import (
     Attempt,
     connections_by_application,
+    longest_gap,
     peak,
     placement,
     takeover,
@@ -239,3 +240,9 @@ def test_redis_off_loopback_drops_protected_mode_and_on_loopback_keeps_it(tmp_pa
 
     assert off[:2] == ["--bind", "10.77.5.1"] and "--protected-mode no" in " ".join(off)
     assert on[:2] == ["--bind", "127.0.0.1"] and "--protected-mode" not in on
+
+
+def test_longest_gap_counts_from_the_plug_on():
+    assert longest_gap([5.0, 10.5, 11.0, 41.0, 42.0], since=10.0) == 30.0
+    assert longest_gap([5.0, 12.0], since=10.0) == 2.0
+    assert longest_gap([5.0], since=10.0) is None
