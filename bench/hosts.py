@@ -61,6 +61,8 @@ WARM_UP = 3.0  # seconds of each throughput run not counted
 SAMPLE_INTERVAL = 1.0
 DRAIN_TIMEOUT = 180.0
 CUT_RATE = 4.0  # alerts/s during the cut run: 80 pushes/s, within one host's reach
+BURST = 10  # alerts posted at once just before the cut: 200 pushes, a batch or more for each host
+BURST_SETTLE = 0.3  # seconds between the burst and the cut: the hosts have leased their batches
 # The bench's lease: shorter than the cut, so host b takes over within the run (the default is 120 s).
 BENCH_LEASE = 10.0
 SETTINGS = {
@@ -204,6 +206,16 @@ def post_steadily(
         stop.wait(1 / CUT_RATE)
 
 
+def post_burst(client: JsonClient, shop: str, staff: list[str], owed: set[Pair]) -> None:
+    """Post BURST alerts at once; every member owed a push of each."""
+    for _ in range(BURST):
+        body = alert_body(shop)
+        status, answer = client.post("/webhooks/alerts", body)
+        if status != 201:
+            raise RuntimeError(f"POST /webhooks/alerts answered {status}: {answer}")
+        owed.update((body["alert_uuid"], user) for user in staff)
+
+
 def undrained(engine: sa.Engine) -> int:
     """Deliveries not yet sent, failed or expired."""
     deliveries = Delivery.__table__
@@ -245,6 +257,9 @@ def run_cut(
     poster = threading.Thread(target=post_steadily, args=(client, shop, staff, stop, owed), daemon=True)
     poster.start()
     time.sleep(before)
+    # A burst just before the cut keeps both hosts busy, so host a holds deliveries when its link goes down.
+    post_burst(client, shop, staff, owed)
+    time.sleep(BURST_SETTLE)
     namespaces.cut(cut_host)
     # After the link is down: anything the provider receives from then on left before it or not at all.
     cut_at = time.time()
