@@ -115,6 +115,15 @@ def longest_gap(times: Iterable[float], since: float) -> float | None:
     return round(max(b - a for a, b in zip([since, *later], later, strict=False)), 1)
 
 
+def repeats(messages: Iterable[Mapping], host_of: Mapping[str, str], cut_at: float) -> list[list[str]]:
+    """Each message received more than once: its receipts as "host@seconds after the cut", in order."""
+    return [
+        [f"{host_of.get(r['address'], 'other')}@{r['at'] - cut_at:+.1f}" for r in message["senders"]]
+        for message in messages
+        if message["receipts"] > 1
+    ]
+
+
 def with_application_name(url: str, name: str) -> str:
     """A database URL whose connections show as `name` in pg_stat_activity."""
     return make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
