@@ -99,6 +99,10 @@ fuzz: install  ## schemathesis over every operation with more examples than the 
 bench: install  ## fan-out, steady state and the direct limit at provider latencies 1 and 100 ms, ingest, CPU, RSS (bench/README.md)
 	python -m bench.bench $(BENCH_ARGS)
 
+.PHONY: bench-hosts
+bench-hosts: install  ## as root: workers on two network-namespace hosts, deliveries/s with 1, 2, 4 of them, a host cut off 30 s (bench/README.md)
+	python -m bench.hosts $(HOSTS_ARGS)
+
 lint: install
 	ruff check .
 	ruff format --check .

@@ -1,4 +1,5 @@
-"""Start the service's processes on loopback, each on a free port, and stop, kill or restart any of them."""
+"""Start the service's processes on loopback (or another local address), each on a free port, and stop, kill
+or restart any of them."""
 
 import os
 import signal
@@ -30,19 +31,19 @@ STUB_SECRETS = {
 }
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
 def stub_app():
-    """The stub provider with its SMTP server on STUB_SMTP_PORT (kept as extensions["smtp"]), as
-    `python third_party.py` runs it."""
+    """The stub provider with its SMTP server on STUB_SMTP_HOST:STUB_SMTP_PORT (kept as extensions["smtp"]),
+    as `python third_party.py` runs it."""
     app = third_party.create_stub_app()
-    port = int(os.environ["STUB_SMTP_PORT"])
-    app.extensions["smtp"] = third_party.start_smtp_server(app.extensions["stub"], port=port)
+    host, port = os.environ.get("STUB_SMTP_HOST", "127.0.0.1"), int(os.environ["STUB_SMTP_PORT"])
+    app.extensions["smtp"] = third_party.start_smtp_server(app.extensions["stub"], host=host, port=port)
     return app
 
 
@@ -61,7 +62,8 @@ def wait_for(check, what: str, timeout: float = 30.0) -> None:
 
 
 class Stack:
-    """Redis, the API under gunicorn, K workers, the scheduler and the stub provider, on 127.0.0.1."""
+    """Redis, the API under gunicorn, K workers, the scheduler and the stub provider, on 127.0.0.1 or `host`
+    (an address of this machine: bench.hosts's bridge, which workers in network namespaces reach)."""
 
     def __init__(
         self,
@@ -74,16 +76,18 @@ class Stack:
         stub_threads: int = STUB_THREADS,
         count_sql: bool = False,
         directory: Path | None = None,
+        host: str = "127.0.0.1",
         redis_url: str | None = None,
     ):
         self.directory = directory or Path(tempfile.mkdtemp(prefix="nootification-stack-"))
-        self.redis_port, self.api_port, self.stub_port = free_port(), free_port(), free_port()
+        self.host = host
+        self.redis_port, self.api_port, self.stub_port = free_port(host), free_port(host), free_port(host)
         # Given a URL (a Sentinel's, say), the stack uses that Redis and starts none of its own.
         self.own_redis = redis_url is None
-        self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
-        self.smtp_port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
-        self.stub_url = f"http://127.0.0.1:{self.stub_port}"
+        self.redis_url = redis_url or f"redis://{host}:{self.redis_port}/0"
+        self.smtp_port = free_port(host)
+        self.api_url = f"http://{host}:{self.api_port}"
+        self.stub_url = f"http://{host}:{self.stub_port}"
         self.worker_count = workers
         self.api_workers = api_workers
         self.api_threads = api_threads
@@ -107,7 +111,7 @@ class Stack:
             "TELEGRAM_API_URL": f"{self.stub_url}/telegram",
             "TWILIO_API_URL": f"{self.stub_url}/twilio",
             "TWILIO_FROM_NUMBER": "+15005550006",
-            "SMTP_HOST": "127.0.0.1",
+            "SMTP_HOST": host,
             "SMTP_PORT": str(self.smtp_port),
             "SMTP_SECURITY": "none",
             **STUB_SECRETS,
@@ -123,6 +127,7 @@ class Stack:
             **self.env,
             # The stub checks the generic webhooks' signatures with the secret the service signs them with.
             "STUB_WEBHOOK_SECRET": STUB_SECRETS["WEBHOOK_SIGNING_SECRET"],
+            "STUB_SMTP_HOST": host,
             "STUB_SMTP_PORT": str(self.smtp_port),
             **(stub_env or {}),
         }
@@ -150,7 +155,9 @@ class Stack:
 
     def start_redis(self) -> None:
         """Start redis-server with append-only persistence in the stack's directory."""
-        arguments = server_arguments(port=self.redis_port, directory=self.directory, persist=True)
+        arguments = server_arguments(
+            port=self.redis_port, directory=self.directory, persist=True, bind=self.host
+        )
         self._spawn("redis", [find_redis_server(), *arguments])
         wait_for(lambda: connect(self.redis_url).ping(), "redis")
 
@@ -162,7 +169,7 @@ class Stack:
                 "api",
                 "gunicorn",
                 "--bind",
-                f"127.0.0.1:{self.api_port}",
+                f"{self.host}:{self.api_port}",
                 "--workers",
                 str(self.api_workers),
                 "--threads",
@@ -172,9 +179,17 @@ class Stack:
         )
         wait_for(lambda: requests.get(f"{self.api_url}/health", timeout=1).ok, "api")
 
+    def worker_command(self, index: int) -> list[str]:
+        """The command line of worker number `index`; a subclass may run it elsewhere (in a namespace)."""
+        return self._python(f"worker-{index}", "flask", "worker")
+
+    def worker_env(self, index: int) -> dict[str, str]:
+        """The environment of worker number `index`: the stack's, unless a subclass says otherwise."""
+        return self.env
+
     def start_worker(self, index: int) -> None:
         """Start worker number `index`."""
-        self._spawn(f"worker-{index}", self._python(f"worker-{index}", "flask", "worker"))
+        self._spawn(f"worker-{index}", self.worker_command(index), env=self.worker_env(index))
 
     def start_scheduler(self) -> None:
         """Start the rq-scheduler process."""
@@ -190,7 +205,7 @@ class Stack:
                 "-m",
                 "gunicorn",
                 "--bind",
-                f"127.0.0.1:{self.stub_port}",
+                f"{self.host}:{self.stub_port}",
                 "--workers",
                 "1",
                 "--worker-class",

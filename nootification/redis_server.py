@@ -19,9 +19,13 @@ def find_redis_server() -> str:
     return bundled
 
 
-def server_arguments(*, port: int, directory: Path, persist: bool) -> list[str]:
-    """Command-line settings for a loopback-only server, with append-only persistence if asked."""
-    arguments = ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory), "--save", ""]
+def server_arguments(*, port: int, directory: Path, persist: bool, bind: str = "127.0.0.1") -> list[str]:
+    """Command-line settings for a server on `bind` (loopback unless told), with append-only persistence if
+    asked."""
+    arguments = ["--bind", bind, "--port", str(port), "--dir", str(directory), "--save", ""]
+    if bind != "127.0.0.1":
+        # Redis refuses clients off loopback without a password; a bench's private bridge address is its own.
+        arguments += ["--protected-mode", "no"]
     if persist:
         arguments += ["--appendonly", "yes", "--appendfsync", "everysec"]
     else:

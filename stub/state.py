@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, has_request_context, request
 from flask.typing import ResponseReturnValue
 
 from stub.settings import FailureSettings, Fault
@@ -33,6 +33,9 @@ class StubState:
         # Each message with the channel it came in on; push messages keep their original wire format.
         self._messages: list[tuple[str, Message]] = []
         self._by_key: dict[tuple[str, str], Message] = {}
+        # Who sent each receipt of a message and when (the client's address, by id() of the stored message):
+        # which host delivered it, for benches that run workers on several addresses. Listed on request only.
+        self._senders: dict[int, list[dict[str, Any]]] = {}
         self._edits: list[dict[str, Any]] = []
         self._rejected = 0
         # Provider events such as "fcm_tokens_issued", listed in the counters once they happened.
@@ -107,23 +110,30 @@ class StubState:
     def record(
         self, body: Mapping[str, Any], key: str | None, received_at: float, channel: str = "push"
     ) -> tuple[Message, bool]:
-        """Store a message, or count one more receipt of the one stored on `channel` under `key`."""
+        """Store a message, or count one more receipt of the one stored on `channel` under `key`; either way
+        note the address it came from (none outside a request: the SMTP server's)."""
+        sender = {"address": request.remote_addr if has_request_context() else None, "at": received_at}
         with self._lock:
             if key is not None and (channel, key) in self._by_key:
                 message = self._by_key[channel, key]
                 message["receipts"] += 1
+                self._senders[id(message)].append(sender)
                 return dict(message), True
             message = {**body, "idempotency_key": key, "received_at": received_at, "receipts": 1}
             self._messages.append((channel, message))
+            self._senders[id(message)] = [sender]
             if key is not None:
                 self._by_key[channel, key] = message
             return dict(message), False
 
-    def messages(self, alert_uuid: str | None = None, channel: str | None = None) -> list[Message]:
-        """Copies of the stored messages, optionally only those of one alert and/or one channel."""
+    def messages(
+        self, alert_uuid: str | None = None, channel: str | None = None, senders: bool = False
+    ) -> list[Message]:
+        """Copies of the stored messages, optionally only those of one alert and/or one channel; with
+        `senders`, each with the address each of its receipts came from and when, in order."""
         with self._lock:
             return [
-                dict(m)
+                {**m, "senders": [dict(s) for s in self._senders[id(m)]]} if senders else dict(m)
                 for c, m in self._messages
                 if (alert_uuid is None or m.get("alert_uuid") == alert_uuid) and channel in (None, c)
             ]
@@ -161,6 +171,7 @@ class StubState:
         with self._lock:
             self._messages.clear()
             self._by_key.clear()
+            self._senders.clear()
             self._edits.clear()
             self._rejected = 0
             self._tallies.clear()
@@ -237,8 +248,12 @@ def list_edits() -> ResponseReturnValue:
 
 @bp.get("/messages")
 def list_messages() -> ResponseReturnValue:
-    """The stored messages, optionally filtered by ?alert_uuid= and ?channel=, with receipt counts."""
-    messages = stub_state().messages(request.args.get("alert_uuid"), request.args.get("channel"))
+    """The stored messages, optionally filtered by ?alert_uuid= and ?channel=, with receipt counts; with
+    ?senders=1, each with the client address and time of each of its receipts."""
+    arguments = request.args
+    messages = stub_state().messages(
+        arguments.get("alert_uuid"), arguments.get("channel"), senders=arguments.get("senders") == "1"
+    )
     return {**counts(messages), "messages": messages}
 
 

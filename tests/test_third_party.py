@@ -109,6 +109,19 @@ def test_same_idempotency_key_is_a_duplicate_not_a_new_message(stub_url: str) ->
     assert listed["messages"][0]["receipts"] == 3
 
 
+def test_senders_lists_the_address_of_every_receipt_on_request_only(stub_url: str) -> None:
+    post(stub_url, notification(), key="k-1")
+    post(stub_url, notification(), key="k-1")
+
+    [plain] = messages(stub_url)["messages"]
+    [listed] = messages(stub_url, senders="1")["messages"]
+
+    assert "senders" not in plain
+    assert [sender["address"] for sender in listed["senders"]] == ["127.0.0.1", "127.0.0.1"]
+    first, second = (sender["at"] for sender in listed["senders"])
+    assert first == listed["received_at"] <= second
+
+
 def test_without_key_every_post_is_its_own_message(stub_url: str) -> None:
     post(stub_url, notification())
     post(stub_url, notification())
