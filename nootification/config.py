@@ -4,7 +4,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 VERSION = "0.1.0"  # kept equal to pyproject.toml's by a test
 
@@ -279,6 +279,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS: dict | None = None
     DATABASE_POOL_SIZE = _env_int("DATABASE_POOL_SIZE", 10)  # connections each process keeps open
     DATABASE_POOL_RECYCLE = _env_int("DATABASE_POOL_RECYCLE", 1800)  # seconds before one is reopened
+    # PostgreSQL: seconds of silence after which either end drops a connection to a host it cannot reach.
+    DATABASE_DEAD_PEER_SECONDS = _env_int("DATABASE_DEAD_PEER_SECONDS", 12)
 
 
 def engine_options(config: Mapping) -> dict:
@@ -293,10 +295,39 @@ def engine_options(config: Mapping) -> dict:
         return config["SQLALCHEMY_ENGINE_OPTIONS"]
     if is_in_memory_sqlite(config["SQLALCHEMY_DATABASE_URI"]):
         return {}  # one connection shared by every thread: no pool to size
-    return {
+    options = {
         "pool_size": config["DATABASE_POOL_SIZE"],
         "max_overflow": config["WORKER_CONCURRENCY"] + 1,
         "pool_recycle": config["DATABASE_POOL_RECYCLE"],
+    }
+    url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql":
+        options["connect_args"] = dead_peer_arguments(config["DATABASE_DEAD_PEER_SECONDS"], url)
+    return options
+
+
+def dead_peer_arguments(seconds: int, url: URL) -> dict:
+    """libpq's settings that drop a PostgreSQL connection whose other end stays silent for about `seconds`.
+
+    Linux waits two hours before it probes an idle TCP connection. A worker host cut off from the network
+    would hold its open transaction's row locks that long, stalling the other hosts' sweeper, and would wait
+    as long itself on a reply that never comes. Both ends probe after half the time, three times over the
+    other half, and give up on data left unacknowledged as long: the server then rolls the transaction back,
+    the worker gets an error and carries on as after any dropped connection.
+    """
+    idle, interval = max(1, seconds // 2), max(1, seconds // 6)
+    server = (
+        f"-c tcp_keepalives_idle={idle} -c tcp_keepalives_interval={interval} -c tcp_keepalives_count=3 "
+        f"-c tcp_user_timeout={seconds * 1000}"
+    )
+    given = url.query.get("options")
+    return {
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": interval,
+        "keepalives_count": 3,
+        "tcp_user_timeout": seconds * 1000,
+        "options": f"{given} {server}" if given else server,
     }
 
 
