@@ -99,6 +99,10 @@ fuzz: install  ## schemathesis over every operation with more examples than the 
 bench: install  ## fan-out, steady state and the direct limit at provider latencies 1 and 100 ms, ingest, CPU, RSS (bench/README.md)
 	python -m bench.bench $(BENCH_ARGS)
 
+.PHONY: soak
+soak: install  ## an hour at 20 alerts/s × 10 staff, a fault every 5 minutes: losses, repeats, receipts, memory (bench/README.md)
+	python -m bench.soak $(SOAK_ARGS)
+
 lint: install
 	ruff check .
 	ruff format --check .
