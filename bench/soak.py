@@ -45,7 +45,7 @@ from bench.bench import (
 from bench.chaos_evidence import PUSH, attribute, sent_twice
 from bench.load import Answer, JsonClient, open_loop
 from bench.sampling import MB, Sampler, StackProcesses, busy_cores
-from bench.soak_report import Evidence, FaultSpan, Sample
+from bench.soak_report import CpuTally, Evidence, FaultSpan, Sample
 from bench.stack import ROOT, Stack
 from nootification.config import Config
 
@@ -117,10 +117,12 @@ class Probe:
         ).key
         self.url = sa.engine.make_url(stack.env["DATABASE_URL"])
         self.engine = None if self.url.get_backend_name() == "sqlite" else sa.create_engine(self.url)
+        self.cpu = CpuTally()
 
     def __call__(self) -> Sample:
         """The stack now."""
         rss, fds = self.processes.rss(), self.processes.open_fds()
+        self.cpu.add(self.processes.cpu_seconds())
         try:
             redis_mb: float | None = self.redis.info("memory")["used_memory"] / MB
             backlog: int | None = self.redis.llen(self.queue_key)
@@ -215,16 +217,6 @@ def drain(stack: Stack, expected: int, timeout: float) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def cpu_cores(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
-    """Cores each component kept busy on average: the workers, the API, the stub, Redis, the scheduler,
-    this process, and the rest of the machine."""
-    used = {key: after[key] - before.get(key, 0.0) for key in after}
-    ours = {"workers": sum(value for key, value in used.items() if key.startswith("worker-"))}
-    ours |= {key: used.get(key, 0.0) for key in ("api", "stub", "redis", "scheduler", "bench")}
-    ours["others"] = max(0.0, used["machine"] - sum(ours.values()))
-    return {key: round(value / wall, 2) for key, value in ours.items()}
-
-
 def soak(options: argparse.Namespace) -> dict:
     """Start the stack, post and inject faults for --minutes while sampling, drain; return the results."""
     window_s = soak_report.window_seconds(options.minutes, options.window_minutes)
@@ -246,7 +238,6 @@ def soak(options: argparse.Namespace) -> dict:
         probe = Probe(stack, processes)
         retries = itertools.count()
         duration = count * window_s
-        cpu_before = processes.cpu_seconds()
         start = time.time()
         with Sampler(probe, window_s / SAMPLES_PER_WINDOW) as sampler:
             runs = []
@@ -266,7 +257,7 @@ def soak(options: argparse.Namespace) -> dict:
             spans = run_faults(stack, start, window_s, count, poster)
             poster.join()
             posted_until = time.time()
-            cpu = cpu_cores(cpu_before, processes.cpu_seconds(), posted_until - start)
+            cpu = soak_report.cpu_cores(probe.cpu.used, posted_until - start)
             run = runs[0]
             # The windows run from the open loop's first slot, a few ms after `start`, which timed the faults.
             start = run.shots[0].due_wall

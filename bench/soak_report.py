@@ -67,6 +67,31 @@ class Evidence:
     arrivals: Sequence[tuple[str, float]]
 
 
+class CpuTally:
+    """CPU seconds each component used since the first reading, across its restarts: a reading below the last
+    is a new process, counted from zero."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+        self.used: dict[str, float] = defaultdict(float)
+
+    def add(self, reading: Mapping[str, float]) -> None:
+        """Count a reading of cumulative CPU seconds by component (StackProcesses.cpu_seconds)."""
+        for name, seconds in reading.items():
+            before = self.last.get(name, seconds)
+            self.used[name] += seconds - before if seconds >= before else seconds
+            self.last[name] = seconds
+
+
+def cpu_cores(used: Mapping[str, float], wall: float) -> dict[str, float]:
+    """Cores each component kept busy on average over `wall` s: the workers, the API, the stub, Redis, the
+    scheduler, this process, and the rest of the machine (other people's work)."""
+    ours = {"workers": sum(value for key, value in used.items() if key.startswith("worker-"))}
+    ours |= {key: used.get(key, 0.0) for key in ("api", "stub", "redis", "scheduler", "bench")}
+    ours["others"] = max(0.0, used.get("machine", 0.0) - sum(ours.values()))
+    return {key: round(value / wall, 2) for key, value in ours.items()}
+
+
 def window_index(at: float, start: float, window_s: float, count: int) -> int | None:
     """The window an instant falls in; None before the first or after the last."""
     index = int((at - start) // window_s)

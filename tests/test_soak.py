@@ -140,6 +140,22 @@ def test_growth_runs_from_the_first_window_after_the_warm_up_to_the_last_and_tak
     assert soak_report.growth_ratio(100, None) is None
 
 
+def test_cpu_is_summed_across_a_restart_and_shared_out_in_cores():
+    tally = soak_report.CpuTally()
+    readings = [
+        {"machine": 100.0, "api": 10.0, "worker-0": 5.0, "worker-1": 5.0},
+        {"machine": 110.0, "api": 12.0, "worker-0": 8.0, "worker-1": 7.0},
+        # worker-0 was SIGKILLed and started again: its new process has used 1 s so far.
+        {"machine": 120.0, "api": 14.0, "worker-0": 1.0, "worker-1": 9.0},
+    ]
+    for reading in readings:
+        tally.add(reading)
+
+    assert dict(tally.used) == {"machine": 20.0, "api": 4.0, "worker-0": 4.0, "worker-1": 4.0}
+    cores = soak_report.cpu_cores(tally.used, wall=10.0)
+    assert (cores["workers"], cores["api"], cores["stub"], cores["others"]) == (0.8, 0.4, 0.0, 0.8)
+
+
 def test_the_targets_are_judged_from_the_summary():
     summary = {
         "lost": 0,
