@@ -283,6 +283,7 @@ def soak(options: argparse.Namespace) -> dict:
         expected=expected,
         receipts=[attribute(message, {}) for message in messages],
         arrivals=[(message.get("alert_uuid"), message["received_at"]) for message in messages],
+        post_seconds={shot.body["alert_uuid"]: shot.latency for shot in accepted},
     )
     samples = [sample for _, sample in sampler.samples]
     rows = soak_report.window_rows(start, window_s, count, spans, evidence, samples)

@@ -59,12 +59,14 @@ class Sample:
 @dataclass(frozen=True)
 class Evidence:
     """What the run posted and what the stub received: each accepted alert's slot (time.time()), the
-    notifications owed, the messages as attributed, and when each arrived (alert_uuid, time.time())."""
+    notifications owed, the messages as attributed, when each arrived (alert_uuid, time.time()), and how long
+    each alert's POST took from its slot to its acceptance, retries included."""
 
     posted: Mapping[str, float]
     expected: set[Triple]
     receipts: Sequence[Receipt]
     arrivals: Sequence[tuple[str, float]]
+    post_seconds: Mapping[str, float]
 
 
 class CpuTally:
@@ -141,6 +143,10 @@ def window_rows(
     for receipt in evidence.receipts:
         if receipt.triple[0] in alert_window:
             receipts[alert_window[receipt.triple[0]]].append(receipt)
+    posts: dict[int, list[float]] = defaultdict(list)
+    for alert, seconds in evidence.post_seconds.items():
+        if alert in alert_window:
+            posts[alert_window[alert]].append(seconds)
     latencies: dict[int, list[float]] = defaultdict(list)
     quiet_latencies: dict[int, list[float]] = defaultdict(list)
     arrived: dict[int, int] = defaultdict(int)
@@ -174,6 +180,7 @@ def window_rows(
                 "duplicates": keyed.breaches,
                 "absorbed": summed.raw_duplicates,
                 "deliveries_per_s": round(arrived[index] / window_s, 1),
+                "post_p99_s": _seconds(posts[index], 99),
                 "receipt_p50_s": _seconds(latencies[index], 50),
                 "receipt_p99_s": _seconds(latencies[index], 99),
                 "quiet_p99_s": _seconds(quiet_latencies[index], 99),
@@ -256,6 +263,7 @@ COLUMNS = (
     ("lost", "lost"),
     ("dup", "duplicates"),
     ("/s", "deliveries_per_s"),
+    ("POST p99 (s)", "post_p99_s"),
     ("p50 (s)", "receipt_p50_s"),
     ("p99 (s)", "receipt_p99_s"),
     ("quiet p99 (s)", "quiet_p99_s"),

@@ -61,7 +61,7 @@ def three_windows() -> list[dict]:
     ]
     arrivals = [("a1", T0 + 1.1), ("a1", T0 + 1.3), ("a2", T0 + 14), ("a3", T0 + 25.2)]
     arrivals += [("a3", T0 + 25.4), ("a3", T0 + 25.5)]
-    evidence = Evidence(posted, expected, receipts, arrivals)
+    evidence = Evidence(posted, expected, receipts, arrivals, {"a1": 0.01, "a2": 1.5, "a3": 0.02})
     fault = FaultSpan(1, "restart Redis", T0 + 10, T0 + 11)
     samples = [
         sample(T0 + 2, 100, 200),
@@ -92,6 +92,7 @@ def test_each_window_has_its_receipt_percentiles_and_its_quiet_part():
     assert rows[0]["receipt_p50_s"] == pytest.approx(0.2)
     assert rows[0]["receipt_p99_s"] == pytest.approx(0.298)
     assert rows[1]["receipt_p99_s"] == 2.0
+    assert [row["post_p99_s"] for row in rows] == [0.01, 1.5, 0.02]
     # a2 came during the fault, a3 within its recovery: neither is quiet.
     assert (rows[1]["quiet_p99_s"], rows[1]["quiet_receipts"]) == (None, 0)
     assert (rows[2]["quiet_p99_s"], rows[2]["quiet_receipts"]) == (None, 0)
