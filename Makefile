@@ -103,6 +103,10 @@ bench: install  ## fan-out, steady state and the direct limit at provider latenc
 bench-hosts: install  ## as root: workers on two network-namespace hosts, deliveries/s with 1, 2, 4 of them, a host cut off 30 s (bench/README.md)
 	python -m bench.hosts $(HOSTS_ARGS)
 
+.PHONY: soak
+soak: install  ## an hour at 20 alerts/s × 10 staff, a fault every 5 minutes: losses, repeats, receipts, memory (bench/README.md)
+	python -m bench.soak $(SOAK_ARGS)
+
 lint: install
 	ruff check .
 	ruff format --check .

@@ -69,28 +69,6 @@ LADDER = [
     },
 ]
 
-# Short timeouts and waits so a few minutes of chaos drain in seconds, not hours.
-CHAOS_SETTINGS = {
-    "HTTP_CONNECT_TIMEOUT": "1",
-    "HTTP_READ_TIMEOUT": "1",
-    "SMTP_TIMEOUT": "1",
-    "SEND_RETRY_WAIT": "0.2",
-    "RETRY_BACKOFF_BASE": "0.5",
-    "RETRY_BACKOFF_CAP": "5",
-    "RETRY_AFTER_MAX": "5",
-    "SWEEP_INTERVAL": "2",
-    "PENDING_GRACE": "3",
-    # Longer than the longest outage a live worker sits through (the 30 s Redis stall, the 15 s lock): a lease
-    # that ends during one lets the sweeper give a delivery to another worker while its own is about to
-    # record it as sent. Short enough that a SIGKILLed worker's deliveries come back within the run.
-    "DELIVERY_LEASE": "40",
-    "BREAKER_COOLDOWN": "2",
-    # Every alert rings: the run counts each accepted alert's deliveries at the providers, so a burst's later
-    # alerts summed up at its window's end, or a person's cap, would read as messages missing.
-    "GROUP_WINDOW_SECONDS": "0",
-    "MAX_MESSAGES_PER_PERSON": "0",
-}
-
 # The contact point each member of staff has besides push, round-robin: its channel and its address at the
 # stub ({n} numbers the member, {stub} is the stub's URL). Slack twice: the bot's chat.postMessage and an
 # incoming webhook.
@@ -284,11 +262,7 @@ def chaos(stack: Stack, run: Run, poster: threading.Thread, target: int, faults_
     """
     done = []
     restarts = [
-        (
-            0.15,
-            "SIGKILL worker-0 and start it again",
-            lambda: (stack.kill("worker-0"), stack.start_worker(0)),
-        ),
+        (0.15, "SIGKILL worker-0 and start it again", lambda: faults.kill_worker(stack, 0)),
         (0.30, "restart redis", lambda: stack.restart("redis")),
         (0.75, "restart the API", lambda: stack.restart("api")),
     ]
@@ -405,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "STUB_HANG_SECONDS": str(options.hang_seconds),
         "STUB_SEED": str(options.seed),
     }
-    settings = {**CHAOS_SETTINGS, **({"DATABASE_URL": options.database_url} if options.database_url else {})}
+    settings = {**faults.SETTINGS, **({"DATABASE_URL": options.database_url} if options.database_url else {})}
     with Stack(workers=options.workers, settings=settings, stub_env=stub_env) as stack:
         print(f"stack in {stack.directory}", file=sys.stderr)
         session.headers["Authorization"] = f"Bearer {stack.admin_token}"

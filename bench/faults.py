@@ -1,4 +1,4 @@
-"""Faults the chaos run injects into a running stack, each for a while, in a thread of its own."""
+"""Faults the chaos and soak runs inject into a running stack, and the settings that let it ride them out."""
 
 import os
 import signal
@@ -7,9 +7,32 @@ import threading
 import time
 
 import psycopg
+import requests
 from sqlalchemy.engine import make_url
 
 from bench.stack import Stack
+
+# Short timeouts and waits so a few minutes of faults drain in seconds, not hours.
+SETTINGS = {
+    "HTTP_CONNECT_TIMEOUT": "1",
+    "HTTP_READ_TIMEOUT": "1",
+    "SMTP_TIMEOUT": "1",
+    "SEND_RETRY_WAIT": "0.2",
+    "RETRY_BACKOFF_BASE": "0.5",
+    "RETRY_BACKOFF_CAP": "5",
+    "RETRY_AFTER_MAX": "5",
+    "SWEEP_INTERVAL": "2",
+    "PENDING_GRACE": "3",
+    # Longer than the longest outage a live worker sits through (the 30 s Redis stall, the 15 s lock): a lease
+    # that ends during one lets the sweeper give a delivery to another worker while its own is about to
+    # record it as sent. Short enough that a SIGKILLed worker's deliveries come back within the run.
+    "DELIVERY_LEASE": "40",
+    "BREAKER_COOLDOWN": "2",
+    # Every alert rings: the runs count each accepted alert's deliveries at the providers, so a burst's later
+    # alerts summed up at its window's end, or a person's cap, would read as messages missing.
+    "GROUP_WINDOW_SECONDS": "0",
+    "MAX_MESSAGES_PER_PERSON": "0",
+}
 
 
 def killed_in_turn(stack: Stack) -> tuple[str, ...]:
@@ -22,6 +45,22 @@ def in_background(action, *arguments) -> threading.Thread:
     thread = threading.Thread(target=action, args=arguments, daemon=True)
     thread.start()
     return thread
+
+
+def kill_worker(stack: Stack, index: int) -> None:
+    """SIGKILL worker number `index`, as a crash would, and start it again."""
+    stack.kill(f"worker-{index}")
+    stack.start_worker(index)
+
+
+def provider_errors(stack: Stack, rate: float, seconds: float) -> None:
+    """Make the stub answer a share `rate` of every provider's requests with a 500 for `seconds`."""
+    control = f"{stack.stub_url}/control"
+    requests.put(control, json={"error_rate": rate}, timeout=10).raise_for_status()
+    try:
+        time.sleep(seconds)
+    finally:
+        requests.put(control, json={"error_rate": 0}, timeout=10).raise_for_status()
 
 
 LOCK_TRIES = 5

@@ -64,10 +64,17 @@ class StackProcesses:
 
     def rss(self) -> dict[str, list[int]]:
         """The resident set size of every process of each group, in bytes."""
+        return self._each(lambda process: process.memory_info().rss)
+
+    def open_fds(self) -> dict[str, list[int]]:
+        """How many file descriptors every process of each group holds open."""
+        return self._each(lambda process: process.num_fds())
+
+    def _each(self, read: Callable[[psutil.Process], int]) -> dict[str, list[int]]:
         return {
             name: values
             for name, processes in self.groups().items()
-            if (values := self._read(name, processes, lambda process: process.memory_info().rss))
+            if (values := self._read(name, processes, read))
         }
 
     def cpu_seconds(self) -> dict[str, float]:
