@@ -197,26 +197,3 @@ def test_a_retry_whose_breaker_cannot_be_read_is_put_off_unsent(stub):
     result, _, started = run(ready(PushSender(sender_config(stub.url))), QuickRetries(3, 0), RedisFailing())
     assert len(result.attempts) == 1 and isinstance(result.error, CircuitOpenError)
     assert started == [] and stub.messages()["count"] == 0
-
-
-def test_a_failure_that_ends_past_the_lease_is_not_counted_against_the_provider(stub):
-    # The worker's host was held up (cut off, paused) past the lease: that says nothing of the provider.
-    stub.control(fail_next=1, fail_next_status=502)
-    breakers = OpenAfter()
-
-    result, _, _ = run(
-        ready(PushSender(sender_config(stub.url)), lease_left=-1.0), QuickRetries(1, 0), breakers
-    )
-
-    assert isinstance(result.error, TransientSendError)
-    assert breakers.results == []
-
-
-def test_a_failure_within_the_lease_is_counted_against_the_provider(stub):
-    stub.control(fail_next=1, fail_next_status=502)
-    breakers = OpenAfter()
-
-    result, _, _ = run(ready(PushSender(sender_config(stub.url))), QuickRetries(1, 0), breakers)
-
-    assert isinstance(result.error, TransientSendError)
-    assert breakers.results == ["failure"]

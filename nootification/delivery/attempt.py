@@ -106,7 +106,7 @@ def run_attempts(
                     if reason:
                         raise NotNeededError(reason)
                     start_attempt(item.delivery.id, number, datetime.now(UTC))
-                result.attempts.append(_attempt(item, number, breakers))
+                result.attempts.append(_attempt(item.sender, item.message, number, breaker, breakers))
                 if result.attempts[-1].error is not None:
                     raise result.attempts[-1].error
     except SendError as error:
@@ -123,8 +123,9 @@ def _allowed(breakers: Breakers, breaker: str) -> bool | None:
         return None
 
 
-def _attempt(item: Ready, number: int, breakers: Breakers) -> AttemptResult:
-    sender, message, breaker = item.sender, item.message, item.breaker
+def _attempt(
+    sender: MessageSender, message: Message, number: int, breaker: str, breakers: Breakers
+) -> AttemptResult:
     started_at, started = datetime.now(UTC), time.perf_counter()
     error: SendError | None = None
     provider_ref: str | None = None
@@ -140,14 +141,8 @@ def _attempt(item: Ready, number: int, breakers: Breakers) -> AttemptResult:
     try:
         if error is None:
             breakers.record_success(breaker)
-        elif isinstance(error, TransientSendError) and datetime.now(UTC) < item.delivery.lease:
-            breakers.record_failure(breaker)
         elif isinstance(error, TransientSendError):
-            # The lease outlasts an attempt's own timeouts (QuickRetries.leaves_time): a send that ends past
-            # it was held up by this worker's host (cut off, paused), which says nothing of the provider.
-            log.warning(
-                "delivery %s: failed past its lease; not counted against %s", message.delivery_id, breaker
-            )
+            breakers.record_failure(breaker)
     except RedisError as trouble:
         log.warning("delivery %s: breaker %s not updated: %s", message.delivery_id, breaker, trouble)
     if error is not None:
