@@ -580,6 +580,9 @@ class Delivery(db.Model):
             "kind",
             name="uq_deliveries_alert_user_point_kind",
         ),
+        # A status's records newest first (the dead-letter list), and a day's dead letters (each metrics
+        # scrape), without reading every record of that status in a year's history.
+        sa.Index("ix_deliveries_status_created_at", "status", "created_at"),
     )
 
     # A random id rather than a sequence: it is the provider's idempotency key, which must stay
@@ -595,7 +598,7 @@ class Delivery(db.Model):
     # a user has one point per channel. Not a foreign key: the delivery's record outlives a removed device.
     contact_point_id: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
+        _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
