@@ -189,7 +189,8 @@ user_locations = sa.Table(
     "user_locations",
     db.metadata,
     sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("location_id", sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True),
+    # Indexed on its own too: each alert reads its shop's staff (the key leads with the user).
+    sa.Column("location_id", sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
