@@ -99,6 +99,9 @@ fuzz: install  ## schemathesis over every operation with more examples than the 
 bench: install  ## fan-out, steady state and the direct limit at provider latencies 1 and 100 ms, ingest, CPU, RSS (bench/README.md)
 	python -m bench.bench $(BENCH_ARGS)
 
+bench-volume: install  ## a chain's year of history in PostgreSQL: the bench's figures and every read, empty vs loaded, the purge beside steady load (bench/README.md)
+	python -m bench.volume $(VOLUME_ARGS)
+
 lint: install
 	ruff check .
 	ruff format --check .
