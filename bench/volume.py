@@ -2,8 +2,9 @@
 
 First --empty-database-url (migrated, nothing else), then --database-url loaded with a chain's year of history
 (bench/history.py: --shops, --staff with contact points, --alerts over a year, --deliveries-per-alert each
-with its attempt, claims, outcome records and vendor events; --skip-load reuses it, putting back the month
-the purge removes). Each runs with its own loopback stack (bench/stack.py):
+with its attempt, claims, outcome records and vendor events; --skip-load reuses it, deleting what earlier
+runs added and putting back the month the purge removes). Each runs with its own loopback stack
+(bench/stack.py):
   fan-out  one alert to --fanout recipients: time to the last receipt at the stub
   steady   --steady-rate alerts/s × --steady-recipients for --steady-duration s: API CPU per alert, POST p99,
            receipt p99
@@ -190,12 +191,13 @@ def prepare_loaded(options: argparse.Namespace) -> dict:
     """The loaded database: loaded now, or (--skip-load) as it is, with the purge's month put back."""
     url = libpq_url(options.database_url)
     if options.skip_load:
-        log.info("reusing the loaded database; putting back the month the purge removes")
+        log.info("reusing the loaded database: earlier runs' rows go, the purge's month comes back")
+        forgotten = history.forget_later_runs(url)
         rearmed = history.rearm_purge(url)
         with psycopg.connect(url) as connection:
             return (
                 history.previous_load(connection)
-                | {"reused": True, "rearmed": rearmed}
+                | {"reused": True, "forgotten": forgotten, "rearmed": rearmed}
                 | history.disk_usage(connection)
             )
     reset_database(options.database_url)

@@ -91,6 +91,23 @@ def test_a_purged_month_is_put_back_for_the_next_run(database):
     assert history.rearm_purge(database)["clips"] > 0
 
 
+def test_what_later_runs_added_goes_and_the_history_stays(database):
+    history.load(database, SIZES, log=lambda _: None)
+    with psycopg.connect(database) as connection:
+        shop = connection.execute(
+            "INSERT INTO locations (name, display_name, timezone) VALUES ('bench-x', 'X', 'UTC') RETURNING id"
+        ).fetchone()[0]
+        connection.execute(
+            "INSERT INTO alerts (alert_uuid, location_id, label, severity, time_spotted, received_at) "
+            "VALUES ('later', %s, 'theft', 'critical', now(), now())",
+            (shop,),
+        )
+
+    assert history.forget_later_runs(database) == {"alerts": 1, "users": 0, "shops": 1}
+    with psycopg.connect(database) as connection:
+        assert connection.execute("SELECT count(*) FROM alerts").fetchone()[0] == SIZES.alerts
+
+
 def test_the_whole_run_measures_both_databases_every_read_and_the_purge(database, tmp_path):
     out = tmp_path / "volume"
     command = [sys.executable, "-m", "bench.volume", *TINY, f"--database-url={URL}"]
