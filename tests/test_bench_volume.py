@@ -103,7 +103,7 @@ def test_what_later_runs_added_goes_and_the_history_stays(database):
             (shop,),
         )
 
-    assert history.forget_later_runs(database) == {"alerts": 1, "users": 0, "shops": 1}
+    assert history.forget_later_runs(database) == {"alerts": 1, "shops": 1}
     with psycopg.connect(database) as connection:
         assert connection.execute("SELECT count(*) FROM alerts").fetchone()[0] == SIZES.alerts
 
