@@ -107,6 +107,10 @@ bench-hosts: install  ## as root: workers on two network-namespace hosts, delive
 soak: install  ## an hour at 20 alerts/s × 10 staff, a fault every 5 minutes: losses, repeats, receipts, memory (bench/README.md)
 	python -m bench.soak $(SOAK_ARGS)
 
+.PHONY: bench-volume
+bench-volume: install  ## a chain's year of history in PostgreSQL: the bench's figures and every read, empty vs loaded, the purge beside steady load (bench/README.md)
+	python -m bench.volume $(VOLUME_ARGS)
+
 lint: install
 	ruff check .
 	ruff format --check .

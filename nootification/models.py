@@ -189,7 +189,8 @@ user_locations = sa.Table(
     "user_locations",
     db.metadata,
     sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("location_id", sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True),
+    # Indexed on its own too: each alert reads its shop's staff (the key leads with the user).
+    sa.Column("location_id", sa.ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True),
 )
 
 
@@ -580,6 +581,9 @@ class Delivery(db.Model):
             "kind",
             name="uq_deliveries_alert_user_point_kind",
         ),
+        # A status's records newest first (the dead-letter list), and a day's dead letters (each metrics
+        # scrape), without reading every record of that status in a year's history.
+        sa.Index("ix_deliveries_status_created_at", "status", "created_at"),
     )
 
     # A random id rather than a sequence: it is the provider's idempotency key, which must stay
@@ -595,7 +599,7 @@ class Delivery(db.Model):
     # a user has one point per channel. Not a foreign key: the delivery's record outlives a removed device.
     contact_point_id: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING, index=True
+        _enum_column(DeliveryStatus), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)

@@ -6,8 +6,17 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from nootification.delivery.sweeper import SWEEP_BATCH, stale_conditions
 from nootification.extensions import db
-from nootification.models import Alert
+from nootification.models import (
+    DEAD_LETTER_STATUSES,
+    Alert,
+    Delivery,
+    DeliveryStatus,
+    User,
+    user_locations,
+    utcnow,
+)
 
 
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(app):
@@ -36,10 +45,41 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(app):
 def test_alerts_by_received_at_are_read_through_an_index(app, db, query):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("the plan of an empty PostgreSQL table is a sequential scan whatever the indexes")
-    compiled = query.compile(db.engine)
-    parameters = tuple(compiled.params[name] for name in compiled.positiontup)
-    plan = db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters).all()
+    plan = _sqlite_plan(db, query)
     assert any("ix_alerts_received_at" in row[-1] for row in plan), plan
+
+
+def _sqlite_plan(db, query: sa.Select) -> list:
+    compiled = query.compile(db.engine, compile_kwargs={"render_postcompile": True})
+    parameters = tuple(compiled.params[name] for name in compiled.positiontup)
+    return db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters).all()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        sa.select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.FAILED)
+        .order_by(Delivery.created_at.desc(), Delivery.id)
+        .limit(50),
+        sa.select(Delivery.channel, sa.func.count())
+        .where(
+            Delivery.status.in_(DEAD_LETTER_STATUSES),
+            Delivery.created_at >= sa.bindparam("since", utcnow()),
+        )
+        .group_by(Delivery.channel),
+        sa.select(Delivery.id).where(*stale_conditions(utcnow())).limit(SWEEP_BATCH),
+    ],
+    ids=["a-status-newest-first", "dead-letters-since", "stale-for-the-sweeper"],
+)
+def test_deliveries_of_a_status_are_read_by_their_time_through_one_index(app, db, query):
+    # A year's history holds millions of sent deliveries and hundreds of thousands of failed ones: the
+    # dead-letter list and each metrics scrape must read a status's newest, not all of them, and each sweep
+    # the few live ones, not every delivery ever made (bench/volume.py).
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the plan of an empty PostgreSQL table is a sequential scan whatever the indexes")
+    plan = _sqlite_plan(db, query)
+    assert any("ix_deliveries_status_created_at" in row[-1] for row in plan), plan
 
 
 def test_upgrading_a_database_that_holds_alerts_and_deliveries_keeps_them(app):
@@ -161,3 +201,13 @@ def test_upgrading_moves_the_vendor_events_into_deliveries_under_the_same_ids_an
         flask_migrate.downgrade(revision="base")
         with db.engine.begin() as connection:
             connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def test_a_shops_staff_are_read_through_an_index_on_the_shop(app, db):
+    # The key of user_locations leads with the user: with a chain's 60,000 staff, each alert's routing and
+    # `GET /users?location=` read the whole table without it (bench/volume.py).
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the plan of an empty PostgreSQL table is a sequential scan whatever the indexes")
+    query = sa.select(User.id).join(user_locations).where(user_locations.c.location_id == 1)
+    plan = _sqlite_plan(db, query)
+    assert any("ix_user_locations_location_id" in row[-1] for row in plan), plan
