@@ -503,13 +503,17 @@ class Alert(db.Model):
     # Indexed: the ops page lists the newest alerts and every metrics scrape counts the last 7 days.
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     # "I'm on it": the first claim wins (a compare-and-set on claimed_by_id).
-    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    claimed_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # What really happened, recorded by staff of the shop; the latest record stands.
     outcome: Mapped[Outcome | None] = mapped_column(_enum_column(Outcome, length=20))
     outcome_value_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
     outcome_note: Mapped[str | None] = mapped_column(sa.String(500))
-    outcome_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    outcome_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Escalation: the last step taken (0: only the shop's staff told) and when the next one is due.
     escalation_step: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -674,7 +678,7 @@ class OutcomeRecord(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     # The member of staff who recorded it; none for an admin token that is nobody's.
-    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # The bearer token it came with; none through a staff link.
     token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="SET NULL"))
     outcome: Mapped[Outcome] = mapped_column(_enum_column(Outcome, length=20))
