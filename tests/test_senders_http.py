@@ -1,5 +1,7 @@
 """The HTTP helpers every HTTP channel shares: Retry-After parsing and status classification."""
 
+import itertools
+import socket
 import ssl
 import threading
 import time
@@ -131,3 +133,70 @@ def test_https_to_an_untrusted_certificate_fails_without_sending(monkeypatch, ht
 
     with pytest.raises(TransientSendError, match="connection error: SSLError"):
         HttpClient().post(https_url, json={"a": 1}, timeout=(2, 2))
+
+
+class DropsItsFirstConnection:
+    """A server on loopback that answers its first connection's first request and keeps it open, then drops
+    that connection under the next request without an answer, as a server does with a kept-alive connection
+    it let go while it lay idle (or behind a network cut); every later connection is answered."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}"
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.requests: list[int] = []  # each request's connection number
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        for number in itertools.count(1):
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection, number), daemon=True).start()
+
+    def _answer(self, connection: socket.socket, number: int) -> None:
+        with connection, connection.makefile("rb") as reader:
+            while True:
+                lines = iter(reader.readline, b"")
+                head = list(itertools.takewhile(lambda line: line not in (b"\r\n", b""), lines))
+                if not head:
+                    return
+                length = next(int(h.split(b":")[1]) for h in head if h.lower().startswith(b"content-length"))
+                reader.read(length)
+                self.requests.append(number)
+                if number == 1 and self.requests.count(1) == 2:
+                    return  # dropped under the request, unanswered
+                connection.sendall(self.ANSWER)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def drops_first():
+    server = DropsItsFirstConnection()
+    yield server
+    server.close()
+
+
+def test_a_keyed_request_on_a_dropped_kept_alive_connection_goes_once_more_on_a_new_one(drops_first):
+    client, keyed = HttpClient(), {"Idempotency-Key": "d-1"}
+    client.post(drops_first.url, json={}, headers=keyed, timeout=(1, 1))
+
+    answer = client.post(drops_first.url, json={}, headers=keyed, timeout=(1, 1))
+
+    assert answer.status_code == 200
+    assert drops_first.requests == [1, 1, 2]
+
+
+def test_an_unkeyed_request_on_a_dropped_connection_is_not_sent_again(drops_first):
+    # It may have been acted on before the connection dropped: one SMS must not become two.
+    client = HttpClient()
+    client.post(drops_first.url, json={}, timeout=(1, 1))
+
+    with pytest.raises(TransientSendError, match="connection error: ProtocolError"):
+        client.post(drops_first.url, json={}, timeout=(1, 1))
+
+    assert drops_first.requests == [1, 1]

@@ -9,13 +9,20 @@ import json as jsonlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
 import certifi
 import urllib3
-from urllib3.exceptions import HTTPError, LocationParseError, NewConnectionError
+from urllib3.exceptions import (
+    ClosedPoolError,
+    HTTPError,
+    LocationParseError,
+    NewConnectionError,
+    ProtocolError,
+)
 from urllib3.exceptions import TimeoutError as HttpTimeout
 
 from nootification.senders.base import PermanentSendError, TransientSendError
@@ -24,6 +31,7 @@ DEFAULT_POOL_SIZE = 32  # WORKER_CONCURRENCY's default, for a sender built from 
 USER_AGENT = "nootification"
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # read as requests reads them
 HTTP_SCHEMES = ("http", "https")
+KEY_HEADERS = ("idempotency-key", "webhook-id")
 
 
 @dataclass(frozen=True)
@@ -99,16 +107,31 @@ class HttpClient:
         if auth is not None:
             sent_headers.update(urllib3.make_headers(basic_auth=":".join(auth)))
         connect, read = timeout
+        manager = self.manager_for(scheme, host)
+        request = partial(
+            manager.request,
+            "POST",
+            url,
+            body=body,
+            headers=sent_headers,
+            timeout=urllib3.Timeout(connect=connect, read=read),
+            retries=False,
+            redirect=False,
+        )
         try:
-            response = self.manager_for(scheme, host).request(
-                "POST",
-                url,
-                body=body,
-                headers=sent_headers,
-                timeout=urllib3.Timeout(connect=connect, read=read),
-                retries=False,
-                redirect=False,
-            )
+            try:
+                response = request()
+            except ClosedPoolError:  # another slot cleared the pools just now: nothing was sent
+                response = request()
+            except ProtocolError:
+                # The connection was dropped under the request, most often a kept-alive one the server or the
+                # network let go while it lay idle: a host back from a network cut finds all of them so, and
+                # each would fail a send and count against the provider. The pools are emptied; a request
+                # whose key makes its receiver drop repeats goes once more, on a new connection.
+                manager.clear()
+                if not is_keyed(sent_headers):
+                    raise
+                response = request()
         # urllib3 quotes the URL in its messages, and some URLs hold a token (Telegram's, a webhook's),
         # so the cause is named, not chained.
         except NewConnectionError as error:  # urllib3 makes it a timeout too, though it is a refusal
@@ -120,6 +143,11 @@ class HttpClient:
         except HTTPError as error:
             raise TransientSendError(f"connection error: {type(error).__name__}") from None
         return Answer(response.status, response.reason or "", response.headers, response.data)
+
+
+def is_keyed(headers: Mapping[str, str]) -> bool:
+    """Whether a request carries a key by which its receiver drops a repeat (Idempotency-Key, webhook-id)."""
+    return any(name.lower() in KEY_HEADERS for name in headers)
 
 
 def _scheme_and_host(url: str) -> tuple[str, str]:
