@@ -13,6 +13,7 @@ import psycopg
 from bench.stack import ROOT
 
 APPLICATION_NAME = "bench-volume-purge"
+PURGE = ("-m", "flask", "purge")
 # pg_stat_activity is read this often: each transaction's age is known to within it.
 POLL_INTERVAL = 0.02
 
@@ -23,6 +24,7 @@ class PurgeWatch:
 
     url: str
     env: dict[str, str]
+    arguments: tuple[str, ...] = PURGE  # of the Python interpreter
     process: subprocess.Popen | None = None
     started: float = 0.0
     ended: float | None = None
@@ -35,7 +37,7 @@ class PurgeWatch:
         """Start the purge and its watcher."""
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "purge"],
+            [sys.executable, *self.arguments],
             cwd=ROOT,
             env={**self.env, "PGAPPNAME": APPLICATION_NAME},
             stdout=subprocess.PIPE,
