@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from nootification.config import engine_options
 from nootification.redis_connection import connect
+from nootification.sql_functions import register_sqlite_functions
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,6 +70,7 @@ def _tune_sqlite(dbapi_connection, _connection_record) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
 
 class RedisQueue:

@@ -7,8 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.extensions import db as _db
-from nootification.models import Alert, Level, utcnow
-from nootification.services.stats import percentile, percentiles
+from nootification.models import Alert, Delivery, DeliveryStatus, Level, utcnow
 from nootification.services.tokens import PREFERENCES_SELF, create_token
 from tests.helpers.factories import alert_payload, fail_next, make_location, make_user
 from tests.helpers.processes import drain_queue
@@ -157,17 +156,33 @@ def test_admin_only(channels_app):
     assert client.get("/stats", headers={"Authorization": f"Bearer {token}"}).status_code == 403
 
 
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([], (None, None, None)),
-        ([7.0], (7.0, 7.0, 7.0)),
-        ([1.0, 2.0, 3.0, 4.0], (2.0, 4.0, 4.0)),
-        ([float(n) for n in range(1, 101)], (50.0, 95.0, 99.0)),
-        ([float(n) for n in range(1, 201)], (100.0, 190.0, 198.0)),
-    ],
-)
-def test_percentiles_are_nearest_rank(values, expected):
-    assert tuple(percentile(values, pct) for pct in (50, 95, 99)) == expected
-    result = percentiles(reversed(values))
-    assert (result.count, result.p50, result.p95, result.p99) == (len(values), *expected)
+def test_latency_and_engagement_percentiles_are_the_nearest_rank_of_each_delivery(admin, delivered):
+    """Each sent delivery of the window sent 1 to 5 s after its alert came, in turn, and the first two seen
+    10 and 20 s after it: the database's percentiles of those figures."""
+    sent = _db.session.scalars(
+        sa.select(Delivery)
+        .join(Delivery.alert)
+        .where(Delivery.status == DeliveryStatus.SENT, Alert.received_at > utcnow() - timedelta(hours=1))
+        .order_by(Delivery.id)
+    ).all()
+    assert len(sent) == 5
+    for seconds, delivery in enumerate(sent, start=1):
+        delivery.sent_at = delivery.alert.received_at + timedelta(seconds=seconds)
+        if seconds <= 2:
+            delivery.seen_at = delivery.alert.received_at + timedelta(seconds=10 * seconds)
+    _db.session.commit()
+
+    stats = admin.get("/stats").json
+    assert stats["latency"]["from_receipt"] == {"count": 5, "p50": 3.0, "p95": 5.0, "p99": 5.0}
+    by_channel = {
+        channel: sorted(
+            seconds for seconds, delivery in enumerate(sent, start=1) if delivery.channel == channel
+        )
+        for channel in ("push", "sms")
+    }
+    for channel, seconds in by_channel.items():
+        figures = stats["latency"]["by_channel"][channel]["from_receipt"]
+        median = seconds[(len(seconds) + 1) // 2 - 1]
+        assert (figures["count"], figures["p50"], figures["p99"]) == (len(seconds), median, seconds[-1])
+    assert stats["engagement"]["alert_to_seen"] == {"count": 2, "p50": 10.0, "p95": 20.0, "p99": 20.0}
+    assert (stats["engagement"]["seen"], stats["engagement"]["seen_rate"]) == (2, 0.4)

@@ -3,12 +3,12 @@ phones reported them arrived and opened, and how staff answered them (claims, ti
 critical alerts, outcomes).
 
 The window selects alerts by their receipt; every delivery count and latency is about those alerts'
-deliveries, whatever their status now. Percentiles are computed here, in Python, from the sent deliveries'
-timestamps: SQLite has no percentile function and the two databases subtract timestamps differently.
+deliveries, whatever their status now. Every figure is an aggregate the database computes, percentiles too
+(nootification.sql_functions): what is read back is a few rows per shop, label and channel, however many
+alerts and deliveries the window holds.
 """
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +29,7 @@ from nootification.models import (
     utcnow,
 )
 from nootification.services.directory import get_location
+from nootification.sql_functions import NearestRank, SecondsBetween
 
 PERCENTILES = (50, 95, 99)
 
@@ -113,16 +114,6 @@ class Response:
     false_alarm_rate: float | None
 
 
-@dataclass(frozen=True)
-class Answered:
-    """One alert as the response figures need it."""
-
-    severity: Severity
-    received_at: datetime
-    claimed_at: datetime | None
-    outcome: Outcome | None
-
-
 @dataclass
 class LocationStats:
     """One shop's alerts and deliveries in the window, and its staff's response by label."""
@@ -185,90 +176,121 @@ class Stats:
     engagement: EngagementStats
 
 
-def percentile(ordered: Sequence[float], pct: float) -> float | None:
-    """The nearest-rank percentile of values sorted in ascending order; None when there are none."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+def _percentile_columns(seconds: SecondsBetween) -> list[NearestRank]:
+    """The p50, p95 and p99 of a number of seconds, as columns of an aggregate query."""
+    return [NearestRank(seconds, pct) for pct in PERCENTILES]
 
 
-def percentiles(values: Iterable[float]) -> Percentiles:
-    """The count and p50, p95 and p99 of the values."""
-    ordered = sorted(values)
-    p50, p95, p99 = (percentile(ordered, pct) for pct in PERCENTILES)
-    return Percentiles(count=len(ordered), p50=p50, p95=p95, p99=p99)
+def _percentiles(count: int, *values: float | None) -> Percentiles:
+    """Percentiles read from an aggregate query's columns. A camera clock ahead of ours would make a
+    latency negative: each is at least zero (the same as the percentile of latencies cut at zero)."""
+    p50, p95, p99 = (None if value is None else max(0.0, float(value)) for value in values)
+    return Percentiles(count=count, p50=p50, p95=p95, p99=p99)
 
 
-def _seconds(start: datetime, end: datetime) -> float:
-    # A camera clock ahead of ours would make the latency negative; it is at least zero.
-    return max(0.0, (end - start).total_seconds())
-
-
-def _latency(samples: list[tuple[float, float]]) -> Latency:
-    return Latency(
-        from_receipt=percentiles(receipt for receipt, _ in samples),
-        from_spotted=percentiles(spotted for _, spotted in samples),
-    )
-
-
-def engagement(reports: Sequence[tuple[datetime | None, datetime | None, datetime]]) -> Engagement:
-    """The engagement of sent deliveries, each given as (delivered_at, seen_at, its alert's received_at)."""
-    sent = len(reports)
-    delivered = sum(delivered_at is not None for delivered_at, _, _ in reports)
-    seen = sum(seen_at is not None for _, seen_at, _ in reports)
+def engagement(sent: int, delivered: int, seen: int, *alert_to_seen: float | None) -> Engagement:
+    """The engagement of sent deliveries from their counts (sent, reported arrived, reported opened) and
+    the p50, p95 and p99 of the time from their alert's receipt to their opening."""
     return Engagement(
         sent=sent,
         delivered=delivered,
         seen=seen,
         delivered_rate=delivered / sent if sent else None,
         seen_rate=seen / sent if sent else None,
-        alert_to_seen=percentiles(
-            _seconds(received_at, seen_at) for _, seen_at, received_at in reports if seen_at is not None
-        ),
+        alert_to_seen=_percentiles(seen, *alert_to_seen),
     )
 
 
-def _engagement(in_window: list) -> EngagementStats:
-    by_channel: dict[str, list[tuple[datetime | None, datetime | None, datetime]]] = {}
-    for channel, delivered_at, seen_at, received_at in db.session.execute(
-        sa.select(Delivery.channel, Delivery.delivered_at, Delivery.seen_at, Alert.received_at)
+def _sent_deliveries(in_window: list, *group_by) -> sa.Result:
+    """Over the window's sent alert deliveries, grouped (and ordered) by `group_by`: the columns
+    `_sent_figures` takes."""
+    return db.session.execute(
+        sa.select(
+            *group_by,
+            sa.func.count(Delivery.sent_at),
+            *_percentile_columns(SecondsBetween(Alert.received_at, Delivery.sent_at)),
+            *_percentile_columns(SecondsBetween(Alert.time_spotted, Delivery.sent_at)),
+            sa.func.count(),
+            sa.func.count(Delivery.delivered_at),
+            sa.func.count(Delivery.seen_at),
+            *_percentile_columns(SecondsBetween(Alert.received_at, Delivery.seen_at)),
+        )
         .join(Delivery.alert)
         .where(*in_window, Delivery.kind == DeliveryKind.ALERT, Delivery.status == DeliveryStatus.SENT)
-    ):
-        by_channel.setdefault(channel, []).append((delivered_at, seen_at, received_at))
-    overall = engagement([report for reports in by_channel.values() for report in reports])
-    return EngagementStats(
-        **vars(overall),
-        by_channel={channel: engagement(reports) for channel, reports in sorted(by_channel.items())},
+        .group_by(*group_by)
+        .order_by(*group_by)
     )
 
 
-def response(alerts: Sequence[Answered]) -> Response:
-    """The response figures of these alerts."""
-    outcomes = {outcome.value: 0 for outcome in Outcome}
-    for alert in alerts:
-        if alert.outcome is not None:
-            outcomes[alert.outcome.value] += 1
+def _sent_figures(timed: int, *columns: float | int | None) -> tuple[Latency, Engagement]:
+    """The latency and the engagement of sent deliveries, from a row of `_sent_deliveries`."""
+    from_receipt, from_spotted, engaged = columns[:3], columns[3:6], columns[6:]
+    latency = Latency(
+        from_receipt=_percentiles(timed, *from_receipt), from_spotted=_percentiles(timed, *from_spotted)
+    )
+    return latency, engagement(*engaged)
+
+
+def _latency_and_engagement(in_window: list) -> tuple[LatencyStats, EngagementStats]:
+    """Sent deliveries' latency and engagement, over all and per channel."""
+    (overall,) = _sent_deliveries(in_window)
+    latency, engaged = _sent_figures(*overall)
+    by_channel = {
+        channel: _sent_figures(*row) for channel, *row in _sent_deliveries(in_window, Delivery.channel)
+    }
+    return (
+        LatencyStats(
+            **vars(latency),
+            by_channel={
+                channel: figures[0]
+                for channel, figures in by_channel.items()
+                if figures[0].from_receipt.count
+            },
+        ),
+        EngagementStats(
+            **vars(engaged), by_channel={channel: figures[1] for channel, figures in by_channel.items()}
+        ),
+    )
+
+
+def response(
+    alerts: int, claimed: int, unclaimed_critical: int | None, *figures: float | int | None
+) -> Response:
+    """The response figures of alerts from their counts (all, claimed, critical ones unclaimed), then the
+    p50, p95 and p99 of their time to claim, then how many of them had each outcome, in `Outcome`'s order
+    (an empty group's sums are None)."""
+    time_to_claim, outcome_counts = figures[:3], figures[3:]
+    outcomes = {
+        outcome.value: int(count or 0) for outcome, count in zip(Outcome, outcome_counts, strict=True)
+    }
     recorded = sum(outcomes.values())
     return Response(
-        alerts=len(alerts),
-        claimed=sum(alert.claimed_at is not None for alert in alerts),
-        unclaimed_critical=sum(
-            alert.claimed_at is None and alert.severity is Severity.CRITICAL for alert in alerts
-        ),
-        time_to_claim=percentiles(
-            _seconds(alert.received_at, alert.claimed_at) for alert in alerts if alert.claimed_at is not None
-        ),
+        alerts=alerts,
+        claimed=claimed,
+        unclaimed_critical=int(unclaimed_critical or 0),
+        time_to_claim=_percentiles(claimed, *time_to_claim),
         outcomes=outcomes,
         false_alarm_rate=outcomes[Outcome.FALSE_ALARM.value] / recorded if recorded else None,
     )
 
 
-def _by_label(alerts: Iterable[tuple[str, Answered]]) -> dict[str, Response]:
-    grouped: dict[str, list[Answered]] = {}
-    for label, alert in alerts:
-        grouped.setdefault(label, []).append(alert)
-    return {label: response(answered) for label, answered in sorted(grouped.items())}
+def _responses(in_window: list, *group_by) -> sa.Result:
+    """The columns `response` takes, over the window's alerts, grouped (and ordered) by `group_by`."""
+    unclaimed_critical = sa.and_(Alert.claimed_at.is_(None), Alert.severity == Severity.CRITICAL)
+    return db.session.execute(
+        sa.select(
+            *group_by,
+            sa.func.count(),
+            sa.func.count(Alert.claimed_at),
+            sa.func.sum(sa.case((unclaimed_critical, 1), else_=0)),
+            *_percentile_columns(SecondsBetween(Alert.received_at, Alert.claimed_at)),
+            *(sa.func.sum(sa.case((Alert.outcome == outcome, 1), else_=0)) for outcome in Outcome),
+        )
+        .join(Alert.location)
+        .where(*in_window)
+        .group_by(*group_by)
+        .order_by(*group_by)
+    )
 
 
 def _calm_counts(in_window: list) -> list[tuple[str, int, dict[str, int]]]:
@@ -334,39 +356,10 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         # An alert committed between the two queries may show up only here.
         of_location(name).deliveries.add_channel(channel, status, count)
 
-    by_channel: dict[str, list[tuple[float, float]]] = {}
-    for channel, received_at, time_spotted, sent_at in db.session.execute(
-        sa.select(Delivery.channel, Alert.received_at, Alert.time_spotted, Delivery.sent_at)
-        .join(Delivery.alert)
-        .where(
-            *in_window,
-            Delivery.kind == DeliveryKind.ALERT,
-            Delivery.status == DeliveryStatus.SENT,
-            Delivery.sent_at.is_not(None),
-        )
-    ):
-        sample = (_seconds(received_at, sent_at), _seconds(time_spotted, sent_at))
-        by_channel.setdefault(channel, []).append(sample)
-    overall = _latency([sample for samples in by_channel.values() for sample in samples])
-    latency = LatencyStats(
-        from_receipt=overall.from_receipt,
-        from_spotted=overall.from_spotted,
-        by_channel={channel: _latency(samples) for channel, samples in sorted(by_channel.items())},
-    )
-    answered = [
-        (name, label, Answered(severity, received_at, claimed_at, outcome))
-        for name, label, severity, received_at, claimed_at, outcome in db.session.execute(
-            sa.select(
-                Location.name, Alert.label, Alert.severity, Alert.received_at, Alert.claimed_at, Alert.outcome
-            )
-            .join(Alert.location)
-            .where(*in_window)
-        )
-    ]
-    for name in {name for name, _, _ in answered}:
-        of_location(name).response_by_label = _by_label(
-            (label, alert) for shop, label, alert in answered if shop == name
-        )
+    for name, label, *row in _responses(in_window, Location.name, Alert.label):
+        of_location(name).response_by_label[label] = response(*row)
+    (overall,) = _responses(in_window)
+    latency, engaged = _latency_and_engagement(in_window)
     return Stats(
         window=window,
         since=since,
@@ -376,7 +369,7 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         deliveries=deliveries,
         locations=dict(sorted(locations.items())),
         latency=latency,
-        response=response([alert for _, _, alert in answered]),
-        response_by_label=_by_label((label, alert) for _, label, alert in answered),
-        engagement=_engagement(in_window),
+        response=response(*overall),
+        response_by_label={label: response(*row) for label, *row in _responses(in_window, Alert.label)},
+        engagement=engaged,
     )
