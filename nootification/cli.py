@@ -219,7 +219,7 @@ def list_deliveries_command(status: str | None, alert_uuid: str | None, limit: i
             f"{delivery.id}  {delivery.status.value:9}  {delivery.attempts:3}  {delivery.channel:8}  "
             f"{delivery.alert.alert_uuid if delivery.alert else '-':36}  {delivery.last_error or ''}"
         )
-    click.echo(f"{len(page.items)} of {page.total}")
+    click.echo(f"{len(page.items)} of {page.total}{'' if page.total_exact else '+'}")
 
 
 @deliveries_group.command("retry")

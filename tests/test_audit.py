@@ -266,7 +266,7 @@ def test_get_audit_filters_by_target_and_time_and_pages(client, shop):
     assert newest["changed"] == ["display_name"]
     assert client.get("/audit?target_type=location").json["total"] == 3
     second = client.get("/audit?target_type=location&page_size=2&page=2").json
-    assert (second["total"], len(second["items"]), second["page"]) == (3, 1, 2)
+    assert (second["total"], second["total_exact"], len(second["items"]), second["page"]) == (3, True, 1, 2)
     future = (utcnow() + timedelta(minutes=1)).isoformat()
     assert client.get("/audit", query_string={"since": future}).json["total"] == 0
     assert client.get("/audit", query_string={"until": future}).json["total"] == 4  # and the token's row

@@ -7,6 +7,7 @@ from nootification.delivery.breakers import Breakers
 from nootification.extensions import db, redis_queue
 from nootification.models import DeliveryStatus, Level, utcnow
 from nootification.senders import get_sender
+from nootification.services import pages
 from tests.helpers.factories import alert_payload, make_location, make_user, stored_deliveries
 
 
@@ -41,8 +42,21 @@ def test_list_filters_by_status_and_alert(client, half_failed_alert):
 def test_list_is_paginated(client, half_failed_alert):
     first = client.get("/deliveries?page_size=1&page=1").json
     second = client.get("/deliveries?page_size=1&page=2").json
-    assert (first["total"], len(first["items"]), len(second["items"])) == (2, 1, 1)
+    assert (first["total"], first["total_exact"], len(first["items"]), len(second["items"])) == (
+        2,
+        True,
+        1,
+        1,
+    )
     assert first["items"][0]["id"] != second["items"][0]["id"]
+
+
+def test_the_total_stops_counting_at_its_bound_and_says_so(client, half_failed_alert, monkeypatch):
+    monkeypatch.setattr(pages, "TOTAL_LIMIT", 1)
+    bounded = client.get("/deliveries?page_size=5").json
+    assert (bounded["total"], bounded["total_exact"], len(bounded["items"])) == (1, False, 2)
+    failed = client.get("/deliveries?status=failed").json
+    assert (failed["total"], failed["total_exact"]) == (1, True)
 
 
 @pytest.mark.parametrize(

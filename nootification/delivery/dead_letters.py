@@ -1,9 +1,7 @@
 """Looking into deliveries, and sending again what failed or expired (dead letters)."""
 
-from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from flask import current_app
 
 from nootification.delivery.outbox import requeue
@@ -21,16 +19,7 @@ from nootification.models import (
 )
 from nootification.services.alerts import get_alert
 from nootification.services.audit import record
-
-
-@dataclass(frozen=True)
-class DeliveryPage:
-    """One page of a filtered list of deliveries."""
-
-    items: list[Delivery]
-    total: int
-    page: int
-    page_size: int
+from nootification.services.pages import Page, read_page
 
 
 def list_deliveries(
@@ -44,7 +33,7 @@ def list_deliveries(
     alert_uuid: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> DeliveryPage:
+) -> Page:
     """Outbound records of every kind matching every given filter, newest first."""
     conditions = []
     if status is not None:
@@ -61,15 +50,8 @@ def list_deliveries(
         conditions.append(Delivery.created_at >= since)
     if until is not None:
         conditions.append(Delivery.created_at < until)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(*conditions))
-    items = db.session.scalars(
-        sa.select(Delivery)
-        .where(*conditions)
-        .order_by(Delivery.created_at.desc(), Delivery.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    return DeliveryPage(items=list(items), total=total, page=page, page_size=page_size)
+    order = [Delivery.created_at.desc(), Delivery.id]
+    return read_page(Delivery, conditions, order, page=page, page_size=page_size)
 
 
 def get_delivery(delivery_id: str) -> Delivery:

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 
 from nootification.extensions import db
@@ -19,6 +18,7 @@ from nootification.models import (
     Template,
     User,
 )
+from nootification.services.pages import Page, read_page
 
 # Where the app keeps the function that says who is acting now (auth's current_actor): services cannot
 # import auth, which imports them.
@@ -182,16 +182,6 @@ def record(
     return entry
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    """One page of a filtered list of audit rows."""
-
-    items: list[AuditEntry]
-    total: int
-    page: int
-    page_size: int
-
-
 def list_entries(
     *,
     page: int = 1,
@@ -201,7 +191,7 @@ def list_entries(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> AuditPage:
+) -> Page:
     """Audit rows matching every given filter, newest first."""
     conditions = []
     if target_type is not None:
@@ -214,12 +204,5 @@ def list_entries(
         conditions.append(AuditEntry.at >= since)
     if until is not None:
         conditions.append(AuditEntry.at < until)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(*conditions))
-    items = db.session.scalars(
-        sa.select(AuditEntry)
-        .where(*conditions)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    return AuditPage(items=list(items), total=total, page=page, page_size=page_size)
+    order = [AuditEntry.at.desc(), AuditEntry.id.desc()]
+    return read_page(AuditEntry, conditions, order, page=page, page_size=page_size)

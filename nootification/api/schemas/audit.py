@@ -4,6 +4,8 @@ from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
+from nootification.api.schemas.pages import PageSchema
+
 
 class AuditEntrySchema(Schema):
     """One administrative change as shown to clients."""
@@ -45,10 +47,7 @@ class AuditQuerySchema(Schema):
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class AuditPageSchema(Schema):
+class AuditPageSchema(PageSchema):
     """A page of the audit log."""
 
     items = fields.List(fields.Nested(AuditEntrySchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()

@@ -5,6 +5,7 @@ from datetime import UTC
 from marshmallow import Schema, fields, post_load, validate
 
 from nootification.api.fields import CaseInsensitiveEnum, LocationName
+from nootification.api.schemas.pages import PageSchema
 from nootification.models import DeliveryKind, DeliveryStatus
 
 
@@ -109,10 +110,7 @@ class DeliveryQuerySchema(Schema):
         return data
 
 
-class DeliveryPageSchema(Schema):
+class DeliveryPageSchema(PageSchema):
     """A page of deliveries."""
 
     items = fields.List(fields.Nested(DeliverySummarySchema))
-    total = fields.Integer()
-    page = fields.Integer()
-    page_size = fields.Integer()
