@@ -143,6 +143,8 @@ class Config:
     # URL and its staff links go, and when the texts and addresses its deliveries' ledger quoted go.
     RETENTION_CLIP_DAYS = _env_int("RETENTION_CLIP_DAYS", 30)
     RETENTION_MESSAGE_DAYS = _env_int("RETENTION_MESSAGE_DAYS", 90)
+    # The purge's pause after each full batch: it leaves the database and the cores to the alerts between two.
+    PURGE_PAUSE_SECONDS = _env_float("PURGE_PAUSE_SECONDS", 0.1)
 
     # Circuit breaker per channel and destination host, shared by every worker through Redis.
     BREAKER_FAILURE_THRESHOLD = _env_int("BREAKER_FAILURE_THRESHOLD", 5)

@@ -28,6 +28,7 @@ from nootification.models import (
     SmsReply,
     utcnow,
 )
+from nootification.services import retention
 from nootification.services.retention import purge
 from tests.helpers.factories import alert_payload, make_location, make_user, stats_figures
 
@@ -132,13 +133,19 @@ def test_the_ledger_texts_go_after_their_retention_and_the_rows_and_timings_stay
     }
 
 
-def test_the_purge_goes_through_every_due_alert_in_batches(client, shop, run_worker, stub):
+def test_the_purge_goes_through_every_due_alert_in_batches_pausing_after_each_full_one(
+    app, client, shop, run_worker, stub, monkeypatch
+):
     for _ in range(5):
         assert client.post("/webhooks/alerts", json=alert_payload()).status_code == 201
+    app.config["PURGE_PAUSE_SECONDS"] = 0.01
+    pauses = []
+    monkeypatch.setattr(retention.time, "sleep", pauses.append)
 
     report = purge(now=utcnow() + MESSAGES_GONE, batch_size=2)
 
     assert (report.clips, report.message_alerts) == (5, 5)
+    assert pauses == [0.01] * 4  # clips and texts: batches of 2, 2 and 1 each
     assert db.session.scalar(sa.select(sa.func.count()).where(Alert.url.is_not(None))) == 0
 
 

@@ -3,9 +3,12 @@ past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quote
 records that belong to no alert (a new-device notice) once as old, and the SMS replies received before then
 (each holds the number it came from); rows, counts and timings stay.
 
-The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long.
+The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long,
+and pauses PURGE_PAUSE_SECONDS after each full one, so that a month of backlog does not take the database and
+the cores from the alerts coming meanwhile.
 """
 
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -104,12 +107,19 @@ def _due(marker: sa.Column, cutoff: datetime) -> sa.Select:
     return sa.select(Alert.id).where(marker.is_(None), Alert.received_at < cutoff)
 
 
+def _pause_after(batch: list[int], batch_size: int) -> None:
+    """Pause after a full batch (a short one was the last)."""
+    if len(batch) == batch_size:
+        time.sleep(current_app.config["PURGE_PAUSE_SECONDS"])
+
+
 def _remove_clips(cutoff: datetime, now: datetime, batch_size: int) -> int:
     removed = 0
     while ids := list(db.session.scalars(_due(Alert.clip_removed_at, cutoff).limit(batch_size))):
         db.session.execute(sa.update(Alert).where(Alert.id.in_(ids)).values(url=None, clip_removed_at=now))
         db.session.commit()
         removed += len(ids)
+        _pause_after(ids, batch_size)
     return removed
 
 
@@ -122,6 +132,7 @@ def _remove_messages(cutoff: datetime, now: datetime, batch_size: int) -> tuple[
         alerts += len(ids)
         deliveries += cleared.deliveries
         attempts += cleared.attempts
+        _pause_after(ids, batch_size)
     return alerts, LedgerCleared(deliveries, attempts)
 
 
