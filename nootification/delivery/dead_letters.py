@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy.orm import selectinload
 
 from nootification.delivery.outbox import requeue
 from nootification.errors import Conflict, Gone, NotFound
@@ -51,7 +52,14 @@ def list_deliveries(
     if until is not None:
         conditions.append(Delivery.created_at < until)
     order = [Delivery.created_at.desc(), Delivery.id]
-    return read_page(Delivery, conditions, order, page=page, page_size=page_size)
+    # What a listed delivery shows (its alert and shop, its user, its provider's receipt), in four
+    # queries for the page rather than four per delivery.
+    shown = [
+        selectinload(Delivery.alert).joinedload(Alert.location),
+        selectinload(Delivery.user),
+        selectinload(Delivery.attempt_log),
+    ]
+    return read_page(Delivery, conditions, order, page=page, page_size=page_size, options=shown)
 
 
 def get_delivery(delivery_id: str) -> Delivery:

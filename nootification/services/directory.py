@@ -5,6 +5,7 @@ import unicodedata
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from nootification.errors import Conflict, InvalidInput, NotFound
 from nootification.extensions import db
@@ -205,8 +206,12 @@ def delete_location(name: str) -> None:
 
 
 def list_users(*, location: str | None = None) -> list[User]:
-    """Every user, or those of one shop."""
-    query = sa.select(User).order_by(User.id)
+    """Every user, or those of one shop, with their shops and contact points (what their answer shows)."""
+    query = (
+        sa.select(User)
+        .options(selectinload(User.locations), selectinload(User.contact_points))
+        .order_by(User.id)
+    )
     if location is not None:
         query = query.where(User.locations.any(Location.name == location))
     return list(db.session.scalars(query))

@@ -5,6 +5,7 @@ filtered only by status, say the dead letters of a year, would otherwise count h
 on each page it serves, when the page itself reads fifty.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +28,16 @@ class Page:
     page_size: int
 
 
-def read_page(model: type, conditions: list, order_by: list, *, page: int, page_size: int) -> Page:
-    """The rows of `model` matching every condition, in `order_by`'s order, page `page` of `page_size`."""
+def read_page(
+    model: type, conditions: list, order_by: list, *, page: int, page_size: int, options: Sequence = ()
+) -> Page:
+    """The rows of `model` matching every condition, in `order_by`'s order, page `page` of `page_size`,
+    with the loader `options` that fetch what their answer shows."""
     matching = sa.select(sa.literal_column("1")).select_from(model).where(*conditions).limit(TOTAL_LIMIT + 1)
     counted = db.session.scalar(sa.select(sa.func.count()).select_from(matching.subquery()))
     items = db.session.scalars(
         sa.select(model)
+        .options(*options)
         .where(*conditions)
         .order_by(*order_by)
         .limit(page_size)
