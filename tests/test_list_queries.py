@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 from nootification.models import Level
+from nootification.services.ops import recent_alerts
 from tests.helpers.factories import alert_payload, make_location, make_user
 
 SHOP = "fr-auchan-larochelle"
@@ -55,3 +56,13 @@ def test_a_list_of_twice_the_items_takes_as_many_statements(client, count_statem
     items = (lambda page: page["items"]) if path == "/deliveries" else (lambda users: users)
     assert len(items(many)) >= 2 * len(items(few)) > 0
     assert statements_for_many == statements_for_few
+
+
+def test_the_ops_pages_recent_alerts_take_as_many_statements_for_more_alerts(client, count_statements):
+    shop = make_location(SHOP)
+    staff_with_an_alert_each(client, shop, 2)
+    statements_for_one = count_statements(lambda: recent_alerts(limit=20))
+    staff_with_an_alert_each(client, shop, 1)
+    staff_with_an_alert_each(client, shop, 1)
+    assert len(recent_alerts(limit=20)) == 3
+    assert count_statements(lambda: recent_alerts(limit=20)) == statements_for_one

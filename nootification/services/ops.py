@@ -181,8 +181,13 @@ def recent_alerts(*, limit: int) -> list[AlertState]:
             joinedload(Alert.outcome_by),
             selectinload(Alert.group).selectinload(AlertGroup.members),
             selectinload(Alert.escalations),
-            selectinload(Alert.deliveries).joinedload(Delivery.user),
-            selectinload(Alert.outbound).joinedload(Delivery.user),
+            # An SMS's state shows its provider's receipt, read from its attempts.
+            selectinload(Alert.deliveries).options(
+                joinedload(Delivery.user), selectinload(Delivery.attempt_log)
+            ),
+            selectinload(Alert.outbound).options(
+                joinedload(Delivery.user), selectinload(Delivery.attempt_log)
+            ),
         )
         .order_by(Alert.received_at.desc(), Alert.id.desc())
         .limit(limit)
