@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from nootification.extensions import db
@@ -404,14 +404,7 @@ class AlertGroup(db.Model):
     first_alert: Mapped["Alert | None"] = relationship(
         primaryjoin="foreign(AlertGroup.first_alert_id) == Alert.id", viewonly=True
     )
-    members: Mapped[list["Alert"]] = relationship(
-        primaryjoin="AlertGroup.id == foreign(Alert.group_id)", viewonly=True, order_by="Alert.id"
-    )
-
-    @property
-    def size(self) -> int:
-        """How many alerts the group holds, its first included."""
-        return len(self.members)
+    # `size`, how many alerts the group holds, is defined after Alert below.
 
 
 class SilenceState(enum.StrEnum):
@@ -554,6 +547,14 @@ class Alert(db.Model):
     )
     # Not stored: how many deliveries the alert produced, set by ingest for the webhook's answer.
     delivery_count = None
+
+
+# How many alerts a group holds, its first included: a count the database makes, read only where asked for
+# (`undefer`), rather than loading a burst's hundreds of alerts to count them.
+AlertGroup.size = column_property(
+    sa.select(sa.func.count(Alert.id)).where(Alert.group_id == AlertGroup.id).scalar_subquery(),
+    deferred=True,
+)
 
 
 class AlertEscalation(db.Model):

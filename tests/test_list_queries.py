@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from nootification.extensions import db
-from nootification.models import Level
+from nootification.models import Alert, Level
 from nootification.services.ops import recent_alerts
 from tests.helpers.factories import alert_payload, make_location, make_user
 
@@ -66,3 +66,22 @@ def test_the_ops_pages_recent_alerts_take_as_many_statements_for_more_alerts(cli
     staff_with_an_alert_each(client, shop, 1)
     assert len(recent_alerts(limit=20)) == 3
     assert count_statements(lambda: recent_alerts(limit=20)) == statements_for_one
+
+
+def test_the_ops_pages_group_size_is_counted_without_loading_the_bursts_alerts(app, client):
+    app.config["GROUP_WINDOW_SECONDS"] = 120
+    make_user(make_location(SHOP), level=Level.STANDARD)
+    for _ in range(4):
+        assert client.post("/webhooks/alerts", json=alert_payload(SHOP, label="theft")).status_code == 201
+    db.session.expunge_all()
+    loaded = []
+
+    def on_load(alert, _context) -> None:
+        loaded.append(alert)
+
+    sa.event.listen(Alert, "load", on_load)
+    try:
+        [newest] = recent_alerts(limit=1)
+    finally:
+        sa.event.remove(Alert, "load", on_load)
+    assert (newest.quiet, newest.group_size, len(loaded)) == ("grouped", 4, 1)

@@ -179,7 +179,7 @@ def recent_alerts(*, limit: int) -> list[AlertState]:
             joinedload(Alert.location),
             joinedload(Alert.claimed_by),
             joinedload(Alert.outcome_by),
-            selectinload(Alert.group).selectinload(AlertGroup.members),
+            selectinload(Alert.group).undefer(AlertGroup.size),
             selectinload(Alert.escalations),
             # An SMS's state shows its provider's receipt, read from its attempts.
             selectinload(Alert.deliveries).options(
