@@ -24,7 +24,7 @@ from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.periodic import ensure_sweeper, schedule_sweeper, sweep
 from nootification.services.keys import rotate_keys
-from nootification.services.retention import purge
+from nootification.services.retention import Pace, purge
 from nootification.services.seed import load_data
 from nootification.services.tokens import SCOPES, create_token, issue_demo_tokens, list_tokens, revoke_token
 from nootification.staff.web_push import new_private_key, vapid_public_key
@@ -189,7 +189,7 @@ def sweep_command() -> None:
 def purge_command(dry_run: bool) -> None:
     """Remove clips past RETENTION_CLIP_DAYS and ledger texts past RETENTION_MESSAGE_DAYS (the scheduler runs
     it daily); print the counts."""
-    report = purge(dry_run=dry_run)
+    report = purge(dry_run=dry_run, pace=Pace(pause_seconds=current_app.config["PURGE_PAUSE_SECONDS"]))
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {report.clips} clips; the ledger texts of {report.message_alerts} alerts "

@@ -143,8 +143,10 @@ class Config:
     # URL and its staff links go, and when the texts and addresses its deliveries' ledger quoted go.
     RETENTION_CLIP_DAYS = _env_int("RETENTION_CLIP_DAYS", 30)
     RETENTION_MESSAGE_DAYS = _env_int("RETENTION_MESSAGE_DAYS", 90)
-    # The purge's pause after each full batch: it leaves the database and the cores to the alerts between two.
+    # `flask purge` pauses after each full batch, leaving the database and the cores to the alerts between
+    # two; the daily job, run in a delivery engine's loop, gives that loop back after a slice this long.
     PURGE_PAUSE_SECONDS = _env_float("PURGE_PAUSE_SECONDS", 0.1)
+    PURGE_SLICE_SECONDS = _env_float("PURGE_SLICE_SECONDS", 1.0)
 
     # Circuit breaker per channel and destination host, shared by every worker through Redis.
     BREAKER_FAILURE_THRESHOLD = _env_int("BREAKER_FAILURE_THRESHOLD", 5)

@@ -552,7 +552,10 @@ class Alert(db.Model):
 # How many alerts a group holds, its first included: a count the database makes, read only where asked for
 # (`undefer`), rather than loading a burst's hundreds of alerts to count them.
 AlertGroup.size = column_property(
-    sa.select(sa.func.count(Alert.id)).where(Alert.group_id == AlertGroup.id).scalar_subquery(),
+    sa.select(sa.func.count(Alert.id))
+    .where(Alert.group_id == AlertGroup.id)
+    .correlate_except(Alert)
+    .scalar_subquery(),
     deferred=True,
 )
 

@@ -29,7 +29,7 @@ from nootification.models import (
     utcnow,
 )
 from nootification.services import retention
-from nootification.services.retention import purge
+from nootification.services.retention import Pace, purge
 from tests.helpers.factories import alert_payload, make_location, make_user, stats_figures
 
 CLIP_GONE = timedelta(days=31)
@@ -130,19 +130,19 @@ def test_the_ledger_texts_go_after_their_retention_and_the_rows_and_timings_stay
         "attempts": 0,
         "sms_replies": 0,
         "dry_run": False,
+        "complete": True,
     }
 
 
 def test_the_purge_goes_through_every_due_alert_in_batches_pausing_after_each_full_one(
-    app, client, shop, run_worker, stub, monkeypatch
+    client, shop, run_worker, stub, monkeypatch
 ):
     for _ in range(5):
         assert client.post("/webhooks/alerts", json=alert_payload()).status_code == 201
-    app.config["PURGE_PAUSE_SECONDS"] = 0.01
     pauses = []
     monkeypatch.setattr(retention.time, "sleep", pauses.append)
 
-    report = purge(now=utcnow() + MESSAGES_GONE, batch_size=2)
+    report = purge(now=utcnow() + MESSAGES_GONE, batch_size=2, pace=Pace(pause_seconds=0.01))
 
     assert (report.clips, report.message_alerts) == (5, 5)
     assert pauses == [0.01] * 4  # clips and texts: batches of 2, 2 and 1 each
@@ -219,6 +219,35 @@ def test_the_purge_job_runs_in_a_worker_and_returns_its_counts(client, shop, run
         "attempts": 0,
         "sms_replies": 0,
         "dry_run": False,
+        "complete": True,
+    }
+
+
+def test_the_purge_job_hands_its_engine_back_after_a_slice_and_queues_the_rest(
+    app, client, shop, run_worker, monkeypatch
+):
+    for _ in range(3):
+        assert client.post("/webhooks/alerts", json=alert_payload()).status_code == 201
+    run_worker()
+    with db.engine.begin() as connection:
+        connection.execute(sa.update(Alert).values(received_at=utcnow() - MESSAGES_GONE))
+    app.config["PURGE_SLICE_SECONDS"] = 0  # each slice: the first batch of each kind
+    monkeypatch.setattr(retention, "PURGE_BATCH", 1)
+    first = delivery_queue().enqueue(PURGE_JOB)
+
+    run_worker()
+
+    assert first.return_value()["complete"] is False
+    assert db.session.scalar(sa.select(sa.func.count()).where(Alert.url.is_not(None))) == 0
+    [entry] = client.get("/audit", query_string={"action": "retention.purge"}).json["items"]
+    assert entry["after"] == {
+        "clips": 3,
+        "message_alerts": 3,
+        "deliveries": 0,
+        "attempts": 0,
+        "sms_replies": 0,
+        "dry_run": False,
+        "complete": True,
     }
 
 

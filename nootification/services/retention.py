@@ -3,13 +3,16 @@ past RETENTION_MESSAGE_DAYS the texts and addresses its deliveries' ledger quote
 records that belong to no alert (a new-device notice) once as old, and the SMS replies received before then
 (each holds the number it came from); rows, counts and timings stay.
 
-The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long,
-and pauses PURGE_PAUSE_SECONDS after each full one, so that a month of backlog does not take the database and
-the cores from the alerts coming meanwhile.
+The purge works in batches of alerts, each its own short transaction, so it never holds a write lock for long.
+How it shares the machine is its `Pace`: `flask purge` pauses PURGE_PAUSE_SECONDS after each full batch, so
+that a month of backlog does not take the database and the cores from the alerts coming meanwhile; the daily
+job, which runs in a delivery engine's loop, stops starting batches after PURGE_SLICE_SECONDS and hands that
+loop back (delivery/jobs.py queues the rest).
 """
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,10 +41,42 @@ class PurgeReport:
     attempts: int
     sms_replies: int = 0
     dry_run: bool = False
+    complete: bool = True
 
     def as_dict(self) -> dict:
         """The counts as a plain mapping (a job's result, an audit row)."""
         return asdict(self)
+
+    def plus(self, earlier: "PurgeReport | None") -> "PurgeReport":
+        """These counts added to those of the earlier slices of the same purge."""
+        if earlier is None:
+            return self
+        return replace(
+            self,
+            clips=self.clips + earlier.clips,
+            message_alerts=self.message_alerts + earlier.message_alerts,
+            deliveries=self.deliveries + earlier.deliveries,
+            attempts=self.attempts + earlier.attempts,
+            sms_replies=self.sms_replies + earlier.sms_replies,
+        )
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a purge shares the machine: a pause after each full batch, and a moment (`time.monotonic()`)
+    past which it starts no new batch (None: it goes on to the end)."""
+
+    pause_seconds: float = 0.0
+    deadline: float | None = None
+
+    def may_go_on(self) -> bool:
+        """Whether a new batch may start."""
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    def after(self, batch: list[int], batch_size: int) -> None:
+        """Pause after a full batch (a short one was the last)."""
+        if len(batch) == batch_size and self.pause_seconds:
+            time.sleep(self.pause_seconds)
 
 
 @dataclass(frozen=True)
@@ -107,33 +142,45 @@ def _due(marker: sa.Column, cutoff: datetime) -> sa.Select:
     return sa.select(Alert.id).where(marker.is_(None), Alert.received_at < cutoff)
 
 
-def _pause_after(batch: list[int], batch_size: int) -> None:
-    """Pause after a full batch (a short one was the last)."""
-    if len(batch) == batch_size:
-        time.sleep(current_app.config["PURGE_PAUSE_SECONDS"])
+def _batches(marker: sa.Column, cutoff: datetime, batch_size: int, pace: Pace) -> Iterator[list[int]]:
+    """The ids of the next alerts due, a batch at a time, at the purge's pace (the caller commits each). The
+    first batch goes whatever the deadline, so that every slice of a purge moves it on."""
+    first = True
+    while (first or pace.may_go_on()) and (
+        ids := list(db.session.scalars(_due(marker, cutoff).limit(batch_size)))
+    ):
+        yield ids
+        pace.after(ids, batch_size)
+        first = False
 
 
-def _remove_clips(cutoff: datetime, now: datetime, batch_size: int) -> int:
+def _remove_clips(cutoff: datetime, now: datetime, batch_size: int, pace: Pace) -> int:
     removed = 0
-    while ids := list(db.session.scalars(_due(Alert.clip_removed_at, cutoff).limit(batch_size))):
+    for ids in _batches(Alert.clip_removed_at, cutoff, batch_size, pace):
         db.session.execute(sa.update(Alert).where(Alert.id.in_(ids)).values(url=None, clip_removed_at=now))
         db.session.commit()
         removed += len(ids)
-        _pause_after(ids, batch_size)
     return removed
 
 
-def _remove_messages(cutoff: datetime, now: datetime, batch_size: int) -> tuple[int, LedgerCleared]:
+def _remove_messages(
+    cutoff: datetime, now: datetime, batch_size: int, pace: Pace
+) -> tuple[int, LedgerCleared]:
     alerts = deliveries = attempts = 0
-    while ids := list(db.session.scalars(_due(Alert.messages_removed_at, cutoff).limit(batch_size))):
+    for ids in _batches(Alert.messages_removed_at, cutoff, batch_size, pace):
         cleared = clear_ledger_texts(_deliveries_of(ids))
         db.session.execute(sa.update(Alert).where(Alert.id.in_(ids)).values(messages_removed_at=now))
         db.session.commit()
         alerts += len(ids)
         deliveries += cleared.deliveries
         attempts += cleared.attempts
-        _pause_after(ids, batch_size)
     return alerts, LedgerCleared(deliveries, attempts)
+
+
+def _any_due(clip_cutoff: datetime, message_cutoff: datetime) -> bool:
+    """Whether an alert's clip or ledger texts are still to go."""
+    clips, texts = _due(Alert.clip_removed_at, clip_cutoff), _due(Alert.messages_removed_at, message_cutoff)
+    return db.session.scalar(sa.select(sa.or_(clips.exists(), texts.exists())))
 
 
 def _count(query: sa.Select) -> int:
@@ -141,10 +188,18 @@ def _count(query: sa.Select) -> int:
 
 
 def purge(
-    *, now: datetime | None = None, dry_run: bool = False, batch_size: int = PURGE_BATCH
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    pace: Pace = Pace(),
+    earlier: PurgeReport | None = None,
 ) -> PurgeReport:
-    """Remove the clips and the ledger texts past their retention (dry: only count them); what was done."""
+    """Remove the clips and the ledger texts past their retention as of `now` (dry: only count them), in
+    batches of `batch_size` alerts (PURGE_BATCH); what was done, with the counts of its `earlier` slices.
+    Stopped by the pace's deadline, the report is not `complete`: a purge with the same `now` goes on."""
     now = now or utcnow()
+    batch_size = batch_size or PURGE_BATCH
     config = current_app.config
     clip_cutoff = now - timedelta(days=config["RETENTION_CLIP_DAYS"])
     message_cutoff = now - timedelta(days=config["RETENTION_MESSAGE_DAYS"])
@@ -160,8 +215,11 @@ def purge(
             sms_replies=_count(sa.select(SmsReply.id).where(_old_replies(message_cutoff))),
             dry_run=True,
         )
-    clips = _remove_clips(clip_cutoff, now, batch_size)
-    message_alerts, ledger = _remove_messages(message_cutoff, now, batch_size)
+    clips = _remove_clips(clip_cutoff, now, batch_size, pace)
+    message_alerts, ledger = _remove_messages(message_cutoff, now, batch_size, pace)
+    if not pace.may_go_on() and _any_due(clip_cutoff, message_cutoff):
+        cleared = PurgeReport(clips, message_alerts, ledger.deliveries, ledger.attempts, complete=False)
+        return cleared.plus(earlier)
     alertless = clear_ledger_texts(_without_alert(message_cutoff))
     replies = db.session.execute(sa.delete(SmsReply).where(_old_replies(message_cutoff))).rowcount
     db.session.commit()
@@ -171,9 +229,10 @@ def purge(
         ledger.deliveries + alertless.deliveries,
         ledger.attempts + alertless.attempts,
         replies,
-    )
-    if clips or message_alerts or alertless.deliveries or alertless.attempts or replies:
-        # One row for the whole purge, after its batches: a daily run that found nothing writes none.
+    ).plus(earlier)
+    if report.clips or report.message_alerts or report.deliveries or report.attempts or report.sms_replies:
+        # One row for the whole purge, after its batches and slices: a daily run that found nothing writes
+        # none.
         after = report.as_dict()
         record(
             "retention.purge", target_type="retention", target_id=now.isoformat(), before=None, after=after

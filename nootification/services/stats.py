@@ -235,9 +235,12 @@ def _latency_and_engagement(in_window: list) -> tuple[LatencyStats, EngagementSt
     """Sent deliveries' latency and engagement, over all and per channel."""
     (overall,) = _sent_deliveries(in_window)
     latency, engaged = _sent_figures(*overall)
-    by_channel = {
-        channel: _sent_figures(*row) for channel, *row in _sent_deliveries(in_window, Delivery.channel)
-    }
+    # Sorted here, not by the database, whose collation may order names otherwise than Python does.
+    by_channel = dict(
+        sorted(
+            (channel, _sent_figures(*row)) for channel, *row in _sent_deliveries(in_window, Delivery.channel)
+        )
+    )
     return (
         LatencyStats(
             **vars(latency),
@@ -356,7 +359,7 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         # An alert committed between the two queries may show up only here.
         of_location(name).deliveries.add_channel(channel, status, count)
 
-    for name, label, *row in _responses(in_window, Location.name, Alert.label):
+    for name, label, *row in sorted(_responses(in_window, Location.name, Alert.label), key=lambda r: r[:2]):
         of_location(name).response_by_label[label] = response(*row)
     (overall,) = _responses(in_window)
     latency, engaged = _latency_and_engagement(in_window)
@@ -370,6 +373,8 @@ def collect_stats(*, window: int, location: str | None = None) -> Stats:
         locations=dict(sorted(locations.items())),
         latency=latency,
         response=response(*overall),
-        response_by_label={label: response(*row) for label, *row in _responses(in_window, Alert.label)},
+        response_by_label=dict(
+            sorted((label, response(*row)) for label, *row in _responses(in_window, Alert.label))
+        ),
         engagement=engaged,
     )
