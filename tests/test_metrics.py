@@ -514,3 +514,17 @@ def test_a_worker_can_serve_its_own_metrics_on_a_port(app, client, shop, run_wor
     assert delta(before, after, "nootification_deliveries_total", **sent) == 1
     # The state gauges are the API's to report, once per scrape, not every worker's.
     assert ("nootification_queue_jobs", frozenset({"state": "queued"}.items())) not in after
+
+
+def test_a_scrape_scans_a_large_keyspace_in_a_few_round_trips(app, client):
+    connection = redis_queue.connection
+    with connection.pipeline(transaction=False) as pipeline:
+        for number in range(5000):
+            pipeline.set(f"nootification:filler:{number}", 1)
+        pipeline.execute()
+    connection.config_resetstat()
+
+    assert client.get("/metrics").status_code == 200
+
+    scans = connection.info("commandstats").get("cmdstat_scan", {}).get("calls", 0)
+    assert 0 < scans <= 20

@@ -32,6 +32,7 @@ from nootification.models import (
     severity_for,
 )
 from nootification.observability.metrics import OTHER, MetricSeries
+from nootification.redis_connection import SCAN_BATCH
 from nootification.services.roster import uncovered_shops
 
 DEAD_LETTER_WINDOW = timedelta(hours=24)
@@ -142,7 +143,7 @@ class StateCollector:
         )
 
     def _open_breakers(self) -> dict[str, int]:
-        keys = list(self.connection.scan_iter(match=f"{BREAKER_KEY_PREFIX}*:open_until"))
+        keys = list(self.connection.scan_iter(match=f"{BREAKER_KEY_PREFIX}*:open_until", count=SCAN_BATCH))
         counts: dict[str, int] = {}
         if not keys:
             return counts

@@ -22,6 +22,7 @@ from rq_scheduler import Scheduler
 
 from nootification.delivery.queue.json_jobs import JOB_FORMAT, JsonScheduler, readable
 from nootification.extensions import redis_queue
+from nootification.redis_connection import SCAN_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,9 @@ def live_workers() -> list[Worker]:
 
 def live_schedulers(connection: Redis) -> int:
     """rq-scheduler processes whose heartbeat key lives (interval + 10 s) and that registered no death."""
-    keys = list(connection.scan_iter(match=f"{Scheduler.redis_scheduler_namespace_prefix}*"))
+    keys = list(
+        connection.scan_iter(match=f"{Scheduler.redis_scheduler_namespace_prefix}*", count=SCAN_BATCH)
+    )
     with connection.pipeline(transaction=False) as pipeline:
         for key in keys:
             pipeline.hexists(key, "death")
