@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from nootification.extensions import db
 
-TOTAL_LIMIT = 10_000
+TOTAL_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
