@@ -20,6 +20,7 @@ from nootification.delivery.queue import JsonScheduler, delivery_queue
 from nootification.delivery.retention import ensure_purge, schedule_purge
 from nootification.errors import NootificationError
 from nootification.extensions import redis_queue
+from nootification.garbage_collection import freeze_start_up_objects
 from nootification.models import DeliveryStatus
 from nootification.observability.metrics_server import start_metrics_server
 from nootification.periodic import ensure_sweeper, schedule_sweeper, sweep
@@ -99,6 +100,7 @@ def worker_command(burst: bool, wait_redis: float) -> None:
     wait_for_redis(wait_redis)
     start_metrics_server(current_app.config)
     config = current_app.config
+    freeze_start_up_objects()
 
     engines: list[DeliveryEngine] = []
 
@@ -142,6 +144,7 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
         scheduler.run()
         return True  # rq-scheduler only returns on a stop signal (SystemExit) or raises
 
+    freeze_start_up_objects()
     keep_running(run, "scheduler")
 
 
@@ -153,6 +156,7 @@ def scheduler_command(interval: float, wait_redis: float) -> None:
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the API under waitress (the quick start's server): each request is read whole, slow ones too,
     before a thread runs it. SIGTERM or Ctrl-C stops it once the requests in flight have run (up to 5 s)."""
+    freeze_start_up_objects()
     serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 

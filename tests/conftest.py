@@ -1,6 +1,7 @@
 """The fixture chain: real redis-server, stub providers (HTTP and SMTP), app -> db -> client, worker; and
 the fixtures several test modules share."""
 
+import gc
 import json
 import subprocess
 import threading
@@ -30,6 +31,13 @@ from tests.helpers.push import new_vapid_key, registered_account
 from tests.helpers.signatures import CURRENT, PREVIOUS
 from tests.helpers.stub import SmtpStub, StartSmtpStub, StartStub, StubClient
 from third_party import FailureSettings, create_stub_app, start_smtp_server
+
+
+@pytest.fixture(autouse=True)
+def unfreeze_after_the_test() -> Iterator[None]:
+    """What a long-running command froze (garbage_collection.py) goes back to the collector after its test."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
