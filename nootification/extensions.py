@@ -30,6 +30,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# SQLite keeps a page cache of up to 2 MB in each open connection, and the pool may hold dozens in a worker
+# (a connection for each sending slot at once); glibc keeps what they freed. Past this many bytes of SQLite's
+# memory in the process, it reuses cached pages instead of allocating more: the file's pages stay in the
+# operating system's cache, which is shared and given back under pressure.
+SQLITE_SOFT_HEAP_LIMIT = 16 * 2**20
+
 # Where the app keeps the function that names the token a request authenticates with (auth's token_identity):
 # extensions cannot import auth, which imports them.
 IDENTITY_KEY = "nootification.identity"
@@ -69,6 +75,7 @@ def _tune_sqlite(dbapi_connection, _connection_record) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_SOFT_HEAP_LIMIT}")  # process-wide
         cursor.close()
         register_sqlite_functions(dbapi_connection)
 

@@ -1,12 +1,15 @@
 """The database pool each process builds: a connection for every sending slot at once, no pre-ping."""
 
+import ctypes
+import ctypes.util
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from nootification import create_app
 from nootification.config import dead_peer_arguments
-from nootification.extensions import db
+from nootification.extensions import SQLITE_SOFT_HEAP_LIMIT, db
 from tests.helpers.config import make_config
 
 
@@ -75,3 +78,24 @@ def test_options_given_in_the_database_url_are_kept_beside_the_keepalives():
     url = "postgresql+psycopg://nobody@db.invalid/x?options=-c%20statement_timeout%3D5000"
     arguments = dead_peer_arguments(10, make_url(url))
     assert arguments["options"].startswith("-c statement_timeout=5000 -c tcp_keepalives_idle=5 ")
+
+
+def test_sqlite_connections_share_a_bounded_heap_however_many_the_pool_holds(tmp_path):
+    sqlite_library = ctypes.CDLL(ctypes.util.find_library("sqlite3"))  # the one the sqlite3 module loaded
+    sqlite_library.sqlite3_memory_used.restype = ctypes.c_int64
+    app = create_app(make_config(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'heap.db'}"))
+    with app.app_context():
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE filler (body TEXT)")
+            connection.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000) "
+                "INSERT INTO filler SELECT randomblob(2000) || randomblob(2000) FROM n"
+            )
+        # Each connection reads all 32 MB: unbounded, each would keep its own 2 MB of cached pages.
+        connections = [db.engine.connect() for _ in range(24)]
+        for connection in connections:
+            connection.exec_driver_sql("SELECT count(*), sum(length(body)) FROM filler").one()
+
+        assert sqlite_library.sqlite3_memory_used() <= SQLITE_SOFT_HEAP_LIMIT * 1.25
+        for connection in connections:
+            connection.close()
