@@ -64,6 +64,8 @@ DRAIN_TIMEOUT = 180.0
 CUT_RATE = 4.0  # alerts/s during the cut run: 80 pushes/s, within one host's reach
 BURST = 10  # alerts posted at once just before the cut: 200 pushes, a batch or more for each host
 BURST_SETTLE = 0.3  # seconds between the burst and the cut: the hosts have leased their batches
+# A request on the wire when the link went down reaches the stub's handler a moment after the cut is read.
+ON_THE_WIRE_S = 0.5
 # The bench's lease: shorter than the cut, so host b takes over within the run (the default is 120 s).
 BENCH_LEASE = 10.0
 SETTINGS = {
@@ -313,11 +315,17 @@ def run_cut(
 
 
 def phases(messages: list[dict], host_of: dict[str, str], cut_at: float, plugged_at: float) -> dict:
-    """Pushes each host sent before the cut, during it and after it (by the time of their first receipt)."""
-    counted: dict[str, Counter] = {"before": Counter(), "during": Counter(), "after": Counter()}
+    """Pushes each host sent before the cut, at it (received within ON_THE_WIRE_S of it: sent before the link
+    went down), during it and after it, by the time of their first receipt."""
+    counted: dict[str, Counter] = {phase: Counter() for phase in ("before", "at_cut", "during", "after")}
     for message in messages:
         at = message["received_at"]
-        phase = "before" if at < cut_at else "during" if at < plugged_at else "after"
+        if at < cut_at:
+            phase = "before"
+        elif at < cut_at + ON_THE_WIRE_S:
+            phase = "at_cut"
+        else:
+            phase = "during" if at < plugged_at else "after"
         counted[phase][host_of.get(message["senders"][0]["address"], "other")] += 1
     return {phase: dict(hosts) for phase, hosts in counted.items()}
 

@@ -171,10 +171,12 @@ def test_phases_split_each_hosts_sends_around_the_cut():
         message("x", "u1", ("10.77.5.2", CUT_AT - 1)),
         message("x", "u2", ("10.77.5.3", CUT_AT + 1)),
         message("x", "u3", ("10.77.5.2", CUT_AT + 40)),
+        message("x", "u4", ("10.77.5.2", CUT_AT + 0.1)),
     ]
 
     assert hosts.phases(messages, HOST_OF, CUT_AT, CUT_AT + 30) == {
         "before": {"a": 1},
+        "at_cut": {"a": 1},
         "during": {"b": 1},
         "after": {"a": 1},
     }
